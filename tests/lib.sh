@@ -1,0 +1,180 @@
+# shellcheck shell=bash
+# Sourced by every integration test: TAP output, cleanup on exit, and test
+# hosts as network namespaces that the test makes (and always removes).
+#
+#   . "$(dirname "$0")/../lib.sh"
+#   need_root; need_cmd socat
+#   plan 3
+#   make_pair            # $NS_A and $NS_B, veth between them, v4 + v6 addresses
+#   ok "peer got every byte" cmp a b
+#   done_testing
+#
+# Names are unique to the run (tf<pid><random>), so two runs never collide and
+# a second run after a crash is not confused by leftovers.  Addresses come from
+# 198.18.0.0/15 and fd00:7466::/32 and exist only inside the test's namespaces.
+
+set -u
+
+TF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TF=${TF:-$TF_ROOT/build/tcpferry}
+HELPERS=$TF_ROOT/build/tests/helpers
+RUN_ID=${RUN_ID:-tf$$$((RANDOM % 100))}
+TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
+chmod 0700 "$TMP"
+
+_tap_n=0
+_tap_fail=0
+_tap_plan=-1
+_cleanups=()
+
+# ---- TAP -------------------------------------------------------------------------
+
+plan() { _tap_plan=$1; echo "1..$1"; }
+diag() { printf '# %s\n' "$*"; }
+
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+# ok DESCRIPTION COMMAND [ARGS...]: passes when the command succeeds.
+ok() {
+	local desc=$1
+	shift
+	_tap_n=$((_tap_n + 1))
+	if "$@"; then
+		echo "ok $_tap_n - $desc"
+	else
+		echo "not ok $_tap_n - $desc"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+}
+
+# is GOT WANT DESCRIPTION
+is() {
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" = "$2" ]; then
+		echo "ok $_tap_n - $3"
+	else
+		echo "not ok $_tap_n - $3"
+		diag "  got:  '$1'"
+		diag "  want: '$2'"
+		_tap_fail=$((_tap_fail + 1))
+	fi
+}
+
+skip() {
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n - $2 # SKIP $1"
+}
+
+bail_out() {
+	echo "Bail out! $*"
+	exit 255
+}
+
+done_testing() {
+	[ "$_tap_plan" -lt 0 ] && echo "1..$_tap_n"
+	[ "$_tap_fail" -eq 0 ]
+}
+
+# ---- cleanup ----------------------------------------------------------------------
+
+# at_exit CMD...: run at exit, last registered first, whatever happened.
+at_exit() { _cleanups+=("$*"); }
+
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
+	done
+	_cleanups=()
+	rm -rf "$TMP"
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+# ---- requirements -----------------------------------------------------------------
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, TCP_REPAIR)"
+}
+
+need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip_all "needs $c (make deps installs it)"
+	done
+}
+
+need_built() {
+	[ -x "$TF" ] || bail_out "$TF is not built; run make"
+}
+
+# ---- hosts --------------------------------------------------------------------------
+
+# make_ns NAME: a fresh namespace with lo up; removed at exit.
+make_ns() {
+	ip netns add "$1" || bail_out "cannot create netns $1"
+	at_exit "ip netns del $1"
+	ip -n "$1" link set lo up
+}
+
+in_ns() {
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$@"
+}
+
+# make_pair: two hosts joined by a veth pair.
+#   NS_A (198.18.0.1, fd00:7466::1, dev $DEV_A) <-> NS_B (198.18.0.2, fd00:7466::2, dev $DEV_B)
+make_pair() {
+	NS_A=${RUN_ID}a
+	NS_B=${RUN_ID}b
+	DEV_A=veth0
+	DEV_B=veth0
+	ADDR_A=198.18.0.1
+	ADDR_B=198.18.0.2
+	ADDR6_A=fd00:7466::1
+	ADDR6_B=fd00:7466::2
+	make_ns "$NS_A"
+	make_ns "$NS_B"
+	ip link add "${RUN_ID}x" netns "$NS_A" type veth peer name "${RUN_ID}y" netns "$NS_B" ||
+		bail_out "cannot create veth pair"
+	ip -n "$NS_A" link set "${RUN_ID}x" name "$DEV_A"
+	ip -n "$NS_B" link set "${RUN_ID}y" name "$DEV_B"
+	ip -n "$NS_A" addr add "$ADDR_A/24" dev "$DEV_A"
+	ip -n "$NS_B" addr add "$ADDR_B/24" dev "$DEV_B"
+	ip -n "$NS_A" addr add "$ADDR6_A/64" dev "$DEV_A" nodad
+	ip -n "$NS_B" addr add "$ADDR6_B/64" dev "$DEV_B" nodad
+	ip -n "$NS_A" link set "$DEV_A" up
+	ip -n "$NS_B" link set "$DEV_B" up
+}
+
+# make_bpffs: a bpffs of the test's own ($BPFFS), unmounted at exit.  Pins
+# under /sys/fs/bpf would vanish with each `ip netns exec` (fresh /sys).
+make_bpffs() {
+	BPFFS=$TMP/bpffs
+	mkdir -p "$BPFFS"
+	mount -t bpf bpf "$BPFFS" || skip_all "cannot mount bpffs (needs a kernel with BPF)"
+	at_exit "umount -l $BPFFS"
+	export TCPFERRY_BPFFS=$BPFFS/tcpferry
+}
+
+# nstat_get NS COUNTER: the absolute value of a counter in a namespace.
+nstat_get() {
+	local v
+	v=$(ip netns exec "$1" nstat -asz "$2" 2>/dev/null | awk -v c="$2" '$1 == c { print $2 }')
+	echo "${v:-0}"
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local limit=$1 i
+	shift
+	for ((i = 0; i < limit * 20; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* What the tcpferry command's files share: global options, output, errors. */
+#ifndef TF_CLI_H
+#define TF_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "json.h"
+
+struct cli_globals {
+	bool json;		/* -j: JSON output */
+	bool pretty;		/* -p: indented JSON */
+	int verbose;		/* -v */
+	const char *bpffs;	/* --bpffs DIR or $TCPFERRY_BPFFS; default /sys/fs/bpf/tcpferry */
+};
+extern struct cli_globals g;
+
+/* Exit codes: 0 ok, 1 failure, 2 bad usage. */
+#define EXIT_USAGE 2
+
+/* "tcpferry: <message>" on stderr (or {"error": ...} on stdout with -j); returns 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tcpferry: <what>: <library's last error>"; returns 1. */
+int cli_lib_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Says plainly which capability is missing; returns 0 if we have it. */
+int cli_need_cap(int cap, const char *what);
+
+/* A JSON writer on stdout honouring -p, or NULL when not in -j mode. */
+struct json *cli_json_open(void);
+void cli_json_close(struct json *j);
+
+/* True if argv has -h/--help before any "--"; prints usage. */
+bool cli_wants_help(int argc, char **argv, const char *usage);
+
+/* Each command lives in cmd_<name>.c; main.c lists them (weakly, so a
+ * command's file can be added without touching main.c's table). */
+#define CLI_COMMANDS(X)							\
+	X(dump,    "take established TCP sockets out of a process into images") \
+	X(restore, "rebuild sockets from images and hand them to a program") \
+	X(show,    "print an image or a dump directory")			\
+	X(check,   "what this kernel and machine support")		\
+	X(attach,  "attach the lock programs to a device")		\
+	X(detach,  "detach the lock programs from a device")		\
+	X(status,  "devices, programs and maps in use")			\
+	X(lock,    "lock, unlock and list connections by hand")		\
+	X(tswatch, "follow tsvals on the wire and report regressions")	\
+	X(migrate, "move a process's connections to another host, step by step")
+
+#define X(name, summary) int cmd_##name(int argc, char **argv) __attribute__((weak));
+CLI_COMMANDS(X)
+#undef X
+
+#endif

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry [-j] [-p] [-v] [--bpffs DIR] COMMAND [ARGS]
+ *
+ * Global options may stand anywhere before a "--"; they are taken out of argv
+ * before the command sees it.  Commands live one to a file (cmd_<name>.c).
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tcpferry.h"
+
+struct cli_globals g;
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+#define X(name, summary) { #name, cmd_##name, summary },
+static const struct command commands[] = { CLI_COMMANDS(X) };
+#undef X
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tcpferry [-j] [-p] [-v] [--bpffs DIR] COMMAND [ARGS]\n"
+		"       tcpferry COMMAND --help\n\n"
+		"Move live TCP connections between processes and hosts.\n\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].fn)
+			fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\nGlobal options:\n"
+		"  -j, --json      JSON output (errors too, as {\"error\": ...})\n"
+		"  -p, --pretty    indented JSON (implies -j)\n"
+		"  -v, --verbose   say more\n"
+		"  --bpffs DIR     where the pinned maps and links live\n"
+		"                  (default $TCPFERRY_BPFFS or /sys/fs/bpf/tcpferry)\n"
+		"  -V, --version   print the version\n\n"
+		"See tcpferry(8).\n");
+}
+
+/* Take the global options out of argv (up to "--"); returns the new argc. */
+static int take_globals(int argc, char **argv)
+{
+	int out = 1;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--")) {
+			while (i < argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
+			g.json = true;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--pretty")) {
+			g.json = g.pretty = true;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			g.verbose++;
+		} else if (!strcmp(a, "--bpffs") && i + 1 < argc) {
+			g.bpffs = argv[++i];
+		} else if (!strncmp(a, "--bpffs=", 8)) {
+			g.bpffs = a + 8;
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	argv[out] = NULL;
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("TCPFERRY_BPFFS");
+
+	g.bpffs = env && *env ? env : "/sys/fs/bpf/tcpferry";
+	argc = take_globals(argc, argv);
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("tcpferry %s\n", TF_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		if (!commands[i].fn)
+			return cli_error("%s: not built into this tcpferry", argv[1]);
+		return commands[i].fn(argc - 1, argv + 1);
+	}
+	cli_error("unknown command '%s'; see tcpferry --help", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Errors, notes and JSON for every command: one line, naming the object. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tcpferry.h"
+
+static void verror(const char *fmt, va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (g.json) {
+		struct json *j = json_new(stdout, g.pretty);
+
+		json_object_start(j);
+		json_string_field(j, "error", line);
+		json_object_end(j);
+		json_destroy(j);
+	} else {
+		fprintf(stderr, "tcpferry: %s\n", line);
+	}
+}
+
+int cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verror(fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+int cli_lib_error(int err, const char *fmt, ...)
+{
+	char what[512];
+	const char *detail = tf_strerror();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (detail && *detail)
+		return cli_error("%s: %s", what, detail);
+	return cli_error("%s: %s", what, strerror(err < 0 ? -err : err));
+}
+
+void cli_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g.json)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tcpferry: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return false;
+	return d[cap / 32].effective & (1u << (cap % 32));
+}
+
+int cli_need_cap(int cap, const char *what)
+{
+	static const char *const names[] = {
+		[CAP_NET_ADMIN] = "CAP_NET_ADMIN",
+		[CAP_SYS_PTRACE] = "CAP_SYS_PTRACE",
+		[CAP_SYS_ADMIN] = "CAP_SYS_ADMIN",
+		[CAP_BPF] = "CAP_BPF",
+	};
+	const char *name = cap < (int)(sizeof(names) / sizeof(names[0])) && names[cap] ? names[cap] : "a capability";
+
+	if (have_cap(cap))
+		return 0;
+	cli_error("%s needs %s; run it as root (or grant %s)", what, name, name);
+	return -1;
+}
+
+struct json *cli_json_open(void)
+{
+	return g.json ? json_new(stdout, g.pretty) : NULL;
+}
+
+void cli_json_close(struct json *j)
+{
+	json_destroy(j);
+}
+
+bool cli_wants_help(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * libtcpferry: take an established TCP socket out of the kernel with
+ * TCP_REPAIR, keep it as a flat struct or an image file, and rebuild it.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno on
+ * failure; tf_strerror() then gives one line that says what failed and on
+ * what, e.g. "bind 10.0.0.1:80: address not on this host".
+ */
+#ifndef TCPFERRY_H
+#define TCPFERRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TF_VERSION "0.1.0"
+
+/* An endpoint as the socket sees it: a v4-mapped socket has family AF_INET6. */
+struct tf_endpoint {
+	uint16_t family;	/* AF_INET or AF_INET6 */
+	uint16_t port;		/* host byte order */
+	uint32_t scope_id;	/* IPv6 link-local scope; 0 otherwise */
+	uint8_t addr[16];	/* IPv4 in addr[0..3] */
+};
+
+/* TCP options negotiated at the handshake (tf_conn.opts). */
+#define TF_OPT_SACK	(1u << 0)
+#define TF_OPT_TSTAMP	(1u << 1)
+#define TF_OPT_WSCALE	(1u << 2)
+
+/* What TCP_REPAIR_WINDOW reads and writes (struct tcp_repair_window). */
+struct tf_window {
+	uint32_t snd_wl1;
+	uint32_t snd_wnd;
+	uint32_t max_window;
+	uint32_t rcv_wnd;
+	uint32_t rcv_wup;
+};
+
+/* User-set socket options carried over; ids are stable, they go in images. */
+enum tf_sockopt_id {
+	TF_SO_NODELAY = 1,
+	TF_SO_CORK,
+	TF_SO_KEEPALIVE,
+	TF_SO_KEEPIDLE,
+	TF_SO_KEEPINTVL,
+	TF_SO_KEEPCNT,
+	TF_SO_USER_TIMEOUT,
+	TF_SO_CONGESTION,
+	TF_SO_NOTSENT_LOWAT,
+	TF_SO_MARK,
+	TF_SO_PRIORITY,
+	TF_SO_TOS,		/* IP_TOS or IPV6_TCLASS */
+	TF_SO_TTL,		/* IP_TTL or IPV6_UNICAST_HOPS */
+	TF_SO_SNDBUF,		/* only when set by hand (SO_BUF_LOCK) */
+	TF_SO_RCVBUF,		/* only when set by hand (SO_BUF_LOCK) */
+	TF_SO_LINGER,
+	TF_SO_REUSEADDR,
+	TF_SO_BINDTODEVICE,
+	TF_SO_MAX_PACING_RATE,
+	TF_SO_BUF_LOCK,
+	TF_SO_V6ONLY,
+	TF_SO__COUNT
+};
+
+#define TF_SOCKOPT_MAX_LEN 32
+
+struct tf_sockopt {
+	uint16_t id;		/* enum tf_sockopt_id */
+	uint16_t len;		/* bytes used in val */
+	uint8_t val[TF_SOCKOPT_MAX_LEN];
+};
+
+/*
+ * One established TCP connection, flat.  Sequence numbers are the kernel's:
+ * snd_seq is write_seq (after the last byte the application queued), rcv_seq
+ * is rcv_nxt.  The send queue holds outq_len bytes starting at snd_una; its
+ * last unsent_len bytes were never sent.
+ */
+struct tf_conn {
+	uint16_t sock_family;	/* AF_INET or AF_INET6 (also for v4-mapped) */
+	uint16_t tcp_state;	/* TCP_ESTABLISHED */
+	struct tf_endpoint local;
+	struct tf_endpoint peer;
+
+	uint32_t snd_seq;
+	uint32_t rcv_seq;
+	uint32_t mss_clamp;
+	uint32_t opts;		/* TF_OPT_* */
+	uint8_t snd_wscale;
+	uint8_t rcv_wscale;
+	bool has_window;	/* TCP_REPAIR_WINDOW was read */
+	struct tf_window window;
+
+	/* Timestamp clock: TCP_TIMESTAMP at dump, bit 0 = usec-TS flag. */
+	uint32_t ts_clock;
+	/* Largest tsval seen on the wire (from the BPF map), if any. */
+	bool has_ts_wire;
+	uint32_t ts_wire;
+	/* When the dump happened (CLOCK_REALTIME, ns): elapsed time at restore. */
+	uint64_t dump_time_ns;
+
+	uint32_t inq_len;	/* unread bytes in the receive queue */
+	uint8_t *inq;
+	uint32_t outq_len;	/* unacked + unsent bytes in the send queue */
+	uint32_t unsent_len;	/* the tail of outq that was never sent */
+	uint8_t *outq;
+
+	uint32_t n_sockopts;
+	struct tf_sockopt sockopts[TF_SO__COUNT];
+};
+
+/* ---- repair: one socket --------------------------------------------------- */
+
+/*
+ * Why a socket cannot be carried, or 0: refuses LISTEN, SYN_RECV, TIME_WAIT,
+ * non-TCP, MPTCP, sockets with a ULP (kTLS) and other states.
+ */
+int tf_check_socket(int fd);
+
+int tf_repair_on(int fd);
+/* probe: true sends the window probe (TCP_REPAIR 0), false does not (-1). */
+int tf_repair_off(int fd, bool probe);
+
+/* Read the whole state of a socket that is in repair mode. */
+int tf_dump(int fd, struct tf_conn *c);
+
+struct tf_restore_opts {
+	bool freebind;		/* bind even if the local address is not here yet */
+	bool no_ts_fixup;	/* restore the dumped clock as is (tests: proves PAWS) */
+	uint32_t ts_margin;	/* added to the timestamp, in the flow's unit; 0 = default */
+	uint32_t ts_chosen;	/* out: the TCP_TIMESTAMP value that was set */
+};
+
+/*
+ * Rebuild c into a new socket, left in repair mode with everything but the
+ * unsent tail in place.  Returns the fd (>= 0) or a negative errno.
+ */
+int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o);
+
+/*
+ * Take a restored socket out of repair mode and queue the unsent tail, so
+ * the kernel sends it.  probe as in tf_repair_off().
+ */
+int tf_restore_finish(int fd, const struct tf_conn *c, bool probe);
+
+/* The value restore gives TCP_TIMESTAMP (see user/lib/tsclock.c). */
+uint32_t tf_ts_restore_value(const struct tf_conn *c, uint64_t now_realtime_ns,
+			     uint32_t margin);
+
+void tf_conn_free(struct tf_conn *c);
+
+/* ---- images ---------------------------------------------------------------- */
+
+/* Encode c into a malloc'ed buffer; *len gets its size. */
+int tf_image_encode(const struct tf_conn *c, uint8_t **buf, size_t *len);
+/* Decode and validate; nothing of buf is trusted.  c must be freed. */
+int tf_image_decode(const uint8_t *buf, size_t len, struct tf_conn *c);
+
+/* Files are created 0600 (they hold connection payload). */
+int tf_image_write(const char *path, const struct tf_conn *c);
+int tf_image_read(const char *path, struct tf_conn *c);
+
+/* The index of a dump directory. */
+struct tf_index_entry {
+	char file[64];		/* image file name within the directory */
+	struct tf_endpoint local;
+	struct tf_endpoint peer;
+};
+
+struct tf_index {
+	uint32_t pid;		/* the process the dump came from */
+	uint64_t time_ns;	/* CLOCK_REALTIME at dump */
+	char host[64];
+	uint32_t n;
+	struct tf_index_entry *entries;
+};
+
+int tf_index_encode(const struct tf_index *ix, uint8_t **buf, size_t *len);
+int tf_index_decode(const uint8_t *buf, size_t len, struct tf_index *ix);
+int tf_index_write(const char *dir, const struct tf_index *ix);
+int tf_index_read(const char *dir, struct tf_index *ix);
+void tf_index_free(struct tf_index *ix);
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* The detail of the last failure in this thread ("" if none). */
+const char *tf_strerror(void);
+
+/* "10.0.0.1:80" or "[fd00::1]:80" into buf (at least TF_ADDRSTRLEN). */
+#define TF_ADDRSTRLEN 64
+const char *tf_endpoint_str(const struct tf_endpoint *e, char *buf, size_t len);
+/* Parse "10.0.0.1:80" or "[fd00::1]:80". */
+int tf_endpoint_parse(const char *s, struct tf_endpoint *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TCPFERRY_H */

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* What the library's files share and the public header does not show. */
+#ifndef TF_INTERNAL_H
+#define TF_INTERNAL_H
+
+#include <errno.h>
+#include "tcpferry.h"
+
+/*
+ * Record why something failed and return -err, so a caller can write
+ *	return tf_fail(errno, "bind %s", addr);
+ * and the message reads "bind 10.0.0.1:80: Cannot assign requested address".
+ * With err == 0 nothing is appended and -EINVAL is returned.
+ */
+int tf_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, with the whole line in fmt: tf_failx(EBUSY, "%s: in use", x). */
+int tf_failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the recorded message with more context ("restore conn-3.img: ..."). */
+void tf_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tf_error_clear(void);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
