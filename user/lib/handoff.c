@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Restored sockets to their new owner: exec with LISTEN_FDS, or SCM_RIGHTS. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "handoff.h"
+#include "internal.h"
+
+#define LISTEN_FDS_START 3
+
+int tf_handoff_exec(const int *fds, const char *const *names, int n, char *const argv[])
+{
+	char num[32], *fdnames;
+	size_t len = 1;
+	int *high;
+
+	high = malloc((n ? n : 1) * sizeof(*high));
+	for (int i = 0; i < n; i++)
+		len += strlen(names[i]) + 1;
+	fdnames = malloc(len);
+	if (!high || !fdnames)
+		return tf_failx(ENOMEM, "exec %s: no memory", argv[0]);
+	/* First lift every fd above the target range, then place them: no clobbering. */
+	for (int i = 0; i < n; i++) {
+		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, LISTEN_FDS_START + n);
+		if (high[i] < 0)
+			return tf_fail(errno, "exec %s: dup", argv[0]);
+	}
+	for (int i = 0; i < n; i++) {
+		if (dup2(high[i], LISTEN_FDS_START + i) < 0)	/* dup2 clears CLOEXEC */
+			return tf_fail(errno, "exec %s: dup2", argv[0]);
+		close(high[i]);
+	}
+	fdnames[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		if (i)
+			strcat(fdnames, ":");
+		strcat(fdnames, names[i]);
+	}
+	snprintf(num, sizeof(num), "%d", n);
+	setenv("LISTEN_FDS", num, 1);
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("LISTEN_FDNAMES", fdnames, 1);
+	execvp(argv[0], argv);
+	return tf_fail(errno, "exec %s", argv[0]);
+}
+
+int tf_handoff_send(const char *path, const int *fds, const char *const *names, int n)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int s, err = 0;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return tf_failx(ENAMETOOLONG, "%s: unix socket path too long", path);
+	strcpy(sun.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return tf_fail(errno, "%s: socket", path);
+	if (connect(s, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = tf_fail(errno, "%s: connect (is the receiving process listening?)", path);
+		goto out;
+	}
+	for (int at = 0; at < n && !err; at += TF_HANDOFF_BATCH) {
+		int k = n - at < TF_HANDOFF_BATCH ? n - at : TF_HANDOFF_BATCH;
+		char ctl[CMSG_SPACE(sizeof(int) * TF_HANDOFF_BATCH)] = {};
+		char text[TF_HANDOFF_BATCH * 72 + 32];
+		size_t tl = snprintf(text, sizeof(text), "tcpferry-fds %d", k);
+		struct iovec iov;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+				     .msg_controllen = CMSG_SPACE(sizeof(int) * k) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+		for (int i = 0; i < k && tl < sizeof(text) - 70; i++)
+			tl += snprintf(text + tl, sizeof(text) - tl, " %s", names[at + i]);
+		tl += snprintf(text + tl, sizeof(text) - tl, "\n");
+		iov.iov_base = text;
+		iov.iov_len = tl;
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * k);
+		memcpy(CMSG_DATA(cm), fds + at, sizeof(int) * k);
+		if (sendmsg(s, &mh, MSG_NOSIGNAL) != (ssize_t)tl)
+			err = tf_fail(errno, "%s: sendmsg SCM_RIGHTS", path);
+	}
+out:
+	close(s);
+	return err;
+}

@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The TCP_REPAIR protocol for one socket, in the order the kernel accepts.
+ *
+ * Dump (socket already in repair mode, peer's packets held off by the lock):
+ *   endpoints -> TCP_INFO options -> mss -> window -> clock -> queues -> options
+ * Restore:
+ *   socket -> repair on -> early options, buffers -> bind -> queue seqs ->
+ *   connect (no SYN) -> TCP_REPAIR_OPTIONS -> TCP_TIMESTAMP -> receive queue ->
+ *   sent part of the send queue -> TCP_REPAIR_WINDOW -> late options
+ * and tf_restore_finish(): repair off -> unsent tail -> options repair resets.
+ */
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "repair_defs.h"
+#include "sockopts.h"
+
+/* Kernel's struct tcp_info prefix we read (stable ABI). */
+#define TCPI_OPT_TIMESTAMPS	1
+#define TCPI_OPT_SACK		2
+#define TCPI_OPT_WSCALE		4
+
+/* One send() into a repair queue moves at most this much. */
+#define QUEUE_CHUNK		(256 * 1024)
+
+/* How often a dump re-reads queues that moved under it (no lock held). */
+#define DUMP_RETRIES		5
+
+static const char *const state_names[] = {
+	[TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
+	[TCP_SYN_RECV] = "SYN_RECV",	   [TCP_FIN_WAIT1] = "FIN_WAIT1",
+	[TCP_FIN_WAIT2] = "FIN_WAIT2",	   [TCP_TIME_WAIT] = "TIME_WAIT",
+	[TCP_CLOSE] = "CLOSE",		   [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCP_LAST_ACK] = "LAST_ACK",	   [TCP_LISTEN] = "LISTEN",
+	[TCP_CLOSING] = "CLOSING",
+};
+
+static const char *state_name(unsigned s)
+{
+	return s < ARRAY_SIZE(state_names) && state_names[s] ? state_names[s] : "?";
+}
+
+static int getint(int fd, int level, int opt, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	return getsockopt(fd, level, opt, v, &len) ? -errno : 0;
+}
+
+static int setint(int fd, int level, int opt, int v)
+{
+	return setsockopt(fd, level, opt, &v, sizeof(v)) ? -errno : 0;
+}
+
+int tf_check_socket(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char ulp[16] = "";
+	struct stat st;
+	int domain, type, proto;
+
+	if (fstat(fd, &st))
+		return tf_fail(errno, "fstat");
+	if (!S_ISSOCK(st.st_mode))
+		return tf_failx(ENOTSOCK, "not a socket");
+	if (getint(fd, SOL_SOCKET, SO_DOMAIN, &domain) || getint(fd, SOL_SOCKET, SO_TYPE, &type) ||
+	    getint(fd, SOL_SOCKET, SO_PROTOCOL, &proto))
+		return tf_fail(errno, "reading the socket's type");
+	if (domain != AF_INET && domain != AF_INET6)
+		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (address family %d)", domain);
+	if (type != SOCK_STREAM)
+		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (%s)",
+				type == SOCK_DGRAM ? "UDP or other datagram" : "not a stream");
+	if (proto == IPPROTO_MPTCP)
+		return tf_failx(EPROTONOSUPPORT, "MPTCP socket: the kernel refuses TCP_REPAIR on MPTCP");
+	if (proto != IPPROTO_TCP)
+		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (protocol %d)", proto);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return tf_fail(errno, "TCP_INFO");
+	if (ti.tcpi_state == TCP_LISTEN)
+		return tf_failx(EOPNOTSUPP, "listening socket: nothing to carry; let the new process listen itself");
+	if (ti.tcpi_state != TCP_ESTABLISHED)
+		return tf_failx(EOPNOTSUPP, "state %s: only ESTABLISHED connections can be carried",
+				state_name(ti.tcpi_state));
+	len = sizeof(ulp);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
+		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
+				(int)len, ulp);
+	return 0;
+}
+
+int tf_repair_on(int fd)
+{
+	if (setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) == 0)
+		return 0;
+	if (errno == EPERM)
+		return tf_failx(EPERM, "TCP_REPAIR: needs CAP_NET_ADMIN in the socket's network namespace");
+	return tf_fail(errno, "TCP_REPAIR on");
+}
+
+int tf_repair_off(int fd, bool probe)
+{
+	if (setint(fd, IPPROTO_TCP, TCP_REPAIR, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP))
+		return tf_fail(errno, "TCP_REPAIR off");
+	return 0;
+}
+
+static void endpoint_from(const struct sockaddr_storage *ss, struct tf_endpoint *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+
+		memcpy(e->addr, &a->sin_addr, 4);
+		e->port = ntohs(a->sin_port);
+	} else {
+		const struct sockaddr_in6 *a = (const void *)ss;
+
+		memcpy(e->addr, &a->sin6_addr, 16);
+		e->port = ntohs(a->sin6_port);
+		e->scope_id = a->sin6_scope_id;
+	}
+}
+
+static socklen_t sockaddr_from(const struct tf_endpoint *e, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = e->family;
+	if (e->family == AF_INET) {
+		struct sockaddr_in *a = (void *)ss;
+
+		memcpy(&a->sin_addr, e->addr, 4);
+		a->sin_port = htons(e->port);
+		return sizeof(*a);
+	}
+	struct sockaddr_in6 *a = (void *)ss;
+
+	memcpy(&a->sin6_addr, e->addr, 16);
+	a->sin6_port = htons(e->port);
+	a->sin6_scope_id = e->scope_id;
+	return sizeof(*a);
+}
+
+static int ioctl_int(int fd, unsigned long req, uint32_t *v)
+{
+	int n;
+
+	if (ioctl(fd, req, &n))
+		return -errno;
+	*v = n;
+	return 0;
+}
+
+/* Select a repair queue and read its sequence number. */
+static int queue_seq(int fd, int queue, uint32_t *seq)
+{
+	int v;
+
+	if (setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue))
+		return tf_fail(errno, "TCP_REPAIR_QUEUE %d", queue);
+	if (getint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &v))
+		return tf_fail(errno, "TCP_QUEUE_SEQ");
+	*seq = v;
+	return 0;
+}
+
+/*
+ * Peek a whole queue.  The kernel copies whole skbs and fails a short buffer,
+ * so the buffer holds one byte more than asked and exactly len must come back.
+ */
+static int peek_queue(int fd, int queue, uint32_t len, uint8_t **out)
+{
+	uint8_t *buf;
+	ssize_t n;
+
+	*out = NULL;
+	if (len == 0)
+		return 0;
+	buf = malloc((size_t)len + 1);
+	if (!buf)
+		return tf_failx(ENOMEM, "no memory for a %u-byte queue", len);
+	if (setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue)) {
+		free(buf);
+		return tf_fail(errno, "TCP_REPAIR_QUEUE %d", queue);
+	}
+	n = recv(fd, buf, (size_t)len + 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n != (ssize_t)len) {
+		int err = n < 0 ? errno : EAGAIN;
+
+		free(buf);
+		if (n < 0)
+			return tf_fail(err, "reading the %s queue", queue == TF_SEND_QUEUE ? "send" : "receive");
+		return -EAGAIN;	/* the queue moved: the caller reads again */
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Both queues and their sequence numbers, consistent with each other. */
+static int dump_queues(int fd, struct tf_conn *c)
+{
+	uint32_t outq = 0, unsent = 0, inq = 0, seq2 = 0, len2 = 0;
+	int err;
+
+	for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
+		free(c->inq);
+		free(c->outq);
+		c->inq = c->outq = NULL;
+		if (ioctl_int(fd, SIOCOUTQ, &outq) || ioctl_int(fd, SIOCOUTQNSD, &unsent) ||
+		    ioctl_int(fd, SIOCINQ, &inq))
+			return tf_fail(errno, "reading queue sizes");
+		err = queue_seq(fd, TF_SEND_QUEUE, &c->snd_seq);
+		if (!err)
+			err = peek_queue(fd, TF_SEND_QUEUE, outq, &c->outq);
+		if (!err)
+			err = queue_seq(fd, TF_RECV_QUEUE, &c->rcv_seq);
+		if (!err)
+			err = peek_queue(fd, TF_RECV_QUEUE, inq, &c->inq);
+		if (err && err != -EAGAIN)
+			return err;
+		/* Did anything move (an ACK, new data) while we read? */
+		if (!err && !ioctl_int(fd, SIOCINQ, &len2) && len2 == inq &&
+		    !queue_seq(fd, TF_RECV_QUEUE, &seq2) && seq2 == c->rcv_seq &&
+		    !ioctl_int(fd, SIOCOUTQ, &len2) && len2 == outq) {
+			c->outq_len = outq;
+			c->unsent_len = unsent;
+			c->inq_len = inq;
+			setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_NO_QUEUE);
+			return 0;
+		}
+	}
+	setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_NO_QUEUE);
+	return tf_failx(EAGAIN, "the queues kept changing while being read: is the peer locked out?");
+}
+
+int tf_dump(int fd, struct tf_conn *c)
+{
+	struct sockaddr_storage ss;
+	struct tcp_info ti;
+	socklen_t len;
+	int v, err, peek_off = -1;
+	struct timespec now;
+
+	memset(c, 0, sizeof(*c));
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return tf_fail(errno, "getsockname");
+	endpoint_from(&ss, &c->local);
+	c->sock_family = ss.ss_family;
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len))
+		return tf_fail(errno, "getpeername");
+	endpoint_from(&ss, &c->peer);
+
+	len = sizeof(ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return tf_fail(errno, "TCP_INFO");
+	if (ti.tcpi_state != TCP_ESTABLISHED)
+		return tf_failx(EOPNOTSUPP, "state %s: only ESTABLISHED connections can be carried",
+				state_name(ti.tcpi_state));
+	c->tcp_state = ti.tcpi_state;
+	if (ti.tcpi_options & TCPI_OPT_SACK)
+		c->opts |= TF_OPT_SACK;
+	if (ti.tcpi_options & TCPI_OPT_TIMESTAMPS)
+		c->opts |= TF_OPT_TSTAMP;
+	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
+		c->opts |= TF_OPT_WSCALE;
+		c->snd_wscale = ti.tcpi_snd_wscale;
+		c->rcv_wscale = ti.tcpi_rcv_wscale;
+	}
+	/* In repair mode TCP_MAXSEG returns mss_clamp, what the peer allowed. */
+	if (getint(fd, IPPROTO_TCP, TCP_MAXSEG, &v))
+		return tf_fail(errno, "TCP_MAXSEG");
+	c->mss_clamp = v;
+
+	len = sizeof(c->window);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &c->window, &len) == 0 &&
+	    len == sizeof(c->window))
+		c->has_window = true;
+
+	if (getint(fd, IPPROTO_TCP, TCP_TIMESTAMP, &v))
+		return tf_fail(errno, "TCP_TIMESTAMP");
+	c->ts_clock = v;
+	clock_gettime(CLOCK_REALTIME, &now);
+	c->dump_time_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+
+	/* SO_PEEK_OFF would make the peek start mid-queue; park it. */
+	if (getint(fd, SOL_SOCKET, SO_PEEK_OFF, &peek_off) == 0 && peek_off >= 0)
+		setint(fd, SOL_SOCKET, SO_PEEK_OFF, -1);
+	err = dump_queues(fd, c);
+	if (peek_off >= 0)
+		setint(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off);
+	if (!err)
+		err = tf_sockopts_dump(fd, c);
+	if (err)
+		tf_conn_free(c);
+	return err;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+/* Write a whole queue in repair mode, in chunks the kernel takes in one skb. */
+static int fill_queue(int fd, int queue, const uint8_t *data, uint32_t len)
+{
+	const char *name = queue == TF_SEND_QUEUE ? "send" : "receive";
+	uint32_t off = 0;
+
+	if (!len)
+		return 0;
+	if (setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue))
+		return tf_fail(errno, "TCP_REPAIR_QUEUE %s", name);
+	while (off < len) {
+		size_t chunk = len - off < QUEUE_CHUNK ? len - off : QUEUE_CHUNK;
+		ssize_t n = send(fd, data + off, chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return tf_fail(n < 0 ? errno : EIO, "restoring the %s queue at byte %u of %u", name, off, len);
+		off += n;
+	}
+	return 0;
+}
+
+static int set_buffers(int fd, const struct tf_conn *c)
+{
+	/* Room for the queues with skb overhead; the user's sizes come later. */
+	int snd = 2 * (int)c->outq_len + 256 * 1024;
+	int rcv = 2 * (int)c->inq_len + 256 * 1024;
+
+	if (c->outq_len && setint(fd, SOL_SOCKET, SO_SNDBUFFORCE, snd))
+		return tf_fail(errno, "SO_SNDBUFFORCE %d", snd);
+	if (c->inq_len && setint(fd, SOL_SOCKET, SO_RCVBUFFORCE, rcv))
+		return tf_fail(errno, "SO_RCVBUFFORCE %d", rcv);
+	return 0;
+}
+
+static int repair_options(int fd, const struct tf_conn *c)
+{
+	struct tf_repair_opt o[4];
+	int n = 0;
+
+	o[n++] = (struct tf_repair_opt){ TF_TCPOPT_MSS, c->mss_clamp };
+	if (c->opts & TF_OPT_WSCALE)
+		o[n++] = (struct tf_repair_opt){ TF_TCPOPT_WINDOW, c->snd_wscale | (c->rcv_wscale << 16) };
+	if (c->opts & TF_OPT_SACK)
+		o[n++] = (struct tf_repair_opt){ TF_TCPOPT_SACK_PERM, 0 };
+	if (c->opts & TF_OPT_TSTAMP)
+		o[n++] = (struct tf_repair_opt){ TF_TCPOPT_TIMESTAMP, 0 };
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0])))
+		return tf_fail(errno, "TCP_REPAIR_OPTIONS");
+	return 0;
+}
+
+static int bind_local(int fd, const struct tf_conn *c, bool freebind)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_from(&c->local, &ss);
+	char a[TF_ADDRSTRLEN];
+
+	if (freebind && (c->sock_family == AF_INET ? setint(fd, IPPROTO_IP, IP_FREEBIND, 1)
+						   : setint(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)))
+		return tf_fail(errno, "IP_FREEBIND");
+	if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+		return 0;
+	tf_endpoint_str(&c->local, a, sizeof(a));
+	if (errno == EADDRNOTAVAIL)
+		return tf_failx(EADDRNOTAVAIL,
+				"bind %s: address not on this host; add it (ip addr add) or restore with --freebind", a);
+	if (errno == EADDRINUSE)
+		return tf_failx(EADDRINUSE, "bind %s: port in use by a socket that forbids sharing it", a);
+	return tf_fail(errno, "bind %s", a);
+}
+
+static int connect_peer(int fd, const struct tf_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sockaddr_from(&c->peer, &ss);
+	char a[TF_ADDRSTRLEN];
+
+	if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+		return 0;
+	tf_endpoint_str(&c->peer, a, sizeof(a));
+	if (errno == EADDRNOTAVAIL || errno == EADDRINUSE || errno == EISCONN)
+		return tf_failx(EADDRINUSE,
+				"connect %s: this 4-tuple is already in use on this host (is the source socket still alive here?)",
+				a);
+	if (errno == ENETUNREACH || errno == EHOSTUNREACH)
+		return tf_failx(errno, "connect %s: no route to the peer from this host", a);
+	return tf_fail(errno, "connect %s", a);
+}
+
+int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
+{
+	struct tf_restore_opts defaults = {};
+	struct timespec now;
+	uint32_t sent = c->outq_len - c->unsent_len;
+	int fd, err;
+
+	if (!o)
+		o = &defaults;
+	if (c->unsent_len > c->outq_len)
+		return tf_failx(EINVAL, "unsent bytes (%u) exceed the send queue (%u)", c->unsent_len, c->outq_len);
+	fd = socket(c->sock_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return tf_fail(errno, "socket");
+	err = tf_repair_on(fd);
+	if (!err)
+		err = tf_sockopts_restore(fd, c, TF_PHASE_BEFORE_BIND);
+	if (!err)
+		err = set_buffers(fd, c);
+	if (!err)
+		err = bind_local(fd, c, o->freebind);
+	/* TCP_QUEUE_SEQ is only accepted before connect(): where the queues begin. */
+	if (!err && setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_RECV_QUEUE))
+		err = tf_fail(errno, "TCP_REPAIR_QUEUE recv");
+	if (!err && setint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, c->rcv_seq - c->inq_len))
+		err = tf_fail(errno, "TCP_QUEUE_SEQ recv");
+	if (!err && setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_SEND_QUEUE))
+		err = tf_fail(errno, "TCP_REPAIR_QUEUE send");
+	if (!err && setint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, c->snd_seq - c->outq_len))
+		err = tf_fail(errno, "TCP_QUEUE_SEQ send");
+	if (!err)
+		err = connect_peer(fd, c);
+	if (!err)
+		err = repair_options(fd, c);
+	/* After connect(): it re-reads the route's usec-TS feature. */
+	if (!err) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		o->ts_chosen = o->no_ts_fixup
+			? c->ts_clock
+			: tf_ts_restore_value(c, (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec,
+					      o->ts_margin);
+		if (setint(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)o->ts_chosen))
+			err = tf_fail(errno, "TCP_TIMESTAMP");
+	}
+	if (!err)
+		err = fill_queue(fd, TF_RECV_QUEUE, c->inq, c->inq_len);
+	if (!err)
+		err = fill_queue(fd, TF_SEND_QUEUE, c->outq, sent);
+	if (!err && setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_NO_QUEUE))
+		err = tf_fail(errno, "TCP_REPAIR_QUEUE none");
+	/* Checked against rcv_nxt, so only after the receive queue is back. */
+	if (!err && c->has_window &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &c->window, sizeof(c->window)))
+		err = tf_fail(errno, "TCP_REPAIR_WINDOW");
+	if (!err)
+		err = tf_sockopts_restore(fd, c, TF_PHASE_AFTER_QUEUES);
+	if (err) {
+		close(fd);	/* still in repair mode: gone without a packet */
+		return err;
+	}
+	return fd;
+}
+
+int tf_restore_finish(int fd, const struct tf_conn *c, bool probe)
+{
+	uint32_t off = c->outq_len - c->unsent_len;
+	int err = tf_repair_off(fd, probe);
+
+	if (err)
+		return err;
+	/* The unsent tail goes through the normal path, so the kernel sends it. */
+	while (off < c->outq_len) {
+		ssize_t n = send(fd, c->outq + off, c->outq_len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return tf_fail(n < 0 ? errno : EIO, "queueing the unsent tail at byte %u of %u",
+				       off, c->outq_len);
+		off += n;
+	}
+	return tf_sockopts_restore(fd, c, TF_PHASE_AFTER_REPAIR);
+}

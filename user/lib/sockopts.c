@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The socket options a user may have set, carried from the old socket to the
+ * new one.  One table row per option: where it lives for each family, how it
+ * is read, and when in the restore it must be set.
+ */
+#include <linux/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+#include "repair_defs.h"
+#include "sockopts.h"
+
+enum kind {
+	K_INT,		/* int */
+	K_U64,		/* 64-bit (SO_MAX_PACING_RATE) */
+	K_STR,		/* NUL-terminated name (TCP_CONGESTION, SO_BINDTODEVICE) */
+	K_LINGER,	/* struct linger */
+};
+
+struct sockopt_desc {
+	uint16_t id;
+	const char *name;
+	enum kind kind;
+	enum tf_sockopt_phase phase;
+	int level4, opt4;	/* for AF_INET sockets and v4-mapped IPv6 ones */
+	int level6, opt6;	/* for AF_INET6 sockets with an IPv6 peer */
+};
+
+#define BOTH(l, o) l, o, l, o
+
+static const struct sockopt_desc table[] = {
+	{ TF_SO_V6ONLY,		 "IPV6_V6ONLY",	       K_INT,	 TF_PHASE_BEFORE_BIND, -1, -1, IPPROTO_IPV6, IPV6_V6ONLY },
+	{ TF_SO_BINDTODEVICE,	 "SO_BINDTODEVICE",    K_STR,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_BINDTODEVICE) },
+	{ TF_SO_MARK,		 "SO_MARK",	       K_INT,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MARK) },
+	{ TF_SO_PRIORITY,	 "SO_PRIORITY",	       K_INT,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_PRIORITY) },
+	{ TF_SO_TOS,		 "IP_TOS",	       K_INT,	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TOS, IPPROTO_IPV6, IPV6_TCLASS },
+	{ TF_SO_TTL,		 "IP_TTL",	       K_INT,	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TTL, IPPROTO_IPV6, IPV6_UNICAST_HOPS },
+	{ TF_SO_CONGESTION,	 "TCP_CONGESTION",     K_STR,	 TF_PHASE_BEFORE_BIND, BOTH(IPPROTO_TCP, TCP_CONGESTION) },
+	{ TF_SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", K_U64,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MAX_PACING_RATE) },
+	{ TF_SO_NODELAY,	 "TCP_NODELAY",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NODELAY) },
+	{ TF_SO_CORK,		 "TCP_CORK",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_CORK) },
+	{ TF_SO_KEEPALIVE,	 "SO_KEEPALIVE",       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_KEEPALIVE) },
+	{ TF_SO_KEEPIDLE,	 "TCP_KEEPIDLE",       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPIDLE) },
+	{ TF_SO_KEEPINTVL,	 "TCP_KEEPINTVL",      K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPINTVL) },
+	{ TF_SO_KEEPCNT,	 "TCP_KEEPCNT",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPCNT) },
+	{ TF_SO_USER_TIMEOUT,	 "TCP_USER_TIMEOUT",   K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_USER_TIMEOUT) },
+	{ TF_SO_NOTSENT_LOWAT,	 "TCP_NOTSENT_LOWAT",  K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NOTSENT_LOWAT) },
+	{ TF_SO_LINGER,		 "SO_LINGER",	       K_LINGER, TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_LINGER) },
+	/* Buffers: the values only when set by hand; restore forces them. */
+	{ TF_SO_SNDBUF,		 "SO_SNDBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_SNDBUFFORCE) },
+	{ TF_SO_RCVBUF,		 "SO_RCVBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_RCVBUFFORCE) },
+	/* TCP_REPAIR off clears sk_reuse; the buffer locks must follow the buffers. */
+	{ TF_SO_REUSEADDR,	 "SO_REUSEADDR",       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_REUSEADDR) },
+	{ TF_SO_BUF_LOCK,	 "SO_BUF_LOCK",	       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
+};
+
+#define SOCK_SNDBUF_LOCK 1
+#define SOCK_RCVBUF_LOCK 2
+
+static const struct sockopt_desc *find(uint16_t id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		if (table[i].id == id)
+			return &table[i];
+	return NULL;
+}
+
+const char *tf_sockopt_name(uint16_t id)
+{
+	const struct sockopt_desc *d = find(id);
+
+	return d ? d->name : NULL;
+}
+
+/* The level/name pair for this socket: IPv6 options only for real IPv6 peers. */
+static bool where(const struct sockopt_desc *d, const struct tf_conn *c, int *level, int *opt)
+{
+	bool v6 = c->sock_family == AF_INET6 && c->peer.family == AF_INET6 &&
+		  !(c->peer.addr[10] == 0xff && c->peer.addr[11] == 0xff &&
+		    !memcmp(c->peer.addr, "\0\0\0\0\0\0\0\0\0\0", 10));
+
+	if (d->id == TF_SO_V6ONLY) {
+		*level = IPPROTO_IPV6;
+		*opt = IPV6_V6ONLY;
+		return c->sock_family == AF_INET6;
+	}
+	*level = v6 ? d->level6 : d->level4;
+	*opt = v6 ? d->opt6 : d->opt4;
+	return *level >= 0;
+}
+
+static int read_one(int fd, const struct sockopt_desc *d, int level, int opt, struct tf_sockopt *o)
+{
+	socklen_t len = sizeof(o->val);
+
+	memset(o, 0, sizeof(*o));
+	o->id = d->id;
+	if (d->id == TF_SO_SNDBUF)
+		opt = SO_SNDBUF;
+	else if (d->id == TF_SO_RCVBUF)
+		opt = SO_RCVBUF;
+	if (d->kind == K_INT)
+		len = sizeof(int);
+	else if (d->kind == K_U64)
+		len = sizeof(uint64_t);
+	else if (d->kind == K_LINGER)
+		len = sizeof(struct linger);
+	if (getsockopt(fd, level, opt, o->val, &len))
+		return -errno;
+	o->len = len;
+	if (d->kind == K_STR) {
+		o->val[sizeof(o->val) - 1] = '\0';
+		o->len = strnlen((char *)o->val, sizeof(o->val) - 1);
+	}
+	return 0;
+}
+
+int tf_sockopts_dump(int fd, struct tf_conn *c)
+{
+	int locks = 0, level, opt, err;
+
+	c->n_sockopts = 0;
+	{
+		socklen_t len = sizeof(locks);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_BUF_LOCK, &locks, &len))
+			locks = -1;	/* pre-5.14 kernel: buffers are not carried */
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		const struct sockopt_desc *d = &table[i];
+		struct tf_sockopt *o = &c->sockopts[c->n_sockopts];
+
+		if (!where(d, c, &level, &opt))
+			continue;
+		if (d->id == TF_SO_SNDBUF && (locks < 0 || !(locks & SOCK_SNDBUF_LOCK)))
+			continue;
+		if (d->id == TF_SO_RCVBUF && (locks < 0 || !(locks & SOCK_RCVBUF_LOCK)))
+			continue;
+		if (d->id == TF_SO_BUF_LOCK && locks < 0)
+			continue;
+		err = read_one(fd, d, level, opt, o);
+		if (err == -ENOPROTOOPT || err == -EOPNOTSUPP)
+			continue;	/* this kernel lacks it: nothing to carry */
+		if (err)
+			return tf_fail(-err, "getsockopt %s", d->name);
+		if (d->kind == K_STR && o->len == 0)
+			continue;	/* no device bound */
+		c->n_sockopts++;
+	}
+	return 0;
+}
+
+int tf_sockopts_restore(int fd, const struct tf_conn *c, enum tf_sockopt_phase phase)
+{
+	int level, opt;
+
+	for (uint32_t i = 0; i < c->n_sockopts; i++) {
+		const struct tf_sockopt *o = &c->sockopts[i];
+		const struct sockopt_desc *d = find(o->id);
+		char v[TF_SOCKOPT_MAX_LEN + 1];
+		int ival;
+		const void *p = o->val;
+		socklen_t len = o->len;
+
+		if (!d || d->phase != phase || !where(d, c, &level, &opt))
+			continue;
+		if (d->id == TF_SO_SNDBUF || d->id == TF_SO_RCVBUF) {
+			/* getsockopt showed the doubled value; the set doubles again */
+			memcpy(&ival, o->val, sizeof(ival));
+			ival /= 2;
+			p = &ival;
+			len = sizeof(ival);
+		} else if (d->kind == K_STR) {
+			memcpy(v, o->val, o->len);
+			v[o->len] = '\0';
+			p = v;
+			len = o->len + 1;
+		}
+		if (setsockopt(fd, level, opt, p, len) == 0)
+			continue;
+		if (d->id == TF_SO_BINDTODEVICE && errno == ENODEV)
+			return tf_failx(ENODEV, "SO_BINDTODEVICE %s: no such device on this host", v);
+		if (d->id == TF_SO_CONGESTION && errno == ENOENT)
+			return tf_failx(ENOENT, "TCP_CONGESTION %s: not available on this host (modprobe tcp_%s?)",
+					v, v);
+		return tf_fail(errno, "setsockopt %s", d->name);
+	}
+	return 0;
+}
+
+int tf_sockopt_format(const struct tf_sockopt *o, char *buf, size_t len)
+{
+	const struct sockopt_desc *d = find(o->id);
+	int iv;
+	uint64_t u;
+	struct linger l;
+
+	if (!d)
+		return snprintf(buf, len, "(unknown option %u)", o->id);
+	switch (d->kind) {
+	case K_INT:
+		memcpy(&iv, o->val, sizeof(iv));
+		return snprintf(buf, len, "%d", iv);
+	case K_U64:
+		memcpy(&u, o->val, sizeof(u));
+		return snprintf(buf, len, "%llu", (unsigned long long)u);
+	case K_STR:
+		return snprintf(buf, len, "%.*s", o->len, (const char *)o->val);
+	case K_LINGER:
+		memcpy(&l, o->val, sizeof(l));
+		return snprintf(buf, len, "%s,%d", l.l_onoff ? "on" : "off", l.l_linger);
+	}
+	return 0;
+}
