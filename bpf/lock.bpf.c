@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The lock: drop every packet of a locked TCP 4-tuple.
+ *
+ *   tf_lock_xdp     ingress, XDP      the peer's packets: key (local = dst, peer = src)
+ *   tf_lock_tc_in   ingress, tc       the same, for devices and hosts without XDP
+ *   tf_lock_tc_out  egress, tc        our own packets: key (local = src, peer = dst),
+ *                                     so a socket being moved cannot talk
+ *
+ * A lock whose expiry has passed never drops (a crashed tool cannot black-hole
+ * a connection).  Packets that are not TCP, fragments and truncated headers
+ * pass.  In tc, skb->mark == TF_PASS_MARK passes: tcpferry's own injected
+ * packets (the duplicate ACKs that prompt the peer, a FIN) carry it.
+ *
+ * "Pass" is TC_ACT_UNSPEC (TCX_NEXT), so other tc programs on the hook still run.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "map_types.h"
+#include "lock_maps.h"
+#include "parse.h"
+
+#define TC_ACT_UNSPEC	(-1)
+#define TC_ACT_SHOT	2
+
+/* Headers that tc pulls into the linear area when they are not there yet. */
+#define TF_PULL_LEN	256
+
+/* Set before load: the device has no link-layer header (tun, wireguard). */
+const volatile __u8 tf_l3_dev = 0;
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline int parse(void *data, void *data_end, struct tf_pkt *p)
+{
+	if (tf_l3_dev)
+		return tf_parse_ip(data, data_end, p);
+	return tf_parse_eth(data, data_end, p);
+}
+
+/*
+ * The live lock for this packet, or NULL.  ingress: the packet came from the
+ * peer (dst is local); otherwise we are sending it (src is local).
+ */
+static __always_inline struct tf_lock *find_lock(const struct tf_pkt *p, bool ingress)
+{
+	struct tf_tuple key;
+	struct tf_lock *lock;
+	__u64 expires;
+
+	__builtin_memset(&key, 0, sizeof(key));
+	key.family = p->family;
+	if (ingress) {
+		__builtin_memcpy(key.local_addr, p->daddr, sizeof(key.local_addr));
+		__builtin_memcpy(key.peer_addr, p->saddr, sizeof(key.peer_addr));
+		key.local_port = p->dport;
+		key.peer_port = p->sport;
+	} else {
+		__builtin_memcpy(key.local_addr, p->saddr, sizeof(key.local_addr));
+		__builtin_memcpy(key.peer_addr, p->daddr, sizeof(key.peer_addr));
+		key.local_port = p->sport;
+		key.peer_port = p->dport;
+	}
+	lock = bpf_map_lookup_elem(&locks, &key);
+	if (!lock)
+		return NULL;
+	expires = lock->expires_ns;
+	if (expires && bpf_ktime_get_ns() > expires)
+		return NULL;
+	return lock;
+}
+
+/* Parse a tc packet, pulling non-linear headers in once if needed. */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct tf_pkt *p)
+{
+	int kind = parse((void *)(long)skb->data, (void *)(long)skb->data_end, p);
+
+	if (kind != TF_PKT_TRUNCATED)
+		return kind;
+	if (bpf_skb_pull_data(skb, skb->len < TF_PULL_LEN ? skb->len : TF_PULL_LEN))
+		return kind;
+	return parse((void *)(long)skb->data, (void *)(long)skb->data_end, p);
+}
+
+SEC("xdp")
+int tf_lock_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tf_pkt p = {};
+	struct tf_lock *lock;
+
+	if (parse(data, data_end, &p) != TF_PKT_TCP)
+		return XDP_PASS;
+	lock = find_lock(&p, true);
+	if (!lock)
+		return XDP_PASS;
+	__sync_fetch_and_add(&lock->in_packets, 1);
+	__sync_fetch_and_add(&lock->in_bytes, (__u64)(data_end - data));
+	return XDP_DROP;
+}
+
+SEC("tc")
+int tf_lock_tc_in(struct __sk_buff *skb)
+{
+	struct tf_pkt p = {};
+	struct tf_lock *lock;
+
+	if (skb->mark == TF_PASS_MARK)
+		return TC_ACT_UNSPEC;
+	if (tc_parse(skb, &p) != TF_PKT_TCP)
+		return TC_ACT_UNSPEC;
+	lock = find_lock(&p, true);
+	if (!lock)
+		return TC_ACT_UNSPEC;
+	__sync_fetch_and_add(&lock->in_packets, 1);
+	__sync_fetch_and_add(&lock->in_bytes, skb->len);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int tf_lock_tc_out(struct __sk_buff *skb)
+{
+	struct tf_pkt p = {};
+	struct tf_lock *lock;
+
+	if (skb->mark == TF_PASS_MARK)
+		return TC_ACT_UNSPEC;
+	if (tc_parse(skb, &p) != TF_PKT_TCP)
+		return TC_ACT_UNSPEC;
+	lock = find_lock(&p, false);
+	if (!lock)
+		return TC_ACT_UNSPEC;
+	__sync_fetch_and_add(&lock->out_packets, 1);
+	__sync_fetch_and_add(&lock->out_bytes, skb->len);
+	return TC_ACT_SHOT;
+}

@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The lock table: a pinned BPF hash map, one entry per locked connection.
+ * The map is created from the lock programs' own object (so it carries their
+ * BTF and bpftool prints it by field name) with every program left unloaded.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "lock.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+#define BATCH_CHUNK 4096
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's internal "not supported" */
+#endif
+
+struct tf_locktab {
+	int fd;
+	uint32_t capacity;
+	uint32_t map_id;
+	char mounted[PATH_MAX];
+};
+
+/* ---- the pin directory ------------------------------------------------------- */
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+static int mount_bpffs(const char *dir)
+{
+	if (mount("bpf", dir, "bpf", 0, "mode=0700"))
+		return tf_fail(errno, "mount bpffs on %s", dir);
+	return 0;
+}
+
+int tf_pin_dir_prepare(const char *dir, char *mounted, size_t mounted_len)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (mounted && mounted_len)
+		mounted[0] = '\0';
+	if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
+		return tf_failx(ENAMETOOLONG, "pin directory %s: path too long", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	else
+		snprintf(parent, sizeof(parent), "/");
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return tf_failx(ENOTDIR, "pin directory %s: not a directory", dir);
+		if (is_bpffs(dir))
+			return 0;
+		/* An ordinary directory: put a bpffs on it. */
+		int err = mount_bpffs(dir);
+
+		if (err)
+			return err;
+		if (mounted)
+			snprintf(mounted, mounted_len, "%s", dir);
+		return 0;
+	}
+	if (is_bpffs(parent)) {
+		if (mkdir(dir, 0700) && errno != EEXIST)
+			return tf_fail(errno, "pin directory %s: mkdir", dir);
+		return 0;
+	}
+	/* The parent is no bpffs: a directory of our own with a bpffs on it ... */
+	if (mkdir(dir, 0700) == 0) {
+		int err = mount_bpffs(dir);
+
+		if (err) {
+			rmdir(dir);
+			return err;
+		}
+		if (mounted)
+			snprintf(mounted, mounted_len, "%s", dir);
+		return 0;
+	}
+	/* ... or, where no directory can be made (/sys/fs/bpf on sysfs), on the parent. */
+	if (stat(parent, &st) || !S_ISDIR(st.st_mode))
+		return tf_failx(ENOENT, "pin directory %s: %s does not exist; create it or pass --bpffs",
+				dir, parent);
+	if (mount("bpf", parent, "bpf", 0, "mode=0700"))
+		return tf_fail(errno, "pin directory %s: mount bpffs on %s", dir, parent);
+	if (mounted)
+		snprintf(mounted, mounted_len, "%s", parent);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return tf_fail(errno, "pin directory %s: mkdir", dir);
+	return 0;
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+static int check_map(int fd, const char *what, struct tf_locktab *t)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return tf_fail(errno, "lock table %s: map info", what);
+	if (info.type != BPF_MAP_TYPE_HASH || info.key_size != sizeof(struct tf_tuple) ||
+	    info.value_size != sizeof(struct tf_lock))
+		return tf_failx(EINVAL, "lock table %s: not a tcpferry lock map (type %u, key %u, value %u bytes); "
+				"remove it or use another --bpffs", what, info.type, info.key_size,
+				info.value_size);
+	t->capacity = info.max_entries;
+	t->map_id = info.id;
+	return 0;
+}
+
+/* Create the map from the skeleton with no program loaded, and pin it. */
+static int create_map(const char *path, uint32_t max_locks)
+{
+	struct lock_bpf *skel;
+	struct bpf_program *prog;
+	int fd, err;
+
+	skel = lock_bpf__open();
+	if (!skel)
+		return tf_fail(errno, "lock table %s: open BPF object", path);
+	err = bpf_map__set_max_entries(skel->maps.locks, max_locks);
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, false);
+	if (!err)
+		err = lock_bpf__load(skel);
+	if (err) {
+		lock_bpf__destroy(skel);
+		return tf_fail(-err, "lock table %s: create map with %u entries", path, max_locks);
+	}
+	fd = dup(bpf_map__fd(skel->maps.locks));
+	lock_bpf__destroy(skel);
+	if (fd < 0)
+		return tf_fail(errno, "lock table %s: dup", path);
+	if (bpf_obj_pin(fd, path)) {
+		err = errno;
+		close(fd);
+		if (err == EEXIST)	/* somebody else made it first: use theirs */
+			return -EEXIST;
+		return tf_fail(err, "lock table %s: pin", path);
+	}
+	return fd;
+}
+
+int tf_locktab_open(const char *bpffs, bool create, uint32_t max_locks, struct tf_locktab **out)
+{
+	struct tf_locktab *t;
+	char path[PATH_MAX];
+	int fd, err;
+
+	*out = NULL;
+	if (!bpffs || !*bpffs)
+		bpffs = TF_DEFAULT_BPFFS;
+	if (snprintf(path, sizeof(path), "%s/%s", bpffs, TF_PIN_LOCKS) >= (int)sizeof(path))
+		return tf_failx(ENAMETOOLONG, "lock table %s: path too long", bpffs);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return tf_fail(ENOMEM, "lock table %s", path);
+
+	fd = bpf_obj_get(path);
+	if (fd < 0 && errno == ENOENT && create) {
+		err = tf_pin_dir_prepare(bpffs, t->mounted, sizeof(t->mounted));
+		if (err) {
+			free(t);
+			return err;
+		}
+		fd = create_map(path, max_locks ? max_locks : TF_DEFAULT_MAX_LOCKS);
+		if (fd == -EEXIST)
+			fd = bpf_obj_get(path);
+		else if (fd < 0) {
+			free(t);
+			return fd;
+		}
+	}
+	if (fd < 0) {
+		err = errno;
+		free(t);
+		if (err == ENOENT)
+			return tf_failx(ENOENT, "lock table %s: not there; run `tcpferry attach DEV` first", path);
+		if (err == EACCES || err == EPERM)
+			return tf_failx(err, "lock table %s: permission denied; pins are root-only (run as root)", path);
+		return tf_fail(err, "lock table %s", path);
+	}
+	t->fd = fd;
+	err = check_map(fd, path, t);
+	if (err) {
+		tf_locktab_close(t);
+		return err;
+	}
+	*out = t;
+	return 0;
+}
+
+int tf_locktab_from_fd(int map_fd, struct tf_locktab **out)
+{
+	struct tf_locktab *t = calloc(1, sizeof(*t));
+	int err;
+
+	*out = NULL;
+	if (!t)
+		return tf_fail(ENOMEM, "lock table fd %d", map_fd);
+	t->fd = dup(map_fd);
+	if (t->fd < 0) {
+		free(t);
+		return tf_fail(errno, "lock table fd %d", map_fd);
+	}
+	err = check_map(t->fd, "(fd)", t);
+	if (err) {
+		tf_locktab_close(t);
+		return err;
+	}
+	*out = t;
+	return 0;
+}
+
+void tf_locktab_close(struct tf_locktab *t)
+{
+	if (!t)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+}
+
+int tf_locktab_fd(const struct tf_locktab *t) { return t->fd; }
+uint32_t tf_locktab_capacity(const struct tf_locktab *t) { return t->capacity; }
+uint32_t tf_locktab_map_id(const struct tf_locktab *t) { return t->map_id; }
+const char *tf_locktab_mounted(const struct tf_locktab *t) { return t->mounted; }
+
+/* ---- tuples ------------------------------------------------------------------------ */
+
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+static bool is_v4mapped(const struct tf_endpoint *e)
+{
+	return e->family == AF_INET6 && !memcmp(e->addr, v4mapped_prefix, 12);
+}
+
+/* The wire family and address of an endpoint: v4-mapped counts as IPv4. */
+static int wire_addr(const struct tf_endpoint *e, uint32_t addr[4])
+{
+	memset(addr, 0, 16);
+	if (e->family == AF_INET) {
+		memcpy(addr, e->addr, 4);
+		return AF_INET;
+	}
+	if (e->family != AF_INET6)
+		return -1;
+	if (is_v4mapped(e)) {
+		memcpy(addr, e->addr + 12, 4);
+		return AF_INET;
+	}
+	memcpy(addr, e->addr, 16);
+	return AF_INET6;
+}
+
+int tf_tuple_make(const struct tf_endpoint *local, const struct tf_endpoint *peer, struct tf_tuple *out)
+{
+	char a[TF_ADDRSTRLEN], b[TF_ADDRSTRLEN];
+	int lf, pf;
+
+	memset(out, 0, sizeof(*out));
+	lf = wire_addr(local, out->local_addr);
+	pf = wire_addr(peer, out->peer_addr);
+	if (lf < 0 || pf < 0 || lf != pf)
+		return tf_failx(EINVAL, "lock %s -> %s: addresses of different families",
+				tf_endpoint_str(local, a, sizeof(a)), tf_endpoint_str(peer, b, sizeof(b)));
+	if (!local->port || !peer->port)
+		return tf_failx(EINVAL, "lock %s -> %s: port 0",
+				tf_endpoint_str(local, a, sizeof(a)), tf_endpoint_str(peer, b, sizeof(b)));
+	out->family = lf;
+	out->local_port = htons(local->port);
+	out->peer_port = htons(peer->port);
+	return 0;
+}
+
+int tf_tuple_parse(const char *local, const char *peer, struct tf_tuple *out)
+{
+	struct tf_endpoint l, p;
+	int err;
+
+	err = tf_endpoint_parse(local, &l);
+	if (!err)
+		err = tf_endpoint_parse(peer, &p);
+	if (err) {
+		tf_error_prefix("lock %s %s", local, peer);
+		return err;
+	}
+	return tf_tuple_make(&l, &p, out);
+}
+
+static void endpoint_of(int family, const uint32_t addr[4], uint16_t port_be, struct tf_endpoint *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->family = family;
+	e->port = ntohs(port_be);
+	memcpy(e->addr, addr, family == AF_INET ? 4 : 16);
+}
+
+void tf_tuple_endpoints(const struct tf_tuple *k, struct tf_endpoint *local, struct tf_endpoint *peer)
+{
+	endpoint_of(k->family, k->local_addr, k->local_port, local);
+	endpoint_of(k->family, k->peer_addr, k->peer_port, peer);
+}
+
+const char *tf_tuple_str(const struct tf_tuple *k, char *buf, size_t len)
+{
+	char a[TF_ADDRSTRLEN], b[TF_ADDRSTRLEN];
+	struct tf_endpoint l, p;
+
+	tf_tuple_endpoints(k, &l, &p);
+	snprintf(buf, len, "%s -> %s", tf_endpoint_str(&l, a, sizeof(a)), tf_endpoint_str(&p, b, sizeof(b)));
+	return buf;
+}
+
+/* ---- locks ------------------------------------------------------------------------- */
+
+uint64_t tf_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static const char *const reason_names[] = {
+	[TF_LOCK_MANUAL] = "manual",
+	[TF_LOCK_DUMP] = "dump",
+	[TF_LOCK_RESTORE] = "restore",
+};
+
+const char *tf_lock_reason_name(uint32_t reason)
+{
+	return reason < ARRAY_SIZE(reason_names) ? reason_names[reason] : "unknown";
+}
+
+int tf_lock_reason_parse(const char *s, enum tf_lock_reason *out)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(reason_names); i++) {
+		if (!strcmp(s, reason_names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return tf_failx(EINVAL, "lock reason '%s': expected manual, dump or restore", s);
+}
+
+static void lock_value(struct tf_lock *v, enum tf_lock_reason why, uint64_t ttl_ns)
+{
+	memset(v, 0, sizeof(*v));
+	v->since_ns = tf_mono_ns();
+	v->expires_ns = ttl_ns ? v->since_ns + ttl_ns : 0;
+	v->reason = why;
+	v->owner_pid = getpid();
+}
+
+static int fail_full(struct tf_locktab *t, const char *what)
+{
+	return tf_failx(ENOSPC, "lock %s: table full (%u entries); raise --max-locks "
+			"(tcpferry detach every device, remove the lock map, attach with --max-locks N)",
+			what, t->capacity);
+}
+
+static int fail_exists(struct tf_locktab *t, const struct tf_tuple *k, const char *what)
+{
+	struct tf_lock old;
+	uint64_t now = tf_mono_ns();
+
+	if (bpf_map_lookup_elem(t->fd, k, &old))
+		return tf_failx(EEXIST, "lock %s: already locked", what);
+	return tf_failx(EEXIST, "lock %s: already locked (by %s, %llu s ago)", what,
+			tf_lock_reason_name(old.reason),
+			(unsigned long long)(now > old.since_ns ? (now - old.since_ns) / 1000000000ull : 0));
+}
+
+int tf_lock_add(struct tf_locktab *t, const struct tf_tuple *k, enum tf_lock_reason why, uint64_t ttl_ns)
+{
+	char what[TF_TUPLESTRLEN];
+	struct tf_lock v;
+
+	lock_value(&v, why, ttl_ns);
+	if (bpf_map_update_elem(t->fd, k, &v, BPF_NOEXIST) == 0)
+		return 0;
+	tf_tuple_str(k, what, sizeof(what));
+	if (errno == EEXIST)
+		return fail_exists(t, k, what);
+	if (errno == E2BIG || errno == ENOSPC || errno == ENOMEM)
+		return fail_full(t, what);
+	return tf_fail(errno, "lock %s", what);
+}
+
+int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k)
+{
+	char what[TF_TUPLESTRLEN];
+
+	if (bpf_map_delete_elem(t->fd, k) == 0)
+		return 0;
+	tf_tuple_str(k, what, sizeof(what));
+	if (errno == ENOENT)
+		return tf_failx(ENOENT, "unlock %s: not locked", what);
+	return tf_fail(errno, "unlock %s", what);
+}
+
+int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *v)
+{
+	char what[TF_TUPLESTRLEN];
+
+	if (bpf_map_lookup_elem(t->fd, k, v) == 0)
+		return 0;
+	tf_tuple_str(k, what, sizeof(what));
+	if (errno == ENOENT)
+		return tf_failx(ENOENT, "lock %s: not locked", what);
+	return tf_fail(errno, "lock %s", what);
+}
+
+/*
+ * Every entry, through the batch lookup (5.6+), or key by key when the
+ * kernel has no batch ops.
+ */
+static int walk(struct tf_locktab *t, struct tf_lock_entry **out, size_t *n)
+{
+	size_t cap = 0, cnt = 0;
+	struct tf_lock_entry *e = NULL;
+	struct tf_tuple *keys = NULL;
+	struct tf_lock *vals = NULL;
+	__u64 token = 0;	/* the htab batch cursor is a bucket number */
+	bool first = true;
+	int err = 0;
+
+	keys = malloc(BATCH_CHUNK * sizeof(*keys));
+	vals = malloc(BATCH_CHUNK * sizeof(*vals));
+	if (!keys || !vals) {
+		err = tf_fail(ENOMEM, "lock table: list");
+		goto out;
+	}
+	for (;;) {
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 got = BATCH_CHUNK;
+		int r = bpf_map_lookup_batch(t->fd, first ? NULL : &token, &token, keys, vals, &got, &opts);
+		int saved = errno;
+
+		first = false;
+		if (r && saved != ENOENT) {
+			if (saved == EINVAL || saved == ENOTSUPP || saved == EOPNOTSUPP)
+				goto by_key;
+			err = tf_fail(saved, "lock table: batch lookup");
+			goto out;
+		}
+		if (cnt + got > cap) {
+			size_t ncap = cap ? cap * 2 : BATCH_CHUNK;
+			struct tf_lock_entry *ne;
+
+			while (ncap < cnt + got)
+				ncap *= 2;
+			ne = realloc(e, ncap * sizeof(*e));
+			if (!ne) {
+				err = tf_fail(ENOMEM, "lock table: list");
+				goto out;
+			}
+			e = ne;
+			cap = ncap;
+		}
+		for (__u32 i = 0; i < got; i++) {
+			e[cnt].key = keys[i];
+			e[cnt].val = vals[i];
+			cnt++;
+		}
+		if (r)	/* ENOENT: that was the last bucket */
+			break;
+	}
+	goto out;
+
+by_key:
+	cnt = 0;
+	{
+		struct tf_tuple k, next;
+		void *prev = NULL;
+
+		while (bpf_map_get_next_key(t->fd, prev, &next) == 0) {
+			if (cnt == cap) {
+				size_t ncap = cap ? cap * 2 : BATCH_CHUNK;
+				struct tf_lock_entry *ne = realloc(e, ncap * sizeof(*e));
+
+				if (!ne) {
+					err = tf_fail(ENOMEM, "lock table: list");
+					goto out;
+				}
+				e = ne;
+				cap = ncap;
+			}
+			if (bpf_map_lookup_elem(t->fd, &next, &e[cnt].val) == 0)
+				e[cnt++].key = next;
+			k = next;
+			prev = &k;
+		}
+	}
+out:
+	free(keys);
+	free(vals);
+	if (err) {
+		free(e);
+		return err;
+	}
+	*out = e;
+	*n = cnt;
+	return 0;
+}
+
+int tf_lock_list(struct tf_locktab *t, struct tf_lock_entry **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return walk(t, out, n);
+}
+
+int tf_locktab_count(struct tf_locktab *t, uint32_t *n)
+{
+	struct tf_lock_entry *e;
+	size_t cnt;
+	int err = walk(t, &e, &cnt);
+
+	if (err)
+		return err;
+	free(e);
+	*n = cnt;
+	return 0;
+}
+
+static int tuple_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct tf_tuple));
+}
+
+struct indexed_tuple {
+	struct tf_tuple key;
+	size_t idx;
+};
+
+static int indexed_cmp(const void *a, const void *b)
+{
+	const struct indexed_tuple *x = a, *y = b;
+	int c = memcmp(&x->key, &y->key, sizeof(x->key));
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
+		     enum tf_lock_reason why, uint64_t ttl_ns, int *results)
+{
+	struct tf_lock_entry *have = NULL;
+	struct indexed_tuple *todo = NULL;
+	struct tf_tuple *keys = NULL;
+	struct tf_lock *vals = NULL;
+	size_t n_have = 0, n_todo = 0, done = 0;
+	int err = 0;
+
+	if (n <= TF_LOCK_BULK_SINGLE) {
+		int added = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			int r = tf_lock_add(t, &k[i], why, ttl_ns);
+
+			if (r && r != -EEXIST)
+				return r;
+			if (results)
+				results[i] = r;
+			added += !r;
+		}
+		return added;
+	}
+
+	/* What is locked already: read it, so those tuples can be reported and kept. */
+	err = walk(t, &have, &n_have);
+	if (err)
+		return err;
+	qsort(have, n_have, sizeof(*have), tuple_cmp);	/* key is the first member */
+
+	todo = malloc(n * sizeof(*todo));
+	if (!todo) {
+		err = tf_fail(ENOMEM, "lock %zu tuples", n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		todo[i].key = k[i];
+		todo[i].idx = i;
+	}
+	qsort(todo, n, sizeof(*todo), indexed_cmp);
+	for (size_t i = 0; i < n; i++) {
+		bool dup = (i > 0 && !memcmp(&todo[i].key, &todo[i - 1].key, sizeof(todo[i].key))) ||
+			   bsearch(&todo[i].key, have, n_have, sizeof(*have), tuple_cmp);
+
+		if (results)
+			results[todo[i].idx] = dup ? -EEXIST : 0;
+		if (!dup)
+			todo[n_todo++] = todo[i];
+	}
+	if (n_have + n_todo > t->capacity) {
+		err = tf_failx(ENOSPC, "lock %zu tuples: table full (%zu locked + %zu new > %u entries); "
+			       "raise --max-locks", n, n_have, n_todo, t->capacity);
+		goto out;
+	}
+
+	keys = malloc(n_todo * sizeof(*keys) + 1);
+	vals = malloc(n_todo * sizeof(*vals) + 1);
+	if (!keys || !vals) {
+		err = tf_fail(ENOMEM, "lock %zu tuples", n);
+		goto out;
+	}
+	lock_value(&vals[0], why, ttl_ns);
+	for (size_t i = 0; i < n_todo; i++) {
+		keys[i] = todo[i].key;
+		vals[i] = vals[0];
+	}
+	while (done < n_todo) {
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+		__u32 cnt = n_todo - done > UINT32_MAX ? UINT32_MAX : n_todo - done;
+
+		if (bpf_map_update_batch(t->fd, keys + done, vals + done, &cnt, &opts) == 0) {
+			done += cnt;
+			continue;
+		}
+		err = errno;
+		done += cnt;
+		if (err == EINVAL || err == ENOTSUPP || err == EOPNOTSUPP) {
+			/* No batch ops here: one at a time. */
+			for (; done < n_todo; done++) {
+				if (bpf_map_update_elem(t->fd, &keys[done], &vals[done], BPF_ANY))
+					break;
+			}
+			if (done == n_todo)
+				break;
+			err = errno;
+		}
+		if (err == E2BIG || err == ENOSPC || err == ENOMEM)
+			err = tf_failx(ENOSPC, "lock %zu tuples: table full after %zu (%u entries); "
+				       "raise --max-locks", n, done, t->capacity);
+		else
+			err = tf_fail(err, "lock %zu tuples: batch update after %zu", n, done);
+		goto out;
+	}
+out:
+	free(have);
+	free(todo);
+	free(keys);
+	free(vals);
+	return err ? err : (int)done;
+}
+
+int tf_lock_del_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n, int *results)
+{
+	size_t at = 0, removed = 0;
+
+	while (at < n) {
+		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 cnt = n - at > UINT32_MAX ? UINT32_MAX : n - at;
+		int r = bpf_map_delete_batch(t->fd, k + at, &cnt, &opts);
+		int err = errno;
+
+		if (results)
+			for (__u32 i = 0; i < cnt; i++)
+				results[at + i] = 0;
+		removed += cnt;
+		at += cnt;
+		if (r == 0)
+			continue;
+		if (err == ENOENT) {	/* k[at] was not locked: note it, go on after it */
+			if (results)
+				results[at] = -ENOENT;
+			at++;
+			continue;
+		}
+		if (err == EINVAL || err == ENOTSUPP || err == EOPNOTSUPP) {
+			for (; at < n; at++) {
+				int d = bpf_map_delete_elem(t->fd, &k[at]) ? -errno : 0;
+
+				if (d && d != -ENOENT)
+					return tf_fail(-d, "unlock %zu tuples", n);
+				if (results)
+					results[at] = d;
+				removed += !d;
+			}
+			break;
+		}
+		return tf_fail(err, "unlock %zu tuples: batch delete after %zu", n, removed);
+	}
+	return removed;
+}
+
+static int remove_if(struct tf_locktab *t, uint64_t now_ns, bool only_expired, unsigned *removed)
+{
+	struct tf_lock_entry *e;
+	struct tf_tuple *keys;
+	size_t n, m = 0;
+	int r;
+
+	*removed = 0;
+	r = walk(t, &e, &n);
+	if (r)
+		return r;
+	keys = malloc(n * sizeof(*keys) + 1);
+	if (!keys) {
+		free(e);
+		return tf_fail(ENOMEM, "lock table: gc");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (only_expired && !(e[i].val.expires_ns && now_ns > e[i].val.expires_ns))
+			continue;
+		keys[m++] = e[i].key;
+	}
+	free(e);
+	/* Entries that vanished meanwhile (another gc) are not errors. */
+	r = tf_lock_del_bulk(t, keys, m, NULL);
+	free(keys);
+	if (r < 0)
+		return r;
+	*removed = r;
+	return 0;
+}
+
+int tf_lock_gc(struct tf_locktab *t, uint64_t now_ns, unsigned *removed)
+{
+	unsigned dummy;
+
+	return remove_if(t, now_ns ? now_ns : tf_mono_ns(), true, removed ? removed : &dummy);
+}
+
+int tf_lock_flush(struct tf_locktab *t, unsigned *removed)
+{
+	unsigned dummy;
+
+	return remove_if(t, 0, false, removed ? removed : &dummy);
+}
