@@ -127,6 +127,9 @@ int tf_repair_on(int fd);
 /* probe: true sends the window probe (TCP_REPAIR 0), false does not (-1). */
 int tf_repair_off(int fd, bool probe);
 
+/* Fill c's endpoints and family only (no repair mode needed). */
+int tf_conn_identify(int fd, struct tf_conn *c);
+
 /* Read the whole state of a socket that is in repair mode. */
 int tf_dump(int fd, struct tf_conn *c);
 

@@ -245,16 +245,12 @@ static int dump_queues(int fd, struct tf_conn *c)
 	return tf_failx(EAGAIN, "the queues kept changing while being read: is the peer locked out?");
 }
 
-int tf_dump(int fd, struct tf_conn *c)
+int tf_conn_identify(int fd, struct tf_conn *c)
 {
 	struct sockaddr_storage ss;
-	struct tcp_info ti;
-	socklen_t len;
-	int v, err, peek_off = -1;
-	struct timespec now;
+	socklen_t len = sizeof(ss);
 
 	memset(c, 0, sizeof(*c));
-	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
 		return tf_fail(errno, "getsockname");
 	endpoint_from(&ss, &c->local);
@@ -263,7 +259,19 @@ int tf_dump(int fd, struct tf_conn *c)
 	if (getpeername(fd, (struct sockaddr *)&ss, &len))
 		return tf_fail(errno, "getpeername");
 	endpoint_from(&ss, &c->peer);
+	return 0;
+}
 
+int tf_dump(int fd, struct tf_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	int v, err, peek_off = -1;
+	struct timespec now;
+
+	err = tf_conn_identify(fd, c);
+	if (err)
+		return err;
 	len = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The repair engine on real sockets, over loopback in a network namespace of
+ * the test's own (unshare: gone when the test exits).  For IPv4, IPv6 and a
+ * v4-mapped IPv6 socket: set every carried option, queue data both ways, dump,
+ * encode and decode the image, close the original silently, restore, and check
+ *   - every carried option reads back equal,
+ *   - the queued bytes arrive, then the stream goes on both ways,
+ * and the refusals and restore errors a user meets.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tap.h"
+#include "tcpferry.h"
+#include "../../user/lib/repair_defs.h"
+
+static void lo_up(void)
+{
+	struct ifreq ifr = {};
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	strcpy(ifr.ifr_name, "lo");
+	ioctl(s, SIOCGIFFLAGS, &ifr);
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr))
+		bail_out("lo up: %s", strerror(errno));
+	close(s);
+}
+
+struct pair {
+	int client, server;
+};
+
+static struct pair make_pair(int family, const char *listen_addr, const char *connect_addr, int port)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t len;
+	struct pair p;
+	int l, one = 1;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (void *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		inet_pton(AF_INET, listen_addr, &a->sin_addr);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (void *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		inet_pton(AF_INET6, listen_addr, &a->sin6_addr);
+		len = sizeof(*a);
+	}
+	l = socket(family, SOCK_STREAM, 0);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (void *)&ss, len) || listen(l, 1))
+		bail_out("listen %s: %s", listen_addr, strerror(errno));
+	if (family == AF_INET6 && strchr(connect_addr, '.')) {
+		/* v4-mapped: listen and connect as IPv6 to ::ffff:127.0.0.1 */
+		struct sockaddr_in6 *a = (void *)&ss;
+
+		inet_pton(AF_INET6, connect_addr, &a->sin6_addr);
+	}
+	p.client = socket(family, SOCK_STREAM, 0);
+	if (connect(p.client, (void *)&ss, len))
+		bail_out("connect %s: %s", connect_addr, strerror(errno));
+	p.server = accept(l, NULL, NULL);
+	close(l);
+	return p;
+}
+
+struct optcase {
+	int level, name;
+	int val;
+	const char *what;
+};
+
+static int getint(int fd, int level, int name)
+{
+	int v = -12345;
+	socklen_t len = sizeof(v);
+
+	getsockopt(fd, level, name, &v, &len);
+	return v;
+}
+
+static void set_options(int fd, bool v6, const struct optcase *oc, int n)
+{
+	struct linger lg = { 1, 7 };
+	uint64_t rate = 1000000;
+
+	for (int i = 0; i < n; i++)
+		if (setsockopt(fd, oc[i].level, oc[i].name, &oc[i].val, sizeof(int)))
+			bail_out("setsockopt %s: %s", oc[i].what, strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof(rate));
+	setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3);
+	(void)v6;
+}
+
+static bool xfer(int from, int to, const char *msg)
+{
+	char buf[256] = {};
+	size_t len = strlen(msg), got = 0;
+	struct timeval tv = { .tv_sec = 5 };
+
+	setsockopt(to, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(from, msg, len, 0) != (ssize_t)len)
+		return false;
+	while (got < len) {
+		ssize_t r = recv(to, buf + got, len - got, 0);
+
+		if (r <= 0)
+			return false;
+		got += r;
+	}
+	return !memcmp(buf, msg, len);
+}
+
+static void run_family(const char *label, int family, const char *laddr, const char *caddr, int port)
+{
+	bool v6 = family == AF_INET6 && !strchr(caddr, '.');
+	const struct optcase oc[] = {
+		{ IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY" },
+		{ SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE" },
+		{ IPPROTO_TCP, TCP_KEEPIDLE, 77, "TCP_KEEPIDLE" },
+		{ IPPROTO_TCP, TCP_KEEPINTVL, 11, "TCP_KEEPINTVL" },
+		{ IPPROTO_TCP, TCP_KEEPCNT, 5, "TCP_KEEPCNT" },
+		{ IPPROTO_TCP, TCP_USER_TIMEOUT, 12345, "TCP_USER_TIMEOUT" },
+		{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, 65536, "TCP_NOTSENT_LOWAT" },
+		{ SOL_SOCKET, SO_MARK, 42, "SO_MARK" },
+		{ v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TCLASS : IP_TOS, 0x20, v6 ? "IPV6_TCLASS" : "IP_TOS" },
+		{ v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, 33,
+		  v6 ? "IPV6_UNICAST_HOPS" : "IP_TTL" },
+		{ SOL_SOCKET, SO_PRIORITY, 3, "SO_PRIORITY" },
+		{ SOL_SOCKET, SO_SNDBUF, 300000, "SO_SNDBUF" },
+		{ SOL_SOCKET, SO_RCVBUF, 400000, "SO_RCVBUF" },
+		{ SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR" },
+	};
+	const int n_oc = sizeof(oc) / sizeof(oc[0]);
+	int before[sizeof(oc) / sizeof(oc[0])];
+	struct pair p = make_pair(family, laddr, caddr, port);
+	struct tf_conn c, d;
+	uint8_t *img;
+	size_t img_len;
+	char inq[2000], cc[16] = {}, dev[16] = {};
+	int fd, err;
+	struct linger lg = {};
+	uint64_t rate = 0;
+	socklen_t len;
+
+	set_options(p.client, v6, oc, n_oc);
+	for (int i = 0; i < n_oc; i++)
+		before[i] = getint(p.client, oc[i].level, oc[i].name);
+	/* Unread data in the client's receive queue. */
+	memset(inq, 'q', sizeof(inq));
+	send(p.server, inq, sizeof(inq), 0);
+	usleep(20000);
+
+	ok(tf_check_socket(p.client) == 0, "%s: an established socket is accepted", label);
+	ok(tf_repair_on(p.client) == 0, "%s: repair on", label);
+	err = tf_dump(p.client, &c);
+	ok(err == 0, "%s: dump (%s)", label, err ? tf_strerror() : "ok");
+	ok(c.inq_len == sizeof(inq), "%s: receive queue holds the %zu unread bytes (%u)", label, sizeof(inq),
+	   c.inq_len);
+	ok(tf_image_encode(&c, &img, &img_len) == 0 && tf_image_decode(img, img_len, &d) == 0,
+	   "%s: the state goes through an image and back", label);
+	free(img);
+	close(p.client);	/* in repair mode: no FIN, no RST */
+
+	fd = tf_restore(&d, NULL);
+	ok(fd >= 0, "%s: restore (%s)", label, fd < 0 ? tf_strerror() : "ok");
+	if (fd < 0)
+		return;
+	ok(tf_restore_finish(fd, &d, true) == 0, "%s: repair off", label);
+	for (int i = 0; i < n_oc; i++) {
+		int now = getint(fd, oc[i].level, oc[i].name);
+
+		ok(now == before[i], "%s: %s reads back %d (was %d)", label, oc[i].what, now, before[i]);
+	}
+	len = sizeof(cc);
+	getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len);
+	ok(!strcmp(cc, "reno"), "%s: TCP_CONGESTION reads back reno (%s)", label, cc);
+	len = sizeof(lg);
+	getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &len);
+	ok(lg.l_onoff == 1 && lg.l_linger == 7, "%s: SO_LINGER reads back on,7", label);
+	len = sizeof(rate);
+	getsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &len);
+	ok(rate == 1000000, "%s: SO_MAX_PACING_RATE reads back 1000000 (%llu)", label, (unsigned long long)rate);
+	len = sizeof(dev);
+	getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &len);
+	ok(!strcmp(dev, "lo"), "%s: SO_BINDTODEVICE reads back lo (%s)", label, dev);
+	{
+		char buf[sizeof(inq)];
+		size_t got = 0;
+		struct timeval tv = { .tv_sec = 5 };
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		while (got < sizeof(buf)) {
+			ssize_t r = recv(fd, buf + got, sizeof(buf) - got, 0);
+
+			if (r <= 0)
+				break;
+			got += r;
+		}
+		ok(got == sizeof(inq) && !memcmp(buf, inq, sizeof(inq)),
+		   "%s: the restored socket reads the bytes that were queued", label);
+	}
+	ok(xfer(fd, p.server, "restored -> peer\n"), "%s: restored socket sends, peer receives", label);
+	ok(xfer(p.server, fd, "peer -> restored\n"), "%s: peer sends, restored socket receives", label);
+	close(fd);
+	close(p.server);
+	tf_conn_free(&c);
+	tf_conn_free(&d);
+}
+
+static void refusals(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0), err;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	bind(l, (void *)&a, sizeof(a));
+	listen(l, 1);
+	err = tf_check_socket(l);
+	ok(err < 0 && strstr(tf_strerror(), "listening"), "a listening socket is refused: %s", tf_strerror());
+	err = tf_check_socket(u);
+	ok(err < 0 && strstr(tf_strerror(), "not a TCP socket"), "a UDP socket is refused: %s", tf_strerror());
+	err = tf_check_socket(0 == 1 ? 0 : STDIN_FILENO);
+	ok(err < 0, "a non-socket is refused: %s", tf_strerror());
+	close(l);
+	close(u);
+}
+
+static void restore_errors(void)
+{
+	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7001);
+	struct tf_conn c, moved;
+	int fd;
+
+	tf_repair_on(p.client);
+	if (tf_dump(p.client, &c))
+		bail_out("dump: %s", tf_strerror());
+	/* The original still holds the 4-tuple. */
+	fd = tf_restore(&c, NULL);
+	ok(fd == -EADDRINUSE && strstr(tf_strerror(), "already in use"),
+	   "restore while the 4-tuple is in use: %s", tf_strerror());
+	/* A local address this host does not have. */
+	moved = c;
+	inet_pton(AF_INET, "192.0.2.1", moved.local.addr);
+	fd = tf_restore(&moved, NULL);
+	ok(fd == -EADDRNOTAVAIL && strstr(tf_strerror(), "not on this host"),
+	   "restore to an address not on this host: %s", tf_strerror());
+	tf_repair_off(p.client, false);
+	ok(xfer(p.client, p.server, "still alive\n"), "a failed restore left the original connection working");
+	close(p.client);
+	close(p.server);
+	tf_conn_free(&c);
+}
+
+int main(void)
+{
+	if (geteuid() != 0)
+		skip_all("needs root (a network namespace of its own, TCP_REPAIR)");
+	if (unshare(CLONE_NEWNET))
+		skip_all("cannot create a network namespace");
+	lo_up();
+	run_family("IPv4", AF_INET, "127.0.0.1", "127.0.0.1", 7000);
+	run_family("IPv6", AF_INET6, "::1", "::1", 7000);
+	run_family("v4-mapped", AF_INET6, "::", "::ffff:127.0.0.1", 7002);
+	refusals();
+	restore_errors();
+	return done_testing();
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry restore --in DIR [--send-to PATH | -- CMD [ARGS]]
+ *
+ * Every image is read and validated before anything touches the kernel.
+ * Then: lock each tuple on this host, rebuild the sockets in repair mode,
+ * take them out of repair (unsent data goes out), drop the locks, hand the
+ * sockets over.  A failure before repair-off closes what was built (silently:
+ * still in repair) and keeps the locks, so the peer retransmits into the lock
+ * instead of meeting an RST; the message says how to retry or roll back.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "cli.h"
+#include "conn_lock.h"
+#include "handoff.h"
+#include "tcpferry.h"
+
+static const char usage[] =
+	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
+	"       tcpferry restore --in DIR [OPTIONS] --send-to UNIX_SOCKET\n"
+	"\n"
+	"Rebuild the connections of a dump directory in this network namespace and\n"
+	"hand them to a program.\n"
+	"\n"
+	"  --in DIR             the dump directory (index.tfi and its images)\n"
+	"  -- CMD [ARGS]        exec CMD with the sockets as fds 3, 4, ... and\n"
+	"                       LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
+	"                       socket activation; e.g. socat FD:3 ...)\n"
+	"  --send-to PATH       pass the sockets to a process listening on a unix\n"
+	"                       stream socket (SCM_RIGHTS; see tcpferry(8))\n"
+	"  --freebind           bind even if the local address is not on this host yet\n"
+	"  --no-lock            do not lock the tuples while restoring\n"
+	"  --keep-lock          leave the locks in place after the restore (an\n"
+	"                       orchestrator drops them once routes have moved)\n"
+	"  --lock-ttl SEC       expiry of the locks taken here (default 60; 0 = never)\n"
+	"  --no-probe           leave repair mode without the window probe\n"
+	"  --no-ts-fixup        set the dumped timestamp clock as is (for tests that\n"
+	"                       must show PAWS drops)\n"
+	"\n"
+	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n";
+
+struct restored {
+	struct tf_conn conn;
+	int fd;
+	char name[64];
+};
+
+static void print_result(const struct restored *r, int n, const char *dir)
+{
+	struct json *j = cli_json_open();
+	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
+
+	if (j) {
+		json_object_start(j);
+		json_string_field(j, "dir", dir);
+		json_name(j, "connections");
+		json_array_start(j);
+	}
+	for (int i = 0; i < n; i++) {
+		tf_endpoint_str(&r[i].conn.local, l, sizeof(l));
+		tf_endpoint_str(&r[i].conn.peer, p, sizeof(p));
+		if (j) {
+			json_object_start(j);
+			json_string_field(j, "name", r[i].name);
+			json_string_field(j, "local", l);
+			json_string_field(j, "peer", p);
+			json_uint_field(j, "fd", 3 + i);
+			json_object_end(j);
+		} else if (g.verbose) {
+			fprintf(stderr, "restored %s -> %s as fd %d (%s)\n", l, p, 3 + i, r[i].name);
+		}
+	}
+	if (j) {
+		json_array_end(j);
+		json_object_end(j);
+		cli_json_close(j);
+	}
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "in", required_argument, NULL, 'i' },
+		{ "send-to", required_argument, NULL, 's' },
+		{ "freebind", no_argument, NULL, 'F' },
+		{ "no-lock", no_argument, NULL, 'N' },
+		{ "keep-lock", no_argument, NULL, 'k' },
+		{ "lock-ttl", required_argument, NULL, 'T' },
+		{ "no-probe", no_argument, NULL, 'p' },
+		{ "no-ts-fixup", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct tf_restore_opts ro = {};
+	bool no_lock = false, keep_lock = false, probe = true;
+	const char *dir = NULL, *send_to = NULL;
+	char **cmd = NULL;
+	long ttl = 60;
+	struct tf_index ix = {};
+	struct restored *r = NULL;
+	struct conn_locks locks = {};
+	int c, err, ret = 1, built = 0;
+	char *end;
+
+	if (cli_wants_help(argc, argv, usage))
+		return 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i': dir = optarg; break;
+		case 's': send_to = optarg; break;
+		case 'F': ro.freebind = true; break;
+		case 'N': no_lock = true; break;
+		case 'k': keep_lock = true; break;
+		case 'p': probe = false; break;
+		case 't': ro.no_ts_fixup = true; break;
+		case 'T':
+			ttl = strtol(optarg, &end, 10);
+			if (!*optarg || *end || ttl < 0)
+				return cli_error("--lock-ttl: '%s' is not a number of seconds", optarg), EXIT_USAGE;
+			break;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		cmd = argv + optind;
+	if (!dir || (!cmd && !send_to) || (cmd && send_to)) {
+		cli_error("restore needs --in DIR and either -- CMD or --send-to PATH; see tcpferry restore --help");
+		return EXIT_USAGE;
+	}
+	if (cli_need_cap(CAP_NET_ADMIN, "restore"))
+		return 1;
+	cli_raise_nofile();
+
+	/* 1. Everything read and checked before the kernel sees any of it. */
+	err = tf_index_read(dir, &ix);
+	if (err)
+		return cli_lib_error(err, "restore %s", dir);
+	r = calloc(ix.n ? ix.n : 1, sizeof(*r));
+	if (!r) {
+		cli_error("restore %s: no memory", dir);
+		goto out;
+	}
+	for (uint32_t i = 0; i < ix.n; i++) {
+		char path[4096];
+
+		r[i].fd = -1;
+		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
+		err = tf_image_read(path, &r[i].conn);
+		if (err) {
+			cli_lib_error(err, "restore %s", path);
+			goto out;
+		}
+		snprintf(r[i].name, sizeof(r[i].name), "%.*s", (int)strcspn(ix.entries[i].file, "."),
+			 ix.entries[i].file);
+	}
+
+	/* 2. Lock, then rebuild in repair mode. */
+	for (uint32_t i = 0; i < ix.n; i++) {
+		char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
+
+		if (!no_lock && conn_locks_add(&locks, &r[i].conn, TF_LOCK_RESTORE, (uint64_t)ttl * 1000000000ull))
+			goto failed;
+		r[i].fd = tf_restore(&r[i].conn, &ro);
+		if (r[i].fd < 0) {
+			cli_lib_error(r[i].fd, "restore %s -> %s (%s)", tf_endpoint_str(&r[i].conn.local, l, sizeof(l)),
+				      tf_endpoint_str(&r[i].conn.peer, p, sizeof(p)), r[i].name);
+			goto failed;
+		}
+		built++;
+		if (g.verbose)
+			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u)", r[i].name, ro.ts_chosen, r[i].conn.ts_clock);
+	}
+
+	/* 3. Out of repair: the point of no return. */
+	for (uint32_t i = 0; i < ix.n; i++) {
+		err = tf_restore_finish(r[i].fd, &r[i].conn, probe);
+		if (err)
+			cli_lib_error(err, "restore %s: leaving repair mode", r[i].name);
+	}
+	if (!keep_lock)
+		conn_locks_release(&locks);
+
+	/* 4. Hand them over. */
+	print_result(r, ix.n, dir);
+	{
+		int *fds = malloc(ix.n * sizeof(*fds) + 1);
+		const char **names = malloc(ix.n * sizeof(*names) + 1);
+
+		if (!fds || !names) {
+			cli_error("restore: no memory");
+			goto out;
+		}
+		for (uint32_t i = 0; i < ix.n; i++) {
+			fds[i] = r[i].fd;
+			names[i] = r[i].name;
+		}
+		if (send_to) {
+			err = tf_handoff_send(send_to, fds, names, ix.n);
+			if (err)
+				cli_lib_error(err, "restore: handing the sockets to %s (they are closed now)", send_to);
+			ret = err ? 1 : 0;
+		} else {
+			fflush(NULL);
+			conn_locks_done(&locks);
+			err = tf_handoff_exec(fds, names, ix.n, cmd);
+			cli_lib_error(err, "restore: the sockets are live but");
+		}
+		free(fds);
+		free(names);
+	}
+	goto out;
+
+failed:
+	/* Still in repair mode: closing them sends nothing.  The locks stay. */
+	for (int i = 0; i < built; i++)
+		close(r[i].fd);
+	cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
+		 "Retry: tcpferry restore --in %s ...  Roll back: drop the locks here (tcpferry lock del) "
+		 "and send SIGCONT to the source process, or restore there.",
+		 dir, no_lock ? "no lock was taken" : "the locks taken here stay, so peers retransmit instead of meeting an RST",
+		 dir);
+out:
+	conn_locks_done(&locks);
+	for (uint32_t i = 0; r && i < ix.n; i++)
+		tf_conn_free(&r[i].conn);
+	free(r);
+	tf_index_free(&ix);
+	return ret;
+}

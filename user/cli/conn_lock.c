@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Locks held on behalf of dump and restore (see conn_lock.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attach.h"
+#include "cli.h"
+#include "conn_lock.h"
+
+int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns)
+{
+	char tuple[TF_TUPLESTRLEN], ifname[32];
+	struct tf_tuple k;
+	int err;
+
+	err = tf_tuple_make(&c->local, &c->peer, &k);
+	if (err)
+		return cli_lib_error(err, "lock");
+	tf_tuple_str(&k, tuple, sizeof(tuple));
+	if (!l->t) {
+		err = tf_locktab_open(g.bpffs, true, 0, &l->t);
+		if (err)
+			return cli_lib_error(err, "lock %s", tuple);
+	}
+	/* A lock only works where the programs run: on the peer's device. */
+	err = tf_attach_for_peer(g.bpffs, &c->peer, ifname);
+	if (err)
+		return cli_lib_error(err, "lock %s", tuple);
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 16;
+		struct tf_tuple *nk = realloc(l->keys, cap * sizeof(*nk));
+
+		if (!nk)
+			return cli_error("lock %s: no memory", tuple);
+		l->keys = nk;
+		l->cap = cap;
+	}
+	err = tf_lock_add(l->t, &k, why, ttl_ns);
+	if (err == -EEXIST && why == TF_LOCK_RESTORE) {
+		if (g.verbose)
+			cli_info("lock %s: adopting the lock already there", tuple);
+		err = 0;
+	}
+	if (err)
+		return cli_lib_error(err, "lock %s", tuple);
+	l->keys[l->n++] = k;
+	return 0;
+}
+
+void conn_locks_release(struct conn_locks *l)
+{
+	char tuple[TF_TUPLESTRLEN];
+
+	for (int i = 0; i < l->n; i++) {
+		int err = tf_lock_del(l->t, &l->keys[i]);
+
+		if (err && err != -ENOENT)
+			cli_warn("unlock %s: %s", tf_tuple_str(&l->keys[i], tuple, sizeof(tuple)),
+				 tf_strerror());
+	}
+	l->n = 0;
+}
+
+void conn_locks_done(struct conn_locks *l)
+{
+	if (l->t)
+		tf_locktab_close(l->t);
+	free(l->keys);
+	memset(l, 0, sizeof(*l));
+}

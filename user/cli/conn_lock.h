@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The locks that dump and restore take for the connections they move: the
+ * table is opened (and created) on first use, the lock programs attached to
+ * the device that carries each connection, and every lock taken remembered so
+ * that a rollback can drop exactly those.
+ */
+#ifndef TF_CONN_LOCK_H
+#define TF_CONN_LOCK_H
+
+#include <stdint.h>
+
+#include "lock.h"
+
+struct conn_locks {
+	struct tf_locktab *t;
+	struct tf_tuple *keys;	/* the locks this command holds */
+	int n, cap;
+};
+
+/*
+ * Lock c's tuple.  A restore adopts a lock that is there already (the dump's,
+ * on a same-host move); a dump refuses one.  Prints the error; returns 0 or 1.
+ */
+int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns);
+/* Drop every lock this command holds. */
+void conn_locks_release(struct conn_locks *l);
+/* Forget them (they stay in the table) and close the table. */
+void conn_locks_done(struct conn_locks *l);
+
+void cli_raise_nofile(void);
+
+#endif
