@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry attach DEV [--xdp | --tc] [--max-locks N]
+ * tcpferry detach DEV
+ *
+ * Put the lock programs on a device (or take them off), through links pinned
+ * under the bpffs directory, so they stay after the command exits.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/capability.h>
+
+#include "attach.h"
+#include "cli.h"
+#include "lock.h"
+
+static const char attach_usage[] =
+	"Usage: tcpferry attach DEV [--xdp | --tc] [--max-locks N]\n\n"
+	"Attach the lock programs to DEV: ingress (XDP or tc) and tc egress, kept by\n"
+	"links pinned under the bpffs directory (--bpffs, $TCPFERRY_BPFFS, default\n"
+	"/sys/fs/bpf/tcpferry; a bpffs is mounted there if needed).  Idempotent: what\n"
+	"is attached stays, a stale attachment is replaced.\n\n"
+	"  --xdp            XDP ingress: native, or generic where the driver has none\n"
+	"  --tc             tc ingress (tcx)\n"
+	"                   default: keep the ingress that is there; otherwise native XDP\n"
+	"                   on a NIC whose driver has it, tc everywhere else\n"
+	"  --max-locks N    size of the lock table when it is created here (default 65536)\n"
+	"  -j, -p           JSON output\n";
+
+static const char detach_usage[] =
+	"Usage: tcpferry detach DEV\n\n"
+	"Remove the lock programs from DEV and their pins.  Idempotent.  The lock table\n"
+	"stays (with its locks), for the other devices and the next attach.\n";
+
+static void hook_json(struct json *j, const char *name, const struct tf_hook_state *h, enum tf_hook which)
+{
+	json_name(j, name);
+	if (!h->attached) {
+		json_null(j);
+		return;
+	}
+	json_object_start(j);
+	json_string_field(j, "hook", tf_hook_name(which));
+	json_string_field(j, "how", h->how);
+	json_uint_field(j, "prog_id", h->prog_id);
+	json_uint_field(j, "link_id", h->link_id);
+	json_bool_field(j, "alive", h->alive);
+	json_bool_field(j, "new", h->created);
+	json_object_end(j);
+}
+
+static void hook_text(char *buf, size_t len, const struct tf_hook_state *h, enum tf_hook which)
+{
+	snprintf(buf, len, "%s (%s, prog %u%s)", tf_hook_name(which), h->how, h->prog_id,
+		 h->created ? ", new" : "");
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "xdp", no_argument, NULL, 'x' },
+		{ "tc", no_argument, NULL, 't' },
+		{ "max-locks", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum tf_attach_mode mode = TF_ATTACH_AUTO;
+	struct tf_attach_info info;
+	unsigned long max_locks = 0;
+	enum tf_hook in;
+	struct json *j;
+	char *end;
+	int c, err;
+
+	if (cli_wants_help(argc, argv, attach_usage))
+		return 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'x':
+			mode = TF_ATTACH_XDP;
+			break;
+		case 't':
+			mode = TF_ATTACH_TC;
+			break;
+		case 'm':
+			max_locks = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || max_locks == 0 || max_locks > (1ul << 30)) {
+				cli_error("attach: --max-locks '%s': expected a number from 1 to %lu", optarg,
+					  1ul << 30);
+				return EXIT_USAGE;
+			}
+			break;
+		default:
+			fputs(attach_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		fputs(attach_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (cli_need_cap(CAP_NET_ADMIN, "attach") || cli_need_cap(CAP_BPF, "attach"))
+		return 1;
+
+	err = tf_attach(g.bpffs, argv[optind], mode, max_locks, &info);
+	if (err)
+		return cli_lib_error(err, "attach %s", argv[optind]);
+	if (info.mounted[0])
+		cli_info("mounted a bpffs on %s for the pins", info.mounted);
+	if (info.note[0])
+		cli_info("%s", info.note);
+	if (max_locks) {
+		struct tf_locktab *t;
+
+		if (tf_locktab_open(g.bpffs, false, 0, &t) == 0) {
+			if (tf_locktab_capacity(t) != max_locks)
+				cli_warn("the lock table already exists with %u entries: --max-locks %lu ignored "
+					 "(to resize: detach every device, remove %s/%s, attach again)",
+					 tf_locktab_capacity(t), max_locks, g.bpffs, TF_PIN_LOCKS);
+			tf_locktab_close(t);
+		}
+	}
+
+	in = info.hook[TF_HOOK_XDP].attached ? TF_HOOK_XDP : TF_HOOK_TC_IN;
+	j = cli_json_open();
+	if (j) {
+		json_object_start(j);
+		json_string_field(j, "device", info.ifname);
+		json_uint_field(j, "ifindex", info.ifindex);
+		json_bool_field(j, "l3", info.l3);
+		hook_json(j, "ingress", &info.hook[in], in);
+		hook_json(j, "egress", &info.hook[TF_HOOK_TC_OUT], TF_HOOK_TC_OUT);
+		json_string_field(j, "note", info.note);
+		json_string_field(j, "mounted", info.mounted);
+		json_object_end(j);
+		cli_json_close(j);
+	} else {
+		char a[96], b[96];
+
+		hook_text(a, sizeof(a), &info.hook[in], in);
+		hook_text(b, sizeof(b), &info.hook[TF_HOOK_TC_OUT], TF_HOOK_TC_OUT);
+		printf("%s: %s: ingress %s, egress %s\n", info.ifname,
+		       info.hook[in].created || info.hook[TF_HOOK_TC_OUT].created ? "attached" : "already attached",
+		       a, b);
+	}
+	return 0;
+}
+
+int cmd_detach(int argc, char **argv)
+{
+	struct json *j;
+	int removed;
+
+	if (cli_wants_help(argc, argv, detach_usage))
+		return 0;
+	if (argc != 2 || argv[1][0] == '-') {
+		fputs(detach_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (cli_need_cap(CAP_NET_ADMIN, "detach") || cli_need_cap(CAP_BPF, "detach"))
+		return 1;
+	removed = tf_detach(g.bpffs, argv[1]);
+	if (removed < 0)
+		return cli_lib_error(removed, "detach %s", argv[1]);
+	j = cli_json_open();
+	if (j) {
+		json_object_start(j);
+		json_string_field(j, "device", argv[1]);
+		json_uint_field(j, "removed", removed);
+		json_object_end(j);
+		cli_json_close(j);
+	} else if (removed) {
+		printf("%s: detached (%d hook%s)\n", argv[1], removed, removed == 1 ? "" : "s");
+	} else {
+		printf("%s: nothing attached\n", argv[1]);
+	}
+	return 0;
+}

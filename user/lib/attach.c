@@ -1,0 +1,698 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Attaching the lock programs: links pinned under <bpffs>/links, so that an
+ * attachment outlives the command and a second attach finds (and keeps) it.
+ *
+ * tc hooks are tcx links (BPF_TCX_INGRESS / BPF_TCX_EGRESS, 6.6+), created
+ * by hand because libbpf 1.1 has no helper for them; older kernels get
+ * clsact filters.  XDP is a BPF_XDP link, native first, then generic.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if_arp.h>
+#include <linux/if_link.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "attach.h"
+#include "internal.h"
+#include "lock.h"
+#include "lock.skel.h"
+
+/* Not in the 6.1 uapi headers that Debian 12 ships. */
+#define TF_BPF_TCX_INGRESS	46
+#define TF_BPF_TCX_EGRESS	47
+#define TF_BPF_LINK_TYPE_TCX	11
+
+/* clsact filters (kernels without tcx): ours have this handle and priority. */
+#define TF_TC_HANDLE		0x7466
+#define TF_TC_PRIORITY		0x7466
+#define CLSACT_SUFFIX		".clsact"
+
+static const char *const hook_names[TF_HOOK__COUNT] = {
+	[TF_HOOK_XDP] = "xdp",
+	[TF_HOOK_TC_IN] = "tc-in",
+	[TF_HOOK_TC_OUT] = "tc-out",
+};
+
+const char *tf_hook_name(enum tf_hook h)
+{
+	return h < TF_HOOK__COUNT ? hook_names[h] : "?";
+}
+
+static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname, enum tf_hook h,
+		    bool clsact)
+{
+	if (snprintf(buf, len, "%s/links/%s-%s%s", bpffs, ifname, hook_names[h],
+		     clsact ? CLSACT_SUFFIX : "") >= (int)len)
+		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
+	return 0;
+}
+
+/* ---- what a device is --------------------------------------------------------------- */
+
+/* Devices whose frames start with an Ethernet header: everything else is L3. */
+static bool has_eth_header(const char *ifname)
+{
+	char path[128];
+	unsigned type = ARPHRD_ETHER;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%u", &type) != 1)
+			type = ARPHRD_ETHER;
+		fclose(f);
+	}
+	return type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK;
+}
+
+/* A physical NIC (a device with a bus device behind it). */
+static bool is_hw_device(const char *ifname)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", ifname);
+	return access(path, F_OK) == 0;
+}
+
+/* ---- reading back what is attached -------------------------------------------------- */
+
+static uint32_t prog_map_check(uint32_t prog_id, uint32_t want_map)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[8];
+	uint32_t found = 0;
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+
+	if (fd < 0)
+		return 0;
+	info.nr_map_ids = ARRAY_SIZE(ids);
+	info.map_ids = (uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+		for (__u32 i = 0; i < info.nr_map_ids && i < ARRAY_SIZE(ids); i++) {
+			struct bpf_map_info mi = {};
+			__u32 ml = sizeof(mi);
+			int mfd = bpf_map_get_fd_by_id(ids[i]);
+
+			if (mfd < 0)
+				continue;
+			if (bpf_obj_get_info_by_fd(mfd, &mi, &ml) == 0 && !strcmp(mi.name, "locks"))
+				found = ids[i];
+			close(mfd);
+			if (found && (found == want_map || !want_map))
+				break;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+static void xdp_mode(int ifindex, struct tf_hook_state *s)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	snprintf(s->how, sizeof(s->how), "xdp");
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return;
+	if (q.drv_prog_id == s->prog_id || q.attach_mode == XDP_ATTACHED_DRV)
+		snprintf(s->how, sizeof(s->how), "xdp-native");
+	else if (q.skb_prog_id == s->prog_id || q.attach_mode == XDP_ATTACHED_SKB)
+		snprintf(s->how, sizeof(s->how), "xdp-generic");
+}
+
+/*
+ * The state of one pinned hook.  Returns the pinned object's fd (>= 0) when
+ * there is one, -ENOENT when nothing is pinned.
+ */
+static int read_hook(const char *bpffs, const char *ifname, int ifindex, enum tf_hook h,
+		     struct tf_hook_state *s)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	memset(s, 0, sizeof(*s));
+	if ((err = pin_path(path, sizeof(path), bpffs, ifname, h, false)))
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+
+		s->attached = true;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+			s->link_id = info.id;
+			s->prog_id = info.prog_id;
+			/* xdp.ifindex and tcx.ifindex share the union's first word; 0 = detached */
+			s->alive = ifindex && info.xdp.ifindex == (__u32)ifindex;
+			if (info.type == TF_BPF_LINK_TYPE_TCX)
+				snprintf(s->how, sizeof(s->how), "tcx");
+			else if (info.type == BPF_LINK_TYPE_XDP)
+				xdp_mode(ifindex, s);
+		}
+		s->map_id = prog_map_check(s->prog_id, 0);
+		return fd;
+	}
+	if (h == TF_HOOK_XDP)
+		return -ENOENT;
+	/* A clsact filter: the pin is the program; ask tc whether it is still there. */
+	if ((err = pin_path(path, sizeof(path), bpffs, ifname, h, true)))
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -ENOENT;
+	s->attached = true;
+	snprintf(s->how, sizeof(s->how), "clsact");
+	if (ifindex) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY);
+
+		if (bpf_tc_query(&hook, &o) == 0) {
+			s->alive = true;
+			s->prog_id = o.prog_id;
+		}
+	}
+	s->map_id = prog_map_check(s->prog_id, 0);
+	return fd;
+}
+
+/* Remove one hook: detach the link (even if someone else holds it) and unpin. */
+static int remove_hook(const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+{
+	char path[PATH_MAX];
+	int fd, removed = 0;
+
+	pin_path(path, sizeof(path), bpffs, ifname, h, false);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		bpf_link_detach(fd);	/* fails on an already dead link: fine */
+		close(fd);
+		if (unlink(path) && errno != ENOENT)
+			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+		removed = 1;
+	}
+	if (h == TF_HOOK_XDP)
+		return removed;
+	pin_path(path, sizeof(path), bpffs, ifname, h, true);
+	if (access(path, F_OK) == 0) {
+		if (ifindex) {
+			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+					    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY);
+
+			bpf_tc_detach(&hook, &o);
+		}
+		if (unlink(path) && errno != ENOENT)
+			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+		removed = 1;
+	}
+	return removed;
+}
+
+/* ---- making attachments ------------------------------------------------------------- */
+
+struct loader {
+	struct lock_bpf *skel;
+	int map_fd;
+	bool l3;
+};
+
+static int load_progs(struct loader *ld, const char *ifname)
+{
+	int err;
+
+	if (ld->skel)
+		return 0;
+	ld->skel = lock_bpf__open();
+	if (!ld->skel)
+		return tf_fail(errno, "device %s: open the lock programs", ifname);
+	ld->skel->rodata->tf_l3_dev = ld->l3;
+	err = bpf_map__reuse_fd(ld->skel->maps.locks, ld->map_fd);
+	if (!err)
+		err = lock_bpf__load(ld->skel);
+	if (err) {
+		lock_bpf__destroy(ld->skel);
+		ld->skel = NULL;
+		return tf_fail(-err, "device %s: load the lock programs", ifname);
+	}
+	return 0;
+}
+
+static int prog_fd_for(struct loader *ld, enum tf_hook h)
+{
+	switch (h) {
+	case TF_HOOK_XDP:
+		return bpf_program__fd(ld->skel->progs.tf_lock_xdp);
+	case TF_HOOK_TC_IN:
+		return bpf_program__fd(ld->skel->progs.tf_lock_tc_in);
+	default:
+		return bpf_program__fd(ld->skel->progs.tf_lock_tc_out);
+	}
+}
+
+static int pin_link(int link_fd, const char *bpffs, const char *ifname, enum tf_hook h)
+{
+	char path[PATH_MAX];
+	int err = pin_path(path, sizeof(path), bpffs, ifname, h, false);
+
+	if (!err && bpf_obj_pin(link_fd, path))
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+	return err;
+}
+
+static int xdp_busy(const char *ifname, int ifindex)
+{
+	__u32 id = 0;
+
+	bpf_xdp_query_id(ifindex, 0, &id);
+	return tf_failx(EBUSY, "device %s: already has an XDP program (id %u) that is not tcpferry's; "
+			"remove it (ip link set dev %s xdp off) or use --tc", ifname, id, ifname);
+}
+
+static int attach_xdp(struct loader *ld, const char *bpffs, const char *ifname, int ifindex,
+		      bool allow_generic, struct tf_attach_info *info)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, o, .flags = XDP_FLAGS_DRV_MODE);
+	int fd, err, native_err;
+
+	fd = bpf_link_create(prog_fd_for(ld, TF_HOOK_XDP), ifindex, BPF_XDP, &o);
+	if (fd < 0) {
+		native_err = errno;
+		if (native_err == EBUSY || native_err == EEXIST)
+			return xdp_busy(ifname, ifindex);
+		if (!allow_generic)
+			return -native_err;
+		o.flags = XDP_FLAGS_SKB_MODE;
+		fd = bpf_link_create(prog_fd_for(ld, TF_HOOK_XDP), ifindex, BPF_XDP, &o);
+		if (fd < 0) {
+			if (errno == EBUSY || errno == EEXIST)
+				return xdp_busy(ifname, ifindex);
+			return tf_fail(errno, "device %s: attach XDP", ifname);
+		}
+		snprintf(info->note, sizeof(info->note),
+			 "%s: no native XDP in its driver (%s): generic XDP", ifname, strerror(native_err));
+	}
+	err = pin_link(fd, bpffs, ifname, TF_HOOK_XDP);
+	close(fd);
+	return err;
+}
+
+static int attach_tc(struct loader *ld, const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+{
+	int fd, err;
+
+	fd = bpf_link_create(prog_fd_for(ld, h), ifindex,
+			     h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
+	if (fd >= 0) {
+		err = pin_link(fd, bpffs, ifname, h);
+		close(fd);
+		return err;
+	}
+	if (errno != EINVAL)
+		return tf_fail(errno, "device %s: attach tc %s", ifname, h == TF_HOOK_TC_IN ? "ingress" : "egress");
+
+	/* No tcx (before 6.6): a clsact filter, remembered by pinning the program. */
+	{
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY,
+				    .prog_fd = prog_fd_for(ld, h), .flags = BPF_TC_F_REPLACE);
+		char path[PATH_MAX];
+
+		err = bpf_tc_hook_create(&hook);
+		if (err && err != -EEXIST)
+			return tf_fail(-err, "device %s: create clsact qdisc", ifname);
+		err = bpf_tc_attach(&hook, &o);
+		if (err)
+			return tf_fail(-err, "device %s: attach tc filter", ifname);
+		if ((err = pin_path(path, sizeof(path), bpffs, ifname, h, true)))
+			return err;
+		if (bpf_obj_pin(prog_fd_for(ld, h), path) && errno != EEXIST)
+			return tf_fail(errno, "device %s: pin %s", ifname, path);
+	}
+	return 0;
+}
+
+/*
+ * Make hook h what it should be: keep a live link that reads our map, point
+ * a live one that reads another map at new programs, replace a dead one.
+ */
+static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname, int ifindex,
+		       enum tf_hook h, uint32_t map_id, bool allow_generic, struct tf_attach_info *info)
+{
+	struct tf_hook_state s;
+	int fd, err;
+
+	fd = read_hook(bpffs, ifname, ifindex, h, &s);
+	if (fd >= 0 && s.alive && s.map_id == map_id) {
+		close(fd);
+		return 0;
+	}
+	if ((err = load_progs(ld, ifname))) {
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	if (fd >= 0 && s.alive && s.link_id) {
+		/* Reads an older lock map: swap the program in place, no gap. */
+		err = bpf_link_update(fd, prog_fd_for(ld, h), NULL);
+		close(fd);
+		if (err)
+			return tf_fail(-err, "device %s: update %s link", ifname, hook_names[h]);
+		info->hook[h].created = true;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (s.attached && (err = remove_hook(bpffs, ifname, ifindex, h)) < 0)
+		return err;
+	if (h == TF_HOOK_XDP)
+		err = attach_xdp(ld, bpffs, ifname, ifindex, allow_generic, info);
+	else
+		err = attach_tc(ld, bpffs, ifname, ifindex, h);
+	info->hook[h].created = !err;
+	return err;
+}
+
+static int links_dir(const char *bpffs)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/links", bpffs);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return tf_fail(errno, "pin directory %s", path);
+	return 0;
+}
+
+/* How many programs the kernel has at a hook of ifindex: ours should be alone. */
+static uint32_t progs_on_hook(int ifindex, enum tf_hook h)
+{
+	__u32 ids[64], cnt = ARRAY_SIZE(ids), flags = 0;
+
+	if (!ifindex)
+		return 0;
+	if (h == TF_HOOK_XDP) {
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+		if (bpf_xdp_query(ifindex, 0, &q))
+			return 0;
+		return !!q.drv_prog_id + !!q.skb_prog_id + !!q.hw_prog_id;
+	}
+	if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0, &flags,
+			   ids, &cnt))
+		return 0;
+	return cnt;
+}
+
+static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct tf_attach_info *info)
+{
+	snprintf(info->ifname, sizeof(info->ifname), "%s", ifname);
+	info->ifindex = ifindex;
+	for (int h = 0; h < TF_HOOK__COUNT; h++) {
+		bool created = info->hook[h].created;
+		int fd = read_hook(bpffs, ifname, ifindex, h, &info->hook[h]);
+
+		if (fd >= 0)
+			close(fd);
+		info->hook[h].created = created;
+		info->hook[h].on_hook = progs_on_hook(ifindex, h);
+	}
+}
+
+static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode mode, bool prefer_tc,
+		     uint32_t max_locks, struct tf_attach_info *info)
+{
+	struct tf_attach_info local_info;
+	struct tf_locktab *tab = NULL;
+	struct loader ld = { 0 };
+	struct tf_hook_state cur = { 0 };
+	enum tf_hook ingress;
+	uint32_t map_id;
+	int ifindex, err, fd;
+
+	if (!info)
+		info = &local_info;
+	memset(info, 0, sizeof(*info));
+	if (!bpffs || !*bpffs)
+		bpffs = TF_DEFAULT_BPFFS;
+	ifindex = if_nametoindex(ifname);
+	if (!ifindex)
+		return tf_failx(ENODEV, "device %s: no such device in this network namespace (see ip link)",
+				ifname);
+	info->l3 = ld.l3 = !has_eth_header(ifname);
+	if (mode == TF_ATTACH_XDP && ld.l3)
+		return tf_failx(EINVAL, "device %s: no Ethernet header, XDP cannot serve it; use --tc", ifname);
+
+	err = tf_locktab_open(bpffs, true, max_locks, &tab);
+	if (err)
+		return err;
+	snprintf(info->mounted, sizeof(info->mounted), "%s", tf_locktab_mounted(tab));
+	ld.map_fd = tf_locktab_fd(tab);
+	map_id = tf_locktab_map_id(tab);
+	if ((err = links_dir(bpffs)))
+		goto out;
+
+	/* Which ingress flavour. */
+	if (mode == TF_ATTACH_XDP) {
+		ingress = TF_HOOK_XDP;
+	} else if (mode == TF_ATTACH_TC) {
+		ingress = TF_HOOK_TC_IN;
+	} else {
+		fd = read_hook(bpffs, ifname, ifindex, TF_HOOK_XDP, &cur);
+		if (fd >= 0)
+			close(fd);
+		if (cur.attached && cur.alive)
+			ingress = TF_HOOK_XDP;
+		else if (!prefer_tc && !ld.l3 && is_hw_device(ifname))
+			ingress = TF_HOOK_XDP;	/* tried native below, tc if the driver has none */
+		else
+			ingress = TF_HOOK_TC_IN;
+	}
+
+	if (ingress == TF_HOOK_XDP && mode == TF_ATTACH_AUTO && !(cur.attached && cur.alive)) {
+		err = ensure_hook(&ld, bpffs, ifname, ifindex, TF_HOOK_XDP, map_id, false, info);
+		if (err == -EOPNOTSUPP || err == -EINVAL) {
+			snprintf(info->note, sizeof(info->note), "%s: no native XDP in its driver: tc ingress",
+				 ifname);
+			ingress = TF_HOOK_TC_IN;
+			err = 0;
+		} else if (err) {
+			goto out;
+		}
+	}
+	err = ensure_hook(&ld, bpffs, ifname, ifindex, ingress, map_id, mode == TF_ATTACH_XDP, info);
+	if (err)
+		goto out;
+	/* One ingress flavour only. */
+	err = remove_hook(bpffs, ifname, ifindex, ingress == TF_HOOK_XDP ? TF_HOOK_TC_IN : TF_HOOK_XDP);
+	if (err < 0)
+		goto out;
+	err = ensure_hook(&ld, bpffs, ifname, ifindex, TF_HOOK_TC_OUT, map_id, false, info);
+	if (err)
+		goto out;
+	fill_info(bpffs, ifname, ifindex, info);
+out:
+	if (ld.skel)
+		lock_bpf__destroy(ld.skel);	/* the pinned links keep the programs */
+	tf_locktab_close(tab);
+	if (err == -EINVAL && !*tf_strerror())
+		err = tf_failx(EINVAL, "device %s: attach failed", ifname);
+	return err;
+}
+
+int tf_attach(const char *bpffs, const char *ifname, enum tf_attach_mode mode, uint32_t max_locks,
+	      struct tf_attach_info *info)
+{
+	tf_error_clear();
+	return do_attach(bpffs, ifname, mode, false, max_locks, info);
+}
+
+int tf_detach(const char *bpffs, const char *ifname)
+{
+	int ifindex = if_nametoindex(ifname);	/* 0 if the device is gone: pins still go */
+	int removed = 0;
+
+	if (!bpffs || !*bpffs)
+		bpffs = TF_DEFAULT_BPFFS;
+	for (int h = 0; h < TF_HOOK__COUNT; h++) {
+		int r = remove_hook(bpffs, ifname, ifindex, h);
+
+		if (r < 0)
+			return r;
+		removed += r;
+	}
+	return removed;
+}
+
+int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
+{
+	char path[PATH_MAX];
+	struct tf_attach_info *v = NULL;
+	struct dirent *de;
+	size_t cnt = 0;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	if (!bpffs || !*bpffs)
+		bpffs = TF_DEFAULT_BPFFS;
+	snprintf(path, sizeof(path), "%s/links", bpffs);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 : tf_fail(errno, "pin directory %s", path);
+	while ((de = readdir(d))) {
+		char name[sizeof(de->d_name)], *dash = NULL;
+		bool known = false;
+		size_t i;
+
+		memcpy(name, de->d_name, sizeof(name));
+		/* "<ifname>-<hook>[.clsact]": the hook names have dashes, so try each suffix */
+		for (int h = 0; h < TF_HOOK__COUNT && !known; h++) {
+			for (int c = 0; c < 2 && !known; c++) {
+				char suffix[32];
+				size_t ln = strlen(name), ls;
+
+				snprintf(suffix, sizeof(suffix), "-%s%s", hook_names[h], c ? CLSACT_SUFFIX : "");
+				ls = strlen(suffix);
+				if (ln > ls && ln - ls < IF_NAMESIZE && !strcmp(name + ln - ls, suffix)) {
+					dash = name + ln - ls;
+					known = true;
+				}
+			}
+		}
+		if (!known)
+			continue;
+		*dash = '\0';
+		for (i = 0; i < cnt && strcmp(v[i].ifname, name); i++)
+			;
+		if (i == cnt) {
+			struct tf_attach_info *nv = realloc(v, (cnt + 1) * sizeof(*v));
+
+			if (!nv) {
+				closedir(d);
+				free(v);
+				return tf_fail(ENOMEM, "pin directory %s", path);
+			}
+			v = nv;
+			memset(&v[cnt], 0, sizeof(v[cnt]));
+			fill_info(bpffs, name, if_nametoindex(name), &v[cnt]);
+			v[cnt].l3 = v[cnt].ifindex && !has_eth_header(name);
+			cnt++;
+		}
+	}
+	closedir(d);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- the device towards a peer ------------------------------------------------------------- */
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+int tf_route_dev(const struct tf_endpoint *addr, char *ifname, int *ifindex)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct rtmsg rt;
+		char attrs[64];
+	} req = { 0 };
+	char a[TF_ADDRSTRLEN], buf[8192];
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct rtattr *rta;
+	int family = addr->family, alen, s, len, oif = 0;
+	const uint8_t *bytes = addr->addr;
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	tf_endpoint_str(addr, a, sizeof(a));
+	if (family == 10 /* AF_INET6 */ && !memcmp(bytes, mapped, 12)) {
+		family = AF_INET;
+		bytes += 12;
+	}
+	alen = family == AF_INET ? 4 : 16;
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+	req.nh.nlmsg_type = RTM_GETROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.rt.rtm_family = family;
+	req.rt.rtm_dst_len = alen * 8;
+	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+	rta->rta_type = RTA_DST;
+	rta->rta_len = RTA_LENGTH(alen);
+	memcpy(RTA_DATA(rta), bytes, alen);
+	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+	if (addr->scope_id) {	/* a link-local peer: its interface is the answer */
+		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
+		rta->rta_type = RTA_OIF;
+		rta->rta_len = RTA_LENGTH(4);
+		memcpy(RTA_DATA(rta), &addr->scope_id, 4);
+		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+	}
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return tf_fail(errno, "route to %s: netlink socket", a);
+	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(s);
+		return tf_fail(e, "route to %s: RTM_GETROUTE", a);
+	}
+	len = recv(s, buf, sizeof(buf), 0);
+	close(s);
+	if (len < 0)
+		return tf_fail(errno, "route to %s: RTM_GETROUTE", a);
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (unsigned)len); nh = NLMSG_NEXT(nh, len)) {
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+
+			if (e->error)
+				return tf_fail(-e->error, "route to %s", a);
+			continue;
+		}
+		if (nh->nlmsg_type != RTM_NEWROUTE)
+			continue;
+		{
+			struct rtmsg *rt = NLMSG_DATA(nh);
+			int alen2 = RTM_PAYLOAD(nh);
+
+			for (struct rtattr *r = RTM_RTA(rt); RTA_OK(r, alen2); r = RTA_NEXT(r, alen2))
+				if (r->rta_type == RTA_OIF)
+					memcpy(&oif, RTA_DATA(r), 4);
+		}
+	}
+	if (!oif)
+		return tf_failx(ENETUNREACH, "route to %s: no output device", a);
+	if (!if_indextoname(oif, ifname))
+		return tf_fail(errno, "route to %s: device %d", a, oif);
+	if (ifindex)
+		*ifindex = oif;
+	return 0;
+}
+
+int tf_attach_for_peer(const char *bpffs, const struct tf_endpoint *peer, char *ifname_out)
+{
+	char a[TF_ADDRSTRLEN];
+	int err;
+
+	tf_error_clear();
+	err = tf_route_dev(peer, ifname_out, NULL);
+	if (err)
+		return err;
+	/* AUTO keeps an ingress flavour that is there; prefer_tc picks tc when there is none. */
+	err = do_attach(bpffs, ifname_out, TF_ATTACH_AUTO, true, 0, NULL);
+	if (err)
+		tf_error_prefix("lock device for peer %s", tf_endpoint_str(peer, a, sizeof(a)));
+	return err;
+}
