@@ -194,7 +194,7 @@ static int bulk(struct tf_locktab *t, bool add, const struct lock_args *a)
 	if (r < 0) {
 		free(k);
 		free(res);
-		return cli_lib_error(r, add ? "lock" : "unlock");
+		return cli_error("%s", tf_strerror());
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!res[i])

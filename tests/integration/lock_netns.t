@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The BPF lock between two network namespaces, with traffic flowing all the
+# time: NS_B streams to NS_A over IPv4 (the lock drops at ingress) and NS_A
+# streams to NS_B over IPv6 (the lock drops at egress).  While locked, no byte
+# arrives and the drop counters rise; after unlock both streams go on and
+# arrive intact, and no connection was reset.  Then: bpftool sees the lock map
+# by field name; attach / detach / re-attach keep exactly one program per
+# hook and leave nothing behind; bulk, gc and flush; and the errors a user
+# meets (bad tuple, unknown device, table full, not root) say what is wrong.
+. "$(dirname "$0")/../lib.sh"
+need_root
+need_built
+need_cmd socat ss nstat bpftool jq setpriv
+
+plan 51
+
+make_pair
+make_bpffs
+A() { in_ns "$NS_A" "$@"; }
+TFA() { in_ns "$NS_A" "$TF" "$@"; }
+
+LINES=300
+# A stream anyone can re-create: numbered lines, paced so that it lasts ~4 s.
+gen() {
+	local i
+	for ((i = 1; i <= LINES; i++)); do
+		printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
+		sleep 0.012
+	done
+}
+for ((i = 1; i <= LINES; i++)); do
+	printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
+done >"$TMP/expect"
+
+# ---- attach -----------------------------------------------------------------------
+
+ok "attach $DEV_A" TFA attach "$DEV_A"
+at_exit "ip netns exec $NS_A $TF detach $DEV_A"
+resets_a0=$(nstat_get "$NS_A" TcpEstabResets)
+resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
+
+# ---- two streams -------------------------------------------------------------------
+
+# IPv4: peer (NS_B) -> local (NS_A).  IPv6: local (NS_A) -> peer (NS_B).
+A socat -u TCP4-LISTEN:5001,bind="$ADDR_A" OPEN:"$TMP/recv4",creat,trunc &
+rx4=$!
+at_exit "kill $rx4"
+in_ns "$NS_B" socat -u TCP6-LISTEN:5002,bind="[$ADDR6_B]" OPEN:"$TMP/recv6",creat,trunc &
+rx6=$!
+at_exit "kill $rx6"
+sleep 0.3
+(gen | in_ns "$NS_B" socat -u - TCP4:"$ADDR_A":5001; echo $? >"$TMP/tx4.rc") &
+tx4=$!
+at_exit "kill $tx4"
+(gen | A socat -u - TCP6:"[$ADDR6_B]":5002; echo $? >"$TMP/tx6.rc") &
+tx6=$!
+at_exit "kill $tx6"
+
+tuple() { A ss -tnH state established "( sport = :$1 or dport = :$1 )" | awk 'NR == 1 { print $3, $4 }'; }
+has_tuple() { [ -n "$(tuple "$1")" ]; }
+wait_for 5 has_tuple 5001
+wait_for 5 has_tuple 5002
+sleep 0.5
+read -r L4 P4 <<<"$(tuple 5001)"
+read -r L6 P6 <<<"$(tuple 5002)"
+diag "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+
+# ---- locked --------------------------------------------------------------------------
+
+ok "lock the IPv4 stream ($L4 $P4)" TFA lock add "$L4" "$P4"
+ok "lock the IPv6 stream ($L6 $P6)" TFA lock add "$L6" "$P6"
+sleep 0.3
+size4=$(stat -c %s "$TMP/recv4")
+size6=$(stat -c %s "$TMP/recv6")
+sleep 1.2
+full=$(stat -c %s "$TMP/expect")
+ok "the streams were still running when locked ($size4, $size6 of $full bytes)" \
+	test "$size4" -lt "$full" -a "$size6" -lt "$full" -a "$size4" -gt 0 -a "$size6" -gt 0
+is "$(stat -c %s "$TMP/recv4")" "$size4" "locked: no IPv4 byte reaches the local receiver"
+is "$(stat -c %s "$TMP/recv6")" "$size6" "locked: no IPv6 byte reaches the peer"
+
+TFA -j lock list >"$TMP/list.json"
+counter() { jq -r --arg l "$1" --arg p "$2" ".locks[] | select(.local == \$l and .peer == \$p) | .$3" "$TMP/list.json"; }
+in4=$(counter "$L4" "$P4" in_packets)
+out6=$(counter "$L6" "$P6" out_packets)
+ok "IPv4: the peer's packets are dropped and counted at ingress ($in4)" test "${in4:-0}" -gt 0
+ok "IPv6: our own packets are dropped and counted at egress ($out6)" test "${out6:-0}" -gt 0
+ok "lock list shows bytes too" test "$(counter "$L4" "$P4" in_bytes)" -gt "$((in4 * 40))"
+ok "lock list (text) names both tuples" \
+	bash -c "ip netns exec $NS_A $TF lock list | grep -F -- '$L4' | grep -qF -- '$P4' &&
+		 ip netns exec $NS_A $TF lock list | grep -F -- '$L6' | grep -qF -- '$P6'"
+sleep 0.3
+in4b=$(TFA -j lock list | jq -r --arg l "$L4" '.locks[] | select(.local == $l) | .in_packets')
+ok "counters keep rising while the peer retransmits ($in4 -> $in4b)" test "${in4b:-0}" -gt "$in4"
+
+bpftool map dump pinned "$TCPFERRY_BPFFS/locks" >"$TMP/dump.txt" 2>&1
+ok "bpftool map dump shows the key by field name" grep -q '"local_addr"' "$TMP/dump.txt"
+ok "bpftool map dump shows peer_port and in_packets" \
+	bash -c "grep -q '\"peer_port\"' $TMP/dump.txt && grep -q '\"in_packets\"' $TMP/dump.txt"
+port4=$(printf '%d' "$(( (${P4##*:} >> 8) | ((${P4##*:} & 255) << 8) ))")
+ok "bpftool map dump shows the locked tuple (peer port ${P4##*:} as $port4 in network order)" \
+	grep -q "\"peer_port\": $port4," "$TMP/dump.txt"
+
+# ---- unlocked --------------------------------------------------------------------------
+
+ok "unlock the IPv4 stream" TFA lock del "$L4" "$P4"
+ok "unlock the IPv6 stream" TFA lock del "$L6" "$P6"
+wait_for 20 test -s "$TMP/tx4.rc"
+wait_for 20 test -s "$TMP/tx6.rc"
+is "$(cat "$TMP/tx4.rc" 2>/dev/null)" 0 "IPv4 sender finished without error"
+is "$(cat "$TMP/tx6.rc" 2>/dev/null)" 0 "IPv6 sender finished without error"
+wait_for 10 bash -c "! kill -0 $rx4 2>/dev/null"
+wait_for 10 bash -c "! kill -0 $rx6 2>/dev/null"
+ok "IPv4 stream arrived intact after the lock" cmp -s "$TMP/expect" "$TMP/recv4"
+ok "IPv6 stream arrived intact after the lock" cmp -s "$TMP/expect" "$TMP/recv6"
+is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b0" "no connection reset in the peer's namespace"
+is "$(nstat_get "$NS_A" TcpEstabResets)" "$resets_a0" "no connection reset in the local namespace"
+
+# ---- lock table errors and bulk -----------------------------------------------------------
+
+out=$(TFA lock add "$L4" "$P4" 2>&1; TFA lock add "$L4" "$P4" 2>&1)
+ok "locking twice says already locked" grep -q "already locked (by manual" <<<"$out"
+TFA lock del "$L4" "$P4" >/dev/null
+out=$(TFA lock del "$L4" "$P4" 2>&1)
+ok "unlocking an unlocked tuple says not locked" grep -q "not locked" <<<"$out"
+
+out=$(TFA lock add 198.18.0.300:80 198.18.0.2:1 2>&1)
+rc=$?
+ok "bad tuple syntax: usage error naming the address ($out)" \
+	bash -c "[ $rc -eq 2 ] && grep -q \"'198.18.0.300' is not an IPv4 address\" <<<\"\$0\"" "$out"
+out=$(TFA lock add 198.18.0.1 198.18.0.2:1 2>&1)
+ok "missing port: says what is expected ($out)" grep -q "expected ADDR:PORT" <<<"$out"
+
+for ((i = 1; i <= 1000; i++)); do echo "198.18.0.1:80 198.18.0.2:$((10000 + i))"; done >"$TMP/bulk"
+ok "bulk lock of 1000 tuples" bash -c "ip netns exec $NS_A $TF lock add --file - <$TMP/bulk | grep -q 'locked 1000 of 1000'"
+out=$(head -3 "$TMP/bulk" | TFA lock add --file - 2>&1)
+ok "bulk lock of locked tuples says so" grep -q "198.18.0.1:80 -> 198.18.0.2:10001: already locked" <<<"$out"
+is "$(TFA -j status | jq .lock_table.locks)" 1000 "status counts 1000 locks"
+ok "bulk unlock of 1000 tuples" bash -c "ip netns exec $NS_A $TF lock del --file $TMP/bulk | grep -q 'unlocked 1000 of 1000'"
+ok "lock with --ttl 0.2" TFA lock add 198.18.0.1:80 198.18.0.2:99 --ttl 0.2 --reason dump
+ok "lock without expiry" TFA lock add 198.18.0.1:80 198.18.0.2:98
+sleep 0.3
+is "$(TFA -j lock gc | jq .removed)" 1 "gc removes only the expired lock"
+is "$(TFA -j lock flush | jq .removed)" 1 "flush removes the rest"
+
+# Table full: a table of two, in a second pin directory.
+SMALL=$BPFFS/small
+ok "lock table of 2 entries" env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:1 --max-locks 2
+env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:3 2>&1)
+ok "table full: says so and how to get out ($out)" grep -q "table full (2 entries); raise --max-locks" <<<"$out"
+printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
+ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"
+
+# Unknown device, not root.
+out=$(TFA attach nosuchdev0 2>&1)
+ok "unknown device: says so ($out)" grep -q "nosuchdev0: no such device" <<<"$out"
+if setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all true 2>/dev/null &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all test -x "$TF"; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$TF" lock list 2>&1)
+	ok "not root: lock list says which capability ($out)" grep -q "needs CAP_BPF; run it as root" <<<"$out"
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$TF" attach lo 2>&1)
+	ok "not root: attach says which capability ($out)" grep -q "needs CAP_NET_ADMIN" <<<"$out"
+else
+	skip "$TF is not reachable by uid 65534" "not root: lock list"
+	skip "$TF is not reachable by uid 65534" "not root: attach"
+fi
+
+# ---- one program per hook, and nothing left behind ---------------------------------------------
+
+hooks() { TFA -j status | jq -r '[.devices[] | select(.device == "'"$DEV_A"'") | .hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")'; }
+TFA attach "$DEV_A" >/dev/null
+TFA attach "$DEV_A" >/dev/null
+is "$(hooks)" "tc-in:1 tc-out:1" "attach twice: one program on tc ingress, one on tc egress"
+TFA attach --xdp "$DEV_A" >/dev/null
+is "$(hooks)" "xdp:1 tc-out:1" "switch to XDP: tc ingress gone, one XDP program"
+ok "ip link shows the XDP program" bash -c "ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
+TFA attach --tc "$DEV_A" >/dev/null
+is "$(hooks)" "tc-in:1 tc-out:1" "back to tc: XDP gone"
+ok "ip link shows no XDP program" bash -c "! ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
+TFA detach "$DEV_A" >/dev/null
+TFA attach "$DEV_A" >/dev/null
+is "$(hooks)" "tc-in:1 tc-out:1" "detach + attach: one program per hook"
+ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
+ok "detach" TFA detach "$DEV_A"
+is "$(TFA detach "$DEV_A")" "$DEV_A: nothing attached" "detach again: nothing attached"
+is "$(ls -A "$TCPFERRY_BPFFS/links")" "" "no link pin left"
+gone() { for id in $ids; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done; return 0; }
+ok "the programs are gone from the kernel" wait_for 5 gone
+ok "no qdisc was added" bash -c "! tc -n $NS_A qdisc show dev $DEV_A | grep -q clsact"
+
+done_testing
