@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv
 
-plan 51
+plan 58
 
 make_pair
 make_bpffs
@@ -182,6 +182,30 @@ ok "ip link shows no XDP program" bash -c "! ip -n $NS_A link show $DEV_A | grep
 TFA detach "$DEV_A" >/dev/null
 TFA attach "$DEV_A" >/dev/null
 is "$(hooks)" "tc-in:1 tc-out:1" "detach + attach: one program per hook"
+
+# The other namespace's veth0 (same name, same bpffs) is a device of its own.
+in_ns "$NS_B" "$TF" attach "$DEV_B" >/dev/null
+at_exit "ip netns exec $NS_B $TF detach $DEV_B"
+is "$(in_ns "$NS_B" "$TF" -j status | jq -r '[.devices[].hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")')" \
+	"tc-in:1 tc-out:1" "same device name in another namespace: attached there too"
+is "$(hooks)" "tc-in:1 tc-out:1" "... and this namespace's attachment is untouched"
+in_ns "$NS_B" "$TF" detach "$DEV_B" >/dev/null
+is "$(hooks)" "tc-in:1 tc-out:1" "detaching there leaves this one"
+
+# A device without a link-layer header gets the L3 flavour, at tc only.
+if ip -n "$NS_A" tuntap add dev tftun0 mode tun 2>/dev/null; then
+	ip -n "$NS_A" link set tftun0 up
+	ok "attach a tun device" TFA attach tftun0
+	is "$(TFA -j status | jq -r '.devices[] | select(.device == "tftun0") | "\(.l3) \([.hooks[].hook] | join(","))"')" \
+		"true tc-in,tc-out" "tun device: no link-layer header, tc hooks"
+	out=$(TFA attach --xdp tftun0 2>&1)
+	ok "tun device: --xdp refused with a way out ($out)" grep -q "no Ethernet header, XDP cannot serve it; use --tc" <<<"$out"
+	ok "detach the tun device" TFA detach tftun0
+else
+	for t in "attach a tun device" "tun device hooks" "tun device --xdp refused" "detach the tun device"; do
+		skip "no tun support (ip tuntap)" "$t"
+	done
+fi
 ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
 ok "detach" TFA detach "$DEV_A"
 is "$(TFA detach "$DEV_A")" "$DEV_A: nothing attached" "detach again: nothing attached"

@@ -103,7 +103,7 @@ int cmd_status(int argc, char **argv)
 			if (devs[i].ifindex)
 				printf(" (ifindex %d%s)", devs[i].ifindex, devs[i].l3 ? ", no link-layer header" : "");
 			else
-				printf(" (not in this network namespace)");
+				printf(" (device gone)");
 			printf(":");
 			for (int h = 0; h < TF_HOOK__COUNT; h++) {
 				const struct tf_hook_state *s = &devs[i].hook[h];

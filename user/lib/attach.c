@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Attaching the lock programs: links pinned under <bpffs>/links, so that an
+ * Attaching the lock programs: links pinned under <bpffs>/links/<netns>, so that an
  * attachment outlives the command and a second attach finds (and keeps) it.
  *
  * tc hooks are tcx links (BPF_TCX_INGRESS / BPF_TCX_EGRESS, 6.6+), created
@@ -47,10 +47,28 @@ const char *tf_hook_name(enum tf_hook h)
 	return h < TF_HOOK__COUNT ? hook_names[h] : "?";
 }
 
+/*
+ * Device names and indexes repeat across network namespaces (every one has a
+ * lo with index 1, tests have a veth0 in each), and a bpffs may be shared by
+ * several: so each namespace has its own directory of link pins, named by the
+ * namespace's inode number.
+ */
+static unsigned long netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+static void ns_links_dir(char *buf, size_t len, const char *bpffs)
+{
+	snprintf(buf, len, "%s/links/%lu", bpffs, netns_id());
+}
+
 static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname, enum tf_hook h,
 		    bool clsact)
 {
-	if (snprintf(buf, len, "%s/links/%s-%s%s", bpffs, ifname, hook_names[h],
+	if (snprintf(buf, len, "%s/links/%lu/%s-%s%s", bpffs, netns_id(), ifname, hook_names[h],
 		     clsact ? CLSACT_SUFFIX : "") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
@@ -390,6 +408,9 @@ static int links_dir(const char *bpffs)
 	snprintf(path, sizeof(path), "%s/links", bpffs);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return tf_fail(errno, "pin directory %s", path);
+	ns_links_dir(path, sizeof(path), bpffs);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return tf_fail(errno, "pin directory %s", path);
 	return 0;
 }
 
@@ -530,6 +551,12 @@ int tf_detach(const char *bpffs, const char *ifname)
 			return r;
 		removed += r;
 	}
+	{
+		char path[PATH_MAX];
+
+		ns_links_dir(path, sizeof(path), bpffs);
+		rmdir(path);	/* only if this namespace has nothing attached any more */
+	}
 	return removed;
 }
 
@@ -545,7 +572,7 @@ int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
 	*n = 0;
 	if (!bpffs || !*bpffs)
 		bpffs = TF_DEFAULT_BPFFS;
-	snprintf(path, sizeof(path), "%s/links", bpffs);
+	ns_links_dir(path, sizeof(path), bpffs);
 	d = opendir(path);
 	if (!d)
 		return errno == ENOENT ? 0 : tf_fail(errno, "pin directory %s", path);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Attaching the lock programs to a device, so that they outlive the command:
- * each attachment is a BPF link pinned as <bpffs>/links/<ifname>-<hook>.
+ * each attachment is a BPF link pinned as <bpffs>/links/<netns>/<ifname>-<hook>,
+ * where <netns> is the network namespace's inode number (ls -iL /proc/self/ns/net).
  *
  *   xdp     ingress, XDP (native where the driver has it, generic otherwise)
  *   tc-in   ingress, tc  (tcx link, kernel 6.6+)
@@ -81,7 +82,7 @@ int tf_attach_for_peer(const char *bpffs, const struct tf_endpoint *peer, char *
 /* The output device of the route to addr: name (IF_NAMESIZE) and index. */
 int tf_route_dev(const struct tf_endpoint *addr, char *ifname, int *ifindex);
 
-/* Every device with pins under bpffs, in a malloc'ed array (free it). */
+/* Every device of this network namespace with pins under bpffs, in a malloc'ed array (free it). */
 int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n);
 
 #endif /* TF_ATTACH_H */
