@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod)
+      ethtool procps kmod jq)
 
 missing=()
 for p in "${pkgs[@]}"; do
