@@ -1,0 +1,398 @@
+#!/usr/bin/perl
+# Turns the benchmark's raw rows into BENCHMARKS.md and its plots.
+#
+#   report.pl WORK MD PLOTDIR PLOTREF
+#
+# WORK holds results.tsv (bench, method, N, run, value, unit; run "skip" for
+# a size not run, its reason as value), machine.tsv and config.tsv (key, value).
+# MD is the Markdown file to write, PLOTDIR where the PNGs go, PLOTREF how MD
+# refers to PLOTDIR.  The tables also go to stdout.
+use strict;
+use warnings;
+use File::Basename qw(dirname);
+
+my ($work, $md_path, $plotdir, $plotref) = @ARGV;
+die "usage: report.pl WORK MD PLOTDIR PLOTREF\n" unless defined $plotref;
+my $here = dirname($0);
+
+# ---- input ----------------------------------------------------------------------------
+
+my (%runs, %byrun, %skip, %unit);    # {bench}{method}{n} -> [values] / {run} -> value / reason
+open my $fh, '<', "$work/results.tsv" or die "report: no results in $work/results.tsv\n";
+while (<$fh>) {
+	chomp;
+	my ($bench, $method, $n, $run, $value, $unit) = split /\t/;
+	next unless defined $unit;
+	if ($run eq 'skip') {
+		$skip{$bench}{$method}{$n} = $value;
+	} else {
+		push @{ $runs{$bench}{$method}{$n} }, $value;
+		$byrun{$bench}{$method}{$n}{$run} = $value;
+		$unit{$bench}{$method} = $unit;
+	}
+}
+close $fh;
+
+sub kv {
+	my ($file) = @_;
+	my (%h, @order);
+	open my $f, '<', $file or return ({}, []);
+	while (<$f>) {
+		chomp;
+		my ($k, $v) = split /\t/, $_, 2;
+		push @order, $k;
+		$h{$k} = $v;
+	}
+	return (\%h, \@order);
+}
+my ($machine, $machine_order) = kv("$work/machine.tsv");
+my ($config) = kv("$work/config.tsv");
+
+# ---- statistics -------------------------------------------------------------------------
+
+sub stats {    # -> (median, min, max, count) or ()
+	my ($bench, $method, $n) = @_;
+	# exists, one level at a time: a lookup must not create the method
+	return () unless exists $runs{$bench} && exists $runs{$bench}{$method} && exists $runs{$bench}{$method}{$n};
+	my $v = $runs{$bench}{$method}{$n};
+	my @s = sort { $a <=> $b } @$v;
+	my $m = @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
+	return ($m, $s[0], $s[-1], scalar @s);
+}
+
+sub med { my @s = stats(@_); return @s ? $s[0] : undef }
+
+sub sizes {    # every N seen for a bench, numerically
+	my ($bench) = @_;
+	my %n;
+	for my $h ($runs{$bench}, $skip{$bench}) {
+		next unless $h;
+		$n{$_} = 1 for map { keys %$_ } values %$h;
+	}
+	return sort { $a <=> $b } keys %n;
+}
+
+sub methods {    # methods of a bench in the given order, then any others
+	my ($bench, @order) = @_;
+	my %seen = map { $_ => 1 } (keys %{ $runs{$bench} || {} }, keys %{ $skip{$bench} || {} });
+	my @m = grep { $seen{$_} } @order;
+	my %in = map { $_ => 1 } @m;
+	return (@m, sort grep { !$in{$_} } keys %seen);
+}
+
+# ---- formatting ---------------------------------------------------------------------------
+
+sub num {    # three significant digits, k/M suffixes
+	my ($v) = @_;
+	return '-' unless defined $v;
+	my $a = abs $v;
+	return sprintf('%.3gM', $v / 1e6) if $a >= 1e6;
+	return sprintf('%.3gk', $v / 1e3) if $a >= 1e4;
+	return sprintf('%.0f', $v) if $a >= 100;
+	return sprintf('%.3g', $v);
+}
+
+sub nlabel { my ($n) = @_; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; return $n }    # 100000 -> 100,000
+
+sub cell {    # "median (min–max)" or the reason it was not run
+	my ($bench, $method, $n, $fmt) = @_;
+	$fmt ||= \&num;
+	my @s = stats($bench, $method, $n);
+	if (!@s) {
+		return '' unless exists $skip{$bench} && exists $skip{$bench}{$method};
+		my $r = $skip{$bench}{$method}{$n};
+		return defined $r ? $r : '';
+	}
+	return $fmt->($s[0]) if $s[3] == 1;
+	return sprintf('%s (%s–%s)', $fmt->($s[0]), $fmt->($s[1]), $fmt->($s[2]));
+}
+
+sub ratio {
+	my ($a, $b) = @_;
+	return undef unless defined $a && defined $b && $b > 0;
+	return $a / $b;
+}
+
+# paired BENCH M BASE N: the median over rounds of M / BASE within the same
+# round (the runs are interleaved, so a round's two runs saw the same machine).
+sub paired {
+	my ($bench, $m, $base, $n) = @_;
+	return undef unless exists $byrun{$bench} && exists $byrun{$bench}{$m} && exists $byrun{$bench}{$base};
+	my $x = $byrun{$bench}{$m}{$n} or return undef;
+	my $y = $byrun{$bench}{$base}{$n} or return undef;
+	my @r = sort { $a <=> $b } map { $x->{$_} / $y->{$_} } grep { exists $y->{$_} && $y->{$_} > 0 } keys %$x;
+	return undef unless @r;
+	return @r % 2 ? $r[$#r / 2] : ($r[@r / 2 - 1] + $r[@r / 2]) / 2;
+}
+
+sub xfold { my ($r) = @_; return defined $r ? num($r) . '×' : '' }
+
+sub table {
+	my ($head, @rows) = @_;
+	my $t = '| ' . join(' | ', @$head) . " |\n";
+	$t .= '|' . join('|', map { '---' } @$head) . "|\n";
+	$t .= '| ' . join(' | ', @$_) . " |\n" for @rows;
+	return $t;
+}
+
+# ---- plots ----------------------------------------------------------------------------------
+
+my @plots;
+
+sub plot {    # bench, methods, file, title, ylabel; one .dat per method, x = max(N, 1)
+	my ($bench, $methods, $file, $title, $ylabel, $xzero) = @_;
+	my @have;
+	for my $m (@$methods) {
+		my @n = grep { defined med($bench, $m, $_) } sizes($bench);
+		next unless @n;
+		open my $d, '>', "$work/$bench-$m.dat" or die "report: $work/$bench-$m.dat: $!\n";
+		for my $n (@n) {
+			my ($med, $min, $max) = stats($bench, $m, $n);
+			printf $d "%s %s %s %s\n", ($n > 0 ? $n : 1), $med, $min, $max;
+		}
+		close $d;
+		push @have, $m;
+	}
+	return '' unless @have;
+	my $out = "$plotdir/$file";
+	my @args = (
+		'-e', "datadir='$work'", '-e', "bench='$bench'", '-e', "methods='@have'",
+		'-e', "out='$out'", '-e', "plottitle='$title'", '-e', "ylab='$ylabel'",
+		'-e', 'xzero=' . ($xzero ? 1 : 0), "$here/plots.gp");
+	system('gnuplot', @args) == 0 or die "report: gnuplot failed for $file\n";
+	push @plots, $file;
+	return "![$title]($plotref/$file)\n\n";
+}
+
+# ---- the document --------------------------------------------------------------------------
+
+my @churn_nf = qw(iptables nft-rule nft-set);
+my @churn_tf = qw(tcpferry-lib-one tcpferry-lib-bulk tcpferry-cli-one tcpferry-cli-bulk);
+my @dp = qw(none tcpferry nft-rules nft-set);
+my @pkt = qw(pkt_xdp pkt_tc pkt_xdp_empty pkt_tc_empty);
+
+my $md = '';
+my $quick = ($config->{quick} // 0) eq '1';
+my $partial = $config->{only} // '';
+
+$md .= "# tcpferry benchmarks\n\n";
+$md .= "Generated by `make bench` on $machine->{date}" . ($machine->{commit} ? " at commit $machine->{commit}" : '') . ".\n";
+$md .= "**QUICK mode: tiny sizes, a check that the harness runs, not a measurement.**\n" if $quick;
+$md .= "**PARTIAL run (ONLY=$partial): not every method was measured.**\n" if $partial;
+my %skipped = map { $_ => 1 } split ' ', ($config->{skip} // '');
+$md .= "**Not run in this report, deliberately (SKIP=$config->{skip}): " . join(', ', sort keys %skipped) . ".**\n" if %skipped;
+$md .= "Run it again with `make bench` (root; about @{[ $config->{minutes} // '?' ]} minutes here); " .
+	"`make bench-quick` checks the harness in under a minute and writes to a temporary directory.\n\n";
+
+# ---- targets ----
+
+my @targets;
+
+sub target {
+	my ($what, $measured, $pass) = @_;
+	push @targets, [$what, $measured, !defined $pass ? 'n/a' : $pass ? 'PASS' : 'FAIL'];
+}
+
+sub best_nf {    # fastest netfilter churn method at N: (method, conn/s)
+	my ($n) = @_;
+	my ($bm, $bv);
+	for my $m (@churn_nf) {
+		my $v = med('churn', $m, $n);
+		($bm, $bv) = ($m, $v) if defined $v && (!defined $bv || $v > $bv);
+	}
+	return ($bm, $bv);
+}
+
+{
+	my $n = 10000;
+	my $tf = med('churn', 'tcpferry-lib-bulk', $n);
+	my ($bm, $bv) = best_nf($n);
+	my $r = ratio($tf, $bv);
+	target('Lock + unlock ≥ 100× the fastest netfilter method at 10,000 connections (tcpferry library, bulk)',
+		defined $r ? sprintf('%s conn/s vs %s %s conn/s: %s', num($tf), $bm, num($bv), xfold($r))
+		           : 'not measured at 10,000',
+		defined $r ? $r >= 100 : undef);
+}
+{
+	# Per-connection against per-connection, at the largest N both ran.
+	my ($n) = reverse grep { defined med('churn', 'iptables', $_) && defined med('churn', 'tcpferry-lib-one', $_) } sizes('churn');
+	my $r = defined $n ? ratio(med('churn', 'tcpferry-lib-one', $n), med('churn', 'iptables', $n)) : undef;
+	target('Lock + unlock ≥ 1,000× per-connection iptables commands (tcpferry library, one at a time)',
+		defined $r ? sprintf('at %s connections: %s conn/s vs %s conn/s: %s', nlabel($n),
+			num(med('churn', 'tcpferry-lib-one', $n)), num(med('churn', 'iptables', $n)), xfold($r))
+		           : 'not measured',
+		defined $r ? $r >= 1000 : undef);
+}
+{
+	my $n = 100000;
+	my $v = med('churn', 'tcpferry-lib-bulk', $n);
+	my $ms = defined $v ? 1000 * $n / $v : undef;
+	target('Locking 100,000 connections in under 100 ms (issue 3; measured as lock + unlock, bulk)',
+		defined $ms ? sprintf('%.1f ms', $ms) : 'not measured at 100,000', defined $ms ? $ms < 100 : undef);
+}
+for my $fl (qw(xdp tc)) {
+	my @n = grep { defined med('pkt', "pkt_$fl", $_) } sizes('pkt');
+	my ($worst, @parts);
+	for my $n (@n) {
+		my $d = med('pkt', "pkt_$fl", $n) - (med('pkt', "pkt_${fl}_empty", $n) // 0);
+		$worst = $d if !defined $worst || $d > $worst;
+		push @parts, sprintf('%s locks: %+.1f ns', nlabel($n), $d);
+	}
+	my $full = grep { $_ == 1000000 } @n;
+	target("Per-packet cost ($fl) flat from 0 to 1,000,000 locks, within 50 ns of an empty program",
+		@parts ? join('; ', @parts) : 'not measured',
+		$full ? $worst <= 50 : undef);
+}
+{
+	my $n = 1000000;
+	my $r = paired('tput', 'tcpferry', 'none', $n);
+	target('TCP throughput with 1,000,000 locks within 5% of no program',
+		defined $r ? sprintf('%.1f%% of no program', 100 * $r) : 'not measured at 1,000,000',
+		defined $r ? $r >= 0.95 : undef);
+	my ($ln) = reverse grep { defined med('tput', 'nft-rules', $_) } sizes('tput');
+	my $lr = defined $ln ? paired('tput', 'nft-rules', 'none', $ln) : undef;
+	target("… where netfilter's linear rules fall behind (below 95% of no filter)",
+		defined $lr ? sprintf('nft-rules at %s connections: %.1f%% of no filter', nlabel($ln), 100 * $lr) : 'not measured',
+		defined $lr && $ln >= 100000 ? $lr < 0.95 : undef);
+}
+
+$md .= "## Targets\n\n";
+$md .= "The ratios the tables are held against (issue 6). A report, not a test: a FAIL here is a finding.\n";
+$md .= "n/a: the size the target names was not measured in this run.\n\n";
+$md .= table(['target', 'measured', 'result'], @targets) . "\n";
+
+# ---- lock churn ----
+
+my $churn_md = '';
+if ($runs{churn} || $skip{churn}) {
+	my @m = methods('churn', @churn_tf, @churn_nf);
+	$churn_md .= "## Lock churn\n\n";
+	$churn_md .= "Lock then unlock N connections. Connections per second (N / (lock time + unlock time)), " .
+		"median (min–max) of the runs; runs of all methods interleaved.\n\n";
+	$churn_md .= plot('churn', \@m, 'churn.png', 'Lock + unlock rate', 'connections / s');
+	$churn_md .= table(['N', @m], map { my $n = $_; [nlabel($n), map { cell('churn', $_, $n) } @m] } sizes('churn')) . "\n";
+
+	$churn_md .= "Ratio tcpferry : alternative (ratio of medians; above 1 means tcpferry is faster).\n\n";
+	my @rows;
+	for my $t (grep { $runs{churn}{$_} } @churn_tf) {
+		for my $n (sizes('churn')) {
+			my $tv = med('churn', $t, $n) // next;
+			push @rows, [nlabel($n), $t, map { xfold(ratio($tv, med('churn', $_, $n))) } @churn_nf];
+		}
+	}
+	$churn_md .= table(['N', 'tcpferry method', map { ": $_" } @churn_nf], @rows) . "\n" if @rows;
+}
+
+# ---- per packet ----
+
+my $pkt_md = '';
+if ($runs{pkt}) {
+	my @m = methods('pkt', @pkt);
+	$pkt_md .= "## Per-packet cost of the BPF program\n\n";
+	$pkt_md .= "Nanoseconds per packet from BPF_PROG_TEST_RUN with a repeat count, N non-matching locks in the table; " .
+		"`_empty` is a program that returns at once (the floor: what no program at all costs the test run).\n\n";
+	$pkt_md .= plot('pkt', \@m, 'pkt.png', 'Per-packet cost (BPF_PROG_TEST_RUN)', 'ns / packet', 1);
+	$pkt_md .= table(['N locks', @m, 'xdp − empty', 'tc − empty'], map {
+		my $n = $_;
+		[nlabel($n), (map { cell('pkt', $_, $n) } @m),
+			map { my $a = med('pkt', "pkt_$_", $n); my $b = med('pkt', "pkt_${_}_empty", $n);
+			      defined $a && defined $b ? sprintf('%+.1f', $a - $b) : '' } qw(xdp tc)]
+	} sizes('pkt')) . "\n";
+}
+
+# ---- throughput ----
+
+my $tput_md = '';
+if ($runs{tput} || $skip{tput}) {
+	my @m = methods('tput', @dp);
+	$tput_md .= "## TCP throughput with N locks or rules installed\n\n";
+	$tput_md .= "iperf3 between two network namespaces over a veth pair, Gbit/s, median (min–max) of the runs " .
+		"and the share of no filter (the median, over rounds, of the method's run divided by the no-filter run of the same round); " .
+		"runs of all methods interleaved. " .
+		"N connections are N locks for tcpferry, 2N rules (input and output) for nft-rules, 2N set elements for nft-set.\n\n";
+	$tput_md .= plot('tput', \@m, 'tput.png', 'TCP throughput', 'Gbit/s', 1);
+	$tput_md .= table(['N', @m], map {
+		my $n = $_;
+		[nlabel($n), map {
+			my $c = cell('tput', $_, $n, sub { sprintf '%.2f', $_[0] });
+			my $r = paired('tput', $_, 'none', $n);
+			$c .= sprintf(', %.0f%%', 100 * $r) if defined $r && $_ ne 'none';
+			$c } @m]
+	} sizes('tput')) . "\n";
+	if ($runs{install}) {
+		my @im = methods('install', @dp);
+		$tput_md .= "Time to install the N entries before the runs (seconds, one run; nft batches through `nft -f`, " .
+			"tcpferry through `tcpferry lock add --file -`).\n\n";
+		$tput_md .= plot('install', \@im, 'install.png', 'Installing N locks or rules', 'seconds');
+		$tput_md .= table(['N', @im], map { my $n = $_; [nlabel($n), map { cell('install', $_, $n) } @im] } sizes('install')) . "\n";
+	}
+}
+
+# ---- repair ----
+
+my $repair_md = '';
+if ($runs{repair}) {
+	my @m = methods('repair', qw(dump_us restore_us syscalls));
+	$repair_md .= "## Repair: dump and restore per connection\n\n";
+	$repair_md .= "From `build/tools/repair_bench N`, median (min–max) of the runs, beside the syscalls one connection costs.\n\n";
+	$repair_md .= plot('repair', [grep { $unit{repair}{$_} eq 'us' } @m], 'repair.png', 'Dump and restore per connection', 'µs / connection');
+	$repair_md .= table(['N', map { "$_ ($unit{repair}{$_})" } @m],
+		map { my $n = $_; [nlabel($n), map { cell('repair', $_, $n) } @m] } sizes('repair')) . "\n";
+}
+
+my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program',
+	datapath => 'TCP throughput with N locks or rules installed', repair => 'Repair: dump and restore per connection');
+$md .= $churn_md . $pkt_md . $tput_md . $repair_md;
+for my $part (sort keys %skipped) {
+	$md .= "## $titles{$part}\n\nNot run in this report (SKIP=$config->{skip}).\n\n";
+}
+
+# ---- machine and method ----
+
+$md .= "## Machine\n\n";
+$md .= table(['', ''], map { [$_, $machine->{$_}] } grep { $_ ne 'date' && $_ ne 'commit' } @$machine_order) . "\n";
+
+$md .= <<"EOF";
+## Method
+
+- Every figure is the median of several runs with its spread (min–max); the runs of the methods compared
+  are interleaved (A, B, C, A, B, C, ...) so that machine noise falls on every side.
+- Every netfilter command runs inside a network namespace the benchmark creates (`ip netns exec NS
+  iptables ...`), never in the root namespace; namespaces, iperf3 servers and the benchmark's bpffs are
+  removed at exit, also on failure.
+- iptables is Debian's nf_tables backend (`iptables -V` says `nf_tables`).
+- Lock churn, per method, in a fresh namespace per run; setup a tool pays once (table, chain, set, attached
+  program) and writing a batch file happen before the clock starts:
+  - **iptables**: CRIU's method, two rules per connection, one `iptables` process each:
+    `iptables -A INPUT -p tcp -s PEER --sport PP -d LOCAL --dport LP -j DROP` and the reverse in OUTPUT;
+    unlocked the same way with `-D`.
+  - **nft-rule**: one `nft add rule` process per rule, two per connection; unlocked with one
+    `nft -a list table` (the handles) and one `nft delete rule ... handle H` process per rule.
+  - **nft-set**: CRIU's nftables method: a set of `ipv4_addr . inet_service . ipv4_addr . inet_service`
+    matched by one rule per direction, two elements per connection, all added in one `nft -f` batch and
+    deleted in another.
+  - **tcpferry-cli-one / -bulk**: `tcpferry lock add LOCAL PEER` (one process per connection) and
+    `tcpferry lock add --file -`, with the program attached (`tcpferry attach DEV --tc`) to a veth device.
+  - **tcpferry-lib-one / -bulk**: `build/tools/lock_bench churn N`, the library in one process: one map
+    update and delete per connection, or the batch map calls.
+- A size is not run when one run of it is projected past the cap of $config->{cap_s} s (the last size's time,
+  scaled by N and by how fast the per-connection cost grew); the table says so.
+- Data path: the receiver of each pair carries N non-matching entries; iperf3 for $config->{dp_seconds} s
+  after a 1 s omitted warm-up, $config->{dp_runs} runs per method and size. Per-packet cost: 
+  `build/tools/lock_bench pkt N` (BPF_PROG_TEST_RUN repeat), $config->{pkt_runs} runs per size.
+- Raw rows of this run: `$plotref/results.tsv` (bench, method, N, run, value, unit).
+EOF
+
+open my $out, '>', $md_path or die "report: cannot write $md_path: $!\n";
+print $out $md;
+close $out;
+
+# The terminal gets the targets and the tables, not the prose.
+print "\n", table(['target', 'measured', 'result'], @targets), "\n";
+for my $part ($churn_md, $pkt_md, $tput_md, $repair_md) {
+	next unless $part;
+	# headings and tables, a blank line between tables
+	my $text = join("\n", grep { /^(\||##|$)/ } split /\n/, $part);
+	$text =~ s/\n{3,}/\n\n/g;
+	print $text, "\n\n";
+}

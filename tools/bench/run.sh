@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, a table on the terminal, BENCHMARKS.md and the
+# plots in tools/bench/results/.  Needs root (network namespaces, BPF).
+#
+#   make bench          full run (about 15 minutes on 2 cores); rewrites
+#                       BENCHMARKS.md and tools/bench/results/ at the end
+#   make bench-quick    QUICK=1: tiny sizes, proves the harness runs (CI);
+#                       writes to $BENCH_OUT (default /tmp/tcpferry-bench-quick)
+#
+# Environment:
+#   CAP_S=60         a size whose single run is projected past this many
+#                    seconds is not run (and the table says so)
+#   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
+#                    built); a partial report, written to $BENCH_OUT, never to
+#                    BENCHMARKS.md
+#   SKIP="repair"    leave out whole benchmarks (churn pkt datapath repair),
+#                    deliberately: the report says which, in its first lines
+#   BENCH_OUT=DIR    where a quick or partial report goes
+#
+# The harness stops with a message naming the missing tool rather than
+# report a partial table: it needs iptables (nf_tables), nft, iperf3,
+# gnuplot, build/tcpferry, build/tools/lock_bench and build/tools/repair_bench.
+set -u
+
+. "$(dirname "$0")/lib.sh"
+. "$BENCH_DIR/churn.sh"
+. "$BENCH_DIR/pkt.sh"
+. "$BENCH_DIR/datapath.sh"
+. "$BENCH_DIR/repair.sh"
+
+QUICK=${QUICK:-0}
+ONLY=${ONLY:-}
+SKIP=${SKIP:-}
+case $ONLY in
+'' | netfilter) ;;
+*) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
+esac
+PARTS=()
+for p in churn pkt datapath repair; do
+	[[ " $SKIP " == *" $p "* ]] && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = repair ]; } && continue
+	PARTS+=("$p")
+done
+for p in $SKIP; do
+	case $p in churn | pkt | datapath | repair) ;; *) die "SKIP=$SKIP: '$p' is none of churn pkt datapath repair" ;; esac
+done
+wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
+
+# ---- before anything runs: every tool or nothing -----------------------------------------
+
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, netfilter inside them, BPF); run: sudo make bench"
+need_cmd ip "iproute2"
+need_cmd iptables "iptables"
+iptables -V 2>/dev/null | grep -q nf_tables ||
+	die "iptables is not the nf_tables backend ($(iptables -V 2>&1)); run: update-alternatives --set iptables /usr/sbin/iptables-nft"
+need_cmd nft "nftables"
+need_cmd iperf3 "iperf3"
+need_cmd gnuplot "gnuplot-nox"
+need_cmd tc "iproute2"
+need_cmd timeout "coreutils"
+perl -MJSON::PP -e 1 2>/dev/null || die "perl's JSON::PP missing; run make deps (perl)"
+if [ -z "$ONLY" ]; then
+	if wants churn || wants datapath; then
+		need_exe "$TF" "the tcpferry CLI"
+		"$TF" lock --help >/dev/null 2>&1 || die "$TF has no 'lock' command yet; run make (issue 3)"
+		"$TF" attach --help >/dev/null 2>&1 || die "$TF has no 'attach' command yet; run make (issue 3)"
+	fi
+	if wants churn || wants pkt; then
+		need_exe "$LOCK_BENCH" "tcpferry's lock churn and per-packet benchmark, tools/lock_bench.c"
+	fi
+	if wants repair; then
+		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
+	fi
+fi
+
+# ---- where things go ------------------------------------------------------------------------
+
+BENCH_WORK=$(mktemp -d /tmp/tcpferry-bench.XXXXXX)
+chmod 0700 "$BENCH_WORK"
+: >"$BENCH_WORK/results.tsv"
+finish() {
+	bench_cleanup
+	rm -rf "$BENCH_WORK"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+if [ "$QUICK" = 1 ] || [ -n "$ONLY" ]; then
+	OUT=${BENCH_OUT:-/tmp/tcpferry-bench-$([ "$QUICK" = 1 ] && echo quick || echo partial)}
+	MD=$OUT/BENCHMARKS.md
+	PLOTS=$OUT
+	PLOTREF=.
+else
+	OUT=$TF_ROOT
+	MD=$TF_ROOT/BENCHMARKS.md
+	PLOTS=$BENCH_DIR/results
+	PLOTREF=tools/bench/results
+fi
+
+bench_bpffs
+
+# ---- the machine ------------------------------------------------------------------------------
+
+first_line() { "$@" 2>&1 | head -1; }
+{
+	printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+	printf 'commit\t%s\n' "$(git -C "$TF_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$TF_ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+	printf 'CPU\t%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	printf 'cores\t%s\n' "$(nproc)"
+	printf 'memory\t%s\n' "$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	printf 'kernel\t%s\n' "$(uname -r)"
+	printf 'distribution\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME") ($(cat /etc/debian_version 2>/dev/null))"
+	printf 'nft\t%s\n' "$(first_line nft -v)"
+	printf 'iptables\t%s\n' "$(first_line iptables -V)"
+	printf 'clang\t%s\n' "$(first_line clang --version)"
+	printf 'gcc\t%s\n' "$(first_line gcc --version)"
+	printf 'libbpf\t%s\n' "$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null) (libbpf-dev)"
+	printf 'bpftool\t%s\n' "$(first_line bpftool version)"
+	printf 'iperf3\t%s\n' "$(first_line iperf3 --version)"
+	printf 'gnuplot\t%s\n' "$(first_line gnuplot --version)"
+} >"$BENCH_WORK/machine.tsv"
+
+# ---- the benchmarks -------------------------------------------------------------------------
+
+start=$(now)
+progress "bench: $([ "$QUICK" = 1 ] && echo quick || echo full) run of ${PARTS[*]}${ONLY:+, only $ONLY}; cap $CAP_S s per run; work in $BENCH_WORK"
+for p in "${PARTS[@]}"; do
+	"bench_$p"
+done
+minutes=$(awk -v s="$(elapsed "$start")" 'BEGIN { printf "%.0f", s / 60 + 0.5 }')
+
+{
+	printf 'quick\t%s\n' "$QUICK"
+	printf 'only\t%s\n' "$ONLY"
+	printf 'skip\t%s\n' "$SKIP"
+	printf 'cap_s\t%s\n' "$CAP_S"
+	printf 'minutes\t%s\n' "$minutes"
+	printf 'dp_seconds\t%s\n' "$DP_SECONDS"
+	printf 'dp_runs\t%s\n' "$DP_RUNS"
+	printf 'pkt_runs\t%s\n' "$PKT_RUNS"
+} >"$BENCH_WORK/config.tsv"
+
+# ---- the report: built aside, moved in place only when complete ------------------------------
+
+mkdir -p "$BENCH_WORK/report"
+if ! "$BENCH_DIR/report.pl" "$BENCH_WORK" "$BENCH_WORK/report/BENCHMARKS.md" "$BENCH_WORK/report" "$PLOTREF"; then
+	cp "$BENCH_WORK/results.tsv" /tmp/tcpferry-bench-results.tsv
+	die "the report could not be written; raw rows kept in /tmp/tcpferry-bench-results.tsv"
+fi
+cp "$BENCH_WORK/results.tsv" "$BENCH_WORK/report/"
+mkdir -p "$PLOTS"
+rm -f "$PLOTS"/*.png "$PLOTS/results.tsv"
+cp "$BENCH_WORK"/report/*.png "$BENCH_WORK/report/results.tsv" "$PLOTS/"
+cp "$BENCH_WORK/report/BENCHMARKS.md" "$MD"
+progress "bench: done in $minutes min; wrote $MD and $PLOTS/"
