@@ -126,6 +126,16 @@ in_ns() {
 	ip netns exec "$ns" "$@"
 }
 
+# spawn NS OUT CMD...: run CMD in NS in the background, output to OUT; its
+# pid in $SPAWNED (the command's own: ip netns exec execs it), killed at exit.
+spawn() {
+	local ns=$1 out=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$out" 2>&1 &
+	SPAWNED=$!
+	at_exit "kill -9 $SPAWNED"
+}
+
 # make_pair: two hosts joined by a veth pair.
 #   NS_A (198.18.0.1, fd00:7466::1, dev $DEV_A) <-> NS_B (198.18.0.2, fd00:7466::2, dev $DEV_B)
 make_pair() {

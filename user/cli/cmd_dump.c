@@ -329,7 +329,7 @@ int cmd_dump(int argc, char **argv)
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
 			tf_repair_off(d[i].ours, false);
-		conn_locks_release(&locks);
+		conn_locks_release(&locks, false);
 		tf_proc_cont(pidfd, pid);
 	} else if (kill_it) {
 		err = tf_proc_kill(pidfd, pid);
@@ -353,7 +353,7 @@ rollback:
 	for (int i = 0; i < n; i++)
 		if (d[i].repair)
 			tf_repair_off(d[i].ours, false);
-	conn_locks_release(&locks);
+	conn_locks_release(&locks, false);
 	tf_proc_cont(pidfd, pid);
 	cli_info("tcpferry: dump undone: pid %ld continues with its connections where they were", pid);
 out_fds:

@@ -186,7 +186,7 @@ int cmd_restore(int argc, char **argv)
 			cli_lib_error(err, "restore %s: leaving repair mode", r[i].name);
 	}
 	if (!keep_lock)
-		conn_locks_release(&locks);
+		conn_locks_release(&locks, true);
 
 	/* 4. Hand them over. */
 	print_result(r, ix.n, dir);

@@ -30,14 +30,18 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 	if (l->n == l->cap) {
 		int cap = l->cap ? 2 * l->cap : 16;
 		struct tf_tuple *nk = realloc(l->keys, cap * sizeof(*nk));
+		bool *na = nk ? realloc(l->adopted, cap * sizeof(*na)) : NULL;
 
-		if (!nk)
+		if (nk)
+			l->keys = nk;
+		if (!na)
 			return cli_error("lock %s: no memory", tuple);
-		l->keys = nk;
+		l->adopted = na;
 		l->cap = cap;
 	}
 	err = tf_lock_add(l->t, &k, why, ttl_ns);
-	if (err == -EEXIST && why == TF_LOCK_RESTORE) {
+	l->adopted[l->n] = err == -EEXIST;
+	if (err == -EEXIST) {
 		if (g.verbose)
 			cli_info("lock %s: adopting the lock already there", tuple);
 		err = 0;
@@ -48,12 +52,16 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 	return 0;
 }
 
-void conn_locks_release(struct conn_locks *l)
+void conn_locks_release(struct conn_locks *l, bool adopted)
 {
 	char tuple[TF_TUPLESTRLEN];
 
 	for (int i = 0; i < l->n; i++) {
-		int err = tf_lock_del(l->t, &l->keys[i]);
+		int err;
+
+		if (l->adopted[i] && !adopted)
+			continue;
+		err = tf_lock_del(l->t, &l->keys[i]);
 
 		if (err && err != -ENOENT)
 			cli_warn("unlock %s: %s", tf_tuple_str(&l->keys[i], tuple, sizeof(tuple)),
@@ -67,5 +75,6 @@ void conn_locks_done(struct conn_locks *l)
 	if (l->t)
 		tf_locktab_close(l->t);
 	free(l->keys);
+	free(l->adopted);
 	memset(l, 0, sizeof(*l));
 }

@@ -15,16 +15,21 @@
 struct conn_locks {
 	struct tf_locktab *t;
 	struct tf_tuple *keys;	/* the locks this command holds */
+	bool *adopted;		/* keys[i] was there before we came */
 	int n, cap;
 };
 
 /*
- * Lock c's tuple.  A restore adopts a lock that is there already (the dump's,
- * on a same-host move); a dump refuses one.  Prints the error; returns 0 or 1.
+ * Lock c's tuple.  A lock that is there already (an orchestrator's, or the
+ * dump's on a same-host move) is adopted, not refused.  Prints the error;
+ * returns 0 or 1.
  */
 int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns);
-/* Drop every lock this command holds. */
-void conn_locks_release(struct conn_locks *l);
+/*
+ * Drop the locks this command took; with adopted, also those it found (a
+ * finished restore: their purpose is over).
+ */
+void conn_locks_release(struct conn_locks *l, bool adopted);
 /* Forget them (they stay in the table) and close the table. */
 void conn_locks_done(struct conn_locks *l);
 
