@@ -63,6 +63,10 @@ is() {
 	fi
 }
 
+# quietly CMD...: CMD with its stdout thrown away (for `ok "x" quietly cmd`;
+# a redirect after `ok` would swallow the TAP line too).
+quietly() { "$@" >/dev/null; }
+
 skip() {
 	_tap_n=$((_tap_n + 1))
 	echo "ok $_tap_n - $2 # SKIP $1"

@@ -23,10 +23,14 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 		if (err)
 			return cli_lib_error(err, "lock %s", tuple);
 	}
-	/* A lock only works where the programs run: on the peer's device. */
-	err = tf_attach_for_peer(g.bpffs, &c->peer, ifname);
-	if (err)
-		return cli_lib_error(err, "lock %s", tuple);
+	/* A lock only works where the programs run: on the peer's device.
+	 * Connections of one process mostly share a peer: look it up once. */
+	if (!l->n || memcmp(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr))) {
+		err = tf_attach_for_peer(g.bpffs, &c->peer, ifname);
+		if (err)
+			return cli_lib_error(err, "lock %s", tuple);
+		memcpy(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr));
+	}
 	if (l->n == l->cap) {
 		int cap = l->cap ? 2 * l->cap : 16;
 		struct tf_tuple *nk = realloc(l->keys, cap * sizeof(*nk));

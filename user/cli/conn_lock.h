@@ -17,6 +17,7 @@ struct conn_locks {
 	struct tf_tuple *keys;	/* the locks this command holds */
 	bool *adopted;		/* keys[i] was there before we came */
 	int n, cap;
+	uint8_t attached_peer[16];	/* the last peer we attached for */
 };
 
 /*
