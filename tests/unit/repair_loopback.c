@@ -171,6 +171,7 @@ static void run_family(const char *label, int family, const char *laddr, const c
 	usleep(20000);
 
 	ok(tf_check_socket(p.client) == 0, "%s: an established socket is accepted", label);
+	ok(tf_conn_identify(p.client, &c) == 0, "%s: identify before repair mode", label);
 	ok(tf_repair_on(p.client) == 0, "%s: repair on", label);
 	err = tf_dump(p.client, &c);
 	ok(err == 0, "%s: dump (%s)", label, err ? tf_strerror() : "ok");
@@ -250,6 +251,7 @@ static void restore_errors(void)
 	struct tf_conn c, moved;
 	int fd;
 
+	tf_conn_identify(p.client, &c);
 	tf_repair_on(p.client);
 	if (tf_dump(p.client, &c))
 		bail_out("dump: %s", tf_strerror());

@@ -127,10 +127,16 @@ int tf_repair_on(int fd);
 /* probe: true sends the window probe (TCP_REPAIR 0), false does not (-1). */
 int tf_repair_off(int fd, bool probe);
 
-/* Fill c's endpoints and family only (no repair mode needed). */
+/*
+ * Start c: endpoints, family, and what repair mode would hide (SO_REUSEADDR).
+ * Call it before tf_repair_on().
+ */
 int tf_conn_identify(int fd, struct tf_conn *c);
 
-/* Read the whole state of a socket that is in repair mode. */
+/*
+ * Read the whole state of a socket that is in repair mode into c, which
+ * tf_conn_identify() started (a zeroed c works too, without SO_REUSEADDR).
+ */
 int tf_dump(int fd, struct tf_conn *c);
 
 struct tf_restore_opts {

@@ -30,6 +30,9 @@
 #define TCPI_OPT_SACK		2
 #define TCPI_OPT_WSCALE		4
 
+/* sk_reuse while in repair mode (include/net/sock.h) */
+#define SK_FORCE_REUSE		2
+
 /* One send() into a repair queue moves at most this much. */
 #define QUEUE_CHUNK		(256 * 1024)
 
@@ -249,6 +252,7 @@ int tf_conn_identify(int fd, struct tf_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	int reuse;
 
 	memset(c, 0, sizeof(*c));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
@@ -259,6 +263,14 @@ int tf_conn_identify(int fd, struct tf_conn *c)
 	if (getpeername(fd, (struct sockaddr *)&ss, &len))
 		return tf_fail(errno, "getpeername");
 	endpoint_from(&ss, &c->peer);
+	/* Repair mode forces sk_reuse and repair off clears it: read it now. */
+	if (getint(fd, SOL_SOCKET, SO_REUSEADDR, &reuse) == 0 && reuse != SK_FORCE_REUSE) {
+		struct tf_sockopt *o = &c->sockopts[c->n_sockopts++];
+
+		o->id = TF_SO_REUSEADDR;
+		o->len = sizeof(reuse);
+		memcpy(o->val, &reuse, sizeof(reuse));
+	}
 	return 0;
 }
 
@@ -269,9 +281,12 @@ int tf_dump(int fd, struct tf_conn *c)
 	int v, err, peek_off = -1;
 	struct timespec now;
 
-	err = tf_conn_identify(fd, c);
-	if (err)
-		return err;
+	/* Identified before repair mode, or now (SO_REUSEADDR is lost then). */
+	if (!c->sock_family) {
+		err = tf_conn_identify(fd, c);
+		if (err)
+			return err;
+	}
 	len = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");

@@ -54,7 +54,8 @@ static const struct sockopt_desc table[] = {
 	/* Buffers: the values only when set by hand; restore forces them. */
 	{ TF_SO_SNDBUF,		 "SO_SNDBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_SNDBUFFORCE) },
 	{ TF_SO_RCVBUF,		 "SO_RCVBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_RCVBUFFORCE) },
-	/* TCP_REPAIR off clears sk_reuse; the buffer locks must follow the buffers. */
+	/* TCP_REPAIR off clears sk_reuse (read before repair, in tf_conn_identify);
+	 * the buffer locks must follow the buffers. */
 	{ TF_SO_REUSEADDR,	 "SO_REUSEADDR",       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_REUSEADDR) },
 	{ TF_SO_BUF_LOCK,	 "SO_BUF_LOCK",	       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
 };
@@ -124,7 +125,7 @@ int tf_sockopts_dump(int fd, struct tf_conn *c)
 {
 	int locks = 0, level, opt, err;
 
-	c->n_sockopts = 0;
+	/* Entries already there came from tf_conn_identify() (SO_REUSEADDR). */
 	{
 		socklen_t len = sizeof(locks);
 
@@ -135,7 +136,7 @@ int tf_sockopts_dump(int fd, struct tf_conn *c)
 		const struct sockopt_desc *d = &table[i];
 		struct tf_sockopt *o = &c->sockopts[c->n_sockopts];
 
-		if (!where(d, c, &level, &opt))
+		if (!where(d, c, &level, &opt) || d->id == TF_SO_REUSEADDR)
 			continue;
 		if (d->id == TF_SO_SNDBUF && (locks < 0 || !(locks & SOCK_SNDBUF_LOCK)))
 			continue;
