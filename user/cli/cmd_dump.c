@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "conn_lock.h"
+#include "fault.h"
 #include "proc.h"
 #include "tcpferry.h"
 
@@ -43,7 +44,9 @@ static const char usage[] =
 	"Without --leave-running or --kill, the process is left stopped with its\n"
 	"sockets in repair mode and locked: kill it to retire the source, or send it\n"
 	"SIGCONT after `tcpferry lock del` to roll back (its sockets stay in repair).\n"
-	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n";
+	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
+	"TCPFERRY_FAULT=dump-stopped|dump-locked|dump-repaired|dump-images|dump-done\n"
+	"makes the command SIGKILL itself there (tests; see user/cli/fault.h).\n";
 
 struct dumped {
 	int fd;			/* process's fd number */
@@ -280,10 +283,13 @@ int cmd_dump(int argc, char **argv)
 		cli_lib_error(err, "dump");
 		goto out_fds;
 	}
+	fault_point("dump-stopped");
 	for (int i = 0; i < n; i++) {
 		describe(&d[i], what, sizeof(what));
 		if (!no_lock && conn_locks_add(&locks, &d[i].conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
 			goto rollback;
+		if (i == 0)
+			fault_point("dump-locked");
 		err = tf_repair_on(d[i].ours);
 		if (err) {
 			cli_lib_error(err, "dump pid %ld %s", pid, what);
@@ -297,6 +303,7 @@ int cmd_dump(int argc, char **argv)
 		}
 	}
 
+	fault_point("dump-repaired");
 	/* Images, then the index last: a directory with an index is complete. */
 	ix.pid = pid;
 	ix.n = n;
@@ -320,11 +327,13 @@ int cmd_dump(int argc, char **argv)
 			goto rollback;
 		}
 	}
+	fault_point("dump-images");
 	err = tf_index_write(dir, &ix);
 	if (err) {
 		cli_lib_error(err, "dump: writing %s/index.tfi", dir);
 		goto rollback;
 	}
+	fault_point("dump-done");
 
 	if (leave_running) {
 		for (int i = 0; i < n; i++)

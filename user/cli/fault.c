@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Fault injection points (see fault.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+
+void fault_point(const char *name)
+{
+	const char *want = getenv("TCPFERRY_FAULT");
+	size_t n = strlen(name);
+
+	for (const char *p = want; p && *p; p += strcspn(p, ",")) {
+		p += *p == ',';
+		if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0')) {
+			fprintf(stderr, "tcpferry: fault injection: SIGKILL at %s\n", name);
+			fflush(NULL);
+			raise(SIGKILL);
+		}
+	}
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Fault injection for tests: with TCPFERRY_FAULT=<point> in the environment,
+ * the command SIGKILLs itself when it reaches that point, as a crash or an
+ * OOM kill would, leaving whatever state it had made.  Several points may be
+ * given, comma-separated.  The points, in the order a command meets them:
+ *
+ *   dump-stopped      the process is stopped; nothing locked yet
+ *   dump-locked       the first connection is locked, not yet in repair mode
+ *   dump-repaired     every connection locked, in repair mode and read
+ *   dump-images       the images are written, the index (which marks a
+ *                     complete dump) is not
+ *   dump-done         the index is written; the process not yet killed/resumed
+ *   restore-checked   every image read and validated; nothing locked
+ *   restore-locked    the first tuple is locked, its socket not yet built
+ *   restore-built     every socket rebuilt, still in repair mode
+ *   restore-live      every socket out of repair mode, the locks still held
+ *   restore-unlocked  the locks dropped (unless --keep-lock), not yet handed over
+ */
+#ifndef TF_FAULT_H
+#define TF_FAULT_H
+
+void fault_point(const char *name);
+
+#endif
