@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "conn_lock.h"
+#include "fault.h"
 #include "handoff.h"
 #include "tcpferry.h"
 
@@ -43,7 +44,9 @@ static const char usage[] =
 	"  --no-ts-fixup        set the dumped timestamp clock as is (for tests that\n"
 	"                       must show PAWS drops)\n"
 	"\n"
-	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n";
+	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n"
+	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
+	"restore-unlocked makes the command SIGKILL itself there (tests; user/cli/fault.h).\n";
 
 struct restored {
 	struct tf_conn conn;
@@ -162,12 +165,15 @@ int cmd_restore(int argc, char **argv)
 			 ix.entries[i].file);
 	}
 
+	fault_point("restore-checked");
 	/* 2. Lock, then rebuild in repair mode. */
 	for (uint32_t i = 0; i < ix.n; i++) {
 		char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 		if (!no_lock && conn_locks_add(&locks, &r[i].conn, TF_LOCK_RESTORE, (uint64_t)ttl * 1000000000ull))
 			goto failed;
+		if (i == 0)
+			fault_point("restore-locked");
 		r[i].fd = tf_restore(&r[i].conn, &ro);
 		if (r[i].fd < 0) {
 			cli_lib_error(r[i].fd, "restore %s -> %s (%s)", tf_endpoint_str(&r[i].conn.local, l, sizeof(l)),
@@ -179,14 +185,17 @@ int cmd_restore(int argc, char **argv)
 			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u)", r[i].name, ro.ts_chosen, r[i].conn.ts_clock);
 	}
 
+	fault_point("restore-built");
 	/* 3. Out of repair: the point of no return. */
 	for (uint32_t i = 0; i < ix.n; i++) {
 		err = tf_restore_finish(r[i].fd, &r[i].conn, probe);
 		if (err)
 			cli_lib_error(err, "restore %s: leaving repair mode", r[i].name);
 	}
+	fault_point("restore-live");
 	if (!keep_lock)
 		conn_locks_release(&locks, true);
+	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
 	print_result(r, ix.n, dir);
