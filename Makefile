@@ -96,7 +96,7 @@ $(CLI): $(CLI_OBJS) $(LIBA)
 # ---- tests, helpers, tools -------------------------------------------------------
 
 $(BUILD)/tests/unit/%.t $(BUILD)/tests/bpf/%.t: CFLAGS += -Itests
-$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(LIBA)
+$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)

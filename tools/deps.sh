@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod jq)
+      ethtool procps kmod jq python3 util-linux)
 
 missing=()
 for p in "${pkgs[@]}"; do
