@@ -27,38 +27,7 @@ enum {
 	ST_CLOSE_WAIT = 8, ST_LAST_ACK = 9, ST_CLOSING = 11,
 };
 
-/* ---- names ------------------------------------------------------------------------ */
-
-static const struct tf_sockopt_info sockopt_table[TF_SO__COUNT] = {
-	[TF_SO_NODELAY]		= { "TCP_NODELAY",		TF_SOK_INT },
-	[TF_SO_CORK]		= { "TCP_CORK",			TF_SOK_INT },
-	[TF_SO_KEEPALIVE]	= { "SO_KEEPALIVE",		TF_SOK_INT },
-	[TF_SO_KEEPIDLE]	= { "TCP_KEEPIDLE",		TF_SOK_INT },
-	[TF_SO_KEEPINTVL]	= { "TCP_KEEPINTVL",		TF_SOK_INT },
-	[TF_SO_KEEPCNT]		= { "TCP_KEEPCNT",		TF_SOK_INT },
-	[TF_SO_USER_TIMEOUT]	= { "TCP_USER_TIMEOUT",		TF_SOK_INT },
-	[TF_SO_CONGESTION]	= { "TCP_CONGESTION",		TF_SOK_STRING },
-	[TF_SO_NOTSENT_LOWAT]	= { "TCP_NOTSENT_LOWAT",	TF_SOK_INT },
-	[TF_SO_MARK]		= { "SO_MARK",			TF_SOK_INT },
-	[TF_SO_PRIORITY]	= { "SO_PRIORITY",		TF_SOK_INT },
-	[TF_SO_TOS]		= { "IP_TOS",			TF_SOK_INT },
-	[TF_SO_TTL]		= { "IP_TTL",			TF_SOK_INT },
-	[TF_SO_SNDBUF]		= { "SO_SNDBUF",		TF_SOK_INT },
-	[TF_SO_RCVBUF]		= { "SO_RCVBUF",		TF_SOK_INT },
-	[TF_SO_LINGER]		= { "SO_LINGER",		TF_SOK_LINGER },
-	[TF_SO_REUSEADDR]	= { "SO_REUSEADDR",		TF_SOK_INT },
-	[TF_SO_BINDTODEVICE]	= { "SO_BINDTODEVICE",		TF_SOK_STRING },
-	[TF_SO_MAX_PACING_RATE]	= { "SO_MAX_PACING_RATE",	TF_SOK_U64 },
-	[TF_SO_BUF_LOCK]	= { "SO_BUF_LOCK",		TF_SOK_INT },
-	[TF_SO_V6ONLY]		= { "IPV6_V6ONLY",		TF_SOK_INT },
-};
-
-const struct tf_sockopt_info *tf_sockopt_info(uint16_t id)
-{
-	if (id == 0 || id >= TF_SO__COUNT || !sockopt_table[id].name)
-		return NULL;
-	return &sockopt_table[id];
-}
+/* ---- names (socket options: user/lib/sockopts.c) -------------------------------- */
 
 const char *tf_record_name(uint16_t type, char *buf, size_t len)
 {
@@ -89,42 +58,6 @@ static void set64(uint8_t *p, uint64_t v) { set32(p, v); set32(p + 4, v >> 32); 
 static uint32_t crc(const uint8_t *p, size_t n)
 {
 	return crc32_z(0, p, n);
-}
-
-/* Socket options' values are stored as a little-endian host's getsockopt gives them. */
-static int32_t get_int_native(const uint8_t *p) { return (int32_t)get32(p); }
-
-const char *tf_sockopt_value_str(const struct tf_sockopt *o, char *buf, size_t len)
-{
-	const struct tf_sockopt_info *info = tf_sockopt_info(o->id);
-	size_t n = o->len < TF_SOCKOPT_MAX_LEN ? o->len : TF_SOCKOPT_MAX_LEN;
-
-	if (info && info->kind == TF_SOK_INT && n == 4) {
-		snprintf(buf, len, "%" PRId32, get_int_native(o->val));
-	} else if (info && info->kind == TF_SOK_U64 && (n == 4 || n == 8)) {
-		snprintf(buf, len, "%" PRIu64, n == 8 ? get64(o->val) : get32(o->val));
-	} else if (info && info->kind == TF_SOK_LINGER && n == 8) {
-		snprintf(buf, len, "%s, %" PRId32 " s", get_int_native(o->val) ? "on" : "off",
-			 get_int_native(o->val + 4));
-	} else if (info && info->kind == TF_SOK_STRING) {
-		size_t i, w = 0;
-
-		for (i = 0; i < n && o->val[i] && w + 5 < len; i++) {
-			unsigned char ch = o->val[i];
-
-			if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-				buf[w++] = ch;
-			else
-				w += snprintf(buf + w, len - w, "\\x%02x", ch);
-		}
-		buf[w < len ? w : len - 1] = '\0';
-	} else {
-		size_t w = snprintf(buf, len, "0x");
-
-		for (size_t i = 0; i < n && w + 3 <= len; i++)
-			w += snprintf(buf + w, len - w, "%02x", o->val[i]);
-	}
-	return buf;
 }
 
 /* ---- validation (shared by encode and decode: write only what reads back) --------------- */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sockopts.h"
 #include "tcpferry.h"
 
 #define TF_FORMAT_VERSION	1
@@ -52,24 +53,7 @@ enum tf_record_type {
 #define TF_ENTRY_FIXED_LEN	(2 + 2 * TF_ENDPOINT_LEN)	/* + file name */
 #define TF_END_LEN		8
 
-/* How a socket option's value bytes read (for show and for validation). */
-enum tf_sockopt_kind {
-	TF_SOK_INT,		/* int, 4 bytes */
-	TF_SOK_U64,		/* unsigned 64-bit, 8 bytes (or 4 as u32) */
-	TF_SOK_STRING,		/* name, not necessarily NUL-terminated */
-	TF_SOK_LINGER,		/* struct linger: int onoff, int seconds */
-};
-
-struct tf_sockopt_info {
-	const char *name;	/* as the user knows it: "TCP_NODELAY" */
-	enum tf_sockopt_kind kind;
-};
-
-/* NULL for an id this tcpferry does not know. */
-const struct tf_sockopt_info *tf_sockopt_info(uint16_t id);
-
-/* "1", "cubic", "on, 5 s", "0x..." into buf; returns buf. */
-const char *tf_sockopt_value_str(const struct tf_sockopt *o, char *buf, size_t len);
+/* Socket option names and kinds: user/lib/sockopts.h (one table for all). */
 
 /* "CONN", "INQ", ... or "0x1234" into buf. */
 const char *tf_record_name(uint16_t type, char *buf, size_t len);

@@ -14,17 +14,9 @@
 #include "repair_defs.h"
 #include "sockopts.h"
 
-enum kind {
-	K_INT,		/* int */
-	K_U64,		/* 64-bit (SO_MAX_PACING_RATE) */
-	K_STR,		/* NUL-terminated name (TCP_CONGESTION, SO_BINDTODEVICE) */
-	K_LINGER,	/* struct linger */
-};
-
 struct sockopt_desc {
 	uint16_t id;
-	const char *name;
-	enum kind kind;
+	struct tf_sockopt_info info;	/* name and kind */
 	enum tf_sockopt_phase phase;
 	int level4, opt4;	/* for AF_INET sockets and v4-mapped IPv6 ones */
 	int level6, opt6;	/* for AF_INET6 sockets with an IPv6 peer */
@@ -33,31 +25,31 @@ struct sockopt_desc {
 #define BOTH(l, o) l, o, l, o
 
 static const struct sockopt_desc table[] = {
-	{ TF_SO_V6ONLY,		 "IPV6_V6ONLY",	       K_INT,	 TF_PHASE_BEFORE_BIND, -1, -1, IPPROTO_IPV6, IPV6_V6ONLY },
-	{ TF_SO_BINDTODEVICE,	 "SO_BINDTODEVICE",    K_STR,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_BINDTODEVICE) },
-	{ TF_SO_MARK,		 "SO_MARK",	       K_INT,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MARK) },
-	{ TF_SO_TOS,		 "IP_TOS",	       K_INT,	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TOS, IPPROTO_IPV6, IPV6_TCLASS },
+	{ TF_SO_V6ONLY,		 { "IPV6_V6ONLY", TF_SOK_INT },	 TF_PHASE_BEFORE_BIND, -1, -1, IPPROTO_IPV6, IPV6_V6ONLY },
+	{ TF_SO_BINDTODEVICE,	 { "SO_BINDTODEVICE", TF_SOK_STRING },	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_BINDTODEVICE) },
+	{ TF_SO_MARK,		 { "SO_MARK", TF_SOK_INT },	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MARK) },
+	{ TF_SO_TOS,		 { "IP_TOS", TF_SOK_INT },	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TOS, IPPROTO_IPV6, IPV6_TCLASS },
 	/* after IP_TOS, which resets sk_priority from the TOS bits */
-	{ TF_SO_PRIORITY,	 "SO_PRIORITY",	       K_INT,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_PRIORITY) },
-	{ TF_SO_TTL,		 "IP_TTL",	       K_INT,	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TTL, IPPROTO_IPV6, IPV6_UNICAST_HOPS },
-	{ TF_SO_CONGESTION,	 "TCP_CONGESTION",     K_STR,	 TF_PHASE_BEFORE_BIND, BOTH(IPPROTO_TCP, TCP_CONGESTION) },
-	{ TF_SO_MAX_PACING_RATE, "SO_MAX_PACING_RATE", K_U64,	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MAX_PACING_RATE) },
-	{ TF_SO_NODELAY,	 "TCP_NODELAY",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NODELAY) },
-	{ TF_SO_CORK,		 "TCP_CORK",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_CORK) },
-	{ TF_SO_KEEPALIVE,	 "SO_KEEPALIVE",       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_KEEPALIVE) },
-	{ TF_SO_KEEPIDLE,	 "TCP_KEEPIDLE",       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPIDLE) },
-	{ TF_SO_KEEPINTVL,	 "TCP_KEEPINTVL",      K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPINTVL) },
-	{ TF_SO_KEEPCNT,	 "TCP_KEEPCNT",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPCNT) },
-	{ TF_SO_USER_TIMEOUT,	 "TCP_USER_TIMEOUT",   K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_USER_TIMEOUT) },
-	{ TF_SO_NOTSENT_LOWAT,	 "TCP_NOTSENT_LOWAT",  K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NOTSENT_LOWAT) },
-	{ TF_SO_LINGER,		 "SO_LINGER",	       K_LINGER, TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_LINGER) },
+	{ TF_SO_PRIORITY,	 { "SO_PRIORITY", TF_SOK_INT },	 TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_PRIORITY) },
+	{ TF_SO_TTL,		 { "IP_TTL", TF_SOK_INT },	 TF_PHASE_BEFORE_BIND, IPPROTO_IP, IP_TTL, IPPROTO_IPV6, IPV6_UNICAST_HOPS },
+	{ TF_SO_CONGESTION,	 { "TCP_CONGESTION", TF_SOK_STRING },	 TF_PHASE_BEFORE_BIND, BOTH(IPPROTO_TCP, TCP_CONGESTION) },
+	{ TF_SO_MAX_PACING_RATE, { "SO_MAX_PACING_RATE", TF_SOK_U64 }, TF_PHASE_BEFORE_BIND, BOTH(SOL_SOCKET, SO_MAX_PACING_RATE) },
+	{ TF_SO_NODELAY,	 { "TCP_NODELAY", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NODELAY) },
+	{ TF_SO_CORK,		 { "TCP_CORK", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_CORK) },
+	{ TF_SO_KEEPALIVE,	 { "SO_KEEPALIVE", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_KEEPALIVE) },
+	{ TF_SO_KEEPIDLE,	 { "TCP_KEEPIDLE", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPIDLE) },
+	{ TF_SO_KEEPINTVL,	 { "TCP_KEEPINTVL", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPINTVL) },
+	{ TF_SO_KEEPCNT,	 { "TCP_KEEPCNT", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_KEEPCNT) },
+	{ TF_SO_USER_TIMEOUT,	 { "TCP_USER_TIMEOUT", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_USER_TIMEOUT) },
+	{ TF_SO_NOTSENT_LOWAT,	 { "TCP_NOTSENT_LOWAT", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NOTSENT_LOWAT) },
+	{ TF_SO_LINGER,		 { "SO_LINGER", TF_SOK_LINGER }, TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_LINGER) },
 	/* Buffers: the values only when set by hand; restore forces them. */
-	{ TF_SO_SNDBUF,		 "SO_SNDBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_SNDBUFFORCE) },
-	{ TF_SO_RCVBUF,		 "SO_RCVBUF",	       K_INT,	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_RCVBUFFORCE) },
+	{ TF_SO_SNDBUF,		 { "SO_SNDBUF", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_SNDBUFFORCE) },
+	{ TF_SO_RCVBUF,		 { "SO_RCVBUF", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_RCVBUFFORCE) },
 	/* TCP_REPAIR off clears sk_reuse (read before repair, in tf_conn_identify);
 	 * the buffer locks must follow the buffers. */
-	{ TF_SO_REUSEADDR,	 "SO_REUSEADDR",       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_REUSEADDR) },
-	{ TF_SO_BUF_LOCK,	 "SO_BUF_LOCK",	       K_INT,	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
+	{ TF_SO_REUSEADDR,	 { "SO_REUSEADDR", TF_SOK_INT },	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_REUSEADDR) },
+	{ TF_SO_BUF_LOCK,	 { "SO_BUF_LOCK", TF_SOK_INT },	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
 };
 
 #define SOCK_SNDBUF_LOCK 1
@@ -71,11 +63,11 @@ static const struct sockopt_desc *find(uint16_t id)
 	return NULL;
 }
 
-const char *tf_sockopt_name(uint16_t id)
+const struct tf_sockopt_info *tf_sockopt_info(uint16_t id)
 {
 	const struct sockopt_desc *d = find(id);
 
-	return d ? d->name : NULL;
+	return d ? &d->info : NULL;
 }
 
 /* The level/name pair for this socket: IPv6 options only for real IPv6 peers. */
@@ -105,16 +97,16 @@ static int read_one(int fd, const struct sockopt_desc *d, int level, int opt, st
 		opt = SO_SNDBUF;
 	else if (d->id == TF_SO_RCVBUF)
 		opt = SO_RCVBUF;
-	if (d->kind == K_INT)
+	if (d->info.kind == TF_SOK_INT)
 		len = sizeof(int);
-	else if (d->kind == K_U64)
+	else if (d->info.kind == TF_SOK_U64)
 		len = sizeof(uint64_t);
-	else if (d->kind == K_LINGER)
+	else if (d->info.kind == TF_SOK_LINGER)
 		len = sizeof(struct linger);
 	if (getsockopt(fd, level, opt, o->val, &len))
 		return -errno;
 	o->len = len;
-	if (d->kind == K_STR) {
+	if (d->info.kind == TF_SOK_STRING) {
 		o->val[sizeof(o->val) - 1] = '\0';
 		o->len = strnlen((char *)o->val, sizeof(o->val) - 1);
 	}
@@ -148,8 +140,8 @@ int tf_sockopts_dump(int fd, struct tf_conn *c)
 		if (err == -ENOPROTOOPT || err == -EOPNOTSUPP)
 			continue;	/* this kernel lacks it: nothing to carry */
 		if (err)
-			return tf_fail(-err, "getsockopt %s", d->name);
-		if (d->kind == K_STR && o->len == 0)
+			return tf_fail(-err, "getsockopt %s", d->info.name);
+		if (d->info.kind == TF_SOK_STRING && o->len == 0)
 			continue;	/* no device bound */
 		c->n_sockopts++;
 	}
@@ -176,7 +168,7 @@ int tf_sockopts_restore(int fd, const struct tf_conn *c, enum tf_sockopt_phase p
 			ival /= 2;
 			p = &ival;
 			len = sizeof(ival);
-		} else if (d->kind == K_STR) {
+		} else if (d->info.kind == TF_SOK_STRING) {
 			memcpy(v, o->val, o->len);
 			v[o->len] = '\0';
 			p = v;
@@ -189,32 +181,45 @@ int tf_sockopts_restore(int fd, const struct tf_conn *c, enum tf_sockopt_phase p
 		if (d->id == TF_SO_CONGESTION && errno == ENOENT)
 			return tf_failx(ENOENT, "TCP_CONGESTION %s: not available on this host (modprobe tcp_%s?)",
 					v, v);
-		return tf_fail(errno, "setsockopt %s", d->name);
+		return tf_fail(errno, "setsockopt %s", d->info.name);
 	}
 	return 0;
 }
 
-int tf_sockopt_format(const struct tf_sockopt *o, char *buf, size_t len)
+/* Values are as this (little-endian) host's getsockopt gave them. */
+const char *tf_sockopt_value_str(const struct tf_sockopt *o, char *buf, size_t len)
 {
-	const struct sockopt_desc *d = find(o->id);
-	int iv;
-	uint64_t u;
-	struct linger l;
+	const struct tf_sockopt_info *info = tf_sockopt_info(o->id);
+	size_t n = o->len < TF_SOCKOPT_MAX_LEN ? o->len : TF_SOCKOPT_MAX_LEN;
+	int32_t iv[2];
+	uint64_t u = 0;
 
-	if (!d)
-		return snprintf(buf, len, "(unknown option %u)", o->id);
-	switch (d->kind) {
-	case K_INT:
-		memcpy(&iv, o->val, sizeof(iv));
-		return snprintf(buf, len, "%d", iv);
-	case K_U64:
-		memcpy(&u, o->val, sizeof(u));
-		return snprintf(buf, len, "%llu", (unsigned long long)u);
-	case K_STR:
-		return snprintf(buf, len, "%.*s", o->len, (const char *)o->val);
-	case K_LINGER:
-		memcpy(&l, o->val, sizeof(l));
-		return snprintf(buf, len, "%s,%d", l.l_onoff ? "on" : "off", l.l_linger);
+	if (info && info->kind == TF_SOK_INT && n == 4) {
+		memcpy(iv, o->val, 4);
+		snprintf(buf, len, "%d", iv[0]);
+	} else if (info && info->kind == TF_SOK_U64 && (n == 4 || n == 8)) {
+		memcpy(&u, o->val, n);
+		snprintf(buf, len, "%llu", (unsigned long long)u);
+	} else if (info && info->kind == TF_SOK_LINGER && n == 8) {
+		memcpy(iv, o->val, 8);
+		snprintf(buf, len, "%s, %d s", iv[0] ? "on" : "off", iv[1]);
+	} else if (info && info->kind == TF_SOK_STRING) {
+		size_t w = 0;
+
+		for (size_t i = 0; i < n && o->val[i] && w + 5 < len; i++) {
+			unsigned char ch = o->val[i];
+
+			if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+				buf[w++] = ch;
+			else
+				w += snprintf(buf + w, len - w, "\\x%02x", ch);
+		}
+		buf[w < len ? w : len - 1] = '\0';
+	} else {
+		size_t w = snprintf(buf, len, "0x");
+
+		for (size_t i = 0; i < n && w + 3 <= len; i++)
+			w += snprintf(buf + w, len - w, "%02x", o->val[i]);
 	}
-	return 0;
+	return buf;
 }

@@ -16,9 +16,24 @@ enum tf_sockopt_phase {
 int tf_sockopts_dump(int fd, struct tf_conn *c);
 int tf_sockopts_restore(int fd, const struct tf_conn *c, enum tf_sockopt_phase phase);
 
-/* "TCP_NODELAY", or NULL for an id this build does not know. */
-const char *tf_sockopt_name(uint16_t id);
-/* The value as text: "1", "cubic", "on,5". */
-int tf_sockopt_format(const struct tf_sockopt *o, char *buf, size_t len);
+/* How a socket option's value bytes read (for show and for validation). */
+enum tf_sockopt_kind {
+	TF_SOK_INT,		/* int, 4 bytes */
+	TF_SOK_U64,		/* unsigned 64-bit, 8 bytes (or 4 as u32) */
+	TF_SOK_STRING,		/* name, not necessarily NUL-terminated */
+	TF_SOK_LINGER,		/* struct linger: int onoff, int seconds */
+};
+
+struct tf_sockopt_info {
+	const char *name;	/* as the user knows it: "TCP_NODELAY" */
+	enum tf_sockopt_kind kind;
+};
+
+/* NULL for an id this tcpferry does not know. */
+const struct tf_sockopt_info *tf_sockopt_info(uint16_t id);
+
+/* "1", "cubic", "on, 5 s", "0x..." into buf; returns buf. */
+const char *tf_sockopt_value_str(const struct tf_sockopt *o, char *buf, size_t len);
+
 
 #endif
