@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry migrate freeze|nudge: the two steps of a move between hosts that
+ * are not dump or restore.  The flow itself (dump, carry, lock, restore,
+ * route, unlock, retire, roll back) is tools/migrate.sh, which an
+ * orchestrator can also drive one step at a time.
+ *
+ *   freeze --pid PID   stop the process at a moment when every thread waits
+ *                      in a poll/select/epoll/sleep call, so a program like
+ *                      socat holds no bytes in its own buffers: what the
+ *                      connection carries is all in the kernel, where dump
+ *                      finds it.  The process is left stopped (SIGSTOP).
+ *   nudge --in DIR --pid PID
+ *                      for each connection of the dump DIR that PID now
+ *                      holds (after restore), send the ACKs of nudge.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "cli.h"
+#include "nudge.h"
+#include "proc.h"
+#include "tcpferry.h"
+
+static const char usage[] =
+	"Usage: tcpferry migrate freeze --pid PID [--timeout-ms MS]\n"
+	"       tcpferry migrate nudge --in DIR --pid PID [--dupacks N]\n"
+	"\n"
+	"Steps of a move between hosts besides dump and restore; the whole flow is\n"
+	"tools/migrate.sh (see its header).\n"
+	"\n"
+	"  freeze   stop PID (SIGSTOP) at a moment when all its threads wait in\n"
+	"           poll, select, epoll or a sleep, i.e. hold no data of their own\n"
+	"           between a read and a write; retries for up to --timeout-ms\n"
+	"           (default 2000).  SIGCONT undoes it.\n"
+	"  nudge    PID holds the restored connections of the dump DIR: send each\n"
+	"           peer one out-of-window ACK (it answers with its ACK) and N\n"
+	"           duplicate ACKs (default 3), through a raw socket carrying the\n"
+	"           lock's pass mark, so the peer need not wait for its timer\n"
+	"  -j       JSON output\n";
+
+/* Syscalls in which a thread waits for work, holding nothing in hand. */
+static bool waiting_syscall(long nr)
+{
+	static const long waits[] = {
+#ifdef SYS_poll
+		SYS_poll,
+#endif
+#ifdef SYS_select
+		SYS_select,
+#endif
+#ifdef SYS_epoll_wait
+		SYS_epoll_wait,
+#endif
+#ifdef SYS_pause
+		SYS_pause,
+#endif
+#ifdef SYS_nanosleep
+		SYS_nanosleep,
+#endif
+		SYS_ppoll, SYS_pselect6, SYS_epoll_pwait, SYS_clock_nanosleep, SYS_rt_sigsuspend,
+	};
+
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		if (nr == waits[i])
+			return true;
+	return false;
+}
+
+/* Every thread of pid stopped inside a waiting syscall (/proc/PID/task/TID/syscall)? */
+static bool all_waiting(pid_t pid)
+{
+	char path[300], buf[256];
+	struct dirent *de;
+	bool waiting = true;
+	int threads = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (waiting && (de = readdir(d))) {
+		long nr;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f || !fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		if (f)
+			fclose(f);
+		waiting = sscanf(buf, "%ld", &nr) == 1 && waiting_syscall(nr);
+		threads++;
+	}
+	closedir(d);
+	return waiting && threads > 0;
+}
+
+static int do_freeze(pid_t pid, long timeout_ms)
+{
+	struct timespec t0, t;
+	int pidfd = tf_proc_open(pid), tries = 0, err;
+
+	if (pidfd < 0)
+		return cli_lib_error(pidfd, "migrate freeze");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		tries++;
+		err = tf_proc_stop(pidfd, pid);
+		if (err) {
+			close(pidfd);
+			return cli_lib_error(err, "migrate freeze");
+		}
+		if (all_waiting(pid))
+			break;
+		tf_proc_cont(pidfd, pid);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+			close(pidfd);
+			return cli_error("migrate freeze: pid %d was never caught waiting in poll/select/epoll "
+					 "within %ld ms (%d tries); it is running again. Retry, or raise --timeout-ms",
+					 pid, timeout_ms, tries);
+		}
+		usleep(200 + tries * 50);
+	}
+	close(pidfd);
+	{
+		struct json *j = cli_json_open();
+
+		if (j) {
+			json_object_start(j);
+			json_uint_field(j, "pid", pid);
+			json_uint_field(j, "tries", tries);
+			json_object_end(j);
+			cli_json_close(j);
+		} else if (g.verbose) {
+			printf("pid %d stopped while waiting (%d tries)\n", pid, tries);
+		}
+	}
+	return 0;
+}
+
+static bool same_tuple(const struct tf_conn *a, const struct tf_conn *b)
+{
+	return a->local.port == b->local.port && a->peer.port == b->peer.port &&
+	       !memcmp(a->local.addr, b->local.addr, 16) && !memcmp(a->peer.addr, b->peer.addr, 16);
+}
+
+static int do_nudge(const char *dir, pid_t pid, int dupacks)
+{
+	struct tf_index ix = {};
+	struct tf_conn *imgs = NULL;
+	int pidfd = -1, *fds = NULL, nfds = 0, nudged = 0, packets = 0, ret = 1, err;
+
+	err = tf_index_read(dir, &ix);
+	if (err)
+		return cli_lib_error(err, "migrate nudge %s", dir);
+	imgs = calloc(ix.n ? ix.n : 1, sizeof(*imgs));
+	if (!imgs) {
+		cli_error("migrate nudge: no memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < ix.n; i++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
+		err = tf_image_read(path, &imgs[i]);
+		if (err) {
+			cli_lib_error(err, "migrate nudge %s", path);
+			goto out;
+		}
+	}
+	pidfd = tf_proc_open(pid);
+	if (pidfd < 0) {
+		cli_lib_error(pidfd, "migrate nudge");
+		goto out;
+	}
+	err = tf_proc_list_fds(pid, &fds, &nfds);
+	if (err) {
+		cli_lib_error(err, "migrate nudge");
+		goto out;
+	}
+	for (int k = 0; k < nfds; k++) {
+		int fd = tf_proc_getfd(pidfd, pid, fds[k]);
+		struct tf_conn live = {};
+
+		if (fd < 0)
+			continue;
+		if (tf_check_socket(fd) == 0 && tf_conn_identify(fd, &live) == 0) {
+			for (uint32_t i = 0; i < ix.n; i++) {
+				if (!same_tuple(&live, &imgs[i]))
+					continue;
+				err = tf_nudge(fd, &imgs[i], dupacks);
+				if (err < 0) {
+					cli_lib_error(err, "migrate nudge pid %d fd %d", pid, fds[k]);
+					close(fd);
+					goto out;
+				}
+				packets += err;
+				nudged++;
+				break;
+			}
+		}
+		close(fd);
+	}
+	if (nudged == 0) {
+		cli_error("migrate nudge: pid %d holds none of the %u connections of %s; "
+			  "is it the restored process?", pid, ix.n, dir);
+		goto out;
+	}
+	{
+		struct json *j = cli_json_open();
+
+		if (j) {
+			json_object_start(j);
+			json_uint_field(j, "connections", nudged);
+			json_uint_field(j, "packets", packets);
+			json_object_end(j);
+			cli_json_close(j);
+		} else if (g.verbose) {
+			printf("nudged %d connection(s), %d packets\n", nudged, packets);
+		}
+	}
+	ret = 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	free(fds);
+	for (uint32_t i = 0; imgs && i < ix.n; i++)
+		tf_conn_free(&imgs[i]);
+	free(imgs);
+	tf_index_free(&ix);
+	return ret;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'P' },
+		{ "in", required_argument, NULL, 'i' },
+		{ "dupacks", required_argument, NULL, 'd' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	long pid = 0, dupacks = 3, timeout_ms = 2000;
+	const char *dir = NULL, *verb;
+	char *end;
+	int c;
+
+	if (cli_wants_help(argc, argv, usage))
+		return 0;
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	verb = argv[1];
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'P': pid = strtol(optarg, &end, 10); if (*end || pid <= 0) pid = -1; break;
+		case 'i': dir = optarg; break;
+		case 'd': dupacks = strtol(optarg, &end, 10); if (*end || dupacks < 0 || dupacks > 100) dupacks = -1; break;
+		case 't': timeout_ms = strtol(optarg, &end, 10); if (*end || timeout_ms < 0) timeout_ms = -1; break;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (pid <= 0 || dupacks < 0 || timeout_ms < 0)
+		return cli_error("migrate %s: --pid needs a process id, --dupacks 0 to 100, --timeout-ms >= 0; "
+				 "see tcpferry migrate --help", verb), EXIT_USAGE;
+	if (!strcmp(verb, "freeze")) {
+		if (cli_need_cap(CAP_SYS_PTRACE, "migrate freeze"))
+			return 1;
+		return do_freeze(pid, timeout_ms);
+	}
+	if (!strcmp(verb, "nudge")) {
+		if (!dir)
+			return cli_error("migrate nudge needs --in DIR (the dump the connections came from)"), EXIT_USAGE;
+		if (cli_need_cap(CAP_NET_RAW, "migrate nudge") || cli_need_cap(CAP_SYS_PTRACE, "migrate nudge"))
+			return 1;
+		return do_nudge(dir, pid, dupacks);
+	}
+	return cli_error("migrate: unknown step '%s': freeze or nudge (the rest is tools/migrate.sh)", verb),
+	       EXIT_USAGE;
+}
