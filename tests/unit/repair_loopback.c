@@ -243,6 +243,18 @@ static void refusals(void)
 	ok(err < 0, "a non-socket is refused: %s", tf_strerror());
 	close(l);
 	close(u);
+	{
+		int m = socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */);
+
+		if (m < 0) {
+			skip("this kernel has no MPTCP", "an MPTCP socket is refused");
+		} else {
+			err = tf_check_socket(m);
+			ok(err < 0 && strstr(tf_strerror(), "MPTCP"), "an MPTCP socket is refused: %s",
+			   tf_strerror());
+			close(m);
+		}
+	}
 }
 
 static void restore_errors(void)
