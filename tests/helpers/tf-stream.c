@@ -9,7 +9,9 @@
  *   tf-stream app ADDR PORT --state FILE [--rcvbuf N] [--sndbuf N] [--write N]
  *       listen, accept one connection, read nothing; on SIGUSR1 write N bytes
  *       (non-blocking, as far as they go), record in FILE how many went, then
- *       wait to be dumped and killed.
+ *       wait to be dumped and killed.  With --then-exchange --peer-total N: on
+ *       SIGUSR1 write the M bytes and read-check N of the peer's, here (for a
+ *       dump that fails and must leave the connection as it was).
  *   tf-stream app-continue --state FILE --peer-total N --app-total M
  *       (fd 3 from tcpferry restore) write the app stream on from where FILE
  *       says up to M bytes, read and check the peer stream up to N, shut down.
@@ -163,6 +165,14 @@ static const char *arg_str(int argc, char **argv, const char *name)
 	return NULL;
 }
 
+static bool has_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], name))
+			return true;
+	return false;
+}
+
 static void wait_go(int want)
 {
 	sigset_t none;
@@ -239,6 +249,12 @@ static int mode_app(int argc, char **argv)
 	if (s < 0)
 		die("accept: %s", strerror(errno));
 	close(l);
+	if (has_flag(argc, argv, "--then-exchange")) {
+		/* No dump expected to succeed: on SIGUSR1, run both streams here. */
+		wait_go(1);
+		exchange(s, APP_SEED, 0, want, PEER_SEED, 0, arg_num(argc, argv, "--peer-total", 0), 120);
+		return 0;
+	}
 	fcntl(s, F_SETFL, O_NONBLOCK);
 	wait_go(1);
 	while (sent < want) {

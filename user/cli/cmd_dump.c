@@ -158,6 +158,20 @@ static void describe(const struct dumped *d, char *buf, size_t len)
 		 tf_endpoint_str(&d->conn.peer, p, sizeof(p)));
 }
 
+/* A dump that is undone leaves no payload behind. */
+static void remove_images(const char *dir, const struct tf_index *ix, int written)
+{
+	char path[4096];
+
+	for (int i = 0; i < written; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ix->entries[i].file);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/index.tfi", dir);
+	unlink(path);
+	rmdir(dir);	/* only if empty: it may have held other files */
+}
+
 static void print_result(struct json *j, const struct dumped *d, int n, const char *dir, pid_t pid)
 {
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
@@ -218,6 +232,7 @@ int cmd_dump(int argc, char **argv)
 	struct conn_locks locks = {};
 	struct tf_index ix = {};
 	char what[256];
+	int written = 0;
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
@@ -323,14 +338,15 @@ int cmd_dump(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
 		err = tf_image_write(path, &d[i].conn);
 		if (err) {
-			cli_lib_error(err, "dump: writing %s", path);
+			cli_lib_error(err, "dump pid %ld", pid);
 			goto rollback;
 		}
+		written++;
 	}
 	fault_point("dump-images");
 	err = tf_index_write(dir, &ix);
 	if (err) {
-		cli_lib_error(err, "dump: writing %s/index.tfi", dir);
+		cli_lib_error(err, "dump pid %ld", pid);
 		goto rollback;
 	}
 	fault_point("dump-done");
@@ -364,6 +380,7 @@ rollback:
 			tf_repair_off(d[i].ours, false);
 	conn_locks_release(&locks, false);
 	tf_proc_cont(pidfd, pid);
+	remove_images(dir, &ix, written);
 	cli_info("tcpferry: dump undone: pid %ld continues with its connections where they were", pid);
 out_fds:
 	conn_locks_done(&locks);
