@@ -27,13 +27,14 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "lock.h"
 #include "nudge.h"
 #include "proc.h"
 #include "tcpferry.h"
 
 static const char usage[] =
 	"Usage: tcpferry migrate freeze --pid PID [--timeout-ms MS]\n"
-	"       tcpferry migrate nudge --in DIR --pid PID [--dupacks N]\n"
+	"       tcpferry migrate nudge --in DIR --pid PID [--dupacks N] [--unlock]\n"
 	"\n"
 	"Steps of a move between hosts besides dump and restore; the whole flow is\n"
 	"tools/migrate.sh (see its header).\n"
@@ -46,6 +47,8 @@ static const char usage[] =
 	"           peer one out-of-window ACK (it answers with its ACK) and N\n"
 	"           duplicate ACKs (default 3), through a raw socket carrying the\n"
 	"           lock's pass mark, so the peer need not wait for its timer\n"
+	"  --unlock first drop this host's locks of those connections (reporting\n"
+	"           what they dropped): unlock and nudge in one step\n"
 	"  -j       JSON output\n";
 
 /* Syscalls in which a thread waits for work, holding nothing in hand. */
@@ -158,8 +161,37 @@ static bool same_tuple(const struct tf_conn *a, const struct tf_conn *b)
 	       !memcmp(a->local.addr, b->local.addr, 16) && !memcmp(a->peer.addr, b->peer.addr, 16);
 }
 
-static int do_nudge(const char *dir, pid_t pid, int dupacks)
+/* Drop this host's locks of the dump's tuples; *dropped gets their packet counters. */
+static int unlock_all(const struct tf_conn *imgs, uint32_t n, uint64_t *dropped, int *unlocked)
 {
+	struct tf_locktab *t;
+	int err = tf_locktab_open(g.bpffs, false, 0, &t);
+
+	*dropped = 0;
+	*unlocked = 0;
+	if (err == -ENOENT)
+		return 0;	/* no lock table: nothing is locked */
+	if (err)
+		return cli_lib_error(err, "migrate nudge --unlock");
+	for (uint32_t i = 0; i < n; i++) {
+		struct tf_tuple k;
+		struct tf_lock v;
+
+		if (tf_tuple_make(&imgs[i].local, &imgs[i].peer, &k))
+			continue;
+		if (tf_lock_get(t, &k, &v) == 0)
+			*dropped += v.in_packets + v.out_packets;
+		if (tf_lock_del(t, &k) == 0)
+			(*unlocked)++;
+	}
+	tf_locktab_close(t);
+	return 0;
+}
+
+static int do_nudge(const char *dir, pid_t pid, int dupacks, bool unlock)
+{
+	uint64_t dropped = 0;
+	int unlocked = 0;
 	struct tf_index ix = {};
 	struct tf_conn *imgs = NULL;
 	int pidfd = -1, *fds = NULL, nfds = 0, nudged = 0, packets = 0, ret = 1, err;
@@ -187,6 +219,8 @@ static int do_nudge(const char *dir, pid_t pid, int dupacks)
 		cli_lib_error(pidfd, "migrate nudge");
 		goto out;
 	}
+	if (unlock && unlock_all(imgs, ix.n, &dropped, &unlocked))
+		goto out;
 	err = tf_proc_list_fds(pid, &fds, &nfds);
 	if (err) {
 		cli_lib_error(err, "migrate nudge");
@@ -227,6 +261,8 @@ static int do_nudge(const char *dir, pid_t pid, int dupacks)
 			json_object_start(j);
 			json_uint_field(j, "connections", nudged);
 			json_uint_field(j, "packets", packets);
+			json_uint_field(j, "unlocked", unlocked);
+			json_uint_field(j, "lock_dropped_packets", dropped);
 			json_object_end(j);
 			cli_json_close(j);
 		} else if (g.verbose) {
@@ -252,11 +288,13 @@ int cmd_migrate(int argc, char **argv)
 		{ "in", required_argument, NULL, 'i' },
 		{ "dupacks", required_argument, NULL, 'd' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "unlock", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	long pid = 0, dupacks = 3, timeout_ms = 2000;
 	const char *dir = NULL, *verb;
+	bool unlock = false;
 	char *end;
 	int c;
 
@@ -272,6 +310,7 @@ int cmd_migrate(int argc, char **argv)
 		switch (c) {
 		case 'P': pid = strtol(optarg, &end, 10); if (*end || pid <= 0) pid = -1; break;
 		case 'i': dir = optarg; break;
+		case 'u': unlock = true; break;
 		case 'd': dupacks = strtol(optarg, &end, 10); if (*end || dupacks < 0 || dupacks > 100) dupacks = -1; break;
 		case 't': timeout_ms = strtol(optarg, &end, 10); if (*end || timeout_ms < 0) timeout_ms = -1; break;
 		default:
@@ -292,7 +331,7 @@ int cmd_migrate(int argc, char **argv)
 			return cli_error("migrate nudge needs --in DIR (the dump the connections came from)"), EXIT_USAGE;
 		if (cli_need_cap(CAP_NET_RAW, "migrate nudge") || cli_need_cap(CAP_SYS_PTRACE, "migrate nudge"))
 			return 1;
-		return do_nudge(dir, pid, dupacks);
+		return do_nudge(dir, pid, dupacks, unlock);
 	}
 	return cli_error("migrate: unknown step '%s': freeze or nudge (the rest is tools/migrate.sh)", verb),
 	       EXIT_USAGE;

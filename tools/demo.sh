@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# tools/demo.sh: `make demo`.  A live TCP stream moves from host a to host b
+# mid-stream, and the peer sees nothing but a short pause.
+#
+#   tools/demo.sh [--count N] [--conns-tsv FILE] [--tsv FILE] [--quiet]
+#
+# In a fresh lab (tools/lab.sh): the peer runs an echo server (socat) and a
+# client (tests/helpers/tf-flow) that streams a pattern to the service address
+# and checks every echoed byte; on a, an unmodified socat relays the
+# client's connection to the echo server (two connections, both bound to the
+# service address).  tools/migrate.sh then moves socat's connections to b
+# (a fresh, unmodified `socat FD:3 FD:4` fed by tcpferry restore), and with
+# --count N back and forth N times.  At the end the client stops, checks that
+# the whole stream came back, and the report says: the pause the peer saw,
+# packets the locks dropped, PAWS drops and RSTs (all hosts), bytes verified.
+# --tsv FILE gets one line per migration: i from to pause_ms and step times.
+# Exit status 0 only if every check passed.  Everything is removed at exit.
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TF=$ROOT/build/tcpferry
+FLOW=$ROOT/build/tests/helpers/tf-flow
+COUNT=1 TSV="" QUIET=0
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--count) COUNT=$2; shift 2 ;;
+	--tsv) TSV=$2; shift 2 ;;
+	--quiet) QUIET=1; shift ;;
+	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "demo: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+say() { [ "$QUIET" = 1 ] || echo "$@"; }
+fail() {
+	echo "demo: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, TCP_REPAIR, BPF); try: sudo make demo"
+for c in socat jq ss nstat ip; do
+	command -v $c >/dev/null || fail "needs $c (make deps installs it)"
+done
+[ -x "$TF" ] && [ -x "$FLOW" ] || fail "not built; run make"
+
+# ---- the lab ----------------------------------------------------------------------
+T0=$(date +%s%N)
+LABID=tfd$$$((RANDOM % 100))
+LABENV=$("$ROOT/tools/lab.sh" up --id "$LABID") || fail "the lab did not come up"
+trap '"$ROOT/tools/lab.sh" down --id "$LABID" >/dev/null 2>&1' EXIT
+trap 'exit 130' INT TERM
+eval "$LABENV"
+export TCPFERRY_LAB=$LABID
+W=$LAB_WORK
+say "lab $LABID: peer $PEER_ADDR, hosts a and b, service address $SVC (on a)"
+
+# ---- the programs -------------------------------------------------------------------
+ip netns exec "$NS_PEER" socat TCP-LISTEN:5001,reuseaddr,fork PIPE >"$W/echo.log" 2>&1 &
+ip netns exec "$NS_A" socat TCP-LISTEN:5000,bind="$SVC",reuseaddr \
+	TCP:"$PEER_ADDR":5001,bind="$SVC" >"$W/socat-a.log" 2>&1 &
+APP=$!
+sleep 0.2
+ip netns exec "$NS_PEER" "$FLOW" client "$SVC" 5000 --chunk 1024 --interval-us 1000 \
+	--status "$W/status" >"$W/flow.log" 2>"$W/flow.err" &
+CLIENT=$!
+say "a: socat $SVC:5000 <-> $PEER_ADDR:5001 (pid $APP); the peer streams 1 MB/s through it and checks the echo"
+
+status() { cat "$W/status" 2>/dev/null; }
+recv_bytes() { status | awk '{print $1+0}'; }
+# Wait until the echo flows again: new bytes since $1 and the last one < 5 ms ago.
+wait_flowing() {
+	local since=$1 i s
+	for ((i = 0; i < 2000; i++)); do
+		s=$(status)
+		[ -n "$s" ] && awk -v s="$since" '{ exit !($1 > s + 4096 && $2 < 5) }' <<<"$s" && return 0
+		kill -0 "$CLIENT" 2>/dev/null || return 1
+		sleep 0.005
+	done
+	return 1
+}
+# Ask the client for its longest pause since the last ask.
+gap() {
+	local n
+	n=$(grep -c '^gap_ms' "$W/flow.log")
+	kill -USR1 "$CLIENT" 2>/dev/null || return 1
+	for ((i = 0; i < 400; i++)); do
+		[ "$(grep -c '^gap_ms' "$W/flow.log")" -gt "$n" ] && break
+		sleep 0.005
+	done
+	grep '^gap_ms' "$W/flow.log" | tail -1 | awk '{print $2}'
+}
+lock_drops() { # packets the locks of migration dir $1 dropped (on both hosts)
+	local to from
+	to=$(jq '.lock_dropped_packets // 0' "$1/unlock.json" 2>/dev/null)
+	from=$(jq '[.locks[]? | .in_packets + .out_packets] | add // 0' "$1/locks-from.json" 2>/dev/null)
+	echo $((${to:-0} + ${from:-0}))
+}
+counter() { nstat_ns "$1" "$2"; }
+nstat_ns() {
+	local v
+	v=$(ip netns exec "$1" nstat -asz "$2" 2>/dev/null | awk -v c="$2" '$1 == c { print $2 }')
+	echo "${v:-0}"
+}
+
+wait_flowing 0 || fail "the stream never started: $(cat "$W/flow.err" "$W/socat-a.log")"
+sleep 0.5
+gap >/dev/null
+
+# ---- the migrations ---------------------------------------------------------------------
+from=a to=b pid=$APP
+pauses=()
+drops=0
+[ -n "$TSV" ] && printf 'i\tfrom\tto\tpause_ms\tprepare\tdump\tcarry\trestore\tflip\tunlock\tretire\n' >"$TSV"
+for ((i = 1; i <= COUNT; i++)); do
+	mw=$W/m$i
+	before=$(recv_bytes)
+	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" all -- socat FD:3 FD:4 \
+		>"$mw.log" 2>&1; then
+		cat "$mw.log" >&2
+		fail "migration $i ($from -> $to) failed"
+	fi
+	wait_flowing "$before" || fail "migration $i: the stream did not resume: $(cat "$W/flow.err")"
+	p=$(gap)
+	pauses+=("$p")
+	d=$(lock_drops "$mw")
+	drops=$((drops + d))
+	if [ -n "$TSV" ]; then
+		printf '%s\t%s\t%s\t%s' "$i" "$from" "$to" "$p" >>"$TSV"
+		for s in prepare dump carry restore flip unlock retire; do
+			printf '\t%s' "$(awk -v s=$s '$1 == s { print $2 }' "$mw/times")" >>"$TSV"
+		done
+		echo >>"$TSV"
+	fi
+	[ "$QUIET" = 1 ] || [ "$COUNT" -gt 3 ] ||
+		say "migration $i: $from -> $to: pause at the peer $p ms ($(awk '{printf "%s %s ms, ", $1, $2}' "$mw/times" | sed 's/, $//'))"
+	[ "$COUNT" -gt 3 ] && [ $((i % 50)) -eq 0 ] && say "  $i migrations done"
+	pid=$(cat "$mw/to.pid")
+	tmp=$from from=$to to=$tmp
+	rm -rf "$mw/src" "$mw/dst"
+done
+sleep 0.3
+rst_counts() {
+	local ns
+	for ns in "$NS_PEER" "$NS_A" "$NS_B"; do
+		printf '%s:%s/%s ' "${ns##*-}" "$(counter "$ns" TcpOutRsts)" "$(counter "$ns" TcpEstabResets)"
+	done
+}
+[ -n "${DEMO_DEBUG:-}" ] && echo "RSTs out/estab-resets before the end: $(rst_counts)"
+
+# ---- the end: stop, verify, report -----------------------------------------------------
+kill -USR2 "$CLIENT"
+wait "$CLIENT"
+rc=$?
+[ -n "${DEMO_DEBUG:-}" ] && echo "after: $(rst_counts)"
+verified=$(awk '/^ok /{print $5}' "$W/flow.log")
+sent=$(awk '/^ok /{print $3}' "$W/flow.log")
+paws=$(counter "$NS_PEER" TcpExtPAWSEstab)
+rsts=0
+for ns in "$NS_PEER" "$NS_A" "$NS_B"; do
+	rsts=$((rsts + $(counter "$ns" TcpOutRsts)))
+done
+leftover=0
+for h in a b; do
+	n=$("$ROOT/tools/lab.sh" exec $h "$TF" -j lock list | jq '.locks | length')
+	leftover=$((leftover + ${n:-0}))
+done
+sorted=$(printf '%s\n' "${pauses[@]}" | sort -g)
+median=$(awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }' <<<"$sorted")
+p99=$(awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999); if (i < 1) i = 1; print v[i] }' <<<"$sorted")
+worst=$(tail -1 <<<"$sorted")
+secs=$(awk -v a="$T0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+
+echo "---- tcpferry live migration: report ----"
+if [ "$COUNT" -eq 1 ]; then
+	echo "pause the peer saw:        ${pauses[0]} ms"
+else
+	echo "migrations:                $COUNT (a <-> b)"
+	echo "pause the peer saw:        median $median ms, p99 $p99 ms, worst $worst ms"
+fi
+echo "packets the locks dropped: $drops"
+echo "PAWS drops at the peer:    $paws"
+echo "RSTs sent (peer, a, b):    $rsts; peer connections reset: $(counter "$NS_PEER" TcpEstabResets)"
+echo "bytes verified:            ${verified:-0} of ${sent:-?} sent"
+echo "locks left behind:         $leftover"
+echo "time:                      $secs s"
+ok=1
+[ "$rc" -eq 0 ] || { echo "FAIL: the client's check failed: $(cat "$W/flow.err")"; ok=0; }
+[ "$paws" -eq 0 ] || { echo "FAIL: PAWS drops at the peer"; ok=0; }
+[ "$rsts" -eq 0 ] && [ "$(counter "$NS_PEER" TcpEstabResets)" -eq 0 ] || { echo "FAIL: RSTs"; ok=0; }
+[ "$leftover" -eq 0 ] || { echo "FAIL: locks left behind"; ok=0; }
+[ -n "$verified" ] && [ "$verified" = "$sent" ] || ok=0
+[ $ok = 1 ] && echo "result:                    PASS" || echo "result:                    FAIL"
+[ $ok = 1 ]
