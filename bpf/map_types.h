@@ -58,4 +58,67 @@ struct tf_lock {
 	__u32 owner_pid;	/* the tcpferry process that took it; 0 = none */
 };
 
+/* ---- the tsval recorder (bpf/tsval.bpf.c, user/lib/tsval.c) ---------------- */
+
+#define TF_PIN_TSVAL_CFG	"tsval_cfg"
+#define TF_PIN_TSVAL_EVENTS	"tsval_events"
+#define TF_DEFAULT_MAX_TSVALS	65536
+
+/*
+ * The largest tsval seen in one direction.  tsval and seen share one 8-byte
+ * word so that the programs can raise the maximum with one 64-bit
+ * compare-and-swap; seen is 1 once any tsval was recorded (0 is a valid tsval).
+ */
+struct tf_tsval_max {
+	__u32 tsval;		/* host byte order */
+	__u32 seen;		/* 0: nothing recorded yet, 1: tsval is valid */
+};
+
+/*
+ * What the recorder knows about one 4-tuple (key: struct tf_tuple, local =
+ * this host).  out = the tsvals our socket sent (what restore must not go
+ * below), in = the peer's tsvals (for inspection and tswatch).
+ */
+struct tf_tsval {
+	struct tf_tsval_max out_max;	/* largest tsval that left (serial, mod 2^32) */
+	struct tf_tsval_max in_max;	/* largest tsval the peer sent us */
+	__u64 out_seen_ns;	/* CLOCK_MONOTONIC of the last outgoing tsval */
+	__u64 in_seen_ns;
+	__u32 out_last;		/* the last tsval each way, for tswatch */
+	__u32 in_last;
+	__u64 out_packets;	/* packets with a timestamp option recorded */
+	__u64 in_packets;
+};
+
+/* tswatch's settings, one entry (key 0) of an array map. */
+struct tf_tsval_cfg {
+	__u32 watchers;		/* > 0: send events to the ring buffer */
+	__u32 max_jump;		/* report a forward step larger than this (0: never) */
+	__u32 slack;		/* a step back of at most this much is not a regression */
+	__u32 pad;		/* zero */
+};
+
+enum tf_tsval_dir {
+	TF_TSV_OUT = 0,		/* our socket -> peer (tc egress) */
+	TF_TSV_IN = 1,		/* peer -> our socket (tc ingress) */
+};
+
+enum tf_tsval_event_kind {
+	TF_TSV_EV_FIRST = 0,	/* first tsval of a tuple and direction */
+	TF_TSV_EV_REGRESSION,	/* tsval before the previous packet's (and the max) */
+	TF_TSV_EV_JUMP,		/* tsval more than max_jump after the previous packet's */
+};
+
+/* One ring buffer record. */
+struct tf_tsval_event {
+	struct tf_tuple tuple;
+	__u64 time_ns;		/* CLOCK_MONOTONIC */
+	__u32 prev;		/* regression: the largest earlier tsval; jump: the previous one */
+	__u32 tsval;		/* this packet's */
+	__u32 last;		/* the previous packet's tsval */
+	__u8  dir;		/* enum tf_tsval_dir */
+	__u8  kind;		/* enum tf_tsval_event_kind */
+	__u8  pad[2];
+};
+
 #endif /* TCPFERRY_MAP_TYPES_H */

@@ -43,6 +43,7 @@ struct tf_pkt {
 	__u16 sport;
 	__u16 dport;
 	__u8  family;		/* AF_INET (2) or AF_INET6 (10) */
+	void *tcp;		/* the TCP header (its fixed 20 bytes are in the data) */
 };
 
 /* The headers, as laid out on the wire (only the bytes read here). */
@@ -100,6 +101,7 @@ static __always_inline int tf_parse_tcp(void *cur, void *data_end, struct tf_pkt
 		return TF_PKT_TRUNCATED;
 	p->sport = tcp->source;
 	p->dport = tcp->dest;
+	p->tcp = cur;
 	return TF_PKT_TCP;
 }
 
@@ -209,6 +211,101 @@ static __always_inline int tf_parse_ip(void *data, void *data_end, struct tf_pkt
 		return tf_parse_ipv6(data, data_end, p);
 	}
 	return TF_PKT_OTHER;
+}
+
+/* ---- the TCP timestamp option (the tsval recorder) -------------------------- */
+
+#define TF_TCPOPT_EOL		0
+#define TF_TCPOPT_NOP		1
+#define TF_TCPOPT_TS		8
+#define TF_TCPOLEN_TS		10
+#define TF_TCPOPT_SPACE		40	/* options fit in 60 - 20 bytes */
+/* NOP NOP kind=8 len=10: the word Linux writes first (tcp_options_write) */
+#define TF_TCPOPT_TS_WORD	0x0101080aU
+
+enum tf_ts_kind {
+	TF_TS_FOUND = 0,	/* *tsval filled in (host byte order) */
+	TF_TS_NONE,		/* no timestamp option (EOL, or the options end) */
+	TF_TS_MALFORMED,	/* a data offset below 20, a length below 2, an option
+				 * running past the header, a timestamp option whose
+				 * length is not 10 */
+	TF_TS_TRUNCATED,	/* the header's options run past the data we have */
+	TF_TS_WALK,		/* not the usual layout: walk the options (tf_tcp_opts_tsval) */
+};
+
+#define TF_TCPOPT_BUF		64	/* the walk's buffer: options, then zeros (EOL) */
+
+/* Data offset of a TCP header in bytes (a multiple of 4, 0..60). */
+static __always_inline __u32 tf_tcp_hlen(const void *tcp)
+{
+	return (((const __u8 *)tcp)[12] >> 4) * 4;
+}
+
+/*
+ * The fast path, on a TCP header whose fixed 20 bytes are in the data: the
+ * word Linux writes right after the fixed header (NOP NOP 8 10, then tsval).
+ * TF_TS_WALK when the options are there but laid out otherwise.
+ */
+static __always_inline int tf_tcp_tsval_fast(void *tcp, void *data_end, __u32 *tsval)
+{
+	__u32 hlen = tf_tcp_hlen(tcp);
+	__u8 *opt = (__u8 *)tcp + TF_TCP_HDR_MIN;
+
+	if (hlen < TF_TCP_HDR_MIN)
+		return TF_TS_MALFORMED;
+	if (hlen == TF_TCP_HDR_MIN)
+		return TF_TS_NONE;
+	if ((void *)(opt + (hlen - TF_TCP_HDR_MIN)) > data_end)
+		return TF_TS_TRUNCATED;
+	if (hlen >= TF_TCP_HDR_MIN + 12 && (void *)(opt + 12) <= data_end &&
+	    *(__u32 *)opt == bpf_htonl(TF_TCPOPT_TS_WORD)) {
+		*tsval = bpf_ntohl(*(__u32 *)(opt + 4));
+		return TF_TS_FOUND;
+	}
+	return TF_TS_WALK;
+}
+
+/*
+ * The walk over options copied into buf (optlen <= 40 bytes, zeros after
+ * them): one option per step, at most 40 steps (a NOP is one byte).  EOL or
+ * the end of the options stop it; a bad length makes the header malformed
+ * (nothing is recorded from it).  Written so that each step has one way on
+ * (the step length is computed, not branched on): the verifier then walks
+ * 40 steps, not 2^40 paths.
+ */
+static __always_inline int tf_tcp_opts_tsval(const __u8 *buf, __u32 optlen, __u32 *tsval)
+{
+	__u32 off = 0, i;
+
+	if (optlen > TF_TCPOPT_SPACE)
+		return TF_TS_MALFORMED;
+#pragma clang loop unroll(disable)
+	for (i = 0; i < TF_TCPOPT_SPACE; i++) {
+		__u32 kind, len, is_nop;
+
+		if (off >= optlen)
+			return TF_TS_NONE;
+		off &= TF_TCPOPT_BUF - 1;
+		kind = buf[off];
+		len = buf[(off + 1) & (TF_TCPOPT_BUF - 1)];
+		if (kind == TF_TCPOPT_EOL)
+			return TF_TS_NONE;
+		if (kind == TF_TCPOPT_TS) {
+			if (len != TF_TCPOLEN_TS || off + TF_TCPOLEN_TS > optlen)
+				return TF_TS_MALFORMED;
+			*tsval = (__u32)buf[(off + 2) & (TF_TCPOPT_BUF - 1)] << 24 |
+				 (__u32)buf[(off + 3) & (TF_TCPOPT_BUF - 1)] << 16 |
+				 (__u32)buf[(off + 4) & (TF_TCPOPT_BUF - 1)] << 8 |
+				 (__u32)buf[(off + 5) & (TF_TCPOPT_BUF - 1)];
+			return TF_TS_FOUND;
+		}
+		is_nop = ((kind ^ TF_TCPOPT_NOP) - 1) >> 31;	/* 1 for a NOP, else 0 */
+		len = is_nop + (1 - is_nop) * len;
+		if (len < 1 || (!is_nop && len < 2) || off + len > optlen)
+			return TF_TS_MALFORMED;
+		off += len;
+	}
+	return TF_TS_NONE;
 }
 
 #endif /* TF_PARSE_H */

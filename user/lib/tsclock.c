@@ -10,13 +10,27 @@
  * "max" is serial arithmetic mod 2^32.  The elapsed time uses CLOCK_REALTIME
  * at dump and restore, the only clock two hosts share (roughly: a target whose
  * wall clock is behind the source's gets elapsed 0, and the margin).
+ *
+ * The wire tsval (the recorder's, bpf/tsval.bpf.c) is trusted only up to
+ * TF_TS_WIRE_MAX_AHEAD_S ahead of the clock: pacing puts departure times at
+ * most a few seconds ahead (fq's horizon is 10 s); a record further ahead
+ * belongs to another connection that had the same 4-tuple, and following it
+ * could push the peer's ts_recent towards the 2^31 window.
  */
-#include "internal.h"
+#include <time.h>
 
-/* a after b, mod 2^32 (RFC 1982) */
-static bool ts_after(uint32_t a, uint32_t b)
+#include "internal.h"
+#include "tsval.h"
+
+#define TF_TS_WIRE_MAX_AHEAD_S	60
+
+/* The dumped wire tsval, if it is usable: after the clock by a plausible amount. */
+static bool wire_ahead(const struct tf_conn *c, bool usec)
 {
-	return (int32_t)(a - b) > 0;
+	uint32_t limit = usec ? TF_TS_WIRE_MAX_AHEAD_S * 1000000u : TF_TS_WIRE_MAX_AHEAD_S * 1000u;
+
+	return c->has_ts_wire && tf_ts_after(c->ts_wire, c->ts_clock) &&
+	       c->ts_wire - c->ts_clock <= limit;
 }
 
 uint32_t tf_ts_restore_value(const struct tf_conn *c, uint64_t now_ns, uint32_t margin)
@@ -27,10 +41,21 @@ uint32_t tf_ts_restore_value(const struct tf_conn *c, uint64_t now_ns, uint32_t 
 	uint32_t elapsed = usec ? elapsed_ns / 1000 : elapsed_ns / 1000000;
 	uint32_t v;
 
-	if (c->has_ts_wire && ts_after(c->ts_wire, base))
+	if (wire_ahead(c, usec))
 		base = c->ts_wire;
 	if (!margin)
 		margin = usec ? 1000 : 1;	/* 1 ms, covering the bit-0 rounding */
 	v = base + elapsed + margin;
 	return usec ? (v | 1) : (v & ~1u);
+}
+
+uint32_t tf_ts_bare_clock(bool usec)
+{
+	struct timespec ts;
+	uint64_t ns;
+
+	/* The kernel's TCP clock is ktime_get_ns(): CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return usec ? (uint32_t)(ns / 1000) | 1 : (uint32_t)(ns / 1000000) & ~1u;
 }

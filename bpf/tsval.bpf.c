@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The tsval recorder: per TCP 4-tuple, the largest TCP timestamp value that
+ * left this host (what a restored socket's clock must not go below) and the
+ * largest one the peer sent, in the pinned LRU map <bpffs>/tsvals.
+ *
+ *   tf_tsval_tc_out   tc egress:  our tsvals     key (local = src, peer = dst)
+ *   tf_tsval_tc_in    tc ingress: the peer's     key (local = dst, peer = src)
+ *
+ * Each runs as its own tcx link beside the lock programs and always passes
+ * (TC_ACT_UNSPEC, i.e. TCX_NEXT).  It records every connection that goes
+ * through the device (always-on, LRU): a dump locks the tuple before it reads
+ * the socket, and the lock drops our packets from then on, so only a recorder
+ * that was already running has seen the tsvals that reached the peer.
+ * Packets that a lock drops are not recorded (they never reached the peer)
+ * when the lock table was pinned at load time (tf_check_locks).
+ *
+ * tswatch: while tsval_cfg.watchers > 0, the first tsval of a tuple, each
+ * step back (a regression, serial arithmetic mod 2^32) and each step forward
+ * larger than max_jump go to the ring buffer tsval_events.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "map_types.h"
+#include "lock_maps.h"
+#include "parse.h"
+
+#define TC_ACT_UNSPEC	(-1)
+#define TF_PULL_LEN	256
+#define TF_CAS_TRIES	4
+
+/* Set before load. */
+const volatile __u8 tf_l3_dev = 0;		/* no link-layer header (tun, wireguard) */
+const volatile __u8 tf_check_locks = 0;		/* skip packets a live lock drops */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TF_DEFAULT_MAX_TSVALS);
+	__type(key, struct tf_tuple);
+	__type(value, struct tf_tsval);
+} tsvals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_tsval_cfg);
+} tsval_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} tsval_events SEC(".maps");
+
+/* a after b, mod 2^32 (RFC 1982, as the kernel's after()) */
+static __always_inline bool ts_after(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) > 0;
+}
+
+union tsval_word {
+	struct tf_tsval_max m;
+	__u64 w;
+};
+
+static __always_inline int parse(void *data, void *data_end, struct tf_pkt *p)
+{
+	if (tf_l3_dev)
+		return tf_parse_ip(data, data_end, p);
+	return tf_parse_eth(data, data_end, p);
+}
+
+/*
+ * skb->data and skb->data_end, each loaded straight from the context: clang
+ * otherwise may keep "skb + 76" in a register and load through it later,
+ * which the verifier refuses (dereference of modified ctx ptr).
+ */
+static __always_inline void *skb_data(struct __sk_buff *skb)
+{
+	void *p;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(p) : "r"(skb), "i"(__builtin_offsetof(struct __sk_buff, data)));
+	return p;
+}
+
+static __always_inline void *skb_data_end(struct __sk_buff *skb)
+{
+	void *p;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(p) : "r"(skb),
+		     "i"(__builtin_offsetof(struct __sk_buff, data_end)));
+	return p;
+}
+
+/* Parse, pulling the headers into the linear area once if they are not there. */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct tf_pkt *p)
+{
+	int kind = parse(skb_data(skb), skb_data_end(skb), p);
+
+	if (kind != TF_PKT_TRUNCATED)
+		return kind;
+	if (bpf_skb_pull_data(skb, skb->len < TF_PULL_LEN ? skb->len : TF_PULL_LEN))
+		return kind;
+	return parse(skb_data(skb), skb_data_end(skb), p);
+}
+
+/* The TCP packet's tsval: TF_TS_FOUND or why not. */
+static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p, __u32 *tsval)
+{
+	__u8 buf[TF_TCPOPT_BUF] = {};
+	__u32 optlen, opt_off;
+	int r;
+
+	void *data, *data_end;
+
+	if (tc_parse(skb, p) != TF_PKT_TCP)
+		return TF_TS_NONE;
+	data = skb_data(skb);
+	data_end = skb_data_end(skb);
+	r = tf_tcp_tsval_fast(p->tcp, data_end, tsval);
+	if (r == TF_TS_TRUNCATED) {
+		/* Options outside the linear data: the walk reads them with load_bytes. */
+		r = TF_TS_WALK;
+	}
+	if (r != TF_TS_WALK)
+		return r;
+	optlen = tf_tcp_hlen(p->tcp) - TF_TCP_HDR_MIN;
+	if (optlen > TF_TCPOPT_SPACE || optlen == 0)
+		return TF_TS_MALFORMED;
+	opt_off = (__u32)((long)p->tcp - (long)data) + TF_TCP_HDR_MIN;
+	if (bpf_skb_load_bytes(skb, opt_off, buf, optlen))
+		return TF_TS_TRUNCATED;	/* the options run past the packet */
+	return tf_tcp_opts_tsval(buf, optlen, tsval);
+}
+
+static __always_inline void make_key(const struct tf_pkt *p, bool ingress, struct tf_tuple *key)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->family = p->family;
+	if (ingress) {
+		__builtin_memcpy(key->local_addr, p->daddr, sizeof(key->local_addr));
+		__builtin_memcpy(key->peer_addr, p->saddr, sizeof(key->peer_addr));
+		key->local_port = p->dport;
+		key->peer_port = p->sport;
+	} else {
+		__builtin_memcpy(key->local_addr, p->saddr, sizeof(key->local_addr));
+		__builtin_memcpy(key->peer_addr, p->daddr, sizeof(key->peer_addr));
+		key->local_port = p->sport;
+		key->peer_port = p->dport;
+	}
+}
+
+/* A live (unexpired) lock drops this tuple's packets: the lock's own rule. */
+static __always_inline bool locked(const struct tf_tuple *key)
+{
+	struct tf_lock *lock = bpf_map_lookup_elem(&locks, key);
+	__u64 expires;
+
+	if (!lock)
+		return false;
+	expires = lock->expires_ns;
+	return !expires || bpf_ktime_get_ns() <= expires;
+}
+
+/*
+ * Raise *m to tsval if tsval is after it (or nothing was there), with a
+ * 64-bit compare-and-swap: packets of one tuple may pass on several CPUs.
+ * Returns the maximum as it was before.
+ */
+static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval)
+{
+	union tsval_word old, new;
+	int i;
+
+	old.w = *(volatile __u64 *)m;
+	for (i = 0; i < TF_CAS_TRIES; i++) {
+		__u64 seen;
+
+		if (old.m.seen && !ts_after(tsval, old.m.tsval))
+			break;
+		new.m.tsval = tsval;
+		new.m.seen = 1;
+		seen = __sync_val_compare_and_swap((__u64 *)m, old.w, new.w);
+		if (seen == old.w)
+			break;
+		old.w = seen;
+	}
+	return old.m;
+}
+
+static __always_inline void emit(const struct tf_tuple *key, __u64 now, __u8 dir, __u8 kind,
+				 __u32 prev, __u32 tsval, __u32 last)
+{
+	struct tf_tsval_event *e = bpf_ringbuf_reserve(&tsval_events, sizeof(*e), 0);
+
+	if (!e)
+		return;	/* the ring is full (tswatch is behind): this event is lost */
+	e->tuple = *key;
+	e->time_ns = now;
+	e->prev = prev;
+	e->tsval = tsval;
+	e->last = last;
+	e->dir = dir;
+	e->kind = kind;
+	e->pad[0] = 0;
+	e->pad[1] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool ingress)
+{
+	__u32 zero = 0, last;
+	struct tf_tsval_cfg *cfg = bpf_map_lookup_elem(&tsval_cfg, &zero);
+	bool watching = cfg && cfg->watchers;
+	__u64 now = bpf_ktime_get_ns();
+	__u8 dir = ingress ? TF_TSV_IN : TF_TSV_OUT;
+	struct tf_tsval_max before;
+	struct tf_tsval *v;
+
+	v = bpf_map_lookup_elem(&tsvals, key);
+	if (!v) {
+		struct tf_tsval nv = {};
+
+		if (ingress) {
+			nv.in_max.tsval = tsval;
+			nv.in_max.seen = 1;
+			nv.in_seen_ns = now;
+			nv.in_last = tsval;
+			nv.in_packets = 1;
+		} else {
+			nv.out_max.tsval = tsval;
+			nv.out_max.seen = 1;
+			nv.out_seen_ns = now;
+			nv.out_last = tsval;
+			nv.out_packets = 1;
+		}
+		if (bpf_map_update_elem(&tsvals, key, &nv, BPF_NOEXIST) == 0) {
+			if (watching)
+				emit(key, now, dir, TF_TSV_EV_FIRST, tsval, tsval, tsval);
+			return;
+		}
+		v = bpf_map_lookup_elem(&tsvals, key);	/* another CPU made it meanwhile */
+		if (!v)
+			return;
+	}
+
+	if (ingress) {
+		before = raise_max(&v->in_max, tsval);
+		last = v->in_last;
+		v->in_last = tsval;
+		v->in_seen_ns = now;
+		__sync_fetch_and_add(&v->in_packets, 1);
+	} else {
+		before = raise_max(&v->out_max, tsval);
+		last = v->out_last;
+		v->out_last = tsval;
+		v->out_seen_ns = now;
+		__sync_fetch_and_add(&v->out_packets, 1);
+	}
+	if (!watching)
+		return;
+	if (!before.seen)
+		emit(key, now, dir, TF_TSV_EV_FIRST, tsval, tsval, tsval);
+	else if (ts_after(last, tsval) && before.tsval - tsval > cfg->slack)
+		emit(key, now, dir, TF_TSV_EV_REGRESSION, before.tsval, tsval, last);
+	else if (cfg->max_jump && ts_after(tsval, last) && tsval - last > cfg->max_jump)
+		emit(key, now, dir, TF_TSV_EV_JUMP, last, tsval, last);
+}
+
+static __always_inline int tsval_tc(struct __sk_buff *skb, bool ingress)
+{
+	struct tf_pkt p = {};
+	struct tf_tuple key;
+	__u32 tsval;
+
+	if (packet_tsval(skb, &p, &tsval) != TF_TS_FOUND)
+		return TC_ACT_UNSPEC;
+	make_key(&p, ingress, &key);
+	if (tf_check_locks && skb->mark != TF_PASS_MARK && locked(&key))
+		return TC_ACT_UNSPEC;	/* dropped by the lock: it never reaches the peer */
+	record(&key, tsval, ingress);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int tf_tsval_tc_out(struct __sk_buff *skb)
+{
+	return tsval_tc(skb, false);
+}
+
+SEC("tc")
+int tf_tsval_tc_in(struct __sk_buff *skb)
+{
+	return tsval_tc(skb, true);
+}

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The tsval recorder's user side: attach its two tc programs as tcx links
+ * pinned per network namespace, keep its maps pinned beside the lock table,
+ * and read what it recorded.  See tsval.h for when it runs and why.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "tsval.h"
+#include "tsval.skel.h"
+
+/* Not in the 6.1 uapi headers that Debian 12 ships (as in attach.c). */
+#define TF_BPF_TCX_INGRESS	46
+#define TF_BPF_TCX_EGRESS	47
+
+#define LINKS_DIR "tsval-links"
+
+static const char *default_bpffs(const char *bpffs)
+{
+	return bpffs && *bpffs ? bpffs : TF_DEFAULT_BPFFS;
+}
+
+static unsigned long netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+static int link_path(char *buf, size_t len, const char *bpffs, const char *ifname, bool ingress)
+{
+	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s", bpffs, netns_id(), ifname,
+		     ingress ? "in" : "out") >= (int)len)
+		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
+	return 0;
+}
+
+static int make_links_dir(const char *bpffs)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR, bpffs);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return tf_fail(errno, "pin directory %s", path);
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, netns_id());
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return tf_fail(errno, "pin directory %s", path);
+	return 0;
+}
+
+/* Devices whose frames start with an Ethernet header: everything else is L3. */
+static bool has_eth_header(const char *ifname)
+{
+	char path[128];
+	unsigned type = ARPHRD_ETHER;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%u", &type) != 1)
+			type = ARPHRD_ETHER;
+		fclose(f);
+	}
+	return type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK;
+}
+
+int tf_tsval_map_open(const char *bpffs, const char *pin)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", default_bpffs(bpffs), pin);
+	fd = bpf_obj_get(path);
+	return fd >= 0 ? fd : -errno;
+}
+
+/* A pinned link that still points at ifindex: its fd; -ENOENT or -ESTALE otherwise. */
+static int live_link(const char *path, int ifindex)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return -errno;
+	/* xdp.ifindex and tcx.ifindex share the union's first word; 0 = detached */
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !ifindex || info.xdp.ifindex != (__u32)ifindex) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+bool tf_tsval_attached(const char *bpffs, const char *ifname)
+{
+	char path[PATH_MAX];
+	int ifindex = if_nametoindex(ifname);
+
+	bpffs = default_bpffs(bpffs);
+	for (int in = 0; in < 2; in++) {
+		int fd;
+
+		if (link_path(path, sizeof(path), bpffs, ifname, in))
+			return false;
+		fd = live_link(path, ifindex);
+		if (fd < 0)
+			return false;
+		close(fd);
+	}
+	return true;
+}
+
+/* Reuse the pinned map pin if it is there; otherwise say that it must be pinned after load. */
+static int reuse_or_mark(struct bpf_map *map, const char *bpffs, const char *pin, bool *pin_after)
+{
+	int fd = tf_tsval_map_open(bpffs, pin), err;
+
+	*pin_after = false;
+	if (fd == -ENOENT) {
+		*pin_after = true;
+		return 0;
+	}
+	if (fd < 0)
+		return tf_fail(-fd, "tsval map %s/%s", bpffs, pin);
+	err = bpf_map__reuse_fd(map, fd);
+	close(fd);
+	if (err)
+		return tf_fail(-err, "tsval map %s/%s: not the recorder's (remove the pin)", bpffs, pin);
+	return 0;
+}
+
+static int attach_one(struct tsval_bpf *skel, const char *bpffs, const char *ifname, int ifindex,
+		      bool ingress, bool *created)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	*created = false;
+	if ((err = link_path(path, sizeof(path), bpffs, ifname, ingress)))
+		return err;
+	fd = live_link(path, ifindex);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (fd == -ESTALE)
+		unlink(path);	/* the device was re-created: the old link is dead */
+	fd = bpf_link_create(bpf_program__fd(ingress ? skel->progs.tf_tsval_tc_in : skel->progs.tf_tsval_tc_out),
+			     ifindex, ingress ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
+	if (fd < 0)
+		return tf_fail(errno, "device %s: attach the tsval recorder at tc %s (needs tcx, kernel 6.6+)",
+			       ifname, ingress ? "ingress" : "egress");
+	err = 0;
+	if (bpf_obj_pin(fd, path))
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+	close(fd);
+	*created = !err;
+	return err;
+}
+
+int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
+		    struct tf_tsval_attach_info *info)
+{
+	struct tf_tsval_attach_info local;
+	bool pin_tsvals, pin_cfg, pin_events;
+	struct tsval_bpf *skel = NULL;
+	char path[PATH_MAX];
+	int ifindex, err, lock_fd;
+
+	tf_error_clear();
+	if (!info)
+		info = &local;
+	memset(info, 0, sizeof(*info));
+	bpffs = default_bpffs(bpffs);
+	ifindex = if_nametoindex(ifname);
+	if (!ifindex)
+		return tf_failx(ENODEV, "device %s: no such device in this network namespace (see ip link)", ifname);
+	if (tf_tsval_attached(bpffs, ifname))
+		return 0;
+	if ((err = tf_pin_dir_prepare(bpffs, info->mounted, sizeof(info->mounted))))
+		return err;
+	if ((err = make_links_dir(bpffs)))
+		return err;
+
+	skel = tsval_bpf__open();
+	if (!skel)
+		return tf_fail(errno, "device %s: open the tsval recorder", ifname);
+	skel->rodata->tf_l3_dev = !has_eth_header(ifname);
+	err = reuse_or_mark(skel->maps.tsvals, bpffs, TF_PIN_TSVALS, &pin_tsvals);
+	if (!err && pin_tsvals)
+		err = bpf_map__set_max_entries(skel->maps.tsvals, max_tsvals ? max_tsvals : TF_DEFAULT_MAX_TSVALS);
+	if (!err)
+		err = reuse_or_mark(skel->maps.tsval_cfg, bpffs, TF_PIN_TSVAL_CFG, &pin_cfg);
+	if (!err)
+		err = reuse_or_mark(skel->maps.tsval_events, bpffs, TF_PIN_TSVAL_EVENTS, &pin_events);
+	if (err)
+		goto out;
+	/* The lock table, if this host has one: packets it drops are not recorded. */
+	lock_fd = tf_tsval_map_open(bpffs, TF_PIN_LOCKS);
+	if (lock_fd >= 0) {
+		err = bpf_map__reuse_fd(skel->maps.locks, lock_fd);
+		close(lock_fd);
+		if (err) {
+			err = tf_fail(-err, "lock table %s/%s", bpffs, TF_PIN_LOCKS);
+			goto out;
+		}
+		skel->rodata->tf_check_locks = 1;
+		info->checks_locks = true;
+	} else {
+		bpf_map__set_max_entries(skel->maps.locks, 1);	/* never read */
+	}
+	err = tsval_bpf__load(skel);
+	if (err) {
+		err = tf_fail(-err, "device %s: load the tsval recorder", ifname);
+		goto out;
+	}
+	{
+		struct { struct bpf_map *map; const char *pin; bool want; } pins[] = {
+			{ skel->maps.tsvals, TF_PIN_TSVALS, pin_tsvals },
+			{ skel->maps.tsval_cfg, TF_PIN_TSVAL_CFG, pin_cfg },
+			{ skel->maps.tsval_events, TF_PIN_TSVAL_EVENTS, pin_events },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+			if (!pins[i].want)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", bpffs, pins[i].pin);
+			if (bpf_obj_pin(bpf_map__fd(pins[i].map), path) && errno != EEXIST) {
+				err = tf_fail(errno, "pin %s", path);
+				goto out;
+			}
+			chmod(path, 0600);
+			info->created_maps = true;
+		}
+	}
+	err = attach_one(skel, bpffs, ifname, ifindex, false, &info->created_out);
+	if (!err)
+		err = attach_one(skel, bpffs, ifname, ifindex, true, &info->created_in);
+out:
+	tsval_bpf__destroy(skel);	/* the pinned links and maps keep what is needed */
+	return err;
+}
+
+int tf_tsval_detach(const char *bpffs, const char *ifname)
+{
+	char path[PATH_MAX];
+	int removed = 0;
+
+	bpffs = default_bpffs(bpffs);
+	for (int in = 0; in < 2; in++) {
+		int fd;
+
+		if (link_path(path, sizeof(path), bpffs, ifname, in))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		bpf_link_detach(fd);	/* fails on a link whose device is gone: fine */
+		close(fd);
+		if (unlink(path) && errno != ENOENT)
+			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+		removed++;
+	}
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, netns_id());
+	rmdir(path);	/* only when empty */
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR, bpffs);
+	rmdir(path);
+	return removed;
+}
+
+void tf_tsval_unpin_maps(const char *bpffs)
+{
+	static const char *const pins[] = { TF_PIN_TSVALS, TF_PIN_TSVAL_CFG, TF_PIN_TSVAL_EVENTS };
+	char path[PATH_MAX];
+
+	bpffs = default_bpffs(bpffs);
+	for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
+		snprintf(path, sizeof(path), "%s/%s", bpffs, pins[i]);
+		unlink(path);
+	}
+}
+
+int tf_tsval_get(int map_fd, const struct tf_tuple *k, struct tf_tsval *v)
+{
+	if (bpf_map_lookup_elem(map_fd, k, v))
+		return -errno;
+	return 0;
+}
+
+int tf_tsval_fill_conn(const char *bpffs, struct tf_conn *c)
+{
+	struct tf_tuple k;
+	struct tf_tsval v;
+	int fd, err;
+
+	c->has_ts_wire = false;
+	if (!(c->opts & TF_OPT_TSTAMP))
+		return 0;	/* no timestamps on this connection: nothing to carry */
+	err = tf_tuple_make(&c->local, &c->peer, &k);
+	if (err)
+		return err;
+	fd = tf_tsval_map_open(bpffs, TF_PIN_TSVALS);
+	if (fd < 0)
+		return 0;	/* no recorder on this host: the dumped clock alone */
+	err = tf_tsval_get(fd, &k, &v);
+	close(fd);
+	if (err || !v.out_max.seen)
+		return 0;
+	c->has_ts_wire = true;
+	c->ts_wire = v.out_max.tsval;
+	return 1;
+}
