@@ -21,6 +21,7 @@
 #include "fault.h"
 #include "proc.h"
 #include "tcpferry.h"
+#include "tsval.h"
 
 static const char usage[] =
 	"Usage: tcpferry dump --pid PID [--fd N]... --out DIR [OPTIONS]\n"
@@ -316,6 +317,8 @@ int cmd_dump(int argc, char **argv)
 			cli_lib_error(err, "dump pid %ld %s", pid, what);
 			goto rollback;
 		}
+		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
+		tf_tsval_fill_conn(g.bpffs, &d[i].conn);
 	}
 
 	fault_point("dump-repaired");
