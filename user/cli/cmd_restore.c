@@ -21,6 +21,7 @@
 #include "fault.h"
 #include "handoff.h"
 #include "tcpferry.h"
+#include "tsval.h"
 
 static const char usage[] =
 	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
@@ -41,8 +42,14 @@ static const char usage[] =
 	"                       orchestrator drops them once routes have moved)\n"
 	"  --lock-ttl SEC       expiry of the locks taken here (default 60; 0 = never)\n"
 	"  --no-probe           leave repair mode without the window probe\n"
-	"  --no-ts-fixup        set the dumped timestamp clock as is (for tests that\n"
-	"                       must show PAWS drops)\n"
+	"  --no-ts-fixup        do not carry the timestamp clock: the socket runs on\n"
+	"                       this host's bare TCP clock, as a restore that ignores\n"
+	"                       timestamps would (tests: the peer's PAWS check then\n"
+	"                       drops its segments whenever that clock is behind)\n"
+	"  --ts-as-dumped       set the dumped clock as is, without the wire tsval,\n"
+	"                       the elapsed time or the margin (what CRIU does)\n"
+	"By default TCP_TIMESTAMP = max(wire tsval, dumped clock) + time since the\n"
+	"dump + a margin (user/lib/tsclock.c); -j and -v show the value chosen.\n"
 	"\n"
 	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
@@ -52,6 +59,8 @@ struct restored {
 	struct tf_conn conn;
 	int fd;
 	char name[64];
+	uint32_t ts_dumped;	/* the image's clock */
+	uint32_t ts_chosen;	/* what TCP_TIMESTAMP was set to */
 };
 
 static void print_result(const struct restored *r, int n, const char *dir)
@@ -74,6 +83,13 @@ static void print_result(const struct restored *r, int n, const char *dir)
 			json_string_field(j, "local", l);
 			json_string_field(j, "peer", p);
 			json_uint_field(j, "fd", 3 + i);
+			json_uint_field(j, "ts_clock", r[i].ts_dumped);
+			json_name(j, "ts_wire");
+			if (r[i].conn.has_ts_wire)
+				json_uint(j, r[i].conn.ts_wire);
+			else
+				json_null(j);
+			json_uint_field(j, "ts_chosen", r[i].ts_chosen);
 			json_object_end(j);
 		} else if (g.verbose) {
 			fprintf(stderr, "restored %s -> %s as fd %d (%s)\n", l, p, 3 + i, r[i].name);
@@ -97,11 +113,12 @@ int cmd_restore(int argc, char **argv)
 		{ "lock-ttl", required_argument, NULL, 'T' },
 		{ "no-probe", no_argument, NULL, 'p' },
 		{ "no-ts-fixup", no_argument, NULL, 't' },
+		{ "ts-as-dumped", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct tf_restore_opts ro = {};
-	bool no_lock = false, keep_lock = false, probe = true;
+	bool no_lock = false, keep_lock = false, probe = true, ts_bare = false;
 	const char *dir = NULL, *send_to = NULL;
 	char **cmd = NULL;
 	long ttl = 60;
@@ -121,7 +138,8 @@ int cmd_restore(int argc, char **argv)
 		case 'N': no_lock = true; break;
 		case 'k': keep_lock = true; break;
 		case 'p': probe = false; break;
-		case 't': ro.no_ts_fixup = true; break;
+		case 't': ts_bare = true; break;
+		case 'D': ro.no_ts_fixup = true; break;
 		case 'T':
 			ttl = strtol(optarg, &end, 10);
 			if (!*optarg || *end || ttl < 0)
@@ -174,7 +192,14 @@ int cmd_restore(int argc, char **argv)
 			goto failed;
 		if (i == 0)
 			fault_point("restore-locked");
+		r[i].ts_dumped = r[i].conn.ts_clock;
+		if (ts_bare) {
+			/* Set exactly this host's bare clock, keeping the flow's usec flag. */
+			r[i].conn.ts_clock = tf_ts_bare_clock(r[i].conn.ts_clock & 1);
+			ro.no_ts_fixup = true;
+		}
 		r[i].fd = tf_restore(&r[i].conn, &ro);
+		r[i].ts_chosen = ro.ts_chosen;
 		if (r[i].fd < 0) {
 			cli_lib_error(r[i].fd, "restore %s -> %s (%s)", tf_endpoint_str(&r[i].conn.local, l, sizeof(l)),
 				      tf_endpoint_str(&r[i].conn.peer, p, sizeof(p)), r[i].name);
@@ -182,7 +207,8 @@ int cmd_restore(int argc, char **argv)
 		}
 		built++;
 		if (g.verbose)
-			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u)", r[i].name, ro.ts_chosen, r[i].conn.ts_clock);
+			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u)", r[i].name, ro.ts_chosen,
+				 r[i].ts_dumped, r[i].conn.has_ts_wire ? "" : "none ", r[i].conn.ts_wire);
 	}
 
 	fault_point("restore-built");
