@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "repair_defs.h"
@@ -43,13 +44,14 @@ static const struct sockopt_desc table[] = {
 	{ TF_SO_USER_TIMEOUT,	 { "TCP_USER_TIMEOUT", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_USER_TIMEOUT) },
 	{ TF_SO_NOTSENT_LOWAT,	 { "TCP_NOTSENT_LOWAT", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(IPPROTO_TCP, TCP_NOTSENT_LOWAT) },
 	{ TF_SO_LINGER,		 { "SO_LINGER", TF_SOK_LINGER }, TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_LINGER) },
-	/* Buffers: the values only when set by hand; restore forces them. */
+	/* Buffers: the values only when set by hand (SO_BUF_LOCK, read first);
+	 * restore forces them, then puts the locks back as they were. */
+	{ TF_SO_BUF_LOCK,	 { "SO_BUF_LOCK", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
 	{ TF_SO_SNDBUF,		 { "SO_SNDBUF", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_SNDBUFFORCE) },
 	{ TF_SO_RCVBUF,		 { "SO_RCVBUF", TF_SOK_INT },	 TF_PHASE_AFTER_QUEUES, BOTH(SOL_SOCKET, SO_RCVBUFFORCE) },
 	/* TCP_REPAIR off clears sk_reuse (read before repair, in tf_conn_identify);
 	 * the buffer locks must follow the buffers. */
 	{ TF_SO_REUSEADDR,	 { "SO_REUSEADDR", TF_SOK_INT },	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_REUSEADDR) },
-	{ TF_SO_BUF_LOCK,	 { "SO_BUF_LOCK", TF_SOK_INT },	 TF_PHASE_AFTER_REPAIR, BOTH(SOL_SOCKET, SO_BUF_LOCK) },
 };
 
 #define SOCK_SNDBUF_LOCK 1
@@ -70,12 +72,17 @@ const struct tf_sockopt_info *tf_sockopt_info(uint16_t id)
 	return d ? &d->info : NULL;
 }
 
+static bool is_v4mapped(const struct tf_endpoint *e)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return e->family == AF_INET6 && !memcmp(e->addr, prefix, sizeof(prefix));
+}
+
 /* The level/name pair for this socket: IPv6 options only for real IPv6 peers. */
 static bool where(const struct sockopt_desc *d, const struct tf_conn *c, int *level, int *opt)
 {
-	bool v6 = c->sock_family == AF_INET6 && c->peer.family == AF_INET6 &&
-		  !(c->peer.addr[10] == 0xff && c->peer.addr[11] == 0xff &&
-		    !memcmp(c->peer.addr, "\0\0\0\0\0\0\0\0\0\0", 10));
+	bool v6 = c->sock_family == AF_INET6 && !is_v4mapped(&c->peer);
 
 	if (d->id == TF_SO_V6ONLY) {
 		*level = IPPROTO_IPV6;
@@ -113,36 +120,71 @@ static int read_one(int fd, const struct sockopt_desc *d, int level, int opt, st
 	return 0;
 }
 
+/*
+ * What a fresh socket of the same kind reads.  An option that still has that
+ * value was not set by the user: it is not carried, so the target's own
+ * defaults (its sysctls) apply, and the restore spends no syscall on it.
+ * Cached per thread for the three kinds: IPv4, v4-mapped IPv6, IPv6.
+ */
+struct defaults {
+	bool ready;
+	bool have[ARRAY_SIZE(table)];
+	struct tf_sockopt val[ARRAY_SIZE(table)];
+};
+static __thread struct defaults defaults_cache[3];
+
+static const struct defaults *defaults_for(const struct tf_conn *c)
+{
+	int kind = c->sock_family == AF_INET ? 0 : c->local.family == AF_INET6 && is_v4mapped(&c->peer) ? 1 : 2;
+	struct defaults *df = &defaults_cache[kind];
+	int fresh, level, opt;
+
+	if (df->ready)
+		return df;
+	fresh = socket(c->sock_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fresh < 0)
+		return NULL;	/* then everything is carried */
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++)
+		df->have[i] = where(&table[i], c, &level, &opt) &&
+			      read_one(fresh, &table[i], level, opt, &df->val[i]) == 0;
+	close(fresh);
+	df->ready = true;
+	return df;
+}
+
+static bool is_default(const struct defaults *df, size_t i, const struct tf_sockopt *o)
+{
+	/* The buffer locks always go: restore forces the buffers, they must be undone. */
+	if (!df || !df->have[i] || table[i].id == TF_SO_BUF_LOCK)
+		return false;
+	return df->val[i].len == o->len && !memcmp(df->val[i].val, o->val, o->len);
+}
+
 int tf_sockopts_dump(int fd, struct tf_conn *c)
 {
+	const struct defaults *df = defaults_for(c);
 	int locks = 0, level, opt, err;
 
 	/* Entries already there came from tf_conn_identify() (SO_REUSEADDR). */
-	{
-		socklen_t len = sizeof(locks);
-
-		if (getsockopt(fd, SOL_SOCKET, SO_BUF_LOCK, &locks, &len))
-			locks = -1;	/* pre-5.14 kernel: buffers are not carried */
-	}
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		const struct sockopt_desc *d = &table[i];
 		struct tf_sockopt *o = &c->sockopts[c->n_sockopts];
 
 		if (!where(d, c, &level, &opt) || d->id == TF_SO_REUSEADDR)
 			continue;
-		if (d->id == TF_SO_SNDBUF && (locks < 0 || !(locks & SOCK_SNDBUF_LOCK)))
-			continue;
-		if (d->id == TF_SO_RCVBUF && (locks < 0 || !(locks & SOCK_RCVBUF_LOCK)))
-			continue;
-		if (d->id == TF_SO_BUF_LOCK && locks < 0)
+		/* Buffer sizes only when set by hand (pre-5.14 kernels: never). */
+		if ((d->id == TF_SO_SNDBUF && !(locks & SOCK_SNDBUF_LOCK)) ||
+		    (d->id == TF_SO_RCVBUF && !(locks & SOCK_RCVBUF_LOCK)))
 			continue;
 		err = read_one(fd, d, level, opt, o);
-		if (err == -ENOPROTOOPT || err == -EOPNOTSUPP)
+		if (err == -ENOPROTOOPT || err == -EOPNOTSUPP || err == -EINVAL)
 			continue;	/* this kernel lacks it: nothing to carry */
 		if (err)
 			return tf_fail(-err, "getsockopt %s", d->info.name);
-		if (d->info.kind == TF_SOK_STRING && o->len == 0)
-			continue;	/* no device bound */
+		if (d->id == TF_SO_BUF_LOCK)
+			memcpy(&locks, o->val, sizeof(locks));
+		if ((d->info.kind == TF_SOK_STRING && o->len == 0) || is_default(df, i, o))
+			continue;
 		c->n_sockopts++;
 	}
 	return 0;
