@@ -5,15 +5,20 @@
 #
 # WORK holds results.tsv (bench, method, N, run, value, unit; run "skip" for
 # a size not run, its reason as value), machine.tsv and config.tsv (key, value).
+# run.sh commits all three beside the plots, so the report of a committed run
+# can be written again without running it:
+#   tools/bench/report.pl tools/bench/results BENCHMARKS.md tools/bench/results tools/bench/results
 # MD is the Markdown file to write, PLOTDIR where the PNGs go, PLOTREF how MD
 # refers to PLOTDIR.  The tables also go to stdout.
 use strict;
 use warnings;
 use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
 
 my ($work, $md_path, $plotdir, $plotref) = @ARGV;
 die "usage: report.pl WORK MD PLOTDIR PLOTREF\n" unless defined $plotref;
 my $here = dirname($0);
+my $dat = tempdir('tcpferry-plot.XXXXXX', TMPDIR => 1, CLEANUP => 1);    # gnuplot's inputs
 
 # ---- input ----------------------------------------------------------------------------
 
@@ -145,7 +150,7 @@ sub plot {    # bench, methods, file, title, ylabel; one .dat per method, x = ma
 	for my $m (@$methods) {
 		my @n = grep { defined med($bench, $m, $_) } sizes($bench);
 		next unless @n;
-		open my $d, '>', "$work/$bench-$m.dat" or die "report: $work/$bench-$m.dat: $!\n";
+		open my $d, '>', "$dat/$bench-$m.dat" or die "report: $dat/$bench-$m.dat: $!\n";
 		for my $n (@n) {
 			my ($med, $min, $max) = stats($bench, $m, $n);
 			printf $d "%s %s %s %s\n", ($n > 0 ? $n : 1), $med, $min, $max;
@@ -156,7 +161,7 @@ sub plot {    # bench, methods, file, title, ylabel; one .dat per method, x = ma
 	return '' unless @have;
 	my $out = "$plotdir/$file";
 	my @args = (
-		'-e', "datadir='$work'", '-e', "bench='$bench'", '-e', "methods='@have'",
+		'-e', "datadir='$dat'", '-e', "bench='$bench'", '-e', "methods='@have'",
 		'-e', "out='$out'", '-e', "plottitle='$title'", '-e', "ylab='$ylabel'",
 		'-e', 'xzero=' . ($xzero ? 1 : 0), "$here/plots.gp");
 	system('gnuplot', @args) == 0 or die "report: gnuplot failed for $file\n";
@@ -375,12 +380,16 @@ $md .= <<"EOF";
     `tcpferry lock add --file -`, with the program attached (`tcpferry attach DEV --tc`) to a veth device.
   - **tcpferry-lib-one / -bulk**: `build/tools/lock_bench churn N`, the library in one process: one map
     update and delete per connection, or the batch map calls.
+- Observed on this machine while building the harness: per-rule deletes (`iptables -D`, `nft delete rule`) cost
+  about ten times per-rule adds even in a near-empty table; `strace -T` puts about 9 ms of one `nft delete rule`
+  in the close() of its netlink socket.
 - A size is not run when one run of it is projected past the cap of $config->{cap_s} s (the last size's time,
   scaled by N and by how fast the per-connection cost grew); the table says so.
 - Data path: the receiver of each pair carries N non-matching entries; iperf3 for $config->{dp_seconds} s
   after a 1 s omitted warm-up, $config->{dp_runs} runs per method and size. Per-packet cost: 
   `build/tools/lock_bench pkt N` (BPF_PROG_TEST_RUN repeat), $config->{pkt_runs} runs per size.
-- Raw rows of this run: `$plotref/results.tsv` (bench, method, N, run, value, unit).
+- Raw rows of this run: `$plotref/results.tsv` (bench, method, N, run, value, unit), beside `machine.tsv` and
+  `config.tsv`; `tools/bench/report.pl` writes this file again from them.
 EOF
 
 open my $out, '>', $md_path or die "report: cannot write $md_path: $!\n";

@@ -99,6 +99,16 @@ fi
 
 bench_bpffs
 
+# Measure copies of tcpferry's binaries: the tree is shared, and a rebuild in
+# the middle of a 15-minute run must not swap (or break) what is measured.
+mkdir -p "$BENCH_WORK/bin"
+for v in TF LOCK_BENCH REPAIR_BENCH; do
+	if [ -x "${!v}" ]; then
+		cp "${!v}" "$BENCH_WORK/bin/" || die "cannot copy ${!v}"
+		printf -v "$v" '%s' "$BENCH_WORK/bin/$(basename "${!v}")"
+	fi
+done
+
 # ---- the machine ------------------------------------------------------------------------------
 
 first_line() { "$@" 2>&1 | head -1; }
@@ -147,9 +157,11 @@ if ! "$BENCH_DIR/report.pl" "$BENCH_WORK" "$BENCH_WORK/report/BENCHMARKS.md" "$B
 	cp "$BENCH_WORK/results.tsv" /tmp/tcpferry-bench-results.tsv
 	die "the report could not be written; raw rows kept in /tmp/tcpferry-bench-results.tsv"
 fi
-cp "$BENCH_WORK/results.tsv" "$BENCH_WORK/report/"
+# The raw rows and what report.pl needs beside them, so the report can be
+# written again from a committed run (see report.pl).
+cp "$BENCH_WORK/results.tsv" "$BENCH_WORK/machine.tsv" "$BENCH_WORK/config.tsv" "$BENCH_WORK/report/"
 mkdir -p "$PLOTS"
-rm -f "$PLOTS"/*.png "$PLOTS/results.tsv"
-cp "$BENCH_WORK"/report/*.png "$BENCH_WORK/report/results.tsv" "$PLOTS/"
+rm -f "$PLOTS"/*.png "$PLOTS"/*.tsv
+cp "$BENCH_WORK"/report/*.png "$BENCH_WORK"/report/*.tsv "$PLOTS/"
 cp "$BENCH_WORK/report/BENCHMARKS.md" "$MD"
 progress "bench: done in $minutes min; wrote $MD and $PLOTS/"
