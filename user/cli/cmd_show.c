@@ -19,6 +19,15 @@
 #include "image_format.h"
 #include "tcpferry.h"
 
+/* CLOCK_REALTIME in ns: the clock the timestamp rule measures elapsed time with. */
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
 static const char usage[] =
 	"Usage: tcpferry [-j] [-p] show [--payload[=N]] IMAGE|DIR\n\n"
 	"Print a connection image, or a dump directory: its index, then every image\n"
@@ -116,6 +125,12 @@ static void print_conn_text(const char *path, const struct tf_conn *c, size_t pa
 		       (int32_t)(c->ts_wire - c->ts_clock));
 	else
 		printf("  ts wire      not recorded\n");
+	{
+		uint32_t v = tf_ts_restore_value(c, realtime_ns(), 0);
+
+		printf("  ts restore   %u if restored now (max(wire, clock) + time since dump + margin; %+" PRId32
+		       " from the clock)\n", v, (int32_t)(v - c->ts_clock));
+	}
 	printf("  dumped at    %s\n", time_str(c->dump_time_ns, t, sizeof(t)));
 	printf("  recv queue   %u bytes\n", c->inq_len);
 	printf("  send queue   %u bytes: %u sent and unacked, %u unsent\n", c->outq_len,
@@ -211,6 +226,7 @@ static void print_conn_json(struct json *j, const struct tf_conn *c, size_t payl
 		json_uint(j, c->ts_wire);
 	else
 		json_null(j);
+	json_uint_field(j, "ts_restore_now", tf_ts_restore_value(c, realtime_ns(), 0));
 	json_uint_field(j, "dump_time_ns", c->dump_time_ns);
 	json_string_field(j, "dump_time", time_str(c->dump_time_ns, t, sizeof(t)));
 	json_uint_field(j, "inq_len", c->inq_len);
