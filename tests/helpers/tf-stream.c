@@ -19,8 +19,9 @@
  *       connect, send the first N bytes of the peer stream and wait until they
  *       are all acked; then on SIGUSR1 send the rest and check everything the app
  *       sends, up to EOF.  Exit 0 only if every byte checks out and no RST came.
- *   tf-stream echo ADDR PORT | tf-stream echo-continue   (fds from LISTEN_FDS)
- *       accept connections (any number), echo what they read.
+ *   tf-stream echo ADDR PORT [--pacing-rate B/S] | tf-stream echo-continue   (fds from LISTEN_FDS)
+ *       accept connections (any number), echo what they read (optionally
+ *       paced with SO_MAX_PACING_RATE).
  *   tf-stream many-peer ADDR PORT --count N --rounds R
  *       open N connections; on each SIGUSR1, send a numbered line on every one
  *       and check the echo; after R rounds exit 0.
@@ -329,6 +330,9 @@ static int mode_peer(int argc, char **argv)
 }
 
 /* Echo every connection: listening fds accept, connected fds echo. */
+/* echo --pacing-rate BYTES_PER_S: SO_MAX_PACING_RATE on each accepted socket (ts_migrate.t). */
+static unsigned int echo_pacing_rate;
+
 static int echo_loop(int *fds, int n, int listener)
 {
 	struct pollfd *p = calloc(65536, sizeof(*p));
@@ -348,6 +352,9 @@ static int echo_loop(int *fds, int n, int listener)
 			if (p[i].fd == listener) {
 				int s = accept(listener, NULL, NULL);
 
+				if (s >= 0 && echo_pacing_rate)
+					setsockopt(s, SOL_SOCKET, SO_MAX_PACING_RATE, &echo_pacing_rate,
+						   sizeof(echo_pacing_rate));
 				if (s >= 0 && np < 65536)
 					p[np++] = (struct pollfd){ .fd = s, .events = POLLIN };
 				continue;
@@ -380,7 +387,7 @@ static void raise_nofile(void)
 
 static int mode_echo(int argc, char **argv)
 {
-	(void)argc;
+	echo_pacing_rate = arg_num(argc, argv, "--pacing-rate", 0);
 	raise_nofile();
 	return echo_loop(NULL, 0, listen_on(argv[2], atoi(argv[3]), 0, 0));
 }
