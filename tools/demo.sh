@@ -57,9 +57,11 @@ say "lab $LABID: peer $PEER_ADDR, hosts a and b, service address $SVC (on a)"
 
 # ---- the programs -------------------------------------------------------------------
 ip netns exec "$NS_PEER" socat TCP-LISTEN:5001,reuseaddr,fork PIPE >"$W/echo.log" 2>&1 &
+disown	# the lab's teardown kills them; no "Killed" notes at exit
 ip netns exec "$NS_A" socat TCP-LISTEN:5000,bind="$SVC",reuseaddr \
 	TCP:"$PEER_ADDR":5001,bind="$SVC" >"$W/socat-a.log" 2>&1 &
 APP=$!
+disown
 sleep 0.2
 ip netns exec "$NS_PEER" "$FLOW" client "$SVC" 5000 --chunk 1024 --interval-us 1000 \
 	--status "$W/status" >"$W/flow.log" 2>"$W/flow.err" &

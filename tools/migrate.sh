@@ -202,7 +202,11 @@ step_retire() {
 	if alive "$PID"; then
 		kill -9 "$PID"
 		local i
-		for ((i = 0; i < 1000 && $(alive "$PID" && echo 1 || echo 0); i++)); do sleep 0.005; done
+		# Gone, or a zombie (its sockets are closed by then; the reaper is not us).
+		for ((i = 0; i < 1000; i++)); do
+			alive "$PID" && [ "$(state_of "$PID")" != Z ] || break
+			sleep 0.002
+		done
 	fi
 	tuples
 	tf "$FROM" -j lock list >"$WORK/locks-from.json" 2>/dev/null
