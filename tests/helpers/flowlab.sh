@@ -35,7 +35,7 @@ flowlab_up() {
 other() { [ "$1" = a ] && echo b || echo a; }
 new_move() {
 	MOVES=$((MOVES + 1))
-	MW=$TMP/move$MOVES
+	MW=$LAB_WORK/move$MOVES	# tmpfs: images are fsync()ed
 }
 migrate() {
 	"$TF_ROOT/tools/migrate.sh" --from "$APP_HOST" --to "$(other "$APP_HOST")" --pid "$APP_PID" \

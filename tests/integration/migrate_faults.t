@@ -40,7 +40,7 @@ for p in $DUMP_POINTS; do
 		ok "dump killed at $p: rollback; the stream goes on at the source, in one place" \
 			eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
 	else
-		migrate all >"$MW.retry" 2>&1 && moved
+		migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 		ok "dump killed at $p: a retry completes the move; the stream goes on at $APP_HOST only" \
 			eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
 	fi
@@ -53,7 +53,7 @@ for p in $RESTORE_POINTS; do
 	[ "$(paws)" -gt 0 ] && diag "PAWS drops at the peer so far: $(paws) (before restore case $p)"
 	ok "restore killed at $p: the step fails" grep -q "fault injection: SIGKILL at $p" "$MW.fault"
 	ok "restore killed at $p: every lock on a and b has an expiry" eval 'locks_all_expire a && locks_all_expire b'
-	migrate all >"$MW.retry" 2>&1 && moved
+	migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 	ok "restore killed at $p: a retry completes the move; the stream goes on at $APP_HOST only" \
 		eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
 done
@@ -65,7 +65,7 @@ for s in dump carry; do migrate $s >/dev/null 2>&1; done
 migrate restore >"$MW.noaddr" 2>&1
 ok "restore without the address on the target fails, saying so" eval '! grep -q . /dev/null && grep -qi "address\|bind" "$MW.noaddr"'
 ok "  and the target's locks have an expiry" locks_all_expire "$(other "$APP_HOST")"
-migrate all >"$MW.retry" 2>&1 && moved
+migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  prepare + retry completes the move; one place only" eval 'flowing && one_place'
 
 # The same, rolled back instead: the connection goes on at the source.
@@ -85,7 +85,7 @@ to=$(other "$APP_HOST")
 "$TF_ROOT/tools/lab.sh" exec "$to" "$TF" restore --in "$MW/dst" --keep-lock -- true >"$MW.taken" 2>&1
 ok "restore onto a taken 4-tuple is refused" eval '! grep -q "^$" /dev/null && grep -qi "in use\|taken\|exists" "$MW.taken"'
 diag "$(head -2 "$MW.taken")"
-migrate all >"$MW.retry" 2>&1 && moved
+migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh restore clears the leftovers and completes the move" eval 'flowing && one_place'
 
 ok "the whole stream came back, every byte verified" flow_finish

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# 1,000 connections of one process moved from host a to host b in one
+# migration: the peer (tf-stream many-peer) holds 1,000 connections to an echo
+# server on a's service address; tools/migrate.sh moves them all to a fresh
+# echo process on b (tf-stream echo-continue, fed by tcpferry restore through
+# LISTEN_FDS); then every connection echoes a numbered line exactly.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../helpers/flowlab.sh"
+need_root
+need_built
+need_cmd jq ss nstat
+
+N=${MANY:-1000}
+plan 7
+env=$("$TF_ROOT/tools/lab.sh" up --id "${RUN_ID:0:8}M") || bail_out "the lab did not come up"
+eval "$env"
+at_exit "$TF_ROOT/tools/lab.sh down --id ${RUN_ID:0:8}M"
+export TCPFERRY_LAB=${RUN_ID:0:8}M
+
+ip netns exec "$NS_A" "$HELPERS/tf-stream" echo "$SVC" 6000 >"$TMP/echo.log" 2>&1 &
+app=$!
+ip netns exec "$NS_PEER" "$HELPERS/tf-stream" many-peer "$SVC" 6000 --count "$N" --rounds 2 >"$TMP/peer.log" 2>&1 &
+peer=$!
+wait_for 60 grep -q ready "$TMP/peer.log" || bail_out "the peer never got its $N connections up: $(cat "$TMP/peer.log")"
+is "$("$TF_ROOT/tools/lab.sh" exec a ss -tnH state established "( sport = :6000 )" | wc -l)" "$N" "$N connections established at a"
+kill -USR1 "$peer"
+wait_for 30 grep -q "round 1 ok" "$TMP/peer.log"
+ok "round 1 echoed on every connection at a" grep -q "round 1 ok" "$TMP/peer.log"
+
+W=$LAB_WORK/move	# tmpfs: images are fsync()ed
+"$TF_ROOT/tools/migrate.sh" --from a --to b --pid "$app" --work "$W" all -- "$HELPERS/tf-stream" echo-continue \
+	>"$TMP/migrate.log" 2>&1
+ok "all $N connections moved a -> b in one migration" test $? -eq 0
+diag "step times (ms): $(tr '\t\n' ' ,' <"$W/times")"
+is "$(jq '.connections' "$W/unlock.json" 2>/dev/null)" "$N" "all $N restored connections were unlocked and nudged on b"
+kill -USR1 "$peer"
+ok "round 2 echoed exactly on every one of the $N connections, now at b" wait "$peer"
+diag "$(tail -1 "$TMP/peer.log")"
+is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"
+ok "no lock left on a or b" eval '[ "$(lock_count a)$(lock_count b)" = 00 ]'
+done_testing
