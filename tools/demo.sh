@@ -2,7 +2,7 @@
 # tools/demo.sh: `make demo`.  A live TCP stream moves from host a to host b
 # mid-stream, and the peer sees nothing but a short pause.
 #
-#   tools/demo.sh [--count N] [--conns-tsv FILE] [--tsv FILE] [--quiet]
+#   tools/demo.sh [--count N] [--tsv FILE] [--quiet] [--no-nudge]
 #
 # In a fresh lab (tools/lab.sh): the peer runs an echo server (socat) and a
 # client (tests/helpers/tf-flow) that streams a pattern to the service address
@@ -20,13 +20,14 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TF=$ROOT/build/tcpferry
 FLOW=$ROOT/build/tests/helpers/tf-flow
-COUNT=1 TSV="" QUIET=0
+COUNT=1 TSV="" QUIET=0 NUDGE=""
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--count) COUNT=$2; shift 2 ;;
 	--tsv) TSV=$2; shift 2 ;;
 	--quiet) QUIET=1; shift ;;
+	--no-nudge) NUDGE=--no-nudge; shift ;;
 	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -117,7 +118,7 @@ drops=0
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i
 	before=$(recv_bytes)
-	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" all -- socat FD:3 FD:4 \
+	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE all -- socat FD:3 FD:4 \
 		>"$mw.log" 2>&1; then
 		cat "$mw.log" >&2
 		fail "migration $i ($from -> $to) failed"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -104,7 +105,15 @@ int tf_nudge(int fd, const struct tf_conn *c, int dupacks)
 	pkt.th.window = htons((uint16_t)(c->window.rcv_wnd >> c->rcv_wscale > 0xffff ? 0xffff
 								      : c->window.rcv_wnd >> c->rcv_wscale));
 	len = sizeof(pkt.th);
-	if (c->opts & TF_OPT_TSTAMP) {
+	/*
+	 * No timestamp option by default.  getsockopt(TCP_TIMESTAMP) is the
+	 * socket's clock now, but with pacing (BBR, fq) the socket's own packets
+	 * carry departure times ahead of it: an ACK stamped with the clock then
+	 * arrives older than the peer's ts_recent and is dropped by PAWS.  Linux
+	 * runs PAWS only on segments that carry the option, so without it the
+	 * ACKs are accepted and cannot poison ts_recent either.
+	 */
+	if ((c->opts & TF_OPT_TSTAMP) && getenv("TCPFERRY_NUDGE_TS")) {
 		uint32_t tsval = htonl(ts), tsecr = 0;
 
 		pkt.opt[0] = pkt.opt[1] = 1;
