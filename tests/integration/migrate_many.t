@@ -19,6 +19,7 @@ export TCPFERRY_LAB=${RUN_ID:0:8}M
 
 ip netns exec "$NS_A" "$HELPERS/tf-stream" echo "$SVC" 6000 >"$TMP/echo.log" 2>&1 &
 app=$!
+disown	# the lab teardown kills it
 ip netns exec "$NS_PEER" "$HELPERS/tf-stream" many-peer "$SVC" 6000 --count "$N" --rounds 2 >"$TMP/peer.log" 2>&1 &
 peer=$!
 wait_for 60 grep -q ready "$TMP/peer.log" || bail_out "the peer never got its $N connections up: $(cat "$TMP/peer.log")"
