@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Timestamps across a migration between hosts.  Three namespaces: A (source),
+# C (target) and the peer B, with a veth to each.  An echo app on A serves the
+# address SVC (a /32 on lo); the peer on B pings it.  The connection is dumped
+# on A (--kill), SVC moves to C and B's route with it, and the socket is
+# restored on C.  B, which never moves, watches every tsval with
+# `tcpferry tswatch` on both its devices and counts PAWS drops with nstat.
+#
+# Cases:
+#   fixup      timestamps on: no PAWS drop, no tswatch regression, ping goes on
+#   nofixup    restore --no-ts-fixup (the socket keeps the bare host clock):
+#              PAWS drops and a tswatch regression -- the check can fail.
+#              SVC is picked so that the connection's random clock offset is
+#              ahead of the bare clock, which makes that failure certain.
+#   paced      the app paces (SO_MAX_PACING_RATE): its ACKs leave with the
+#              departure time of its next paced segment, ahead of the clock;
+#              the recorder's wire tsval is ahead of TCP_TIMESTAMP in the image,
+#              and the migration still has no PAWS drop
+#   usec       A's route to B has `features tcp_usec_ts`: the image's clock has
+#              the usec flag and the restored socket (on C, whose route has no
+#              such feature) still sends microsecond tsvals
+#   tsoff      net.ipv4.tcp_timestamps=0 on A: no option, nothing recorded,
+#              the migration works
+. "$(dirname "$0")/../lib.sh"
+need_root
+need_built
+need_cmd nstat python3
+
+plan 33
+
+PEER=198.18.0.2
+
+# ---- hosts -------------------------------------------------------------------
+
+# make_trio LABEL: $NA $NB $NC; A-veth0 198.18.0.1 <-> B-veth0 198.18.0.2,
+# C-veth0 198.18.1.1 <-> B-veth1 198.18.1.2.  A bpffs per host.
+make_trio() {
+	local l=$1
+	NA=${RUN_ID}${l}a NB=${RUN_ID}${l}b NC=${RUN_ID}${l}c
+	make_ns "$NA"
+	make_ns "$NB"
+	make_ns "$NC"
+	ip link add "${RUN_ID}${l}x" netns "$NA" type veth peer name "${RUN_ID}${l}y" netns "$NB" ||
+		bail_out "cannot create veth pair"
+	ip link add "${RUN_ID}${l}z" netns "$NC" type veth peer name "${RUN_ID}${l}w" netns "$NB" ||
+		bail_out "cannot create veth pair"
+	ip -n "$NA" link set "${RUN_ID}${l}x" name veth0
+	ip -n "$NB" link set "${RUN_ID}${l}y" name veth0
+	ip -n "$NC" link set "${RUN_ID}${l}z" name veth0
+	ip -n "$NB" link set "${RUN_ID}${l}w" name veth1
+	ip -n "$NA" addr add 198.18.0.1/24 dev veth0
+	ip -n "$NB" addr add 198.18.0.2/24 dev veth0
+	ip -n "$NC" addr add 198.18.1.1/24 dev veth0
+	ip -n "$NB" addr add 198.18.1.2/24 dev veth1
+	for ns in "$NA" "$NB" "$NC"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+		for d in veth0 veth1; do
+			ip -n "$ns" link show "$d" >/dev/null 2>&1 || continue
+			ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$d.rp_filter=0"
+			ip -n "$ns" link set "$d" up
+		done
+	done
+	ip -n "$NC" route add "$PEER/32" via 198.18.1.2 dev veth0
+	mkdir -p "$BPFFS/$l"
+}
+
+tfa() { in_ns "$NA" "$TF" --bpffs "$BPFFS/$L/a" "$@"; }
+tfb() { in_ns "$NB" "$TF" --bpffs "$BPFFS/$L/b" "$@"; }
+
+# The connection clock's offset from the bare TCP clock (ms, signed) that A
+# gives connections between src and $PEER: TCP_TIMESTAMP of a fresh socket
+# minus CLOCK_MONOTONIC.
+clock_offset() {
+	in_ns "$NA" python3 - "$1" "$PEER" <<'EOF'
+import socket, sys, time
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+s.setblocking(False)
+try:
+    s.connect((sys.argv[2], 9))
+except BlockingIOError:
+    pass
+ts = s.getsockopt(socket.IPPROTO_TCP, 24) & 0xffffffff
+mono = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1000) & 0xffffffff
+d = (ts - mono) & 0xffffffff
+print(d - 2**32 if d >= 2**31 else d)
+EOF
+}
+
+# pick_svc: an address for the app whose connections' clock runs ahead of the
+# bare clock by at least a minute (then a socket on the bare clock is behind).
+pick_svc() {
+	local i off
+	for i in $(seq 1 60); do
+		SVC=198.18.9.$i
+		ip -n "$NA" addr add "$SVC/32" dev lo
+		off=$(clock_offset "$SVC")
+		if [ "${off:-0}" -gt 60000 ]; then
+			ip -n "$NB" route add "$SVC/32" via 198.18.0.1 dev veth0
+			return 0
+		fi
+		ip -n "$NA" addr del "$SVC/32" dev lo
+	done
+	return 1
+}
+
+# route_usec NS DST DEV: a /32 route with RTAX_FEATURE_TCP_USEC_TS (Debian 12's
+# iproute2 6.1 only knows `features ecn`, so the rtnetlink request is made here).
+route_usec() {
+	in_ns "$1" python3 - "$2" "$3" <<'EOF'
+import socket, struct, sys
+dst, dev = sys.argv[1], sys.argv[2]
+def rta(t, data):
+    l = 4 + len(data)
+    return struct.pack("=HH", l, t) + data + b"\0" * ((4 - l % 4) % 4)
+metrics = rta(12, struct.pack("=I", 1 << 4))          # RTAX_FEATURES: TCP_USEC_TS
+body = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 254, 3, 253, 1, 0)
+body += rta(1, socket.inet_aton(dst)) + rta(4, struct.pack("=i", socket.if_nametoindex(dev)))
+body += rta(8 | 0x8000, metrics)                         # RTA_METRICS, nested
+msg = struct.pack("=IHHII", 16 + len(body), 24, 1 | 4 | 0x400 | 0x200, 1, 0) + body
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+s.send(msg)
+err = struct.unpack("=i", s.recv(4096)[16:20])[0]
+sys.exit(0 if err == 0 else 1)
+EOF
+}
+
+json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+
+# ---- one migration -------------------------------------------------------------
+
+# migrate LABEL PORT [restore options...]: sets RC_TSWATCH, PAWS, IMG, TSW (tswatch JSON), PING_RC
+migrate() {
+	local l=$1 port=$2
+	shift 2
+	local dir=$TMP/img-$l app ping tsw rest
+	L=$l
+
+	tfa tswatch --attach veth0 2>/dev/null || diag "$l: recorder on A failed"
+	spawn "$NA" "$TMP/app-$l.out" "$HELPERS/tf-stream" echo "$SVC" "$port" ${PACING:+--pacing-rate "$PACING"}
+	app=$SPAWNED
+	TSW=$TMP/tsw-$l.json
+	ip netns exec "$NB" "$TF" --bpffs "$BPFFS/$l/b" -j tswatch veth0 veth1 --quiet --peer "$SVC:$port" \
+		>"$TSW" 2>"$TMP/tsw-$l.err" &
+	tsw=$!
+	at_exit "kill -9 $tsw"
+	wait_for 10 grep -q watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
+	spawn "$NB" "$TMP/ping-$l.out" "$HELPERS/tf-stream" ping "$SVC" "$port" --seconds 7
+	ping=$SPAWNED
+	sleep 2
+
+	IMG=$dir/conn-0001.tfc
+	tfa dump --pid "$app" --out "$dir" --kill >/dev/null 2>"$TMP/dump-$l.err" || diag "$l: dump: $(cat "$TMP/dump-$l.err")"
+	kill -9 "$app" 2>/dev/null	# gone already after a successful dump --kill
+	wait "$app" 2>/dev/null
+	ip -n "$NA" addr del "$SVC/32" dev lo
+	ip -n "$NC" addr add "$SVC/32" dev lo
+	ip -n "$NB" route replace "$SVC/32" via 198.18.1.1 dev veth1
+	spawn "$NC" "$TMP/rest-$l.out" "$TF" --bpffs "$BPFFS/$l/c" -v restore --in "$dir" "$@" -- \
+		"$HELPERS/tf-stream" echo-continue
+	rest=$SPAWNED
+	[ -n "${USEC_PROBE:-}" ] && { sleep 1; $USEC_PROBE; }	# while the pings still flow
+
+	if wait_for 12 sh -c "! kill -0 $ping 2>/dev/null"; then
+		wait "$ping"
+		PING_RC=$?
+	else
+		PING_RC=timeout
+	fi
+	kill -INT "$tsw"
+	wait "$tsw"
+	RC_TSWATCH=$?
+	PAWS=$(($(nstat_get "$NB" TcpExtPAWSEstab) + $(nstat_get "$NB" TcpExtPAWSOldAck)))
+	diag "$l: ping: $(tail -1 "$TMP/ping-$l.out"); restore: $(grep -h TCP_TIMESTAMP "$TMP/rest-$l.out")"
+	diag "$l: tswatch exit $RC_TSWATCH, PAWS drops at the peer: $PAWS"
+}
+
+make_bpffs
+
+# ---- timestamps on, with the fix-up ---------------------------------------------
+make_trio fx
+pick_svc || bail_out "no address with a clock offset ahead of the bare clock in 60 tries"
+migrate fx 7001
+is "$PING_RC" 0 "fixup: the peer's pings went on across the migration"
+is "$PAWS" 0 "fixup: no PAWSEstab/PAWSOldAck at the peer"
+is "$RC_TSWATCH" 0 "fixup: tswatch saw no regression (exit 0)"
+is "$(json_field "$TSW" 'd["regressions"]')" 0 "fixup: tswatch -j counts 0 regressions"
+is "$(json_field "$TSW" 'len(d["connections"])')" 1 "fixup: tswatch followed the connection"
+ok "fixup: tswatch saw the migrated side's tsvals after the move" \
+	test "$(json_field "$TSW" 'd["connections"][0]["in_packets"]')" -gt 10
+ok "fixup: the image holds the wire tsval from A's recorder" \
+	test "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ts_wire"] is not None)')" = True
+ok "restore -j/-v prints the TCP_TIMESTAMP chosen" grep -q "TCP_TIMESTAMP [0-9]* (dumped clock" "$TMP/rest-fx.out"
+
+# ---- the same without the fix-up: the check must fail -------------------------------
+make_trio nf
+pick_svc || bail_out "no address with a clock offset ahead of the bare clock in 60 tries"
+migrate nf 7002 --no-ts-fixup
+ok "nofixup: the peer counted PAWS drops ($PAWS)" test "$PAWS" -gt 0
+is "$RC_TSWATCH" 3 "nofixup: tswatch exits 3 (a regression was seen)"
+ok "nofixup: tswatch -j reports the regression with both tsvals" \
+	test "$(json_field "$TSW" 'sum(1 for e in d["events"] if e["kind"] == "regression" and e["dir"] == "in" and e["delta"] < 0)')" -ge 1
+ok "nofixup: the peer's pings stalled" test "$PING_RC" != 0
+
+# ---- a paced flow: the wire is ahead of the clock -----------------------------------
+make_trio pc
+pick_svc || bail_out "no address with a clock offset ahead of the bare clock in 60 tries"
+PACING=40 migrate pc 7003
+ahead=$("$TF" -j show "$IMG" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+w = d["ts_wire"]
+print(-1 if w is None else ((w - d["ts_clock"] + 2**31) % 2**32) - 2**31)')
+diag "paced: wire tsval - dumped clock = $ahead ms"
+if [ "$ahead" -gt 0 ]; then
+	ok "paced: the recorder caught a wire tsval ahead of TCP_TIMESTAMP (+$ahead)" true
+else
+	# The app's ACKs run ahead only between a paced segment and the next: a dump
+	# right after a paced send sees the wire at or behind the clock.
+	skip "the dump fell where the wire was not ahead ($ahead)" "paced: the recorder caught a wire tsval ahead of TCP_TIMESTAMP"
+fi
+ok "paced: the restore started at or above the wire tsval" \
+	python3 -c '
+import json, re, subprocess, sys
+d = json.loads(subprocess.check_output([sys.argv[1], "-j", "show", sys.argv[2]]))
+m = re.search(r"TCP_TIMESTAMP (\d+)", open(sys.argv[3]).read())
+v = int(m.group(1))
+sys.exit(0 if d["ts_wire"] is None or (v - d["ts_wire"]) % 2**32 < 2**31 else 1)' "$TF" "$IMG" "$TMP/rest-pc.out"
+is "$PING_RC" 0 "paced: the peer's pings went on"
+is "$PAWS" 0 "paced: no PAWS drop at the peer"
+is "$RC_TSWATCH" 0 "paced: tswatch saw no regression"
+PACING=
+
+# ---- usec timestamps ------------------------------------------------------------------
+make_trio us
+pick_svc || bail_out "no address with a clock offset ahead of the bare clock in 60 tries"
+if route_usec "$NA" "$PEER" veth0; then
+	# After the move: how fast the restored side's tsvals advance at the peer.
+	usec_rate() {
+		local a b
+		a=$(tfb -j tswatch --list --peer "$SVC:7004" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"][0]["in_max"])')
+		sleep 1
+		b=$(tfb -j tswatch --list --peer "$SVC:7004" | python3 -c 'import json,sys; print(json.load(sys.stdin)["connections"][0]["in_max"])')
+		USEC_STEP=$(((b - a) & 0xffffffff))
+	}
+	USEC_STEP=0
+	USEC_PROBE=usec_rate migrate us 7004
+	USEC_PROBE=
+	is "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ts_usec"])')" True \
+		"usec: the image's clock has the usec flag"
+	ok "usec: the restored socket's TCP_TIMESTAMP keeps bit 0" \
+		python3 -c 'import re,sys; sys.exit(0 if int(re.search(r"TCP_TIMESTAMP (\d+)", open(sys.argv[1]).read()).group(1)) & 1 else 1)' "$TMP/rest-us.out"
+	ok "usec: after the move the peer sees tsvals advance ~1e6 a second ($USEC_STEP)" test "$USEC_STEP" -gt 100000
+	is "$PING_RC" 0 "usec: the peer's pings went on"
+	is "$PAWS" 0 "usec: no PAWS drop at the peer"
+	is "$RC_TSWATCH" 0 "usec: tswatch saw no regression"
+else
+	for t in "image usec flag" "bit 0 kept" "usec rate" "pings" "PAWS" "tswatch"; do
+		skip "routes have no RTAX_FEATURE_TCP_USEC_TS here (kernel < 6.7)" "usec: $t"
+	done
+fi
+
+# ---- timestamps off -------------------------------------------------------------------
+make_trio to
+pick_svc || bail_out "no address with a clock offset ahead of the bare clock in 60 tries"
+in_ns "$NA" sysctl -qw net.ipv4.tcp_timestamps=0
+migrate to 7005
+is "$PING_RC" 0 "tsoff: the peer's pings went on across the migration"
+is "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["ts_wire"], "timestamp" in " ".join(d.get("options", [])) if isinstance(d.get("options"), list) else "")')" "None " \
+	"tsoff: the image has no wire tsval"
+# Only the peer's SYN carries the option (A answered without it): A never sent a
+# tsval, and B never received one.
+is "$(tfa -j tswatch --list --local "$SVC:7005" | python3 -c 'import json,sys; print([c["out_max"] for c in json.load(sys.stdin)["connections"]])')" "[None]" \
+	"tsoff: A's recorder recorded no tsval sent by A"
+is "$(json_field "$TSW" '[c["in_max"] for c in d["connections"]]')" "[None]" "tsoff: B's recorder saw no tsval from A (or C)"
+is "$PAWS" 0 "tsoff: no PAWS drop"
+is "$RC_TSWATCH" 0 "tsoff: tswatch exit 0"
+
+# ---- cleanup checks -----------------------------------------------------------------------
+ok "tswatch removed the recorder it attached on B" test ! -e "$BPFFS/to/b/tsval-links/$(in_ns "$NB" stat -Lc %i /proc/self/ns/net)/veth0-out"
+ok "bpftool dumps A's tsval map by field name" sh -c "bpftool map dump pinned '$BPFFS/fx/a/tsvals' | grep -q out_max"
+ok "tswatch --help" quietly "$TF" tswatch --help
+tfa tswatch --detach veth0 >/dev/null 2>&1
+ok "tswatch --detach removed A's recorder links" test -z "$(ls "$BPFFS/to/a/tsval-links" 2>/dev/null)"
+
+done_testing
