@@ -44,7 +44,7 @@ uint32_t tf_ts_restore_value(const struct tf_conn *c, uint64_t now_ns, uint32_t 
 	if (wire_ahead(c, usec))
 		base = c->ts_wire;
 	if (!margin)
-		margin = usec ? 1000 : 1;	/* 1 ms, covering the bit-0 rounding */
+		margin = usec ? 1000 : 2;	/* 1 ms, and in ms flows 2: bit 0 is cleared after adding */
 	v = base + elapsed + margin;
 	return usec ? (v | 1) : (v & ~1u);
 }
