@@ -341,12 +341,34 @@ if ($runs{tput} || $skip{tput}) {
 
 my $repair_md = '';
 if ($runs{repair}) {
-	my @m = methods('repair', qw(dump_us restore_us syscalls));
+	# repair_bench's cases: idle connections (no prefix, every N) and one
+	# connection with full queues (prefix q64k_ / q1m_, N = 1).
+	my @cases = (['idle', ''], ['64 KiB queues', 'q64k_'], ['1 MiB queues', 'q1m_']);
+	my $sys = sub {    # "dump + restore = total" syscalls, medians
+		my ($p, $n) = @_;
+		my ($d, $r, $t) = map { med('repair', "$p$_", $n) } qw(dump_syscalls restore_syscalls syscalls);
+		return '' unless defined $t;
+		return defined $d && defined $r ? sprintf('%s + %s = %s', num($d), num($r), num($t)) : num($t);
+	};
+	my $x = sub { my ($p, $n, $what) = @_; xfold(ratio(med('repair', "$p$what", $n), med('repair', "${p}floor_$what", $n))) };
+	my @rows;
+	for my $c (@cases) {
+		my ($label, $p) = @$c;
+		for my $n (grep { defined med('repair', "${p}dump_us", $_) } sizes('repair')) {
+			push @rows, [$label, nlabel($n),
+				cell('repair', "${p}dump_us", $n), cell('repair', "${p}floor_dump_us", $n), $x->($p, $n, 'dump_us'),
+				cell('repair', "${p}restore_us", $n), cell('repair', "${p}floor_restore_us", $n), $x->($p, $n, 'restore_us'),
+				$sys->($p, $n), $sys->("${p}floor_", $n)];
+		}
+	}
 	$repair_md .= "## Repair: dump and restore per connection\n\n";
-	$repair_md .= "From `build/tools/repair_bench N`, median (min–max) of the runs, beside the syscalls one connection costs.\n\n";
-	$repair_md .= plot('repair', [grep { $unit{repair}{$_} eq 'us' } @m], 'repair.png', 'Dump and restore per connection', 'µs / connection');
-	$repair_md .= table(['N', map { "$_ ($unit{repair}{$_})" } @m],
-		map { my $n = $_; [nlabel($n), map { cell('repair', $_, $n) } @m] } sizes('repair')) . "\n";
+	$repair_md .= "From `build/tools/repair_bench N` (its own medians over many cycles; here the median (min–max) of " .
+		"$config->{repair_runs} runs of it). Per connection, in µs, beside the floor: the fewest calls the kernel needs " .
+		"to move the same state, timed and counted the same way. Syscalls are counted (dump + restore = total).\n\n";
+	$repair_md .= plot('repair', [grep { defined $unit{repair}{$_} } qw(dump_us restore_us floor_dump_us floor_restore_us)],
+		'repair.png', 'Dump and restore per idle connection', 'µs / connection');
+	$repair_md .= table(['case', 'N', 'dump µs', 'floor', 'dump : floor', 'restore µs', 'floor', 'restore : floor',
+		'syscalls', 'floor syscalls'], @rows) . "\n";
 }
 
 my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program',

@@ -148,6 +148,7 @@ minutes=$(awk -v s="$(elapsed "$start")" 'BEGIN { printf "%.0f", s / 60 + 0.5 }'
 	printf 'dp_seconds\t%s\n' "$DP_SECONDS"
 	printf 'dp_runs\t%s\n' "$DP_RUNS"
 	printf 'pkt_runs\t%s\n' "$PKT_RUNS"
+	printf 'repair_runs\t%s\n' "$REPAIR_RUNS"
 } >"$BENCH_WORK/config.tsv"
 
 # ---- the report: built aside, moved in place only when complete ------------------------------
