@@ -4,11 +4,19 @@
  * connection sent, kept in the pinned LRU map <bpffs>/tsvals beside the lock
  * table, so that dump can store it and restore never starts a clock below it.
  *
- * When it runs: always, for every connection through a device where it is
- * attached (tcpferry tswatch DEV --attach, or for as long as a tswatch runs).
- * It has to be running before a dump: dump locks a tuple before reading the
- * socket and the lock drops our packets, so nothing new reaches the wire (or
- * the recorder) after that.
+ * When it runs (decided): always, for every connection through a device where
+ * it is attached (tcpferry tswatch DEV --attach, or for as long as a tswatch
+ * runs), in an LRU map (--max-tsvals, default 65536).  Not "from the moment a
+ * connection is marked": it has to have seen the connection's packets before
+ * the dump, because dump locks the tuple before it reads the socket and the
+ * lock drops our packets from then on; an always-on recorder needs no extra
+ * orchestration step.  Measured (tools/tsval_bench, BPF_PROG_TEST_RUN, this
+ * 2-core VM): 95-100 ns per packet with the option (the floor of an empty tc
+ * program is 26 ns), ~128 ns when the options must be walked, 29 ns for TCP
+ * without options; the same with 0, 1,000 and 1,000,000 connections
+ * recorded.  tc egress sees each GSO packet once.  iperf3 between two
+ * namespaces over veth: 16.4 Gbit/s without, 15.7-16.8 Gbit/s with it
+ * (within the run-to-run noise, under the 5% target).
  *
  * Pins (besides <bpffs>/locks):
  *   <bpffs>/tsvals                 key struct tf_tuple, value struct tf_tsval
