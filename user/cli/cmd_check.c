@@ -78,19 +78,9 @@ report(const char *feature, bool needed, bool ok, const char *fmt, ...)
 
 /* ---- privileges --------------------------------------------------------------------- */
 
-static bool have_cap(int cap)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = {};
-
-	if (syscall(SYS_capget, &h, d))
-		return false;
-	return d[cap / 32].effective & (1u << (cap % 32));
-}
-
 static void probe_caps(void)
 {
-	bool net_admin = have_cap(CAP_NET_ADMIN);
+	bool net_admin = cli_have_cap(CAP_NET_ADMIN);
 
 	if (net_admin)
 		report("CAP_NET_ADMIN", true, true, "%s; TCP_REPAIR and the lock may be used",
@@ -98,9 +88,9 @@ static void probe_caps(void)
 	else
 		report("CAP_NET_ADMIN", true, false,
 		       "not root and no CAP_NET_ADMIN: TCP_REPAIR is refused; run as root");
-	if (have_cap(CAP_BPF))
+	if (cli_have_cap(CAP_BPF))
 		report("CAP_BPF", true, true, "BPF maps and programs may be loaded");
-	else if (have_cap(CAP_SYS_ADMIN))
+	else if (cli_have_cap(CAP_SYS_ADMIN))
 		report("CAP_BPF", true, true, "CAP_SYS_ADMIN stands in for it");
 	else
 		report("CAP_BPF", true, false,
@@ -287,7 +277,7 @@ static void probe_bpf(void)
 
 	probe_bpffs();
 
-	if (!have_cap(CAP_BPF) && !have_cap(CAP_SYS_ADMIN)) {
+	if (!cli_have_cap(CAP_BPF) && !cli_have_cap(CAP_SYS_ADMIN)) {
 		report("tc (clsact)", true, false, "cannot be probed without CAP_BPF; run as root");
 		report("XDP", false, false, "cannot be probed without CAP_BPF; run as root");
 		libbpf_set_print(old);

@@ -74,7 +74,7 @@ void cli_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static bool have_cap(int cap)
+bool cli_have_cap(int cap)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
@@ -94,7 +94,7 @@ int cli_need_cap(int cap, const char *what)
 	};
 	const char *name = cap < (int)(sizeof(names) / sizeof(names[0])) && names[cap] ? names[cap] : "a capability";
 
-	if (have_cap(cap))
+	if (cli_have_cap(cap))
 		return 0;
 	cli_error("%s needs %s; run it as root (or grant %s)", what, name, name);
 	return -1;
