@@ -14,6 +14,7 @@ TF_ROOT=$(cd "$BENCH_DIR/../.." && pwd)
 TF=${TF:-$TF_ROOT/build/tcpferry}
 LOCK_BENCH=${LOCK_BENCH:-$TF_ROOT/build/tools/lock_bench}
 REPAIR_BENCH=${REPAIR_BENCH:-$TF_ROOT/build/tools/repair_bench}
+TSVAL_BENCH=${TSVAL_BENCH:-$TF_ROOT/build/tools/tsval_bench}
 
 # One single run (one method, one size) may not take longer than this; sizes
 # projected past it are reported as "not run", never silently dropped.

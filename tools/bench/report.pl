@@ -309,6 +309,24 @@ if ($runs{pkt}) {
 	} sizes('pkt')) . "\n";
 }
 
+# ---- tsval recorder ----
+
+my $tsval_md = '';
+if ($runs{tsval}) {
+	my @m = methods('tsval', qw(tsval_out_ts tsval_out_walk tsval_out_nots tsval_out_watching tsval_tc_empty));
+	$tsval_md .= "## Per-packet cost of the tsval recorder\n\n";
+	$tsval_md .= "Nanoseconds per packet of the recorder's tc egress program from `build/tools/tsval_bench N` " .
+		"(BPF_PROG_TEST_RUN repeat) with N other connections recorded, median (min–max) of " .
+		"$config->{tsval_runs} runs: `ts` a packet with NOP NOP TS (the fast path), `walk` TS after SACK, " .
+		"`nots` no options, `watching` the fast path while a tswatch is counted in, `tc_empty` the floor.\n\n";
+	$tsval_md .= plot('tsval', \@m, 'tsval.png', 'tsval recorder per packet (BPF_PROG_TEST_RUN)', 'ns / packet', 1);
+	$tsval_md .= table(['N recorded', @m, 'ts − empty'], map {
+		my $n = $_;
+		my ($a, $b) = (med('tsval', 'tsval_out_ts', $n), med('tsval', 'tsval_tc_empty', $n));
+		[nlabel($n), (map { cell('tsval', $_, $n) } @m), defined $a && defined $b ? sprintf('%+.1f', $a - $b) : '']
+	} sizes('tsval')) . "\n";
+}
+
 # ---- throughput ----
 
 my $tput_md = '';
@@ -371,9 +389,9 @@ if ($runs{repair}) {
 		'syscalls', 'floor syscalls'], @rows) . "\n";
 }
 
-my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program',
+my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program', tsval => 'Per-packet cost of the tsval recorder',
 	datapath => 'TCP throughput with N locks or rules installed', repair => 'Repair: dump and restore per connection');
-$md .= $churn_md . $pkt_md . $tput_md . $repair_md;
+$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md;
 for my $part (sort keys %skipped) {
 	$md .= "## $titles{$part}\n\nNot run in this report (SKIP=$config->{skip}).\n\n";
 }
@@ -424,7 +442,7 @@ close $out;
 
 # The terminal gets the targets and the tables, not the prose.
 print "\n", table(['target', 'measured', 'result'], @targets), "\n";
-for my $part ($churn_md, $pkt_md, $tput_md, $repair_md) {
+for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md) {
 	next unless $part;
 	# headings and tables, a blank line between tables
 	my $text = join("\n", grep { /^(\||##|$)/ } split /\n/, $part);

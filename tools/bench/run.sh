@@ -13,13 +13,14 @@
 #   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
 #                    built); a partial report, written to $BENCH_OUT, never to
 #                    BENCHMARKS.md
-#   SKIP="repair"    leave out whole benchmarks (churn pkt datapath repair),
+#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair),
 #                    deliberately: the report says which, in its first lines
 #   BENCH_OUT=DIR    where a quick or partial report goes
 #
 # The harness stops with a message naming the missing tool rather than
 # report a partial table: it needs iptables (nf_tables), nft, iperf3,
-# gnuplot, build/tcpferry, build/tools/lock_bench and build/tools/repair_bench.
+# gnuplot, build/tcpferry, build/tools/lock_bench, build/tools/repair_bench
+# and build/tools/tsval_bench.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -27,6 +28,7 @@ set -u
 . "$BENCH_DIR/pkt.sh"
 . "$BENCH_DIR/datapath.sh"
 . "$BENCH_DIR/repair.sh"
+. "$BENCH_DIR/tsval.sh"
 
 QUICK=${QUICK:-0}
 ONLY=${ONLY:-}
@@ -36,13 +38,14 @@ case $ONLY in
 *) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
 esac
 PARTS=()
-for p in churn pkt datapath repair; do
+ALL_PARTS="churn pkt tsval datapath repair"
+for p in $ALL_PARTS; do
 	[[ " $SKIP " == *" $p "* ]] && continue
-	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = repair ]; } && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ]; } && continue
 	PARTS+=("$p")
 done
 for p in $SKIP; do
-	case $p in churn | pkt | datapath | repair) ;; *) die "SKIP=$SKIP: '$p' is none of churn pkt datapath repair" ;; esac
+	[[ " $ALL_PARTS " == *" $p "* ]] || die "SKIP=$SKIP: '$p' is none of $ALL_PARTS"
 done
 wants() { [[ " ${PARTS[*]} " == *" $1 "* ]]; }
 
@@ -67,6 +70,9 @@ if [ -z "$ONLY" ]; then
 	fi
 	if wants churn || wants pkt; then
 		need_exe "$LOCK_BENCH" "tcpferry's lock churn and per-packet benchmark, tools/lock_bench.c"
+	fi
+	if wants tsval; then
+		need_exe "$TSVAL_BENCH" "the tsval recorder's per-packet benchmark, tools/tsval_bench.c; or SKIP=tsval"
 	fi
 	if wants repair; then
 		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
@@ -102,7 +108,7 @@ bench_bpffs
 # Measure copies of tcpferry's binaries: the tree is shared, and a rebuild in
 # the middle of a 15-minute run must not swap (or break) what is measured.
 mkdir -p "$BENCH_WORK/bin"
-for v in TF LOCK_BENCH REPAIR_BENCH; do
+for v in TF LOCK_BENCH REPAIR_BENCH TSVAL_BENCH; do
 	if [ -x "${!v}" ]; then
 		cp "${!v}" "$BENCH_WORK/bin/" || die "cannot copy ${!v}"
 		printf -v "$v" '%s' "$BENCH_WORK/bin/$(basename "${!v}")"
@@ -149,6 +155,7 @@ minutes=$(awk -v s="$(elapsed "$start")" 'BEGIN { printf "%.0f", s / 60 + 0.5 }'
 	printf 'dp_runs\t%s\n' "$DP_RUNS"
 	printf 'pkt_runs\t%s\n' "$PKT_RUNS"
 	printf 'repair_runs\t%s\n' "$REPAIR_RUNS"
+	printf 'tsval_runs\t%s\n' "$TSVAL_RUNS"
 } >"$BENCH_WORK/config.tsv"
 
 # ---- the report: built aside, moved in place only when complete ------------------------------

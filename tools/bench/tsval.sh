@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Per-packet cost of the tsval recorder's tc egress program (issue 4) with N
+# other connections recorded, from BPF_PROG_TEST_RUN with a repeat count.
+# Sourced by run.sh; writes "tsval METRIC N RUN NS ns" rows.  The figures come from
+#   build/tools/tsval_bench N
+# which must print (tab-separated, other lines allowed):
+#   tsval_out_ts    N  VALUE  ns   a packet with NOP NOP TS (the fast path), recorded
+#   tsval_tc_empty  N  VALUE  ns   a tc program that only returns: the floor
+# Further tsval_* lines in ns (tsval_out_walk, tsval_out_nots, ...) are kept too.
+
+TSVAL_SIZES=(0 1000 1000000)
+TSVAL_RUNS=5
+[ "${QUICK:-0}" = 1 ] && TSVAL_SIZES=(0 100) && TSVAL_RUNS=2
+
+TSVAL_METRICS=(tsval_out_ts tsval_tc_empty)
+
+bench_tsval() {
+	local n r out metric line_n value unit got ns
+	ns=$(new_ns) || exit 1
+	for n in "${TSVAL_SIZES[@]}"; do
+		for ((r = 1; r <= TSVAL_RUNS; r++)); do
+			out=$(timeout $((CAP_S * 3)) ip netns exec "$ns" "$TSVAL_BENCH" "$n") ||
+				die "$TSVAL_BENCH $n failed (exit $?)"
+			got=0
+			while IFS=$'\t' read -r metric line_n value unit; do
+				[[ $metric == tsval_* ]] || continue
+				[ "$unit" = ns ] || die "$TSVAL_BENCH $n: $metric in '$unit', expected ns"
+				result tsval "$metric" "$n" "$r" "$value" ns
+				[[ " ${TSVAL_METRICS[*]} " == *" $metric "* ]] && got=$((got + 1))
+			done <<<"$out"
+			[ $got -eq ${#TSVAL_METRICS[@]} ] ||
+				die "$TSVAL_BENCH $n printed $got of the lines ${TSVAL_METRICS[*]} (metric<TAB>N<TAB>value<TAB>ns); got: $(echo "$out" | head -3 | tr '\n\t' '| ')"
+			progress "tsval N=$n run $r: $(echo "$out" | awk -F'\t' '{ printf "%s %s %s; ", $1, $3, $4 }')"
+		done
+	done
+	del_ns "$ns"
+}
