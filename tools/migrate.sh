@@ -29,7 +29,7 @@
 #   rollback  before unlock: everything back to FROM.  TO's sockets destroyed
 #             under the lock and its process killed, the route and address
 #             back, FROM's sockets out of repair and PID resumed
-#             (tcpferry dump --leave-running), every lock dropped.
+#             (tcpferry resume), every lock dropped.
 #   status    what the work directory says has happened
 #
 # Every step can be run again: it checks what is there and does only what is
@@ -229,18 +229,10 @@ step_rollback() {
 	on "$FROM" ip addr replace "$SVC/32" dev lo
 	ip -n "$NS_RT" route replace "$SVC/32" via "$(addr_of "$FROM")"
 	on "$TO" ip addr del "$SVC/32" dev lo 2>/dev/null
-	# The source's sockets out of repair mode (where they are in it) and the process resumed.
-	local rb="$WORK/rollback.$(now_ns)"
-	if ! tf "$FROM" dump --pid "$PID" --out "$rb" --leave-running --lock-ttl "$TTL" >/dev/null; then
-		kill -CONT "$PID"	# nothing was in repair mode (or nothing was left to dump)
-	fi
-	# The tuples: from the dump, or (a dump that died half-way) from the rollback's own.
-	[ -s "$WORK/tuples" ] || { [ -r "$rb/index.tfi" ] && write_tuples "$rb"; }
-	if [ -s "$WORK/tuples" ]; then
-		tf "$FROM" lock del --file "$WORK/tuples" >/dev/null 2>&1
-		tf "$TO" lock del --file "$WORK/tuples" >/dev/null 2>&1
-	fi
-	[ "$NUDGE" = 1 ] && [ -r "$rb/index.tfi" ] && tf "$FROM" migrate nudge --in "$rb" --pid "$PID" >/dev/null 2>&1
+	# The source's sockets out of repair mode (a window probe prompts each
+	# peer), their locks on FROM dropped, the process continued.
+	tf "$FROM" resume --pid "$PID" >/dev/null || kill -CONT "$PID"
+	[ -s "$WORK/tuples" ] && tf "$TO" lock del --file "$WORK/tuples" >/dev/null 2>&1
 	rm -rf "$WORK/src" "$WORK/dst" "$WORK/tuples"
 	return 0
 }

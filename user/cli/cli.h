@@ -43,6 +43,7 @@ bool cli_wants_help(int argc, char **argv, const char *usage);
 #define CLI_COMMANDS(X)							\
 	X(dump,    "take established TCP sockets out of a process into images") \
 	X(restore, "rebuild sockets from images and hand them to a program") \
+	X(resume,  "undo a dump at the source: sockets out of repair, unlocked, process continued") \
 	X(show,    "print an image or a dump directory")			\
 	X(check,   "what this kernel and machine support")		\
 	X(attach,  "attach the lock programs to a device")		\

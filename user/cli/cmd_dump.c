@@ -43,8 +43,8 @@ static const char usage[] =
 	"                     0 = never); an expired lock lets packets through\n"
 	"\n"
 	"Without --leave-running or --kill, the process is left stopped with its\n"
-	"sockets in repair mode and locked: kill it to retire the source, or send it\n"
-	"SIGCONT after `tcpferry lock del` to roll back (its sockets stay in repair).\n"
+	"sockets in repair mode and locked: kill it to retire the source, or roll\n"
+	"back with `tcpferry resume --pid PID` (repair off, locks dropped, continued).\n"
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=dump-stopped|dump-locked|dump-repaired|dump-images|dump-done\n"
 	"makes the command SIGKILL itself there (tests; see user/cli/fault.h).\n";
@@ -365,7 +365,8 @@ int cmd_dump(int argc, char **argv)
 			cli_lib_error(err, "dump: --kill");
 	} else {
 		cli_info("pid %ld left stopped with %d socket(s) in repair mode and locked; kill it to retire "
-			 "the source (no FIN or RST is sent)", pid, n);
+			 "the source (no FIN or RST is sent), or roll back with: tcpferry resume --pid %ld",
+			 pid, n, pid);
 	}
 	{
 		struct json *j = cli_json_open();

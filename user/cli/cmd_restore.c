@@ -258,8 +258,8 @@ failed:
 	for (int i = 0; i < built; i++)
 		close(r[i].fd);
 	cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
-		 "Retry: tcpferry restore --in %s ...  Roll back: drop the locks here (tcpferry lock del) "
-		 "and send SIGCONT to the source process, or restore there.",
+		 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host, "
+		 "then drop the locks here (tcpferry lock del, or let them expire).",
 		 dir, no_lock ? "no lock was taken" : "the locks taken here stay, so peers retransmit instead of meeting an RST",
 		 dir);
 out:

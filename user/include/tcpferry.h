@@ -124,6 +124,8 @@ struct tf_conn {
 int tf_check_socket(int fd);
 
 int tf_repair_on(int fd);
+/* 1 if the socket is in repair mode, 0 if not, or a negative errno. */
+int tf_repair_state(int fd);
 /* probe: true sends the window probe (TCP_REPAIR 0), false does not (-1). */
 int tf_repair_off(int fd, bool probe);
 

@@ -112,6 +112,15 @@ int tf_repair_on(int fd)
 	return tf_fail(errno, "TCP_REPAIR on");
 }
 
+int tf_repair_state(int fd)
+{
+	int v;
+
+	if (getint(fd, IPPROTO_TCP, TCP_REPAIR, &v))
+		return tf_fail(errno, "TCP_REPAIR");
+	return v != 0;
+}
+
 int tf_repair_off(int fd, bool probe)
 {
 	if (setint(fd, IPPROTO_TCP, TCP_REPAIR, probe ? TCP_REPAIR_OFF : TCP_REPAIR_OFF_NO_WP))
