@@ -413,7 +413,8 @@ int cmd_tswatch(int argc, char **argv)
 		json_name(w.j, "events");
 		json_array_start(w.j);
 	}
-	cli_info("tswatch: watching %d device(s); stop with SIGINT", n_devs);
+	/* On stderr also with -j: scripts wait for this line before they start traffic. */
+	fprintf(stderr, "tswatch: watching %d device(s); stop with SIGINT\n", n_devs);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (!stop) {
 		err = ring_buffer__poll(rb, 100);
