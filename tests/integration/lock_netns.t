@@ -168,29 +168,31 @@ else
 fi
 
 # ---- one program per hook, and nothing left behind ---------------------------------------------
+# attach puts the lock program and the tsval recorder on each tc hook (the
+# recorder stays at tc when ingress is XDP): two programs per tc hook, never more.
 
 hooks() { TFA -j status | jq -r '[.devices[] | select(.device == "'"$DEV_A"'") | .hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")'; }
 TFA attach "$DEV_A" >/dev/null
 TFA attach "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:1 tc-out:1" "attach twice: one program on tc ingress, one on tc egress"
+is "$(hooks)" "tc-in:2 tc-out:2" "attach twice: lock + recorder on tc ingress and egress, no more"
 TFA attach --xdp "$DEV_A" >/dev/null
-is "$(hooks)" "xdp:1 tc-out:1" "switch to XDP: tc ingress gone, one XDP program"
+is "$(hooks)" "xdp:1 tc-out:2" "switch to XDP: the lock leaves tc ingress, one XDP program"
 ok "ip link shows the XDP program" bash -c "ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
 TFA attach --tc "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:1 tc-out:1" "back to tc: XDP gone"
+is "$(hooks)" "tc-in:2 tc-out:2" "back to tc: XDP gone"
 ok "ip link shows no XDP program" bash -c "! ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
 TFA detach "$DEV_A" >/dev/null
 TFA attach "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:1 tc-out:1" "detach + attach: one program per hook"
+is "$(hooks)" "tc-in:2 tc-out:2" "detach + attach: one program per hook"
 
 # The other namespace's veth0 (same name, same bpffs) is a device of its own.
 in_ns "$NS_B" "$TF" attach "$DEV_B" >/dev/null
 at_exit "ip netns exec $NS_B $TF detach $DEV_B"
 is "$(in_ns "$NS_B" "$TF" -j status | jq -r '[.devices[].hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")')" \
-	"tc-in:1 tc-out:1" "same device name in another namespace: attached there too"
-is "$(hooks)" "tc-in:1 tc-out:1" "... and this namespace's attachment is untouched"
+	"tc-in:2 tc-out:2" "same device name in another namespace: attached there too"
+is "$(hooks)" "tc-in:2 tc-out:2" "... and this namespace's attachment is untouched"
 in_ns "$NS_B" "$TF" detach "$DEV_B" >/dev/null
-is "$(hooks)" "tc-in:1 tc-out:1" "detaching there leaves this one"
+is "$(hooks)" "tc-in:2 tc-out:2" "detaching there leaves this one"
 
 # A device without a link-layer header gets the L3 flavour, at tc only.
 if ip -n "$NS_A" tuntap add dev tftun0 mode tun 2>/dev/null; then

@@ -14,10 +14,13 @@
 #include "attach.h"
 #include "cli.h"
 #include "lock.h"
+#include "tsval.h"
 
 static const char attach_usage[] =
-	"Usage: tcpferry attach DEV [--xdp | --tc] [--max-locks N]\n\n"
-	"Attach the lock programs to DEV: ingress (XDP or tc) and tc egress, kept by\n"
+	"Usage: tcpferry attach DEV [--xdp | --tc] [--max-locks N] [--no-tsval]\n\n"
+	"Attach the lock programs to DEV: ingress (XDP or tc) and tc egress, and the\n"
+	"tsval recorder (tc egress and ingress: the largest TCP timestamp each\n"
+	"connection put on the wire, for the restore's PAWS rule), kept by\n"
 	"links pinned under the bpffs directory (--bpffs, $TCPFERRY_BPFFS, default\n"
 	"/sys/fs/bpf/tcpferry; a bpffs is mounted there if needed).  Idempotent: what\n"
 	"is attached stays, a stale attachment is replaced.\n\n"
@@ -26,12 +29,15 @@ static const char attach_usage[] =
 	"                   default: keep the ingress that is there; otherwise native XDP\n"
 	"                   on a NIC whose driver has it, tc everywhere else\n"
 	"  --max-locks N    size of the lock table when it is created here (default 65536)\n"
+	"  --no-tsval       no recorder: restores then rely on the dumped clock alone\n"
+	"                   (enough unless the flow is paced ahead of its clock)\n"
 	"  -j, -p           JSON output\n";
 
 static const char detach_usage[] =
 	"Usage: tcpferry detach DEV\n\n"
-	"Remove the lock programs from DEV and their pins.  Idempotent.  The lock table\n"
-	"stays (with its locks), for the other devices and the next attach.\n";
+	"Remove the lock programs and the tsval recorder from DEV, and their pins.\n"
+	"Idempotent.  The lock table stays (with its locks), for the other devices and\n"
+	"the next attach.\n";
 
 static void hook_json(struct json *j, const char *name, const struct tf_hook_state *h, enum tf_hook which)
 {
@@ -62,8 +68,11 @@ int cmd_attach(int argc, char **argv)
 		{ "xdp", no_argument, NULL, 'x' },
 		{ "tc", no_argument, NULL, 't' },
 		{ "max-locks", required_argument, NULL, 'm' },
+		{ "no-tsval", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct tf_tsval_attach_info ts = {};
+	bool tsval = true;
 	enum tf_attach_mode mode = TF_ATTACH_AUTO;
 	struct tf_attach_info info;
 	unsigned long max_locks = 0;
@@ -81,6 +90,9 @@ int cmd_attach(int argc, char **argv)
 			break;
 		case 't':
 			mode = TF_ATTACH_TC;
+			break;
+		case 'n':
+			tsval = false;
 			break;
 		case 'm':
 			max_locks = strtoul(optarg, &end, 10);
@@ -105,6 +117,9 @@ int cmd_attach(int argc, char **argv)
 	err = tf_attach(g.bpffs, argv[optind], mode, max_locks, &info);
 	if (err)
 		return cli_lib_error(err, "attach %s", argv[optind]);
+	/* After the lock: the recorder then skips the packets a lock drops. */
+	if (tsval && (err = tf_tsval_attach(g.bpffs, argv[optind], 0, &ts)))
+		return cli_lib_error(err, "attach %s: the tsval recorder (--no-tsval to go without)", argv[optind]);
 	if (info.mounted[0])
 		cli_info("mounted a bpffs on %s for the pins", info.mounted);
 	if (info.note[0])
@@ -130,6 +145,7 @@ int cmd_attach(int argc, char **argv)
 		json_bool_field(j, "l3", info.l3);
 		hook_json(j, "ingress", &info.hook[in], in);
 		hook_json(j, "egress", &info.hook[TF_HOOK_TC_OUT], TF_HOOK_TC_OUT);
+		json_bool_field(j, "tsval_recorder", tsval);
 		json_string_field(j, "note", info.note);
 		json_string_field(j, "mounted", info.mounted);
 		json_object_end(j);
@@ -139,9 +155,9 @@ int cmd_attach(int argc, char **argv)
 
 		hook_text(a, sizeof(a), &info.hook[in], in);
 		hook_text(b, sizeof(b), &info.hook[TF_HOOK_TC_OUT], TF_HOOK_TC_OUT);
-		printf("%s: %s: ingress %s, egress %s\n", info.ifname,
+		printf("%s: %s: ingress %s, egress %s%s\n", info.ifname,
 		       info.hook[in].created || info.hook[TF_HOOK_TC_OUT].created ? "attached" : "already attached",
-		       a, b);
+		       a, b, tsval ? "; tsval recorder on" : "");
 	}
 	return 0;
 }
@@ -149,7 +165,7 @@ int cmd_attach(int argc, char **argv)
 int cmd_detach(int argc, char **argv)
 {
 	struct json *j;
-	int removed;
+	int removed, c;
 
 	if (cli_wants_help(argc, argv, detach_usage))
 		return 0;
@@ -162,6 +178,10 @@ int cmd_detach(int argc, char **argv)
 	removed = tf_detach(g.bpffs, argv[1]);
 	if (removed < 0)
 		return cli_lib_error(removed, "detach %s", argv[1]);
+	c = tf_tsval_detach(g.bpffs, argv[1]);
+	if (c < 0)
+		return cli_lib_error(c, "detach %s: the tsval recorder", argv[1]);
+	removed += c;
 	j = cli_json_open();
 	if (j) {
 		json_object_start(j);
