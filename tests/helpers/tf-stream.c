@@ -195,8 +195,9 @@ static void exchange(int s, uint32_t send_seed, uint64_t sent, uint64_t send_tot
 	bool shut = false, eof = false;
 
 	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
-	while (!eof) {
-		struct pollfd p = { .fd = s, .events = POLLIN | (sent < send_total ? POLLOUT : 0) };
+	/* Done when both streams are: all ours sent and shut, theirs at EOF. */
+	while (!eof || !shut) {
+		struct pollfd p = { .fd = s, .events = (eof ? 0 : POLLIN) | (sent < send_total ? POLLOUT : 0) };
 
 		if (time(NULL) > deadline)
 			die("timed out: sent %llu of %llu, received %llu of %llu", (unsigned long long)sent,
@@ -218,7 +219,7 @@ static void exchange(int s, uint32_t send_seed, uint64_t sent, uint64_t send_tot
 			shutdown(s, SHUT_WR);
 			shut = true;
 		}
-		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (!eof && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t r = recv(s, buf, sizeof(buf), 0);
 
 			if (r < 0 && errno != EAGAIN)

@@ -44,4 +44,5 @@ kill -USR1 "$app"
 kill -USR1 "$peer"
 ok "the peer got the app's whole stream and sent its own" wait "$peer"
 ok "the app got the peer's whole stream" wait "$app"
+diag "app: $(cat "$TMP/app.out")"
 done_testing
