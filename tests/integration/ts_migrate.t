@@ -136,7 +136,7 @@ migrate() {
 		>"$TSW" 2>"$TMP/tsw-$l.err" &
 	tsw=$!
 	at_exit "kill -9 $tsw"
-	wait_for 10 grep -q watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
+	wait_for 10 grep -qs watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
 	# With NEED_AHEAD: a connection whose clock runs ahead of the bare clock
 	# (a new ping, hence a new port and offset, until one does: 1 in 2).
 	for try in $(seq 1 20); do
