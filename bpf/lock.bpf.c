@@ -102,8 +102,8 @@ int tf_lock_xdp(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-SEC("tc")
-int tf_lock_tc_in(struct __sk_buff *skb)
+/* The tc verdict for one direction: drop and count, or pass to the next program. */
+static __always_inline int tc_lock(struct __sk_buff *skb, bool ingress)
 {
 	struct tf_pkt p = {};
 	struct tf_lock *lock;
@@ -112,28 +112,27 @@ int tf_lock_tc_in(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	if (tc_parse(skb, &p) != TF_PKT_TCP)
 		return TC_ACT_UNSPEC;
-	lock = find_lock(&p, true);
+	lock = find_lock(&p, ingress);
 	if (!lock)
 		return TC_ACT_UNSPEC;
-	__sync_fetch_and_add(&lock->in_packets, 1);
-	__sync_fetch_and_add(&lock->in_bytes, skb->len);
+	if (ingress) {
+		__sync_fetch_and_add(&lock->in_packets, 1);
+		__sync_fetch_and_add(&lock->in_bytes, skb->len);
+	} else {
+		__sync_fetch_and_add(&lock->out_packets, 1);
+		__sync_fetch_and_add(&lock->out_bytes, skb->len);
+	}
 	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int tf_lock_tc_in(struct __sk_buff *skb)
+{
+	return tc_lock(skb, true);
 }
 
 SEC("tc")
 int tf_lock_tc_out(struct __sk_buff *skb)
 {
-	struct tf_pkt p = {};
-	struct tf_lock *lock;
-
-	if (skb->mark == TF_PASS_MARK)
-		return TC_ACT_UNSPEC;
-	if (tc_parse(skb, &p) != TF_PKT_TCP)
-		return TC_ACT_UNSPEC;
-	lock = find_lock(&p, false);
-	if (!lock)
-		return TC_ACT_UNSPEC;
-	__sync_fetch_and_add(&lock->out_packets, 1);
-	__sync_fetch_and_add(&lock->out_bytes, skb->len);
-	return TC_ACT_SHOT;
+	return tc_lock(skb, false);
 }
