@@ -23,6 +23,7 @@
 
 #include "attach.h"
 #include "internal.h"
+#include "netdev.h"
 #include "lock.h"
 #include "lock.skel.h"
 
@@ -47,51 +48,21 @@ const char *tf_hook_name(enum tf_hook h)
 	return h < TF_HOOK__COUNT ? hook_names[h] : "?";
 }
 
-/*
- * Device names and indexes repeat across network namespaces (every one has a
- * lo with index 1, tests have a veth0 in each), and a bpffs may be shared by
- * several: so each namespace has its own directory of link pins, named by the
- * namespace's inode number.
- */
-static unsigned long netns_id(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
-}
-
 static void ns_links_dir(char *buf, size_t len, const char *bpffs)
 {
-	snprintf(buf, len, "%s/links/%lu", bpffs, netns_id());
+	snprintf(buf, len, "%s/links/%lu", bpffs, tf_netns_id());
 }
 
 static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname, enum tf_hook h,
 		    bool clsact)
 {
-	if (snprintf(buf, len, "%s/links/%lu/%s-%s%s", bpffs, netns_id(), ifname, hook_names[h],
+	if (snprintf(buf, len, "%s/links/%lu/%s-%s%s", bpffs, tf_netns_id(), ifname, hook_names[h],
 		     clsact ? CLSACT_SUFFIX : "") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
 }
 
 /* ---- what a device is --------------------------------------------------------------- */
-
-/* Devices whose frames start with an Ethernet header: everything else is L3. */
-static bool has_eth_header(const char *ifname)
-{
-	char path[128];
-	unsigned type = ARPHRD_ETHER;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%u", &type) != 1)
-			type = ARPHRD_ETHER;
-		fclose(f);
-	}
-	return type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK;
-}
 
 /* A physical NIC (a device with a bus device behind it). */
 static bool is_hw_device(const char *ifname)
@@ -469,7 +440,7 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 	if (!ifindex)
 		return tf_failx(ENODEV, "device %s: no such device in this network namespace (see ip link)",
 				ifname);
-	info->l3 = ld.l3 = !has_eth_header(ifname);
+	info->l3 = ld.l3 = !tf_dev_has_eth_header(ifname);
 	if (mode == TF_ATTACH_XDP && ld.l3)
 		return tf_failx(EINVAL, "device %s: no Ethernet header, XDP cannot serve it; use --tc", ifname);
 
@@ -612,7 +583,7 @@ int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
 			v = nv;
 			memset(&v[cnt], 0, sizeof(v[cnt]));
 			fill_info(bpffs, name, if_nametoindex(name), &v[cnt]);
-			v[cnt].l3 = v[cnt].ifindex && !has_eth_header(name);
+			v[cnt].l3 = v[cnt].ifindex && !tf_dev_has_eth_header(name);
 			cnt++;
 		}
 	}

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "internal.h"
+#include "netdev.h"
 #include "lock.h"
 #include "tsval.h"
 #include "tsval.skel.h"
@@ -32,16 +33,9 @@ static const char *default_bpffs(const char *bpffs)
 	return bpffs && *bpffs ? bpffs : TF_DEFAULT_BPFFS;
 }
 
-static unsigned long netns_id(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/ns/net", &st) == 0 ? (unsigned long)st.st_ino : 0;
-}
-
 static int link_path(char *buf, size_t len, const char *bpffs, const char *ifname, bool ingress)
 {
-	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s", bpffs, netns_id(), ifname,
+	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s", bpffs, tf_netns_id(), ifname,
 		     ingress ? "in" : "out") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
@@ -54,27 +48,10 @@ static int make_links_dir(const char *bpffs)
 	snprintf(path, sizeof(path), "%s/" LINKS_DIR, bpffs);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return tf_fail(errno, "pin directory %s", path);
-	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, netns_id());
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, tf_netns_id());
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return tf_fail(errno, "pin directory %s", path);
 	return 0;
-}
-
-/* Devices whose frames start with an Ethernet header: everything else is L3. */
-static bool has_eth_header(const char *ifname)
-{
-	char path[128];
-	unsigned type = ARPHRD_ETHER;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/type", ifname);
-	f = fopen(path, "r");
-	if (f) {
-		if (fscanf(f, "%u", &type) != 1)
-			type = ARPHRD_ETHER;
-		fclose(f);
-	}
-	return type == ARPHRD_ETHER || type == ARPHRD_LOOPBACK;
 }
 
 int tf_tsval_map_open(const char *bpffs, const char *pin)
@@ -198,7 +175,7 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 	skel = tsval_bpf__open();
 	if (!skel)
 		return tf_fail(errno, "device %s: open the tsval recorder", ifname);
-	skel->rodata->tf_l3_dev = !has_eth_header(ifname);
+	skel->rodata->tf_l3_dev = !tf_dev_has_eth_header(ifname);
 	err = reuse_or_mark(skel->maps.tsvals, bpffs, TF_PIN_TSVALS, &pin_tsvals);
 	if (!err && pin_tsvals)
 		err = bpf_map__set_max_entries(skel->maps.tsvals, max_tsvals ? max_tsvals : TF_DEFAULT_MAX_TSVALS);
@@ -274,7 +251,7 @@ int tf_tsval_detach(const char *bpffs, const char *ifname)
 			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
 		removed++;
 	}
-	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, netns_id());
+	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, tf_netns_id());
 	rmdir(path);	/* only when empty */
 	snprintf(path, sizeof(path), "%s/" LINKS_DIR, bpffs);
 	rmdir(path);
