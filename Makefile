@@ -107,7 +107,7 @@ $(BUILD)/tests/bpf/%.t: tests/bpf/%.c tests/tap.h $(LIBA) $(SKELS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/helpers/% $(BUILD)/tools/%: CFLAGS += -Itests
-$(BUILD)/tests/helpers/%: tests/helpers/%.c $(LIBA)
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)

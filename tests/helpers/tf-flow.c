@@ -35,33 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 static volatile sig_atomic_t want_report, want_stop;
 
 static void on_usr1(int s) { (void)s; want_report = 1; }
 static void on_usr2(int s) { (void)s; want_stop = 1; }
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tf-flow: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-static uint8_t pattern(uint64_t i)
-{
-	uint64_t x = (i >> 3) * 0x9E3779B97F4A7C15ull + 0xC2B2AE3D27D4EB4Full;
-
-	x ^= x >> 29;
-	x *= 0xBF58476D1CE4E5B9ull;
-	x ^= x >> 32;
-	return (uint8_t)(x >> (8 * (i & 7)));
-}
 
 static double now_ms(void)
 {
@@ -69,22 +48,6 @@ static double now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static long long arg_num(int argc, char **argv, const char *name, long long def)
-{
-	for (int i = 0; i < argc - 1; i++)
-		if (!strcmp(argv[i], name))
-			return strtoll(argv[i + 1], NULL, 0);
-	return def;
-}
-
-static const char *arg_str(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc - 1; i++)
-		if (!strcmp(argv[i], name))
-			return argv[i + 1];
-	return NULL;
 }
 
 static int connect_to(const char *addr, int port)
@@ -109,6 +72,8 @@ int main(int argc, char **argv)
 	struct sigaction su1 = { .sa_handler = on_usr1 }, su2 = { .sa_handler = on_usr2 };
 	static uint8_t buf[256 * 1024];
 	uint64_t sent = 0, got = 0;
+
+	helper_name = "tf-flow";
 	double last_recv, next_send, max_gap = 0, all_max = 0, last_status = 0;
 	bool stopping = false, eof = false;
 	const char *status;
@@ -157,7 +122,7 @@ int main(int argc, char **argv)
 		t = now_ms();
 		if (!stopping && t >= next_send) {
 			for (size_t k = 0; k < chunk; k++)
-				buf[k] = pattern(sent + k);
+				buf[k] = pattern(PEER_SEED, sent + k);
 			ssize_t w = send(s, buf, chunk, MSG_NOSIGNAL);
 
 			if (w < 0 && errno != EAGAIN)
@@ -180,7 +145,7 @@ int main(int argc, char **argv)
 				break;
 			}
 			for (ssize_t k = 0; k < r; k++)
-				if (buf[k] != pattern(got + k))
+				if (buf[k] != pattern(PEER_SEED, got + k))
 					die("wrong byte at offset %llu of the echo",
 					    (unsigned long long)(got + k));
 			got += r;

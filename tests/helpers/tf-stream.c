@@ -48,8 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PEER_SEED 1
-#define APP_SEED 2
+#include "helper.h"
 
 static volatile sig_atomic_t go;
 
@@ -57,30 +56,6 @@ static void on_usr1(int sig)
 {
 	(void)sig;
 	go++;
-}
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "tf-stream: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-/* A byte that depends on the seed and every bit of the offset. */
-static uint8_t pattern(uint32_t seed, uint64_t i)
-{
-	uint64_t x = (i >> 3) * 0x9E3779B97F4A7C15ull + seed * 0xC2B2AE3D27D4EB4Full;
-
-	x ^= x >> 29;
-	x *= 0xBF58476D1CE4E5B9ull;
-	x ^= x >> 32;
-	return (uint8_t)(x >> (8 * (i & 7)));
 }
 
 static void fill(uint32_t seed, uint64_t off, uint8_t *buf, size_t n)
@@ -148,30 +123,6 @@ static int connect_to(const char *addr, int port)
 		usleep(50000);	/* the server may still be starting */
 	}
 	die("connect %s:%d: %s", addr, port, strerror(errno));
-}
-
-static long long arg_num(int argc, char **argv, const char *name, long long def)
-{
-	for (int i = 0; i < argc - 1; i++)
-		if (!strcmp(argv[i], name))
-			return strtoll(argv[i + 1], NULL, 0);
-	return def;
-}
-
-static const char *arg_str(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc - 1; i++)
-		if (!strcmp(argv[i], name))
-			return argv[i + 1];
-	return NULL;
-}
-
-static bool has_flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (!strcmp(argv[i], name))
-			return true;
-	return false;
 }
 
 static void wait_go(int want)
@@ -474,6 +425,8 @@ static int mode_ping(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
+
+	helper_name = "tf-stream";
 
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
