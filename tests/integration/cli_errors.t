@@ -6,7 +6,7 @@ need_root
 need_built
 need_cmd python3 setpriv
 
-plan 23
+plan 25
 
 make_pair
 make_bpffs
@@ -105,4 +105,7 @@ ok "a directory without a dump is refused" expect_error 1 "index.tfi" tfa restor
 kill -USR1 "$peer"
 ok "the source connection is untouched by all of this" wait "$peer"
 ok "restore --help works" quietly "$TF" restore --help
+ok "a malformed tuple is refused before any lock table or bpffs is made" \
+	expect_error 2 "expected ADDR:PORT" "$TF" --bpffs "$BPFFS/fresh" lock add 198.18.0.1 198.18.0.2:80
+ok "  (nothing was created)" test ! -e "$BPFFS/fresh"
 done_testing

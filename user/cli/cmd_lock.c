@@ -359,6 +359,19 @@ int cmd_lock(int argc, char **argv)
 	}
 	if (cli_need_cap(CAP_BPF, "lock"))
 		return 1;
+	/* Bad input is refused before the table (or a bpffs) is made. */
+	if ((add || del) && !a.file) {
+		struct tf_tuple k;
+
+		if (argc - a.first != 2) {
+			fputs(lock_usage, stderr);
+			return EXIT_USAGE;
+		}
+		if (tf_tuple_parse(argv[a.first], argv[a.first + 1], &k)) {
+			cli_error("%s", tf_strerror());
+			return EXIT_USAGE;
+		}
+	}
 
 	err = tf_locktab_open(g.bpffs, add, a.max_locks, &t);
 	if (err == -ENOENT && !strcmp(verb, "list"))
