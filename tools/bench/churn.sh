@@ -32,6 +32,7 @@ churn_worker_run() {
 	rm -rf "$pins"
 	[ $rc -eq 124 ] && die "churn $m, $n connections: run $r took more than $((CAP_S * 3)) s (cap $CAP_S s); raise CAP_S or check the machine"
 	[ $rc -eq 0 ] || die "churn $m, $n connections: run $r failed (see above)"
+	# shellcheck disable=SC2086 # "LOCK_S UNLOCK_S": split on purpose
 	set -- $out
 	local total
 	total=$(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }')
@@ -42,10 +43,10 @@ churn_worker_run() {
 
 # churn_lib_run N RUN: lock_bench's figures for one run.
 churn_lib_run() {
-	local n=$1 r=$2 out metric got=0 line_n value unit m
+	local n=$1 r=$2 out metric got=0 value unit m
 	out=$(timeout $((CAP_S * 3)) "$LOCK_BENCH" churn "$n") ||
 		die "$LOCK_BENCH churn $n failed (exit $?)"
-	while IFS=$'\t' read -r metric line_n value unit; do
+	while IFS=$'\t' read -r metric _ value unit; do
 		m=${LOCK_BENCH_CHURN[$metric]:-}
 		[ -n "$m" ] || continue
 		[ "$unit" = conn/s ] || die "$LOCK_BENCH churn $n: $metric in '$unit', expected conn/s"

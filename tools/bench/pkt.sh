@@ -18,7 +18,7 @@ PKT_RUNS=5
 PKT_METRICS=(pkt_xdp pkt_tc pkt_xdp_empty pkt_tc_empty)
 
 bench_pkt() {
-	local n r out metric line_n value unit got ns
+	local n r out metric value unit got ns
 	ns=$(new_ns) || exit 1
 	for n in "${PKT_SIZES[@]}"; do
 		for ((r = 1; r <= PKT_RUNS; r++)); do
@@ -26,7 +26,7 @@ bench_pkt() {
 				ip netns exec "$ns" "$LOCK_BENCH" pkt "$n") ||
 				die "$LOCK_BENCH pkt $n failed (exit $?)"
 			got=0
-			while IFS=$'\t' read -r metric line_n value unit; do
+			while IFS=$'\t' read -r metric _ value unit; do
 				[[ $metric == pkt_* ]] || continue
 				[ "$unit" = ns ] || die "$LOCK_BENCH pkt $n: $metric in '$unit', expected ns"
 				result pkt "$metric" "$n" "$r" "$value" ns

@@ -1,14 +1,14 @@
 # One plot of cost against scale, log axes, one line per method with its
 # spread as error bars.  Called by report.pl:
 #   gnuplot -e "datadir='...'; bench='churn'; methods='a b'; out='x.png'; \
-#               plottitle='...'; ylab='...'; xzero=0" plots.gp
+#               plottitle='...'; xlab='...'; ylab='...'; xzero=0" plots.gp
 # Data: DATADIR/BENCH-METHOD.dat, columns N median min max; N = 0 is written
 # as 1 (a log axis has no 0) and labelled "0" when xzero is 1.
 
 set terminal pngcairo size 900,560 font ",11" noenhanced
 set output out
 set title plottitle
-set xlabel "N (connections locked)"
+set xlabel xlab
 set ylabel ylab
 set logscale xy
 set grid xtics ytics mxtics mytics lw 0.5 lc rgb "#dddddd"

@@ -144,7 +144,11 @@ sub table {
 
 my @plots;
 
-sub plot {    # bench, methods, file, title, ylabel; one .dat per method, x = max(N, 1)
+my %xlabel = (churn => 'N (connections locked, then unlocked)', pkt => 'N (locks in the table)',
+	tsval => 'N (connections recorded)', tput => 'N (connections locked or in rules)',
+	install => 'N (connections locked or in rules)', repair => 'N (idle connections)');
+
+sub plot {    # bench, methods, file, title, ylabel, xzero; one .dat per method, x = max(N, 1)
 	my ($bench, $methods, $file, $title, $ylabel, $xzero) = @_;
 	my @have;
 	for my $m (@$methods) {
@@ -162,7 +166,7 @@ sub plot {    # bench, methods, file, title, ylabel; one .dat per method, x = ma
 	my $out = "$plotdir/$file";
 	my @args = (
 		'-e', "datadir='$dat'", '-e', "bench='$bench'", '-e', "methods='@have'",
-		'-e', "out='$out'", '-e', "plottitle='$title'", '-e', "ylab='$ylabel'",
+		'-e', "out='$out'", '-e', "plottitle='$title'", '-e', "ylab='$ylabel'", '-e', "xlab='$xlabel{$bench}'",
 		'-e', 'xzero=' . ($xzero ? 1 : 0), "$here/plots.gp");
 	system('gnuplot', @args) == 0 or die "report: gnuplot failed for $file\n";
 	push @plots, $file;

@@ -15,14 +15,14 @@ TSVAL_RUNS=5
 TSVAL_METRICS=(tsval_out_ts tsval_tc_empty)
 
 bench_tsval() {
-	local n r out metric line_n value unit got ns
+	local n r out metric value unit got ns
 	ns=$(new_ns) || exit 1
 	for n in "${TSVAL_SIZES[@]}"; do
 		for ((r = 1; r <= TSVAL_RUNS; r++)); do
 			out=$(timeout $((CAP_S * 3)) ip netns exec "$ns" "$TSVAL_BENCH" "$n") ||
 				die "$TSVAL_BENCH $n failed (exit $?)"
 			got=0
-			while IFS=$'\t' read -r metric line_n value unit; do
+			while IFS=$'\t' read -r metric _ value unit; do
 				[[ $metric == tsval_* ]] || continue
 				[ "$unit" = ns ] || die "$TSVAL_BENCH $n: $metric in '$unit', expected ns"
 				result tsval "$metric" "$n" "$r" "$value" ns
