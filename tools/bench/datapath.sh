@@ -8,8 +8,10 @@
 # Methods, each on its own namespace pair so that all four exist at once and
 # the iperf3 runs interleave (none, tcpferry, nft-rules, nft-set, none, ...):
 #   none       nothing on the path
-#   tcpferry   `tcpferry attach veth0 --tc` on the receiver, N locks added with
-#              `tcpferry lock add --file -`
+#   tcpferry   `tcpferry attach veth0 --tc --no-tsval` on the receiver, N locks
+#              added with `tcpferry lock add --file -`
+#   tcpferry-tsval  the same with the tsval recorder (plain `tcpferry attach`),
+#              on the receiver and on the sender (whose egress carries the data)
 #   nft-rules  N connections as CRIU's rule pairs: N rules in an input chain and
 #              N in an output chain, loaded in one `nft -f` batch
 #   nft-set    CRIU's set: 2N elements, one lookup rule per direction
@@ -22,26 +24,34 @@ DP_RUNS=5
 DP_SECONDS=3
 [ "${QUICK:-0}" = 1 ] && DP_SIZES=(0 100) && DP_RUNS=1 && DP_SECONDS=1
 
-DP_METHODS=(none tcpferry nft-rules nft-set)
+DP_METHODS=(none tcpferry tcpferry-tsval nft-rules nft-set)
 
 declare -A DP_A DP_B
 
 dp_install_none() { :; }
 
-dp_install_tcpferry() { # B N TUPLES
-	local b=$1 n=$2 max=()
+dp_install_tcpferry() { # B N TUPLES [recorder]
+	local b=$1 n=$2 max=() tsval=(--no-tsval)
+	[ "${4:-}" = recorder ] && tsval=()
 	if [ "$n" -gt 60000 ]; then
 		"$TF" attach --help 2>&1 | grep -q -- --max-locks ||
 			die "tcpferry attach has no --max-locks; cannot hold $n locks"
 		max=(--max-locks $((n + 1024)))
 	fi
-	in_ns "$b" "$TF" attach veth0 --tc "${max[@]}" >/dev/null ||
-		die "tcpferry attach veth0 --tc in $b failed"
+	in_ns "$b" "$TF" attach veth0 --tc "${max[@]}" "${tsval[@]}" >/dev/null ||
+		die "tcpferry attach veth0 --tc ${tsval[*]} in $b failed"
 	in_ns "$b" "$TF" status | grep -q '^veth0 .*tc-in' ||
 		die "tcpferry attach veth0 --tc in $b left no tc ingress program (tcpferry status)"
 	[ "$n" -eq 0 ] && return 0
 	awk '{ printf "%s:%s %s:%s\n", $1, $2, $3, $4 }' "$3" |
 		in_ns "$b" "$TF" lock add --file - >/dev/null || die "tcpferry lock add --file - ($n locks) in $b failed"
+}
+
+# The recorder on both ends: the sender's egress carries the data it parses.
+dp_install_tcpferry-tsval() { # B N TUPLES
+	in_ns "$PAIR_A" "$TF" --bpffs "$BENCH_BPFFS/dp-$PAIR_A" attach veth0 --tc >/dev/null ||
+		die "tcpferry attach veth0 --tc in $PAIR_A failed"
+	dp_install_tcpferry "$1" "$2" "$3" recorder
 }
 
 dp_install_nft-rules() {
@@ -88,7 +98,7 @@ bench_datapath() {
 		tuples "$n" 198.18.0.2 5201 >"$tuples"
 		active=()
 		for m in "${DP_METHODS[@]}"; do
-			[ "${ONLY:-}" = netfilter ] && [ "$m" = tcpferry ] && continue
+			[ "${ONLY:-}" = netfilter ] && [[ $m == tcpferry* ]] && continue
 			p=$(projected "install-$m" "$n")
 			if over_cap "$p"; then
 				skipped tput "$m" "$n" "not run: installing > $CAP_S s projected (${p%.*} s)"
@@ -97,7 +107,7 @@ bench_datapath() {
 			fi
 			new_pair
 			DP_A[$m]=$PAIR_A DP_B[$m]=$PAIR_B
-			[ "$m" = tcpferry ] && export TCPFERRY_BPFFS=$BENCH_BPFFS/dp-$PAIR_B
+			[[ $m == tcpferry* ]] && export TCPFERRY_BPFFS=$BENCH_BPFFS/dp-$PAIR_B
 			t0=$(now)
 			"dp_install_$m" "$PAIR_B" "$n" "$tuples"
 			t0=$(elapsed "$t0")
@@ -124,7 +134,7 @@ bench_datapath() {
 		for m in "${active[@]}"; do
 			del_ns "${DP_A[$m]}"
 			del_ns "${DP_B[$m]}"
-			rm -rf "$BENCH_BPFFS/dp-${DP_B[$m]}"
+			rm -rf "$BENCH_BPFFS/dp-${DP_B[$m]}" "$BENCH_BPFFS/dp-${DP_A[$m]}"
 		done
 		unset TCPFERRY_BPFFS
 		rm -f "$tuples" "$BENCH_WORK/dp.nft"

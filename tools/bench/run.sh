@@ -13,7 +13,7 @@
 #   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
 #                    built); a partial report, written to $BENCH_OUT, never to
 #                    BENCHMARKS.md
-#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair),
+#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair migrate),
 #                    deliberately: the report says which, in its first lines
 #   BENCH_OUT=DIR    where a quick or partial report goes
 #
@@ -38,10 +38,10 @@ case $ONLY in
 *) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
 esac
 PARTS=()
-ALL_PARTS="churn pkt tsval datapath repair"
+ALL_PARTS="churn pkt tsval datapath repair migrate"
 for p in $ALL_PARTS; do
 	[[ " $SKIP " == *" $p "* ]] && continue
-	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ]; } && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = migrate ]; } && continue
 	PARTS+=("$p")
 done
 for p in $SKIP; do
@@ -73,6 +73,12 @@ if [ -z "$ONLY" ]; then
 	fi
 	if wants tsval; then
 		need_exe "$TSVAL_BENCH" "the tsval recorder's per-packet benchmark, tools/tsval_bench.c; or SKIP=tsval"
+	fi
+	if wants migrate; then
+		need_exe "$TF" "the tcpferry CLI"
+		need_cmd socat "socat"
+		need_cmd jq "jq"
+		need_exe "$TF_ROOT/build/tests/helpers/tf-flow" "the lab's stream client, tests/helpers/tf-flow.c; or SKIP=migrate"
 	fi
 	if wants repair; then
 		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
@@ -137,6 +143,18 @@ first_line() { "$@" 2>&1 | head -1; }
 } >"$BENCH_WORK/machine.tsv"
 
 # ---- the benchmarks -------------------------------------------------------------------------
+
+# Live migration in the lab (tools/bench/migrate.sh, issue 5): rows "migrate METRIC N 1 VALUE UNIT".
+bench_migrate() {
+	local out metric n value unit
+	progress "migrate: $([ "$QUICK" = 1 ] && echo 10 || echo 100) moves of the demo's stream, then 1,000 connections at once"
+	out=$(QUICK=$QUICK "$BENCH_DIR/migrate.sh") || die "tools/bench/migrate.sh failed"
+	while IFS=$'\t' read -r metric n value unit; do
+		[ -n "$unit" ] || continue
+		result migrate "$metric" "$n" 1 "$value" "$unit"
+	done <<<"$out"
+	progress "migrate: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
+}
 
 start=$(now)
 progress "bench: $([ "$QUICK" = 1 ] && echo quick || echo full) run of ${PARTS[*]}${ONLY:+, only $ONLY}; cap $CAP_S s per run; work in $BENCH_WORK"
