@@ -6,7 +6,7 @@ need_root
 need_built
 need_cmd python3 setpriv
 
-plan 25
+plan 28
 
 make_pair
 make_bpffs
@@ -74,6 +74,11 @@ ok "dump --leave-running of a live connection" quietly tfa dump --pid "$app" --o
 ok "a second dump into the same directory is refused" expect_error 1 "already holds a dump" \
 	tfa dump --pid "$app" --out "$TMP/img"
 
+ok "restore to a program that does not exist is refused before anything is restored" \
+	expect_error 1 "no-such-program-tf: not found in PATH" tfa restore --in "$TMP/img" -- no-such-program-tf
+ok "restore --send-to a socket nobody listens on is refused before anything is restored" \
+	expect_error 1 "nothing restored.*listening" tfa restore --in "$TMP/img" --send-to "$TMP/nobody.sock"
+is "$(nlocks tfa)" 0 "  (no lock was taken for either)"
 ok "restore while the 4-tuple is still in use here" expect_error 1 "already in use on this host" \
 	tfa restore --in "$TMP/img" -- true
 ok "the failed restore says how to retry or roll back" expect_error 1 "Retry: tcpferry restore" \

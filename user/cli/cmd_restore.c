@@ -125,7 +125,7 @@ int cmd_restore(int argc, char **argv)
 	struct tf_index ix = {};
 	struct restored *r = NULL;
 	struct conn_locks locks = {};
-	int c, err, ret = 1, built = 0;
+	int c, err, ret = 1, built = 0, handoff = -1;
 	char *end;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -160,10 +160,18 @@ int cmd_restore(int argc, char **argv)
 		return 1;
 	cli_raise_nofile();
 
+	/* 0. Where the sockets go must be there: once live, they cannot wait. */
+	if (cmd && (err = tf_handoff_exec_check(cmd)))
+		return cli_lib_error(err, "restore: nothing restored");
+	if (send_to && (handoff = tf_handoff_connect(send_to)) < 0)
+		return cli_lib_error(handoff, "restore: nothing restored");
+
 	/* 1. Everything read and checked before the kernel sees any of it. */
 	err = tf_index_read(dir, &ix);
-	if (err)
-		return cli_lib_error(err, "restore %s", dir);
+	if (err) {
+		cli_lib_error(err, "restore %s", dir);
+		goto out;
+	}
 	r = calloc(ix.n ? ix.n : 1, sizeof(*r));
 	if (!r) {
 		cli_error("restore %s: no memory", dir);
@@ -238,7 +246,8 @@ int cmd_restore(int argc, char **argv)
 			names[i] = r[i].name;
 		}
 		if (send_to) {
-			err = tf_handoff_send(send_to, fds, names, ix.n);
+			err = tf_handoff_send(handoff, send_to, fds, names, ix.n);
+			handoff = -1;
 			if (err)
 				cli_lib_error(err, "restore: handing the sockets to %s (they are closed now)", send_to);
 			ret = err ? 1 : 0;
@@ -263,6 +272,8 @@ failed:
 		 dir, no_lock ? "no lock was taken" : "the locks taken here stay, so peers retransmit instead of meeting an RST",
 		 dir);
 out:
+	if (handoff >= 0)
+		close(handoff);
 	conn_locks_done(&locks);
 	for (uint32_t i = 0; r && i < ix.n; i++)
 		tf_conn_free(&r[i].conn);

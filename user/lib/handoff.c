@@ -51,10 +51,29 @@ int tf_handoff_exec(const int *fds, const char *const *names, int n, char *const
 	return tf_fail(errno, "exec %s", argv[0]);
 }
 
-int tf_handoff_send(const char *path, const int *fds, const char *const *names, int n)
+int tf_handoff_exec_check(char *const argv[])
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (strchr(argv[0], '/'))
+		return access(argv[0], X_OK) ? tf_fail(errno, "%s", argv[0]) : 0;
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p; p += strcspn(p, ":") + (p[strcspn(p, ":")] == ':')) {
+		int n = strcspn(p, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", n, p, argv[0]);
+		if (access(buf, X_OK) == 0)
+			return 0;
+		if (!p[n])
+			break;
+	}
+	return tf_failx(ENOENT, "%s: not found in PATH", argv[0]);
+}
+
+int tf_handoff_connect(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int s, err = 0;
+	int s;
 
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return tf_failx(ENAMETOOLONG, "%s: unix socket path too long", path);
@@ -63,9 +82,18 @@ int tf_handoff_send(const char *path, const int *fds, const char *const *names, 
 	if (s < 0)
 		return tf_fail(errno, "%s: socket", path);
 	if (connect(s, (struct sockaddr *)&sun, sizeof(sun))) {
-		err = tf_fail(errno, "%s: connect (is the receiving process listening?)", path);
-		goto out;
+		int err = tf_fail(errno, "%s: connect (is the receiving process listening?)", path);
+
+		close(s);
+		return err;
 	}
+	return s;
+}
+
+int tf_handoff_send(int s, const char *path, const int *fds, const char *const *names, int n)
+{
+	int err = 0;
+
 	for (int at = 0; at < n && !err; at += TF_HANDOFF_BATCH) {
 		int k = n - at < TF_HANDOFF_BATCH ? n - at : TF_HANDOFF_BATCH;
 		char ctl[CMSG_SPACE(sizeof(int) * TF_HANDOFF_BATCH)] = {};
@@ -88,7 +116,6 @@ int tf_handoff_send(const char *path, const int *fds, const char *const *names, 
 		if (sendmsg(s, &mh, MSG_NOSIGNAL) != (ssize_t)tl)
 			err = tf_fail(errno, "%s: sendmsg SCM_RIGHTS", path);
 	}
-out:
 	close(s);
 	return err;
 }
