@@ -191,3 +191,23 @@ bench_cleanup() {
 		rm -f "$BENCH_WORK/mounts"
 	fi
 }
+
+# ns_rows PART PREFIX N RUN LABEL REQUIRED... -- CMD...: run CMD (a tool printing
+# "metric<TAB>N<TAB>value<TAB>ns" lines), keep every PREFIX* line as a row of
+# PART, and fail loudly unless each REQUIRED metric came out.
+ns_rows() {
+	local part=$1 prefix=$2 n=$3 r=$4 label=$5 out metric value unit got=0 want=()
+	shift 5
+	while [ "$1" != -- ]; do want+=("$1"); shift; done
+	shift
+	out=$(timeout $((CAP_S * 3)) "$@") || die "$* failed (exit $?)"
+	while IFS=$'\t' read -r metric _ value unit; do
+		[[ $metric == "$prefix"* ]] || continue
+		[ "$unit" = ns ] || die "$*: $metric in '$unit', expected ns"
+		result "$part" "$metric" "$n" "$r" "$value" ns
+		[[ " ${want[*]} " == *" $metric "* ]] && got=$((got + 1))
+	done <<<"$out"
+	[ $got -eq ${#want[@]} ] ||
+		die "$* printed $got of the lines ${want[*]} (metric<TAB>N<TAB>value<TAB>ns); got: $(echo "$out" | head -4 | tr '\n\t' '| ')"
+	progress "$label N=$n run $r: $(echo "$out" | awk -F'\t' -v p="$prefix" 'index($1, p) == 1 { printf "%s %s %s; ", $1, $3, $4 }')"
+}

@@ -18,23 +18,12 @@ PKT_RUNS=5
 PKT_METRICS=(pkt_xdp pkt_tc pkt_xdp_empty pkt_tc_empty)
 
 bench_pkt() {
-	local n r out metric value unit got ns
+	local n r ns
 	ns=$(new_ns) || exit 1
 	for n in "${PKT_SIZES[@]}"; do
 		for ((r = 1; r <= PKT_RUNS; r++)); do
-			out=$(TCPFERRY_BPFFS=$BENCH_BPFFS/pkt timeout $((CAP_S * 3)) \
-				ip netns exec "$ns" "$LOCK_BENCH" pkt "$n") ||
-				die "$LOCK_BENCH pkt $n failed (exit $?)"
-			got=0
-			while IFS=$'\t' read -r metric _ value unit; do
-				[[ $metric == pkt_* ]] || continue
-				[ "$unit" = ns ] || die "$LOCK_BENCH pkt $n: $metric in '$unit', expected ns"
-				result pkt "$metric" "$n" "$r" "$value" ns
-				[[ " ${PKT_METRICS[*]} " == *" $metric "* ]] && got=$((got + 1))
-			done <<<"$out"
-			[ $got -eq ${#PKT_METRICS[@]} ] ||
-				die "$LOCK_BENCH pkt $n printed $got of the lines ${PKT_METRICS[*]} (metric<TAB>N<TAB>value<TAB>ns); got: $(echo "$out" | head -4 | tr '\n\t' '| ')"
-			progress "per packet N=$n run $r: $(echo "$out" | awk -F'\t' '{ printf "%s %s %s; ", $1, $3, $4 }')"
+			ns_rows pkt pkt_ "$n" "$r" "per packet" "${PKT_METRICS[@]}" -- \
+				env TCPFERRY_BPFFS="$BENCH_BPFFS/pkt" ip netns exec "$ns" "$LOCK_BENCH" pkt "$n"
 		done
 	done
 	rm -rf "$BENCH_BPFFS/pkt"

@@ -15,22 +15,12 @@ TSVAL_RUNS=5
 TSVAL_METRICS=(tsval_out_ts tsval_tc_empty)
 
 bench_tsval() {
-	local n r out metric value unit got ns
+	local n r ns
 	ns=$(new_ns) || exit 1
 	for n in "${TSVAL_SIZES[@]}"; do
 		for ((r = 1; r <= TSVAL_RUNS; r++)); do
-			out=$(timeout $((CAP_S * 3)) ip netns exec "$ns" "$TSVAL_BENCH" "$n") ||
-				die "$TSVAL_BENCH $n failed (exit $?)"
-			got=0
-			while IFS=$'\t' read -r metric _ value unit; do
-				[[ $metric == tsval_* ]] || continue
-				[ "$unit" = ns ] || die "$TSVAL_BENCH $n: $metric in '$unit', expected ns"
-				result tsval "$metric" "$n" "$r" "$value" ns
-				[[ " ${TSVAL_METRICS[*]} " == *" $metric "* ]] && got=$((got + 1))
-			done <<<"$out"
-			[ $got -eq ${#TSVAL_METRICS[@]} ] ||
-				die "$TSVAL_BENCH $n printed $got of the lines ${TSVAL_METRICS[*]} (metric<TAB>N<TAB>value<TAB>ns); got: $(echo "$out" | head -3 | tr '\n\t' '| ')"
-			progress "tsval N=$n run $r: $(echo "$out" | awk -F'\t' '{ printf "%s %s %s; ", $1, $3, $4 }')"
+			ns_rows tsval tsval_ "$n" "$r" tsval "${TSVAL_METRICS[@]}" -- \
+				ip netns exec "$ns" "$TSVAL_BENCH" "$n"
 		done
 	done
 	del_ns "$ns"
