@@ -173,22 +173,20 @@ static void remove_images(const char *dir, const struct tf_index *ix, int writte
 	rmdir(dir);	/* only if empty: it may have held other files */
 }
 
-static void print_result(struct json *j, const struct dumped *d, int n, const char *dir, pid_t pid)
+static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
 {
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 	if (j) {
 		json_object_start(j);
-		json_uint_field(j, "pid", pid);
+		json_uint_field(j, "pid", ix->pid);
 		json_string_field(j, "dir", dir);
 		json_name(j, "connections");
 		json_array_start(j);
 	}
-	for (int i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < ix->n; i++) {
 		const struct tf_conn *c = &d[i].conn;
-		char file[64];
-
-		snprintf(file, sizeof(file), "conn-%04d.tfc", i + 1);
+		const char *file = ix->entries[i].file;
 		tf_endpoint_str(&c->local, l, sizeof(l));
 		tf_endpoint_str(&c->peer, p, sizeof(p));
 		if (j) {
@@ -371,7 +369,7 @@ int cmd_dump(int argc, char **argv)
 	{
 		struct json *j = cli_json_open();
 
-		print_result(j, d, n, dir, pid);
+		print_result(j, d, &ix, dir);
 		cli_json_close(j);
 	}
 	ret = err ? 1 : 0;
