@@ -35,6 +35,11 @@ int cli_need_cap(int cap, const char *what);
 struct json *cli_json_open(void);
 void cli_json_close(struct json *j);
 
+/* OPTION's value as a number from min to max, or a usage error (-1). */
+int cli_parse_long(const char *s, const char *what, long min, long max, long *out);
+/* As many open files as the hard limit allows (1,000 connections and more). */
+void cli_raise_nofile(void);
+
 /* True if argv has -h/--help before any "--"; prints usage. */
 bool cli_wants_help(int argc, char **argv, const char *usage);
 

@@ -11,7 +11,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -55,29 +54,6 @@ struct dumped {
 	bool repair;		/* we turned repair on */
 	struct tf_conn conn;
 };
-
-static int parse_int(const char *s, const char *what, long min, long max, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (!*s || *end || v < min || v > max) {
-		cli_error("%s: '%s' is not a number from %ld to %ld", what, s, min, max);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-void cli_raise_nofile(void)
-{
-	struct rlimit r;
-
-	if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-		r.rlim_cur = r.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &r);
-	}
-}
 
 static int prepare_dir(const char *dir)
 {
@@ -238,11 +214,11 @@ int cmd_dump(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'P':
-			if (parse_int(optarg, "--pid", 1, 1L << 30, &pid))
+			if (cli_parse_long(optarg, "--pid", 1, 1L << 30, &pid))
 				return EXIT_USAGE;
 			break;
 		case 'f':
-			if (parse_int(optarg, "--fd", 0, 1 << 30, &v))
+			if (cli_parse_long(optarg, "--fd", 0, 1 << 30, &v))
 				return EXIT_USAGE;
 			if (n_want == (int)(sizeof(want) / sizeof(want[0])))
 				return cli_error("--fd: at most %zu; leave --fd out to take them all",
@@ -254,7 +230,7 @@ int cmd_dump(int argc, char **argv)
 		case 'K': kill_it = true; break;
 		case 'N': no_lock = true; break;
 		case 'T':
-			if (parse_int(optarg, "--lock-ttl", 0, 1L << 30, &ttl))
+			if (cli_parse_long(optarg, "--lock-ttl", 0, 1L << 30, &ttl))
 				return EXIT_USAGE;
 			break;
 		default:

@@ -295,7 +295,6 @@ int cmd_migrate(int argc, char **argv)
 	long pid = 0, dupacks = 3, timeout_ms = 2000;
 	const char *dir = NULL, *verb;
 	bool unlock = false;
-	char *end;
 	int c;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -308,19 +307,27 @@ int cmd_migrate(int argc, char **argv)
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'P': pid = strtol(optarg, &end, 10); if (*end || pid <= 0) pid = -1; break;
+		case 'P':
+			if (cli_parse_long(optarg, "--pid", 1, 1L << 30, &pid))
+				return EXIT_USAGE;
+			break;
 		case 'i': dir = optarg; break;
 		case 'u': unlock = true; break;
-		case 'd': dupacks = strtol(optarg, &end, 10); if (*end || dupacks < 0 || dupacks > 100) dupacks = -1; break;
-		case 't': timeout_ms = strtol(optarg, &end, 10); if (*end || timeout_ms < 0) timeout_ms = -1; break;
+		case 'd':
+			if (cli_parse_long(optarg, "--dupacks", 0, 100, &dupacks))
+				return EXIT_USAGE;
+			break;
+		case 't':
+			if (cli_parse_long(optarg, "--timeout-ms", 0, 1L << 30, &timeout_ms))
+				return EXIT_USAGE;
+			break;
 		default:
 			fputs(usage, stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (pid <= 0 || dupacks < 0 || timeout_ms < 0)
-		return cli_error("migrate %s: --pid needs a process id, --dupacks 0 to 100, --timeout-ms >= 0; "
-				 "see tcpferry migrate --help", verb), EXIT_USAGE;
+	if (pid <= 0)
+		return cli_error("migrate %s needs --pid; see tcpferry migrate --help", verb), EXIT_USAGE;
 	if (!strcmp(verb, "freeze")) {
 		if (cli_need_cap(CAP_SYS_PTRACE, "migrate freeze"))
 			return 1;

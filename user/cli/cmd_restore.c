@@ -126,7 +126,6 @@ int cmd_restore(int argc, char **argv)
 	struct restored *r = NULL;
 	struct conn_locks locks = {};
 	int c, err, ret = 1, built = 0, handoff = -1;
-	char *end;
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
@@ -141,9 +140,8 @@ int cmd_restore(int argc, char **argv)
 		case 't': ts_bare = true; break;
 		case 'D': ro.no_ts_fixup = true; break;
 		case 'T':
-			ttl = strtol(optarg, &end, 10);
-			if (!*optarg || *end || ttl < 0)
-				return cli_error("--lock-ttl: '%s' is not a number of seconds", optarg), EXIT_USAGE;
+			if (cli_parse_long(optarg, "--lock-ttl", 0, 1L << 30, &ttl))
+				return EXIT_USAGE;
 			break;
 		default:
 			fputs(usage, stderr);

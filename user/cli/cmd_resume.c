@@ -45,7 +45,6 @@ int cmd_resume(int argc, char **argv)
 	struct tf_locktab *t = NULL;
 	int *fds = NULL, n = 0, pidfd, c, resumed = 0, ret = 0;
 	long pid = 0;
-	char *end;
 	struct json *j;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -53,9 +52,8 @@ int cmd_resume(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'P':
-			pid = strtol(optarg, &end, 10);
-			if (!*optarg || *end || pid <= 0)
-				return cli_error("--pid: '%s' is not a process id", optarg), EXIT_USAGE;
+			if (cli_parse_long(optarg, "--pid", 1, 1L << 30, &pid))
+				return EXIT_USAGE;
 			break;
 		case 'n': probe = false; break;
 		case 'k': keep_lock = true; break;

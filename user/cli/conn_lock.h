@@ -34,6 +34,5 @@ void conn_locks_release(struct conn_locks *l, bool adopted);
 /* Forget them (they stay in the table) and close the table. */
 void conn_locks_done(struct conn_locks *l);
 
-void cli_raise_nofile(void);
 
 #endif
