@@ -30,7 +30,10 @@ _cleanups=()
 # ---- TAP -------------------------------------------------------------------------
 
 plan() { _tap_plan=$1; echo "1..$1"; }
-diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+# diag: why something failed, on stderr so that prove shows it (as Test::More
+# does); note: what a passing run measured, on stdout (prove -v shows it).
+diag() { printf '%s\n' "$*" | sed 's/^/# /' >&2; }
+note() { printf '%s\n' "$*" | sed 's/^/# /'; }
 
 skip_all() {
 	echo "1..0 # SKIP $*"

@@ -20,7 +20,7 @@ expect_error() {
 	shift 2
 	out=$("$@" 2>&1 >/dev/null)
 	status=$?
-	diag "$out"
+	note "$out"
 	[ "$status" = "$want" ] && grep -qE -- "$pattern" <<<"$out"
 }
 

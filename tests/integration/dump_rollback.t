@@ -29,7 +29,7 @@ wait_for 20 grep -q ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
 
 out=$(tfa dump --pid "$app" --out "$TMP/small/img" 2>&1 >/dev/null)
 status=$?
-diag "$out"
+note "$out"
 is "$status" 1 "the dump fails"
 ok "and says the image did not fit, naming it" grep -q "conn-0001.tfc.*No space left" <<<"$out"
 ok "and leaves no image behind" test ! -e "$TMP/small/img"
@@ -44,5 +44,5 @@ kill -USR1 "$app"
 kill -USR1 "$peer"
 ok "the peer got the app's whole stream and sent its own" wait "$peer"
 ok "the app got the peer's whole stream" wait "$app"
-diag "app: $(cat "$TMP/app.out")"
+note "app: $(cat "$TMP/app.out")"
 done_testing

@@ -63,7 +63,7 @@ wait_for 5 has_tuple 5002
 sleep 0.5
 read -r L4 P4 <<<"$(tuple 5001)"
 read -r L6 P6 <<<"$(tuple 5002)"
-diag "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
 
 # ---- locked --------------------------------------------------------------------------
 

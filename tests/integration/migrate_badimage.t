@@ -31,7 +31,7 @@ for kind in truncated version edited; do
 	damage $kind
 	migrate restore >"$MW.$kind" 2>&1
 	ok "$kind image: restore refuses it" test $? -ne 0
-	diag "$(grep -m1 tcpferry "$MW.$kind")"
+	note "$(grep -m1 tcpferry "$MW.$kind")"
 	is "$(lock_count b)" 0 "$kind image: no lock was taken on b"
 	is "$("$TF_ROOT/tools/lab.sh" exec b ss -tanH "( sport = :5000 or dport = :5001 )" | wc -l)" 0 \
 		"$kind image: no socket of the connection exists on b"

@@ -84,17 +84,17 @@ TCPFERRY_FAULT=restore-live migrate restore >/dev/null 2>&1
 to=$(other "$APP_HOST")
 "$TF_ROOT/tools/lab.sh" exec "$to" "$TF" restore --in "$MW/dst" --keep-lock -- true >"$MW.taken" 2>&1
 ok "restore onto a taken 4-tuple is refused" eval '! grep -q "^$" /dev/null && grep -qi "in use\|taken\|exists" "$MW.taken"'
-diag "$(head -2 "$MW.taken")"
+note "$(head -2 "$MW.taken")"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh restore clears the leftovers and completes the move" eval 'flowing && one_place'
 
 ok "the whole stream came back, every byte verified" flow_finish
-diag "$(tail -1 "$TMP/flow.log")"
+note "$(tail -1 "$TMP/flow.log")"
 is "$(nstat_get "$NS_PEER" TcpExtPAWSEstab)" 0 "no PAWS drop at the peer"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "the peer's connections were never reset"
 is "$(nstat_get "$NS_PEER" TcpOutRsts)" 0 "the peer sent no RST"
 # Leftover sockets of a killed restore are destroyed under the lock: their RSTs
 # are counted by the target's TcpOutRsts but die in its egress lock.
-diag "TcpOutRsts a $(nstat_get "$NS_A" TcpOutRsts) b $(nstat_get "$NS_B" TcpOutRsts) (leftovers destroyed under the lock)"
+note "TcpOutRsts a $(nstat_get "$NS_A" TcpOutRsts) b $(nstat_get "$NS_B" TcpOutRsts) (leftovers destroyed under the lock)"
 ok "no lock left on a or b" eval '[ "$(lock_count a)$(lock_count b)" = 00 ]'
 done_testing

@@ -32,11 +32,11 @@ W=$LAB_WORK/move	# tmpfs: images are fsync()ed
 "$TF_ROOT/tools/migrate.sh" --from a --to b --pid "$app" --work "$W" all -- "$HELPERS/tf-stream" echo-continue \
 	>"$TMP/migrate.log" 2>&1
 ok "all $N connections moved a -> b in one migration" test $? -eq 0
-diag "step times (ms): $(tr '\t\n' ' ,' <"$W/times")"
+note "step times (ms): $(tr '\t\n' ' ,' <"$W/times")"
 is "$(jq '.connections' "$W/unlock.json" 2>/dev/null)" "$N" "all $N restored connections were unlocked and nudged on b"
 kill -USR1 "$peer"
 ok "round 2 echoed exactly on every one of the $N connections, now at b" wait "$peer"
-diag "$(tail -1 "$TMP/peer.log")"
+note "$(tail -1 "$TMP/peer.log")"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"
 ok "no lock left on a or b" eval '[ "$(lock_count a)$(lock_count b)" = 00 ]'
 done_testing

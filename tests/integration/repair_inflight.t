@@ -77,7 +77,7 @@ c = json.load(open(sys.argv[1]))["connections"][0]
 print(c["recv_queue"], c["send_queue"], c["unsent"])' "$TMP/dump-$label.json" >"$TMP/queues-$label" ||
 		echo "0 0 0" >"$TMP/queues-$label"
 	read -r inq outq unsent <"$TMP/queues-$label"
-	diag "$label: image: recv queue $inq, send queue $outq (unsent $unsent)"
+	note "$label: image: recv queue $inq, send queue $outq (unsent $unsent)"
 	is "$inq" "$PEER_FIRST" "$label: the image holds the 3 MiB the app had not read"
 	ok "$label: the image holds sent-but-unacked bytes" test "$((outq - unsent))" -gt 0
 	ok "$label: the image holds unsent bytes (peer's window closed)" test "$unsent" -gt 0
@@ -92,7 +92,7 @@ print(c["recv_queue"], c["send_queue"], c["unsent"])' "$TMP/dump-$label.json" >"
 
 	ok "$label: the peer received exactly the app's stream, and sent its own" wait "$peer_pid"
 	ok "$label: the restored app received exactly the peer's stream, and sent its own" wait "$rest_pid"
-	diag "$label: peer: $(tail -1 "$TMP/peer-$label.out")  app: $(tail -1 "$TMP/app-$label.out")"
+	note "$label: peer: $(tail -1 "$TMP/peer-$label.out")  app: $(tail -1 "$TMP/app-$label.out")"
 	is "$(($(nstat_get "$NS_A" TcpOutRsts) - rst0))" 0 "$label: the app's host sent no RST"
 	is "$(nstat_get "$NS_B" TcpEstabResets)" 0 "$label: the peer's connection was never reset"
 	is "$(nstat_get "$NS_B" TcpExtPAWSEstab)" 0 "$label: the peer dropped nothing for PAWS"

@@ -24,7 +24,7 @@ ok "dump --leave-running" quietly tfa dump --pid "$app" --out "$TMP/img" --leave
 state=$(awk '{print $3}' "/proc/$app/stat")
 ok "the process runs on (state $state)" test "$state" != T
 ok "the peer's round trips went on through the dump" wait "$ping"
-diag "peer: $(tail -1 "$TMP/ping.out")"
+note "peer: $(tail -1 "$TMP/ping.out")"
 ok "the image is complete and readable" quietly "$TF" show "$TMP/img"
 is "$(tfa -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))')" 0 \
 	"no lock is left behind"

@@ -35,13 +35,13 @@ spawn "$NS_A" "$TMP/restored.out" "$TF" --bpffs "$BPFFS/a" restore --in "$TMP/im
 no_locks() { [ "$(tfa -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))')" = 0 ]; }
 ok "restore of $N connections drops every lock" wait_for 60 no_locks
 restored=$(date +%s%N)
-diag "dump $(((dumped - start) / 1000000)) ms, restore $(((restored - dumped) / 1000000)) ms for $N connections"
+note "dump $(((dumped - start) / 1000000)) ms, restore $(((restored - dumped) / 1000000)) ms for $N connections"
 
 kill -USR1 "$peer"
 wait_for 30 grep -q 'round 1 ok' "$TMP/peer.out"
 kill -USR1 "$peer"
 ok "all $N connections echo two more rounds after the move" wait "$peer"
-diag "peer: $(tail -1 "$TMP/peer.out")"
+note "peer: $(tail -1 "$TMP/peer.out")"
 is "$(($(nstat_get "$NS_A" TcpOutRsts) - rst0))" 0 "no RST from the app's host"
 is "$(nstat_get "$NS_B" TcpEstabResets)" 0 "no connection of the peer was reset"
 done_testing

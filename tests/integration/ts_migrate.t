@@ -145,7 +145,7 @@ migrate() {
 		sleep 2
 		[ -z "${NEED_AHEAD:-}" ] && break
 		ahead=$(conn_clock_ahead "$port")
-		diag "$l: try $try: the connection's clock is $ahead ms ahead of the bare clock"
+		note "$l: try $try: the connection's clock is $ahead ms ahead of the bare clock"
 		[ "$ahead" -gt 60000 ] && break
 		kill -9 "$ping"
 		wait "$ping" 2>/dev/null
@@ -173,8 +173,8 @@ migrate() {
 	wait "$tsw"
 	RC_TSWATCH=$?
 	PAWS=$(($(nstat_get "$NB" TcpExtPAWSEstab) + $(nstat_get "$NB" TcpExtPAWSOldAck)))
-	diag "$l: ping: $(tail -1 "$TMP/ping-$l.out"); restore: $(grep -h TCP_TIMESTAMP "$TMP/rest-$l.out")"
-	diag "$l: tswatch exit $RC_TSWATCH, PAWS drops at the peer: $PAWS"
+	note "$l: ping: $(tail -1 "$TMP/ping-$l.out"); restore: $(grep -h TCP_TIMESTAMP "$TMP/rest-$l.out")"
+	note "$l: tswatch exit $RC_TSWATCH, PAWS drops at the peer: $PAWS"
 }
 
 make_bpffs
@@ -213,7 +213,7 @@ import json, sys
 d = json.load(sys.stdin)
 w = d["ts_wire"]
 print(-1 if w is None else ((w - d["ts_clock"] + 2**31) % 2**32) - 2**31)')
-diag "paced: wire tsval - dumped clock = $ahead ms"
+note "paced: wire tsval - dumped clock = $ahead ms"
 if [ "$ahead" -gt 0 ]; then
 	ok "paced: the recorder caught a wire tsval ahead of TCP_TIMESTAMP (+$ahead)" true
 else
