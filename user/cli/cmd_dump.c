@@ -11,16 +11,13 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
 #include "cli.h"
-#include "conn_lock.h"
-#include "fault.h"
+#include "dump_job.h"
 #include "proc.h"
 #include "tcpferry.h"
-#include "tsval.h"
 
 static const char usage[] =
 	"Usage: tcpferry dump --pid PID [--fd N]... --out DIR [OPTIONS]\n"
@@ -47,107 +44,6 @@ static const char usage[] =
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=dump-stopped|dump-locked|dump-repaired|dump-images|dump-done\n"
 	"makes the command SIGKILL itself there (tests; see user/cli/fault.h).\n";
-
-struct dumped {
-	int fd;			/* process's fd number */
-	int ours;		/* our copy */
-	bool repair;		/* we turned repair on */
-	struct tf_conn conn;
-};
-
-static int prepare_dir(const char *dir)
-{
-	struct stat st;
-	char path[4096];
-
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return cli_error("--out %s: cannot create: %s", dir, strerror(errno));
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		return cli_error("--out %s: not a directory", dir);
-	snprintf(path, sizeof(path), "%s/index.tfi", dir);
-	if (access(path, F_OK) == 0)
-		return cli_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
-	return 0;
-}
-
-/* Collect the sockets to dump: the named fds, or every established TCP one. */
-static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dumped **out, int *n_out)
-{
-	int *fds = NULL, n = 0, err;
-	struct dumped *d;
-
-	if (n_want) {
-		fds = malloc(n_want * sizeof(*fds));
-		if (!fds)
-			return cli_error("no memory");
-		memcpy(fds, want, n_want * sizeof(*fds));
-		n = n_want;
-	} else if ((err = tf_proc_list_fds(pid, &fds, &n))) {
-		return cli_lib_error(err, "dump pid %d", pid);
-	}
-	d = calloc(n ? n : 1, sizeof(*d));
-	if (!d) {
-		free(fds);
-		return cli_error("no memory");
-	}
-	*n_out = 0;
-	for (int i = 0; i < n; i++) {
-		int ours = tf_proc_getfd(pidfd, pid, fds[i]);
-
-		if (ours < 0) {
-			if (n_want) {
-				cli_lib_error(ours, "dump");
-				goto fail;
-			}
-			continue;	/* closed meanwhile, or not a file we may take */
-		}
-		err = tf_check_socket(ours);
-		if (err) {
-			close(ours);
-			if (n_want) {
-				cli_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
-				goto fail;
-			}
-			if (g.verbose)
-				cli_info("pid %d fd %d: skipped: %s", pid, fds[i], tf_strerror());
-			continue;
-		}
-		d[*n_out].fd = fds[i];
-		d[*n_out].ours = ours;
-		(*n_out)++;
-	}
-	free(fds);
-	*out = d;
-	return 0;
-fail:
-	for (int i = 0; i < *n_out; i++)
-		close(d[i].ours);
-	free(d);
-	free(fds);
-	return 1;
-}
-
-static void describe(const struct dumped *d, char *buf, size_t len)
-{
-	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
-
-	snprintf(buf, len, "fd %d (%s -> %s)", d->fd, tf_endpoint_str(&d->conn.local, l, sizeof(l)),
-		 tf_endpoint_str(&d->conn.peer, p, sizeof(p)));
-}
-
-/* A dump that is undone leaves no payload behind. */
-static void remove_images(const char *dir, const struct tf_index *ix, int written)
-{
-	char path[4096];
-
-	for (int i = 0; i < written; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, ix->entries[i].file);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/index.tfi", dir);
-	unlink(path);
-	rmdir(dir);	/* only if empty: it may have held other files */
-}
 
 static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
 {
@@ -202,12 +98,9 @@ int cmd_dump(int argc, char **argv)
 	bool leave_running = false, kill_it = false, no_lock = false;
 	long pid = 0, v, ttl = 60;
 	const char *dir = NULL;
-	int want[256], n_want = 0, n = 0, pidfd, err, ret = 1, c;
+	int want[256], n_want = 0, n = 0, pidfd, err = 0, ret = 1, c;
+	struct dump_job j = {};
 	struct dumped *d = NULL;
-	struct conn_locks locks = {};
-	struct tf_index ix = {};
-	char what[256];
-	int written = 0;
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
@@ -252,86 +145,23 @@ int cmd_dump(int argc, char **argv)
 	pidfd = tf_proc_open(pid);
 	if (pidfd < 0)
 		return cli_lib_error(pidfd, "dump");
-	if (prepare_dir(dir))
-		goto out_pidfd;
-	if (collect(pid, pidfd, want, n_want, &d, &n))
-		goto out_pidfd;
-	if (n == 0) {
-		cli_error("dump pid %ld: no established TCP connection to take", pid);
-		goto out_pidfd;
-	}
-	for (int i = 0; i < n; i++) {
-		err = tf_conn_identify(d[i].ours, &d[i].conn);
-		if (err) {
-			cli_lib_error(err, "dump pid %ld fd %d", pid, d[i].fd);
-			goto out_fds;
-		}
-	}
-
-	err = tf_proc_stop(pidfd, pid);
-	if (err) {
-		cli_lib_error(err, "dump");
-		goto out_fds;
-	}
-	fault_point("dump-stopped");
-	for (int i = 0; i < n; i++) {
-		describe(&d[i], what, sizeof(what));
-		if (!no_lock && conn_locks_add(&locks, &d[i].conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
-			goto rollback;
-		if (i == 0)
-			fault_point("dump-locked");
-		err = tf_repair_on(d[i].ours);
-		if (err) {
-			cli_lib_error(err, "dump pid %ld %s", pid, what);
-			goto rollback;
-		}
-		d[i].repair = true;
-		err = tf_dump(d[i].ours, &d[i].conn);
-		if (err) {
-			cli_lib_error(err, "dump pid %ld %s", pid, what);
-			goto rollback;
-		}
-		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
-		tf_tsval_fill_conn(g.bpffs, &d[i].conn);
-	}
-
-	fault_point("dump-repaired");
-	/* Images, then the index last: a directory with an index is complete. */
-	ix.pid = pid;
-	ix.n = n;
-	ix.time_ns = d[0].conn.dump_time_ns;
-	gethostname(ix.host, sizeof(ix.host) - 1);
-	ix.entries = calloc(n, sizeof(*ix.entries));
-	if (!ix.entries) {
-		cli_error("no memory");
-		goto rollback;
-	}
-	for (int i = 0; i < n; i++) {
-		char path[4096];
-
-		snprintf(ix.entries[i].file, sizeof(ix.entries[i].file), "conn-%04d.tfc", i + 1);
-		ix.entries[i].local = d[i].conn.local;
-		ix.entries[i].peer = d[i].conn.peer;
-		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
-		err = tf_image_write(path, &d[i].conn);
-		if (err) {
-			cli_lib_error(err, "dump pid %ld", pid);
-			goto rollback;
-		}
-		written++;
-	}
-	fault_point("dump-images");
-	err = tf_index_write(dir, &ix);
-	if (err) {
-		cli_lib_error(err, "dump pid %ld", pid);
-		goto rollback;
-	}
-	fault_point("dump-done");
+	j.pid = pid;
+	j.pidfd = pidfd;
+	j.want = n_want ? want : NULL;
+	j.n_want = n_want;
+	j.dir = dir;
+	j.bpffs = g.bpffs;
+	j.lock = !no_lock;
+	j.ttl = ttl;
+	if (dump_job_run(&j))
+		goto out;
+	n = j.n;
+	d = j.d;
 
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
 			tf_repair_off(d[i].ours, false);
-		conn_locks_release(&locks, false);
+		conn_locks_release(&j.locks, false);
 		tf_proc_cont(pidfd, pid);
 	} else if (kill_it) {
 		err = tf_proc_kill(pidfd, pid);
@@ -343,32 +173,14 @@ int cmd_dump(int argc, char **argv)
 			 pid, n, pid);
 	}
 	{
-		struct json *j = cli_json_open();
+		struct json *js = cli_json_open();
 
-		print_result(j, d, &ix, dir);
-		cli_json_close(j);
+		print_result(js, d, &j.ix, dir);
+		cli_json_close(js);
 	}
 	ret = err ? 1 : 0;
-	goto out_fds;
-
-rollback:
-	/* Everything back as it was: the connection goes on at the source. */
-	for (int i = 0; i < n; i++)
-		if (d[i].repair)
-			tf_repair_off(d[i].ours, false);
-	conn_locks_release(&locks, false);
-	tf_proc_cont(pidfd, pid);
-	remove_images(dir, &ix, written);
-	cli_info("tcpferry: dump undone: pid %ld continues with its connections where they were", pid);
-out_fds:
-	conn_locks_done(&locks);
-	for (int i = 0; i < n; i++) {
-		close(d[i].ours);
-		tf_conn_free(&d[i].conn);
-	}
-	free(d);
-	free(ix.entries);
-out_pidfd:
+out:
+	dump_job_free(&j);
 	close(pidfd);
 	return ret;
 }

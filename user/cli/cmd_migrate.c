@@ -27,6 +27,7 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "freeze.h"
 #include "lock.h"
 #include "nudge.h"
 #include "proc.h"
@@ -51,94 +52,16 @@ static const char usage[] =
 	"           what they dropped): unlock and nudge in one step\n"
 	"  -j       JSON output\n";
 
-/* Syscalls in which a thread waits for work, holding nothing in hand. */
-static bool waiting_syscall(long nr)
-{
-	static const long waits[] = {
-#ifdef SYS_poll
-		SYS_poll,
-#endif
-#ifdef SYS_select
-		SYS_select,
-#endif
-#ifdef SYS_epoll_wait
-		SYS_epoll_wait,
-#endif
-#ifdef SYS_pause
-		SYS_pause,
-#endif
-#ifdef SYS_nanosleep
-		SYS_nanosleep,
-#endif
-		SYS_ppoll, SYS_pselect6, SYS_epoll_pwait, SYS_clock_nanosleep, SYS_rt_sigsuspend,
-	};
-
-	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
-		if (nr == waits[i])
-			return true;
-	return false;
-}
-
-/* Every thread of pid stopped inside a waiting syscall (/proc/PID/task/TID/syscall)? */
-static bool all_waiting(pid_t pid)
-{
-	char path[300], buf[256];
-	struct dirent *de;
-	bool waiting = true;
-	int threads = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (waiting && (de = readdir(d))) {
-		long nr;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", pid, de->d_name);
-		f = fopen(path, "r");
-		if (!f || !fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		if (f)
-			fclose(f);
-		waiting = sscanf(buf, "%ld", &nr) == 1 && waiting_syscall(nr);
-		threads++;
-	}
-	closedir(d);
-	return waiting && threads > 0;
-}
-
 static int do_freeze(pid_t pid, long timeout_ms)
 {
-	struct timespec t0, t;
-	int pidfd = tf_proc_open(pid), tries = 0, err;
+	int pidfd = tf_proc_open(pid), tries, err;
 
 	if (pidfd < 0)
 		return cli_lib_error(pidfd, "migrate freeze");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		tries++;
-		err = tf_proc_stop(pidfd, pid);
-		if (err) {
-			close(pidfd);
-			return cli_lib_error(err, "migrate freeze");
-		}
-		if (all_waiting(pid))
-			break;
-		tf_proc_cont(pidfd, pid);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
-			close(pidfd);
-			return cli_error("migrate freeze: pid %d was never caught waiting in poll/select/epoll "
-					 "within %ld ms (%d tries); it is running again. Retry, or raise --timeout-ms",
-					 pid, timeout_ms, tries);
-		}
-		usleep(200 + tries * 50);
-	}
+	err = freeze_idle(pidfd, pid, timeout_ms, &tries);
 	close(pidfd);
+	if (err)
+		return err;
 	{
 		struct json *j = cli_json_open();
 

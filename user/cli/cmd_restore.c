@@ -17,11 +17,10 @@
 #include <linux/capability.h>
 
 #include "cli.h"
-#include "conn_lock.h"
 #include "fault.h"
 #include "handoff.h"
+#include "restore_job.h"
 #include "tcpferry.h"
-#include "tsval.h"
 
 static const char usage[] =
 	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
@@ -54,14 +53,6 @@ static const char usage[] =
 	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
 	"restore-unlocked makes the command SIGKILL itself there (tests; user/cli/fault.h).\n";
-
-struct restored {
-	struct tf_conn conn;
-	int fd;
-	char name[64];
-	uint32_t ts_dumped;	/* the image's clock */
-	uint32_t ts_chosen;	/* what TCP_TIMESTAMP was set to */
-};
 
 static void print_result(const struct restored *r, int n, const char *dir)
 {
@@ -117,15 +108,12 @@ int cmd_restore(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct tf_restore_opts ro = {};
-	bool no_lock = false, keep_lock = false, probe = true, ts_bare = false;
+	struct restore_job j = { .lock = true, .ttl = 60 };
+	bool keep_lock = false, probe = true;
 	const char *dir = NULL, *send_to = NULL;
 	char **cmd = NULL;
-	long ttl = 60;
-	struct tf_index ix = {};
-	struct restored *r = NULL;
-	struct conn_locks locks = {};
-	int c, err, ret = 1, built = 0, handoff = -1;
+	struct restored *r;
+	int c, err, ret = 1, handoff = -1;
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
@@ -133,14 +121,14 @@ int cmd_restore(int argc, char **argv)
 		switch (c) {
 		case 'i': dir = optarg; break;
 		case 's': send_to = optarg; break;
-		case 'F': ro.freebind = true; break;
-		case 'N': no_lock = true; break;
+		case 'F': j.ro.freebind = true; break;
+		case 'N': j.lock = false; break;
 		case 'k': keep_lock = true; break;
 		case 'p': probe = false; break;
-		case 't': ts_bare = true; break;
-		case 'D': ro.no_ts_fixup = true; break;
+		case 't': j.ts_bare = true; break;
+		case 'D': j.ro.no_ts_fixup = true; break;
 		case 'T':
-			if (cli_parse_long(optarg, "--lock-ttl", 0, 1L << 30, &ttl))
+			if (cli_parse_long(optarg, "--lock-ttl", 0, 1L << 30, &j.ttl))
 				return EXIT_USAGE;
 			break;
 		default:
@@ -165,94 +153,43 @@ int cmd_restore(int argc, char **argv)
 		return cli_lib_error(handoff, "restore: nothing restored");
 
 	/* 1. Everything read and checked before the kernel sees any of it. */
-	err = tf_index_read(dir, &ix);
-	if (err) {
-		cli_lib_error(err, "restore %s", dir);
+	j.dir = dir;
+	if (restore_job_read(&j))
 		goto out;
-	}
-	r = calloc(ix.n ? ix.n : 1, sizeof(*r));
-	if (!r) {
-		cli_error("restore %s: no memory", dir);
-		goto out;
-	}
-	for (uint32_t i = 0; i < ix.n; i++) {
-		char path[4096];
-
-		r[i].fd = -1;
-		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
-		err = tf_image_read(path, &r[i].conn);
-		if (err) {
-			cli_lib_error(err, "restore %s", path);
-			goto out;
-		}
-		snprintf(r[i].name, sizeof(r[i].name), "%.*s", (int)strcspn(ix.entries[i].file, "."),
-			 ix.entries[i].file);
-	}
-
-	fault_point("restore-checked");
 	/* 2. Lock, then rebuild in repair mode. */
-	for (uint32_t i = 0; i < ix.n; i++) {
-		char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
-
-		if (!no_lock && conn_locks_add(&locks, &r[i].conn, TF_LOCK_RESTORE, (uint64_t)ttl * 1000000000ull))
-			goto failed;
-		if (i == 0)
-			fault_point("restore-locked");
-		r[i].ts_dumped = r[i].conn.ts_clock;
-		if (ts_bare) {
-			/* Set exactly this host's bare clock, keeping the flow's usec flag. */
-			r[i].conn.ts_clock = tf_ts_bare_clock(r[i].conn.ts_clock & 1);
-			ro.no_ts_fixup = true;
-		}
-		r[i].fd = tf_restore(&r[i].conn, &ro);
-		r[i].ts_chosen = ro.ts_chosen;
-		if (r[i].fd < 0) {
-			cli_lib_error(r[i].fd, "restore %s -> %s (%s)", tf_endpoint_str(&r[i].conn.local, l, sizeof(l)),
-				      tf_endpoint_str(&r[i].conn.peer, p, sizeof(p)), r[i].name);
-			goto failed;
-		}
-		built++;
-		if (g.verbose)
-			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u)", r[i].name, ro.ts_chosen,
-				 r[i].ts_dumped, r[i].conn.has_ts_wire ? "" : "none ", r[i].conn.ts_wire);
-	}
-
-	fault_point("restore-built");
+	if (restore_job_build(&j))
+		goto failed;
 	/* 3. Out of repair: the point of no return. */
-	for (uint32_t i = 0; i < ix.n; i++) {
-		err = tf_restore_finish(r[i].fd, &r[i].conn, probe);
-		if (err)
-			cli_lib_error(err, "restore %s: leaving repair mode", r[i].name);
-	}
-	fault_point("restore-live");
+	restore_job_live(&j, probe);
 	if (!keep_lock)
-		conn_locks_release(&locks, true);
+		conn_locks_release(&j.locks, true);
 	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
-	print_result(r, ix.n, dir);
+	r = j.r;
+	print_result(r, j.ix.n, dir);
 	{
-		int *fds = malloc(ix.n * sizeof(*fds) + 1);
-		const char **names = malloc(ix.n * sizeof(*names) + 1);
+		int *fds = malloc(j.ix.n * sizeof(*fds) + 1);
+		const char **names = malloc(j.ix.n * sizeof(*names) + 1);
 
 		if (!fds || !names) {
 			cli_error("restore: no memory");
 			goto out;
 		}
-		for (uint32_t i = 0; i < ix.n; i++) {
+		for (uint32_t i = 0; i < j.ix.n; i++) {
 			fds[i] = r[i].fd;
 			names[i] = r[i].name;
 		}
 		if (send_to) {
-			err = tf_handoff_send(handoff, send_to, fds, names, ix.n);
+			err = tf_handoff_send(handoff, send_to, fds, names, j.ix.n);
 			handoff = -1;
 			if (err)
 				cli_lib_error(err, "restore: handing the sockets to %s (they are closed now)", send_to);
 			ret = err ? 1 : 0;
 		} else {
 			fflush(NULL);
-			conn_locks_done(&locks);
-			err = tf_handoff_exec(fds, names, ix.n, cmd);
+			conn_locks_done(&j.locks);
+			err = tf_handoff_exec(fds, names, j.ix.n, cmd);
 			cli_lib_error(err, "restore: the sockets are live but");
 		}
 		free(fds);
@@ -261,21 +198,14 @@ int cmd_restore(int argc, char **argv)
 	goto out;
 
 failed:
-	/* Still in repair mode: closing them sends nothing.  The locks stay. */
-	for (int i = 0; i < built; i++)
-		close(r[i].fd);
 	cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
 		 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host, "
 		 "then drop the locks here (tcpferry lock del, or let them expire).",
-		 dir, no_lock ? "no lock was taken" : "the locks taken here stay, so peers retransmit instead of meeting an RST",
+		 dir, j.lock ? "the locks taken here stay, so peers retransmit instead of meeting an RST" : "no lock was taken",
 		 dir);
 out:
 	if (handoff >= 0)
 		close(handoff);
-	conn_locks_done(&locks);
-	for (uint32_t i = 0; r && i < ix.n; i++)
-		tf_conn_free(&r[i].conn);
-	free(r);
-	tf_index_free(&ix);
+	restore_job_free(&j);
 	return ret;
 }

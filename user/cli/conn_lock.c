@@ -18,15 +18,17 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 	if (err)
 		return cli_lib_error(err, "lock");
 	tf_tuple_str(&k, tuple, sizeof(tuple));
+	if (!l->bpffs)
+		l->bpffs = g.bpffs;
 	if (!l->t) {
-		err = tf_locktab_open(g.bpffs, true, 0, &l->t);
+		err = tf_locktab_open(l->bpffs, true, 0, &l->t);
 		if (err)
 			return cli_lib_error(err, "lock %s", tuple);
 	}
 	/* A lock only works where the programs run: on the peer's device.
 	 * Connections of one process mostly share a peer: look it up once. */
 	if (!l->n || memcmp(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr))) {
-		err = tf_attach_for_peer(g.bpffs, &c->peer, ifname);
+		err = tf_attach_for_peer(l->bpffs, &c->peer, ifname);
 		if (err)
 			return cli_lib_error(err, "lock %s", tuple);
 		memcpy(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr));
@@ -72,6 +74,19 @@ void conn_locks_release(struct conn_locks *l, bool adopted)
 				 tf_strerror());
 	}
 	l->n = 0;
+}
+
+uint64_t conn_locks_dropped(const struct conn_locks *l)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < l->n; i++) {
+		struct tf_lock v;
+
+		if (tf_lock_get(l->t, &l->keys[i], &v) == 0)
+			sum += v.in_packets + v.out_packets;
+	}
+	return sum;
 }
 
 void conn_locks_done(struct conn_locks *l)

@@ -13,6 +13,7 @@
 #include "lock.h"
 
 struct conn_locks {
+	const char *bpffs;	/* the host's pin directory; NULL: --bpffs */
 	struct tf_locktab *t;
 	struct tf_tuple *keys;	/* the locks this command holds */
 	bool *adopted;		/* keys[i] was there before we came */
@@ -31,6 +32,8 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
  * finished restore: their purpose is over).
  */
 void conn_locks_release(struct conn_locks *l, bool adopted);
+/* Packets the locks this command holds have dropped so far, both ways. */
+uint64_t conn_locks_dropped(const struct conn_locks *l);
 /* Forget them (they stay in the table) and close the table. */
 void conn_locks_done(struct conn_locks *l);
 

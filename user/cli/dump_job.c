@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The work of a dump (see dump_job.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dump_job.h"
+#include "fault.h"
+#include "proc.h"
+#include "tsval.h"
+
+static int prepare_dir(const char *dir)
+{
+	struct stat st;
+	char path[4096];
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return cli_error("--out %s: cannot create: %s", dir, strerror(errno));
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
+		return cli_error("--out %s: not a directory", dir);
+	snprintf(path, sizeof(path), "%s/index.tfi", dir);
+	if (access(path, F_OK) == 0)
+		return cli_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
+	return 0;
+}
+
+/* Collect the sockets to dump: the named fds, or every established TCP one. */
+static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dumped **out, int *n_out)
+{
+	int *fds = NULL, n = 0, err;
+	struct dumped *d;
+
+	if (n_want) {
+		fds = malloc(n_want * sizeof(*fds));
+		if (!fds)
+			return cli_error("no memory");
+		memcpy(fds, want, n_want * sizeof(*fds));
+		n = n_want;
+	} else if ((err = tf_proc_list_fds(pid, &fds, &n))) {
+		return cli_lib_error(err, "dump pid %d", pid);
+	}
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (!d) {
+		free(fds);
+		return cli_error("no memory");
+	}
+	*n_out = 0;
+	for (int i = 0; i < n; i++) {
+		int ours = tf_proc_getfd(pidfd, pid, fds[i]);
+
+		if (ours < 0) {
+			if (n_want) {
+				cli_lib_error(ours, "dump");
+				goto fail;
+			}
+			continue;	/* closed meanwhile, or not a file we may take */
+		}
+		err = tf_check_socket(ours);
+		if (err) {
+			close(ours);
+			if (n_want) {
+				cli_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
+				goto fail;
+			}
+			if (g.verbose)
+				cli_info("pid %d fd %d: skipped: %s", pid, fds[i], tf_strerror());
+			continue;
+		}
+		d[*n_out].fd = fds[i];
+		d[*n_out].ours = ours;
+		(*n_out)++;
+	}
+	free(fds);
+	*out = d;
+	return 0;
+fail:
+	for (int i = 0; i < *n_out; i++)
+		close(d[i].ours);
+	free(d);
+	free(fds);
+	return 1;
+}
+
+static void describe(const struct dumped *d, char *buf, size_t len)
+{
+	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
+
+	snprintf(buf, len, "fd %d (%s -> %s)", d->fd, tf_endpoint_str(&d->conn.local, l, sizeof(l)),
+		 tf_endpoint_str(&d->conn.peer, p, sizeof(p)));
+}
+
+/* A dump that is undone leaves no payload behind. */
+static void remove_images(const char *dir, const struct tf_index *ix, int written)
+{
+	char path[4096];
+
+	for (int i = 0; i < written; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ix->entries[i].file);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/index.tfi", dir);
+	unlink(path);
+	rmdir(dir);	/* only if empty: it may have held other files */
+}
+
+int dump_job_run(struct dump_job *j)
+{
+	char what[256];
+	long ttl = j->ttl;
+	int err;
+
+	j->locks.bpffs = j->bpffs;
+	if (prepare_dir(j->dir))
+		return 1;
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, &j->d, &j->n))
+		return 1;
+	if (j->n == 0)
+		return cli_error("dump pid %d: no established TCP connection to take", j->pid);
+	for (int i = 0; i < j->n; i++) {
+		err = tf_conn_identify(j->d[i].ours, &j->d[i].conn);
+		if (err)
+			return cli_lib_error(err, "dump pid %d fd %d", j->pid, j->d[i].fd);
+	}
+
+	err = tf_proc_stop(j->pidfd, j->pid);
+	if (err)
+		return cli_lib_error(err, "dump");
+	fault_point("dump-stopped");
+	for (int i = 0; i < j->n; i++) {
+		struct dumped *d = &j->d[i];
+
+		describe(d, what, sizeof(what));
+		if (j->lock && conn_locks_add(&j->locks, &d->conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
+			goto undo;
+		if (i == 0)
+			fault_point("dump-locked");
+		err = tf_repair_on(d->ours);
+		if (err) {
+			cli_lib_error(err, "dump pid %d %s", j->pid, what);
+			goto undo;
+		}
+		d->repair = true;
+		err = tf_dump(d->ours, &d->conn);
+		if (err) {
+			cli_lib_error(err, "dump pid %d %s", j->pid, what);
+			goto undo;
+		}
+		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
+		tf_tsval_fill_conn(j->bpffs, &d->conn);
+	}
+
+	fault_point("dump-repaired");
+	/* Images, then the index last: a directory with an index is complete. */
+	j->ix.pid = j->pid;
+	j->ix.n = j->n;
+	j->ix.time_ns = j->d[0].conn.dump_time_ns;
+	gethostname(j->ix.host, sizeof(j->ix.host) - 1);
+	j->ix.entries = calloc(j->n, sizeof(*j->ix.entries));
+	if (!j->ix.entries) {
+		cli_error("no memory");
+		goto undo;
+	}
+	for (int i = 0; i < j->n; i++) {
+		char path[4096];
+
+		snprintf(j->ix.entries[i].file, sizeof(j->ix.entries[i].file), "conn-%04d.tfc", i + 1);
+		j->ix.entries[i].local = j->d[i].conn.local;
+		j->ix.entries[i].peer = j->d[i].conn.peer;
+		snprintf(path, sizeof(path), "%s/%s", j->dir, j->ix.entries[i].file);
+		err = tf_image_write(path, &j->d[i].conn);
+		if (err) {
+			cli_lib_error(err, "dump pid %d", j->pid);
+			goto undo;
+		}
+		j->written++;
+	}
+	fault_point("dump-images");
+	err = tf_index_write(j->dir, &j->ix);
+	if (err) {
+		cli_lib_error(err, "dump pid %d", j->pid);
+		goto undo;
+	}
+	fault_point("dump-done");
+	return 0;
+undo:
+	dump_job_undo(j);
+	return 1;
+}
+
+void dump_job_undo(struct dump_job *j)
+{
+	for (int i = 0; i < j->n; i++)
+		if (j->d[i].repair) {
+			tf_repair_off(j->d[i].ours, false);
+			j->d[i].repair = false;
+		}
+	conn_locks_release(&j->locks, false);
+	tf_proc_cont(j->pidfd, j->pid);
+	remove_images(j->dir, &j->ix, j->written);
+	j->written = 0;
+	cli_info("tcpferry: dump undone: pid %d continues with its connections where they were", j->pid);
+}
+
+void dump_job_free(struct dump_job *j)
+{
+	conn_locks_done(&j->locks);
+	for (int i = 0; i < j->n; i++) {
+		close(j->d[i].ours);
+		tf_conn_free(&j->d[i].conn);
+	}
+	free(j->d);
+	free(j->ix.entries);
+	j->d = NULL;
+	j->ix.entries = NULL;
+	j->n = 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The work of `tcpferry dump`, shared with `tcpferry migrate move`: stop the
+ * process, lock each connection, put it in repair mode, read it, write the
+ * images and then the index (a directory with an index is a complete dump).
+ * A failure undoes all of it: repair off without a probe, the locks this job
+ * took dropped, the process continued, the images removed.
+ */
+#ifndef TF_DUMP_JOB_H
+#define TF_DUMP_JOB_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conn_lock.h"
+#include "tcpferry.h"
+
+struct dumped {
+	int fd;			/* the process's fd number */
+	int ours;		/* our copy */
+	bool repair;		/* we turned repair on */
+	struct tf_conn conn;
+};
+
+struct dump_job {
+	/* in */
+	pid_t pid;
+	int pidfd;
+	const int *want;	/* only these fds; NULL: every established TCP socket */
+	int n_want;
+	const char *dir;
+	const char *bpffs;	/* the source host's lock table and tsval recorder */
+	bool lock;
+	long ttl;		/* seconds; 0 = never expires */
+	/* out */
+	struct dumped *d;
+	int n;
+	struct tf_index ix;
+	struct conn_locks locks;
+	int written;		/* images on disk */
+};
+
+/* The whole dump; prints its errors.  0, or 1 with everything undone. */
+int dump_job_run(struct dump_job *j);
+/* Back as before the dump: the connections go on at the source. */
+void dump_job_undo(struct dump_job *j);
+/* Close our copies of the sockets and free; the locks stay in the table. */
+void dump_job_free(struct dump_job *j);
+
+#endif

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The work of a restore (see restore_job.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fault.h"
+#include "restore_job.h"
+#include "tsval.h"
+
+int restore_job_read(struct restore_job *j)
+{
+	int err = tf_index_read(j->dir, &j->ix);
+
+	if (err)
+		return cli_lib_error(err, "restore %s", j->dir);
+	j->r = calloc(j->ix.n ? j->ix.n : 1, sizeof(*j->r));
+	if (!j->r)
+		return cli_error("restore %s: no memory", j->dir);
+	for (uint32_t i = 0; i < j->ix.n; i++) {
+		const char *file = j->ix.entries[i].file;
+		char path[4096];
+
+		j->r[i].fd = -1;
+		snprintf(path, sizeof(path), "%s/%s", j->dir, file);
+		err = tf_image_read(path, &j->r[i].conn);
+		if (err)
+			return cli_lib_error(err, "restore %s", path);
+		snprintf(j->r[i].name, sizeof(j->r[i].name), "%.*s", (int)strcspn(file, "."), file);
+	}
+	fault_point("restore-checked");
+	return 0;
+}
+
+int restore_job_build(struct restore_job *j)
+{
+	j->locks.bpffs = j->bpffs;
+	/* Every tuple locked before the first socket exists: an orchestrator
+	 * may point the route here as soon as this returns. */
+	for (uint32_t i = 0; j->lock && i < j->ix.n; i++) {
+		if (conn_locks_add(&j->locks, &j->r[i].conn, TF_LOCK_RESTORE, (uint64_t)j->ttl * 1000000000ull))
+			return 1;
+		if (i == 0)
+			fault_point("restore-locked");
+	}
+	for (uint32_t i = 0; i < j->ix.n; i++) {
+		struct restored *r = &j->r[i];
+		char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
+
+		r->ts_dumped = r->conn.ts_clock;
+		if (j->ts_bare) {
+			/* Set exactly this host's bare clock, keeping the flow's usec flag. */
+			r->conn.ts_clock = tf_ts_bare_clock(r->conn.ts_clock & 1);
+			j->ro.no_ts_fixup = true;
+		}
+		r->fd = tf_restore(&r->conn, &j->ro);
+		r->ts_chosen = j->ro.ts_chosen;
+		if (r->fd < 0) {
+			cli_lib_error(r->fd, "restore %s -> %s (%s)", tf_endpoint_str(&r->conn.local, l, sizeof(l)),
+				      tf_endpoint_str(&r->conn.peer, p, sizeof(p)), r->name);
+			/* Still in repair mode: closing them sends nothing.  The locks stay. */
+			for (int k = 0; k < j->built; k++) {
+				close(j->r[k].fd);
+				j->r[k].fd = -1;
+			}
+			j->built = 0;
+			return 1;
+		}
+		j->built++;
+		if (g.verbose)
+			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u)", r->name, j->ro.ts_chosen,
+				 r->ts_dumped, r->conn.has_ts_wire ? "" : "none ", r->conn.ts_wire);
+	}
+	fault_point("restore-built");
+	return 0;
+}
+
+int restore_job_live(struct restore_job *j, bool probe)
+{
+	int ret = 0;
+
+	for (uint32_t i = 0; i < j->ix.n; i++) {
+		int err = tf_restore_finish(j->r[i].fd, &j->r[i].conn, probe);
+
+		if (err)
+			ret = cli_lib_error(err, "restore %s: leaving repair mode", j->r[i].name);
+	}
+	fault_point("restore-live");
+	return ret;
+}
+
+void restore_job_free(struct restore_job *j)
+{
+	conn_locks_done(&j->locks);
+	for (uint32_t i = 0; j->r && i < j->ix.n; i++)
+		tf_conn_free(&j->r[i].conn);
+	free(j->r);
+	j->r = NULL;
+	tf_index_free(&j->ix);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The work of `tcpferry restore`, shared with `tcpferry migrate move`, in
+ * the network namespace the sockets are to live in:
+ *   read   every image read and checked; nothing has touched the kernel
+ *   build  every tuple locked on this host, then each socket rebuilt in
+ *          repair mode; a failure closes what was built (silently: still in
+ *          repair) and keeps the locks, so peers retransmit into them
+ *   live   out of repair mode: the point of no return
+ */
+#ifndef TF_RESTORE_JOB_H
+#define TF_RESTORE_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn_lock.h"
+#include "tcpferry.h"
+
+struct restored {
+	struct tf_conn conn;
+	int fd;
+	char name[64];		/* the image's name without .tfc */
+	uint32_t ts_dumped;	/* the image's clock */
+	uint32_t ts_chosen;	/* what TCP_TIMESTAMP was set to */
+};
+
+struct restore_job {
+	/* in */
+	const char *dir;
+	const char *bpffs;	/* this host's lock table; NULL: --bpffs */
+	bool lock;
+	long ttl;		/* seconds; 0 = never expires */
+	bool ts_bare;		/* this host's bare clock (--no-ts-fixup) */
+	struct tf_restore_opts ro;
+	/* out */
+	struct tf_index ix;
+	struct restored *r;
+	struct conn_locks locks;
+	int built;
+};
+
+/* Each step prints its errors and returns 0 or 1. */
+int restore_job_read(struct restore_job *j);
+int restore_job_build(struct restore_job *j);
+int restore_job_live(struct restore_job *j, bool probe);
+/* Frees the images; the sockets (r[i].fd) are the caller's. */
+void restore_job_free(struct restore_job *j);
+
+#endif
