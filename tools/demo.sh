@@ -2,7 +2,8 @@
 # tools/demo.sh: `make demo`.  A live TCP stream moves from host a to host b
 # mid-stream, and the peer sees nothing but a short pause.
 #
-#   tools/demo.sh [--count N] [--tsv FILE] [--quiet] [--no-nudge]
+#   tools/demo.sh [--count N] [--tsv FILE] [--quiet] [--no-nudge] [--steps]
+#                 [--receiver socat|relay]
 #
 # In a fresh lab (tools/lab.sh): the peer runs an echo server (socat) and a
 # client (tests/helpers/tf-flow) that streams a pattern to the service address
@@ -13,14 +14,20 @@
 # --count N back and forth N times.  At the end the client stops, checks that
 # the whole stream came back, and the report says: the pause the peer saw,
 # packets the locks dropped, PAWS drops and RSTs (all hosts), bytes verified.
-# --tsv FILE gets one line per migration: i from to pause_ms and step times.
+# --steps moves with tools/migrate.sh's separate steps instead of one
+# `tcpferry migrate move`.  --receiver relay hands the connections to a
+# relay already running on the target (tests/helpers/tf-relay, restore's
+# --send-to), so no program start falls inside the pause.
+# --tsv FILE gets one line per migration: i from to pause_ms, the step or
+# phase times (ms) and the locked window (ms).
 # Exit status 0 only if every check passed.  Everything is removed at exit.
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TF=$ROOT/build/tcpferry
 FLOW=$ROOT/build/tests/helpers/tf-flow
-COUNT=1 TSV="" QUIET=0 NUDGE=""
+COUNT=1 TSV="" QUIET=0 NUDGE="" STEPS="" RECEIVER=socat
+RELAY=$ROOT/build/tests/helpers/tf-relay
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -28,7 +35,9 @@ while [ $# -gt 0 ]; do
 	--tsv) TSV=$2; shift 2 ;;
 	--quiet) QUIET=1; shift ;;
 	--no-nudge) NUDGE=--no-nudge; shift ;;
-	-h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--steps) STEPS=--steps; shift ;;
+	--receiver) RECEIVER=$2; shift 2 ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -43,7 +52,9 @@ fail() {
 for c in socat jq ss nstat ip; do
 	command -v $c >/dev/null || fail "needs $c (make deps installs it)"
 done
-[ -x "$TF" ] && [ -x "$FLOW" ] || fail "not built; run make"
+[ -x "$TF" ] && [ -x "$FLOW" ] && [ -x "$RELAY" ] || fail "not built; run make"
+case $RECEIVER in socat | relay) ;; *) fail "--receiver socat or relay" ;; esac
+[ "$RECEIVER" = relay ] && [ -n "$STEPS" ] && fail "--receiver relay needs the one-process move (no --steps)"
 
 # ---- the lab ----------------------------------------------------------------------
 T0=$(date +%s%N)
@@ -57,14 +68,19 @@ W=$LAB_WORK
 say "lab $LABID: peer $PEER_ADDR, hosts a and b, service address $SVC (on a)"
 
 # ---- the programs -------------------------------------------------------------------
-ip netns exec "$NS_PEER" socat TCP-LISTEN:5001,reuseaddr,fork PIPE >"$W/echo.log" 2>&1 &
+# The peer stands for another machine: its programs get a realtime priority
+# so that the lab's tooling on the same cores (ip, jq, the tool itself)
+# does not show up as pauses of the peer.
+PEER_PRIO=()
+chrt -f 10 true 2>/dev/null && PEER_PRIO=(chrt -f 10)
+ip netns exec "$NS_PEER" "${PEER_PRIO[@]}" socat TCP-LISTEN:5001,reuseaddr,fork PIPE >"$W/echo.log" 2>&1 &
 disown	# the lab's teardown kills them; no "Killed" notes at exit
 ip netns exec "$NS_A" socat TCP-LISTEN:5000,bind="$SVC",reuseaddr \
 	TCP:"$PEER_ADDR":5001,bind="$SVC" >"$W/socat-a.log" 2>&1 &
 APP=$!
 disown
 sleep 0.2
-ip netns exec "$NS_PEER" "$FLOW" client "$SVC" 5000 --chunk 1024 --interval-us 1000 \
+ip netns exec "$NS_PEER" "${PEER_PRIO[@]}" "$FLOW" client "$SVC" 5000 --chunk 1024 --interval-us 1000 \
 	--status "$W/status" >"$W/flow.log" 2>"$W/flow.err" &
 CLIENT=$!
 say "a: socat $SVC:5000 <-> $PEER_ADDR:5001 (pid $APP); the peer streams 1 MB/s through it and checks the echo"
@@ -114,11 +130,25 @@ gap >/dev/null
 from=a to=b pid=$APP
 pauses=()
 drops=0
-[ -n "$TSV" ] && printf 'i\tfrom\tto\tpause_ms\tprepare\tdump\tcarry\trestore\tflip\tunlock\tretire\n' >"$TSV"
+# Step or phase times (ms) for --tsv: tools/migrate.sh's steps and, when it
+# moves in one process, tcpferry migrate move's phases; a column stays empty
+# where the way of moving has no such part.
+PHASES="prepare freeze dump carry route restore flip unlock nudge retire"
+[ -n "$TSV" ] && { printf 'i\tfrom\tto\tpause_ms'; printf '\t%s' $PHASES window; echo; } >"$TSV"
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i
 	before=$(recv_bytes)
-	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE all -- socat FD:3 FD:4 \
+	to_prog=(-- socat FD:3 FD:4)
+	if [ "$RECEIVER" = relay ]; then
+		# Started before the move, outside the pause, as a backend would be.
+		ns=$NS_A
+		[ $to = b ] && ns=$NS_B
+		ip netns exec "$ns" "$RELAY" "$W/relay$i.sock" >"$W/relay$i.log" 2>&1 &
+		disown
+		for ((k = 0; k < 400; k++)); do [ -S "$W/relay$i.sock" ] && break; sleep 0.005; done
+		to_prog=(--send-to "$W/relay$i.sock")
+	fi
+	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE $STEPS all "${to_prog[@]}" \
 		>"$mw.log" 2>&1; then
 		cat "$mw.log" >&2
 		fail "migration $i ($from -> $to) failed"
@@ -130,10 +160,12 @@ for ((i = 1; i <= COUNT; i++)); do
 	drops=$((drops + d))
 	if [ -n "$TSV" ]; then
 		printf '%s\t%s\t%s\t%s' "$i" "$from" "$to" "$p" >>"$TSV"
-		for s in prepare dump carry restore flip unlock retire; do
+		for s in $PHASES; do
 			printf '\t%s' "$(awk -v s=$s '$1 == s { print $2 }' "$mw/times")" >>"$TSV"
 		done
-		echo >>"$TSV"
+		# The locked window: the move's own figure, or the steps' sum.
+		awk '$1 == "locked_window" { w = $2; got = 1 } $1 ~ /^(dump|carry|restore|flip|unlock)$/ { s += $2 }
+			END { printf "\t%.3f\n", got ? w : s }' "$mw/times" >>"$TSV"
 	fi
 	[ "$QUIET" = 1 ] || [ "$COUNT" -gt 3 ] ||
 		say "migration $i: $from -> $to: pause at the peer $p ms ($(awk '{printf "%s %s ms, ", $1, $2}' "$mw/times" | sed 's/, $//'))"

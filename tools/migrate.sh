@@ -3,9 +3,20 @@
 # to another, as an orchestrator would, one idempotent step at a time.
 #
 #   tools/migrate.sh [--lab ID] --from a --to b --pid PID --work DIR [--ttl SEC]
-#                    [--no-nudge] STEP [-- CMD [ARGS...]]
+#                    [--no-nudge] [--steps] [--send-to PATH] STEP [-- CMD [ARGS...]]
 #
-# STEP is one of these, or `all` (prepare dump carry restore flip unlock retire):
+# STEP is one of these, or `all`: prepare, then `move` (one process does the
+# rest; the lab's hosts share this machine), or with --steps -- and always
+# for a move cut short -- each of dump carry restore flip unlock retire in
+# turn.
+#
+#   move      tcpferry migrate move: dump, carry, restore, flip, unlock and
+#             retire in one process that enters the hosts' namespaces, so no
+#             program starts inside the locked window but the route change,
+#             and that runs beside the restore.  It keeps the work directory
+#             as the steps do: a move cut short goes on with them (status).
+#             --send-to PATH: the sockets go to a receiver already running on
+#             TO (a unix socket), instead of a fresh CMD (move only).
 #
 #   prepare   on TO: the service address on lo (harmless before the route
 #             points there; done first, so it is off the critical path)
@@ -41,7 +52,7 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TF=${TF:-$ROOT/build/tcpferry}
 LAB=${TCPFERRY_LAB:-}
-FROM="" TO="" PID="" WORK="" TTL=30 NUDGE=1 STEP=""
+FROM="" TO="" PID="" WORK="" TTL=30 NUDGE=1 STEP="" STEPS=0 SEND_TO=""
 CMD=()
 
 die() {
@@ -58,7 +69,9 @@ while [ $# -gt 0 ]; do
 	--work) WORK=$2; shift 2 ;;
 	--ttl) TTL=$2; shift 2 ;;
 	--no-nudge) NUDGE=0; shift ;;
-	-h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--steps) STEPS=1; shift ;;
+	--send-to) SEND_TO=$2; shift 2 ;;
+	-h | --help) sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; CMD=("$@"); break ;;
 	-*) die "unknown option $1; see --help" ;;
 	*) STEP=$1; shift ;;
@@ -237,6 +250,32 @@ step_rollback() {
 	return 0
 }
 
+step_move() {
+	[ -e "$WORK/retired" ] && return 0
+	[ -e "$WORK/src" ] || [ -e "$WORK/dst" ] &&
+		die "move: $WORK holds a move cut short; see what happened (status), then go on with its steps or rollback"
+	[ -n "$PID" ] || die "move: --pid is needed"
+	local nudge=() to=(-- "${CMD[@]}")
+	[ "$NUDGE" = 1 ] || nudge=(--no-nudge)
+	[ -n "$SEND_TO" ] && to=(--send-to "$SEND_TO")
+	[ ${#CMD[@]} -gt 0 ] || [ -n "$SEND_TO" ] ||
+		die "move: give the program after --, e.g. -- socat FD:3 FD:4, or --send-to PATH"
+	env -u TCPFERRY_BPFFS "$TF" -j migrate move --pid "$PID" --to-netns "$(ns_of "$TO")" \
+		--from-bpffs "$(fs_of "$FROM")" --to-bpffs "$(fs_of "$TO")" --work "$WORK" --ttl "$TTL" \
+		--route "$SVC/32" --via "$(addr_of "$TO")" --route-netns "$NS_RT" "${nudge[@]}" \
+		"${to[@]}" >"$WORK/move.json" 2>"$WORK/move.err" </dev/null || {
+		{ jq -r '"tcpferry: " + (.error // empty)' "$WORK/move.json" 2>/dev/null; cat "$WORK/move.err"; } >&2
+		die "move failed (see above)"
+	}
+	# The route is at TO: FROM's copy of the address goes (as flip does).
+	ip -n "$(ns_of "$FROM")" addr del "$SVC/32" dev lo 2>/dev/null
+	# Phase times for reports, as the steps' are.
+	jq -r '.ms | to_entries[] | "\(.key)\t\(.value)"' "$WORK/move.json" >>"$WORK/times"
+	jq '{ connections: .nudged, lock_dropped_packets: .lock_dropped_packets_to }' "$WORK/move.json" >"$WORK/unlock.json"
+	jq '{ locks: [ { in_packets: .lock_dropped_packets_from, out_packets: 0 } ] }' "$WORK/move.json" \
+		>"$WORK/locks-from.json"
+}
+
 step_status() {
 	echo "from $FROM pid ${PID:-?} ($(alive "$PID" && echo "alive, state $(state_of "$PID")" || echo gone))"
 	echo "dump: $([ -r "$WORK/src/index.tfi" ] && echo complete || echo none)"
@@ -248,10 +287,15 @@ step_status() {
 
 case $STEP in
 all)
-	for s in prepare dump carry restore flip unlock retire; do
-		timed "$s" "step_$s" || exit 1
+	# One process for a fresh move; a move cut short, or --steps, goes on
+	# step by step (each step does only what is missing).
+	steps="prepare move"
+	[ "$STEPS" = 1 ] || [ -e "$WORK/src" ] || [ -e "$WORK/dst" ] && steps="prepare dump carry restore flip unlock retire"
+	for s in $steps; do
+		if [ "$s" = move ]; then step_move || exit 1; else timed "$s" "step_$s" || exit 1; fi
 	done
 	;;
+move) step_move ;;
 dump | carry | prepare | flip | restore | unlock | retire | rollback) timed "$STEP" "step_$STEP" ;;
 status) step_status ;;
 *) die "unknown step $STEP; see --help" ;;

@@ -2,20 +2,26 @@
 # tools/bench/migrate.sh: live migration between lab hosts (tools/lab.sh).
 # Prints tab-separated "metric N value unit" lines (N = connections moved):
 #
-#   pause_median / pause_p99      1     ms  the pause the peer saw (tf-flow's
-#                                           longest echo gap), over RUNS moves
-#                                           of the demo's stream (default 100)
-#   pause_nonudge_median / _p99   1     ms  the same without migrate nudge
-#   step_<s>_median               1     ms  each step of tools/migrate.sh:
-#                                           dump (freeze + lock + dump), carry,
-#                                           restore (lock on b + rebuild +
-#                                           repair off + exec), flip (route),
-#                                           unlock (unlock + nudge), retire
-#   locked_window_median          1     ms  dump + carry + restore + flip +
-#                                           unlock: the time the peer cannot
-#                                           get through, before it retransmits
-#   step_<s>                      1000  ms  the same steps, 1,000 connections
-#   locked_window                 1000  ms  moved together (tf-stream echo)
+#   pause_median / _p99           1   ms  the pause the peer saw (tf-flow's
+#                                         longest echo gap) over RUNS moves of
+#                                         the demo's stream (default 100), each
+#                                         one `tcpferry migrate move` that
+#                                         starts a fresh unmodified socat
+#   pause_relay_median / _p99     1   ms  the same, the connections handed to a
+#                                         relay already running on the target
+#                                         (--send-to): no program start inside
+#                                         the pause
+#   pause_nonudge_median / _p99   1   ms  socat, without the nudge
+#   pause_steps_median / _p99     1   ms  socat, tools/migrate.sh --steps: each
+#                                         step a separate run of the tool
+#   move_<phase>_median           1   ms  the move's phases (freeze dump route
+#                                         restore unlock nudge retire)
+#   move_window_median            1   ms  its locked window: the dump's first
+#                                         lock to the target's unlock
+#   step_<s>_median               1   ms  the steps of --steps (dump includes
+#   steps_window_median           1   ms  the freeze), and their locked window
+#   move_<phase>, move_window  1000   ms  one move of 1,000 connections
+#                                         (tf-stream echo)
 #
 # QUICK=1: 10 moves, 100 connections.  Needs root; builds nothing (make first).
 set -u
@@ -31,32 +37,58 @@ stats() { sort -g | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; i = int(
 col() { awk -F'\t' -v c="$2" 'NR > 1 && $c != "" { print $c }' "$1"; }
 row() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
 
-"$ROOT/tools/demo.sh" --quiet --count "$RUNS" --tsv "$W/nudge.tsv" >"$W/nudge.out" 2>&1 ||
-	{ cat "$W/nudge.out" >&2; echo "bench migrate: the demo failed" >&2; exit 1; }
-read -r m p < <(col "$W/nudge.tsv" 4 | stats)
-row pause_median 1 "$m" ms
-row pause_p99 1 "$p" ms
-# columns: i from to pause prepare dump carry restore flip unlock retire
-c=5
-for s in prepare dump carry restore flip unlock retire; do
-	read -r m p < <(col "$W/nudge.tsv" $c | stats)
-	row "step_${s}_median" 1 "$m" ms
-	c=$((c + 1))
-done
-read -r m p < <(awk -F'\t' 'NR > 1 { print $6 + $7 + $8 + $9 + $10 }' "$W/nudge.tsv" | stats)
-row locked_window_median 1 "$m" ms
+# tsv_col FILE NAME: the column NAME of a demo --tsv file, empty cells left out
+tsv_col() {
+	awk -F'\t' -v n="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i; next }
+		c && $c != "" { print $c }' "$1"
+}
+demo() { # demo NAME ARGS...: RUNS moves; NAME.tsv
+	local name=$1
+	shift
+	"$ROOT/tools/demo.sh" --quiet --tsv "$W/$name.tsv" "$@" >"$W/$name.out" 2>&1 ||
+		{ cat "$W/$name.out" >&2; echo "bench migrate: the demo ($name) failed" >&2; exit 1; }
+}
+pauses() { # pauses NAME METRIC: median and p99 of the pause
+	local m p
+	read -r m p < <(tsv_col "$W/$1.tsv" pause_ms | stats)
+	row "${2}_median" 1 "$m" ms
+	row "${2}_p99" 1 "$p" ms
+}
+phases() { # phases NAME PREFIX NAMES...: the median of each named column
+	local name=$1 prefix=$2 s m p
+	shift 2
+	for s in "$@"; do
+		read -r m p < <(tsv_col "$W/$name.tsv" "$s" | stats)
+		[ -n "$m" ] && row "${prefix}_${s}_median" 1 "$m" ms
+	done
+}
 
-"$ROOT/tools/demo.sh" --quiet --no-nudge --count "$((RUNS / 2 > 5 ? RUNS / 2 : 5))" --tsv "$W/plain.tsv" \
-	>"$W/plain.out" 2>&1 || { cat "$W/plain.out" >&2; exit 1; }
-read -r m p < <(col "$W/plain.tsv" 4 | stats)
-row pause_nonudge_median 1 "$m" ms
-row pause_nonudge_p99 1 "$p" ms
+demo move --count "$RUNS"
+pauses move pause
+phases move move freeze dump route restore unlock nudge retire
+read -r m p < <(tsv_col "$W/move.tsv" window | stats)
+row move_window_median 1 "$m" ms
 
-# Many connections moved together: the step times of one move.
+demo relay --count "$RUNS" --receiver relay
+pauses relay pause_relay
+
+half=$((RUNS / 2 > 5 ? RUNS / 2 : 5))
+demo plain --count "$half" --no-nudge
+pauses plain pause_nonudge
+
+demo steps --count "$half" --steps
+pauses steps pause_steps
+phases steps step dump carry restore flip unlock retire
+read -r m p < <(tsv_col "$W/steps.tsv" window | stats)
+row steps_window_median 1 "$m" ms
+
+# Many connections moved together: the phase times of one move.
 MANY=$MANY prove --exec '' -v "$ROOT/tests/integration/migrate_many.t" >"$W/many.out" 2>&1 ||
 	{ cat "$W/many.out" >&2; echo "bench migrate: the many-connections move failed" >&2; exit 1; }
 steps=$(sed -n 's/^# step times (ms): //p' "$W/many.out")
 tr ',' '\n' <<<"$steps" | while read -r s v; do
-	[ -n "$s" ] && row "step_$s" "$MANY" "$v" ms
+	case $s in
+	locked_window) row move_window "$MANY" "$v" ms ;;
+	?*) row "move_$s" "$MANY" "$v" ms ;;
+	esac
 done
-tr ',' '\n' <<<"$steps" | awk -v n="$MANY" '$1 ~ /^(dump|carry|restore|flip|unlock)$/ { t += $2 } END { printf "locked_window\t%d\t%.3f\tms\n", n, t }'

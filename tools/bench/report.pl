@@ -284,9 +284,13 @@ for my $fl (qw(xdp tc)) {
 }
 {
 	# issue 5: the pause the peer sees when one connection moves
-	my $m = med('migrate', 'pause_median', 1);
+	# Judged on the move itself: the connections handed to a receiver that
+	# is already running, so no program start falls inside the pause.
+	my $m = med('migrate', 'pause_relay_median', 1);
+	my $s = med('migrate', 'pause_median', 1);
 	target('Median pause the peer sees for one migrated connection under 5 ms (issue 5)',
-		defined $m ? sprintf('median %s ms, p99 %s ms over the demo\'s moves', num($m), num(med('migrate', 'pause_p99', 1)))
+		defined $m ? sprintf('median %s ms, p99 %s ms, handed to a running receiver (%s ms when the move also starts a fresh socat)',
+			num($m), num(med('migrate', 'pause_relay_p99', 1)), defined $s ? num($s) : '-')
 		           : 'not measured', defined $m ? $m < 5 : undef);
 }
 
@@ -419,23 +423,34 @@ if ($runs{repair}) {
 my $migrate_md = '';
 if ($runs{migrate}) {
 	my $v = sub { my ($m, $n) = @_; my $x = med('migrate', $m, $n); defined $x ? num($x) : '-' };
-	my @steps = qw(prepare dump carry restore flip unlock retire);
+	my @phases = qw(freeze dump route restore unlock nudge retire);
+	my @steps = qw(dump carry restore flip unlock retire);
 	my ($many) = grep { $_ > 1 } sizes('migrate');
 	$migrate_md .= "## Live migration between lab hosts\n\n";
-	$migrate_md .= "From `tools/bench/migrate.sh`: the demo's stream (an unmodified socat on host A relaying a peer's " .
-		"1 MB/s stream, every byte checked) moved from A to B and back with `tools/migrate.sh`, each step a separate " .
-		"`ip netns exec` of the tool; the pause is the longest gap the peer saw between echoed bytes. Then " .
-		nlabel($many // 1000) . " connections of one process moved in one migration. Milliseconds, medians.\n\n";
-	$migrate_md .= table(['', 'median ms', 'p99 ms'],
-		['pause at the peer, with `migrate nudge`', $v->('pause_median', 1), $v->('pause_p99', 1)],
-		['pause at the peer, without', $v->('pause_nonudge_median', 1), $v->('pause_nonudge_p99', 1)]) . "\n";
-	$migrate_md .= table(['step', '1 connection', nlabel($many // 1000) . ' connections'],
-		(map { [$_, $v->("step_${_}_median", 1), defined $many ? $v->("step_$_", $many) : '-'] } @steps),
-		['locked window (dump to unlock)', $v->('locked_window_median', 1), defined $many ? $v->('locked_window', $many) : '-']) . "\n";
-	$migrate_md .= "Locking is inside `dump` (A's locks) and `restore` (B's locks). The pause is longer than the locked " .
-		"window because the peer's segments dropped while locked come back only when the peer retransmits: its tail " .
-		"loss probe fires about 10 ms into the window and is dropped too, so recovery waits for its retransmit timer " .
-		"(200 ms at least) unless the nudge's ACKs get an answer sooner.\n\n";
+	$migrate_md .= "From `tools/bench/migrate.sh`: the demo's stream (a peer's 1 MB/s stream through an unmodified socat " .
+		"on host A, every echoed byte checked) moved from A to B and back. The pause is the longest gap the peer saw " .
+		"between echoed bytes. The peer's programs run at a realtime priority: the peer stands for another machine, " .
+		"and the lab's tooling shares these 2 cores. Milliseconds.\n\n";
+	$migrate_md .= table(['way of moving', 'median ms', 'p99 ms'],
+		['`tcpferry migrate move`, to a relay already running on B (`--send-to`)', $v->('pause_relay_median', 1), $v->('pause_relay_p99', 1)],
+		['`tcpferry migrate move`, starting a fresh `socat FD:3 FD:4` on B', $v->('pause_median', 1), $v->('pause_p99', 1)],
+		['the same, without the nudge', $v->('pause_nonudge_median', 1), $v->('pause_nonudge_p99', 1)],
+		['`tools/migrate.sh --steps`: each step a separate run of the tool', $v->('pause_steps_median', 1), $v->('pause_steps_p99', 1)]) . "\n";
+	$migrate_md .= "`migrate move` is one process: it takes B's locks and attaches before it freezes the process, dumps in A's " .
+		"namespace, replaces the route through rtnetlink, rebuilds in B's namespace, starts or feeds the receiver, then " .
+		"unlocks and nudges. Its phases (medians; " . nlabel($many // 1000) . " connections: one move):\n\n";
+	$migrate_md .= table(['phase', '1 connection', nlabel($many // 1000) . ' connections'],
+		(map { [$_, $v->("move_${_}_median", 1), defined $many ? $v->("move_$_", $many) : '-'] } @phases),
+		['locked window (first lock to unlock)', $v->('move_window_median', 1), defined $many ? $v->('move_window', $many) : '-']) . "\n";
+	$migrate_md .= "The steps of `--steps` (each an `ip netns exec` of the tool; dump includes the freeze):\n\n";
+	$migrate_md .= table(['step', '1 connection'],
+		(map { [$_, $v->("step_${_}_median", 1)] } @steps),
+		['locked window (dump to unlock)', $v->('steps_window_median', 1)]) . "\n";
+	$migrate_md .= "With the steps the locked window is tens of milliseconds: the peer's tail loss probe (2 jiffies, 8 ms " .
+		"at HZ=250) is dropped too and recovery waits for its retransmit timer (200 ms at least) unless the nudge gets " .
+		"an answer sooner. With `migrate move` the window is under a millisecond, the peer keeps sending new data, and " .
+		"the SACKs of the restored socket start its recovery at once. A fresh socat costs its own start (about 4 ms " .
+		"from fork to the first byte relayed on this machine) on top.\n\n";
 }
 
 my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program', tsval => 'Per-packet cost of the tsval recorder',

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry migrate freeze|nudge: the two steps of a move between hosts that
- * are not dump or restore.  The flow itself (dump, carry, lock, restore,
- * route, unlock, retire, roll back) is tools/migrate.sh, which an
- * orchestrator can also drive one step at a time.
+ * tcpferry migrate freeze|nudge|move: the steps of a move between hosts that
+ * are not dump or restore, and a whole move between two network namespaces of
+ * this machine in one process (migrate_move.c).  The flow between hosts
+ * (dump, carry, lock, restore, route, unlock, retire, roll back) is
+ * tools/migrate.sh, which an orchestrator can also drive one step at a time.
  *
  *   freeze --pid PID   stop the process at a moment when every thread waits
  *                      in a poll/select/epoll/sleep call, so a program like
@@ -14,21 +15,18 @@
  *                      for each connection of the dump DIR that PID now
  *                      holds (after restore), send the ACKs of nudge.h.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
 #include "cli.h"
 #include "freeze.h"
 #include "lock.h"
+#include "migrate_move.h"
 #include "nudge.h"
 #include "proc.h"
 #include "tcpferry.h"
@@ -36,9 +34,14 @@
 static const char usage[] =
 	"Usage: tcpferry migrate freeze --pid PID [--timeout-ms MS]\n"
 	"       tcpferry migrate nudge --in DIR --pid PID [--dupacks N] [--unlock]\n"
+	"       tcpferry migrate move --pid PID --to-netns NS --work DIR\n"
+	"                [--from-bpffs DIR] [--to-bpffs DIR] [--route PREFIX --via ADDR\n"
+	"                [--route-netns NS]] [--flip CMD] [--ttl SEC] [--no-nudge]\n"
+	"                [--timeout-ms MS] {-- PROG [ARGS]... | --send-to PATH}\n"
 	"\n"
-	"Steps of a move between hosts besides dump and restore; the whole flow is\n"
-	"tools/migrate.sh (see its header).\n"
+	"Steps of a move between hosts besides dump and restore (the whole flow\n"
+	"between hosts is tools/migrate.sh; see its header), and a whole move\n"
+	"between two network namespaces of this machine in one process.\n"
 	"\n"
 	"  freeze   stop PID (SIGSTOP) at a moment when all its threads wait in\n"
 	"           poll, select, epoll or a sleep, i.e. hold no data of their own\n"
@@ -50,6 +53,23 @@ static const char usage[] =
 	"           lock's pass mark, so the peer need not wait for its timer\n"
 	"  --unlock first drop this host's locks of those connections (reporting\n"
 	"           what they dropped): unlock and nudge in one step\n"
+	"  move     freeze PID, dump its connections in its own namespace (locked\n"
+	"           with --from-bpffs), rebuild them in --to-netns (a name under\n"
+	"           /run/netns or a path; locked with --to-bpffs), start PROG with\n"
+	"           them as fds 3, 4, ... (as restore -- PROG does; or pass them to\n"
+	"           a running receiver: --send-to, as restore's), unlock and\n"
+	"           nudge at the target, kill PID (silently: its sockets are in\n"
+	"           repair mode) and unlock the source.  Once both ends are locked\n"
+	"           the traffic moves: --route PREFIX --via ADDR replaces a route\n"
+	"           through rtnetlink (in --route-netns, e.g. a router's), and/or\n"
+	"           --flip runs a shell command beside the rebuild.  No program is\n"
+	"           started inside the locked window but --flip's.\n"
+	"           DIR is tools/migrate.sh's work directory (src, dst,\n"
+	"           to.pid, unlocked, retired): a move cut short goes on with its\n"
+	"           steps or its rollback.  A failure before the route changes\n"
+	"           puts everything back at the source.  --ttl: lock\n"
+	"           expiry (default 30 s); the pin directories default to --bpffs.\n"
+	"           -j reports the time of each phase and the locked window (ms).\n"
 	"  -j       JSON output\n";
 
 static int do_freeze(pid_t pid, long timeout_ms)
@@ -212,11 +232,23 @@ int cmd_migrate(int argc, char **argv)
 		{ "dupacks", required_argument, NULL, 'd' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "unlock", no_argument, NULL, 'u' },
+		{ "to-netns", required_argument, NULL, 'n' },
+		{ "from-bpffs", required_argument, NULL, 'F' },
+		{ "to-bpffs", required_argument, NULL, 'B' },
+		{ "work", required_argument, NULL, 'w' },
+		{ "flip", required_argument, NULL, 'f' },
+		{ "route", required_argument, NULL, 'r' },
+		{ "via", required_argument, NULL, 'v' },
+		{ "route-netns", required_argument, NULL, 'R' },
+		{ "send-to", required_argument, NULL, 's' },
+		{ "ttl", required_argument, NULL, 'T' },
+		{ "no-nudge", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	long pid = 0, dupacks = 3, timeout_ms = 2000;
 	const char *dir = NULL, *verb;
+	struct move_opts mo = { .ttl = 30, .nudge = true };
 	bool unlock = false;
 	int c;
 
@@ -228,7 +260,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	verb = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
 		case 'P':
 			if (cli_parse_long(optarg, "--pid", 1, 1L << 30, &pid))
@@ -236,6 +268,20 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		case 'i': dir = optarg; break;
 		case 'u': unlock = true; break;
+		case 'n': mo.to_netns = optarg; break;
+		case 'F': mo.from_bpffs = optarg; break;
+		case 'B': mo.to_bpffs = optarg; break;
+		case 'w': mo.work = optarg; break;
+		case 'f': mo.flip = optarg; break;
+		case 'r': mo.route = optarg; break;
+		case 'v': mo.via = optarg; break;
+		case 'R': mo.route_netns = optarg; break;
+		case 's': mo.send_to = optarg; break;
+		case 'N': mo.nudge = false; break;
+		case 'T':
+			if (cli_parse_long(optarg, "--ttl", 0, 1L << 30, &mo.ttl))
+				return EXIT_USAGE;
+			break;
 		case 'd':
 			if (cli_parse_long(optarg, "--dupacks", 0, 100, &dupacks))
 				return EXIT_USAGE;
@@ -263,6 +309,19 @@ int cmd_migrate(int argc, char **argv)
 			return 1;
 		return do_nudge(dir, pid, dupacks, unlock);
 	}
-	return cli_error("migrate: unknown step '%s': freeze or nudge (the rest is tools/migrate.sh)", verb),
+	if (!strcmp(verb, "move")) {
+		if (!mo.to_netns || !mo.work || (optind >= argc) == !mo.send_to)
+			return cli_error("migrate move needs --to-netns, --work and either -- PROG or --send-to PATH; "
+					 "see tcpferry migrate --help"), EXIT_USAGE;
+		if (!mo.route != !mo.via)
+			return cli_error("migrate move: --route PREFIX and --via ADDR go together"), EXIT_USAGE;
+		mo.pid = pid;
+		mo.cmd = optind < argc ? argv + optind : NULL;
+		mo.freeze_timeout_ms = timeout_ms;
+		mo.from_bpffs = mo.from_bpffs ? mo.from_bpffs : g.bpffs;
+		mo.to_bpffs = mo.to_bpffs ? mo.to_bpffs : g.bpffs;
+		return migrate_move(&mo);
+	}
+	return cli_error("migrate: unknown step '%s': freeze, nudge or move (the rest is tools/migrate.sh)", verb),
 	       EXIT_USAGE;
 }

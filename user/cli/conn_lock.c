@@ -8,7 +8,7 @@
 #include "cli.h"
 #include "conn_lock.h"
 
-int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns)
+int conn_locks_ready(struct conn_locks *l, const struct tf_conn *c)
 {
 	char tuple[TF_TUPLESTRLEN], ifname[32];
 	struct tf_tuple k;
@@ -27,12 +27,26 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 	}
 	/* A lock only works where the programs run: on the peer's device.
 	 * Connections of one process mostly share a peer: look it up once. */
-	if (!l->n || memcmp(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr))) {
+	if (!l->attached || memcmp(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr))) {
 		err = tf_attach_for_peer(l->bpffs, &c->peer, ifname);
 		if (err)
 			return cli_lib_error(err, "lock %s", tuple);
 		memcpy(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr));
+		l->attached = true;
 	}
+	return 0;
+}
+
+int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns)
+{
+	char tuple[TF_TUPLESTRLEN];
+	struct tf_tuple k;
+	int err;
+
+	if (conn_locks_ready(l, c))
+		return 1;
+	tf_tuple_make(&c->local, &c->peer, &k);
+	tf_tuple_str(&k, tuple, sizeof(tuple));
 	if (l->n == l->cap) {
 		int cap = l->cap ? 2 * l->cap : 16;
 		struct tf_tuple *nk = realloc(l->keys, cap * sizeof(*nk));

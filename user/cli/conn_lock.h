@@ -19,7 +19,15 @@ struct conn_locks {
 	bool *adopted;		/* keys[i] was there before we came */
 	int n, cap;
 	uint8_t attached_peer[16];	/* the last peer we attached for */
+	bool attached;
 };
+
+/*
+ * The table open and the lock programs on the device towards c's peer,
+ * without locking yet (a dump does this before it stops the process).
+ * Prints the error; returns 0 or 1.
+ */
+int conn_locks_ready(struct conn_locks *l, const struct tf_conn *c);
 
 /*
  * Lock c's tuple.  A lock that is there already (an orchestrator's, or the

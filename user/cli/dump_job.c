@@ -106,13 +106,10 @@ static void remove_images(const char *dir, const struct tf_index *ix, int writte
 	rmdir(dir);	/* only if empty: it may have held other files */
 }
 
-int dump_job_run(struct dump_job *j)
+int dump_job_collect(struct dump_job *j)
 {
-	char what[256];
-	long ttl = j->ttl;
 	int err;
 
-	j->locks.bpffs = j->bpffs;
 	if (prepare_dir(j->dir))
 		return 1;
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, &j->d, &j->n))
@@ -123,8 +120,21 @@ int dump_job_run(struct dump_job *j)
 		err = tf_conn_identify(j->d[i].ours, &j->d[i].conn);
 		if (err)
 			return cli_lib_error(err, "dump pid %d fd %d", j->pid, j->d[i].fd);
+		/* Table and programs ready while the process still runs. */
+		j->locks.bpffs = j->bpffs;
+		if (j->lock && conn_locks_ready(&j->locks, &j->d[i].conn))
+			return 1;
 	}
+	return 0;
+}
 
+int dump_job_take(struct dump_job *j)
+{
+	char what[256];
+	long ttl = j->ttl;
+	int err;
+
+	j->locks.bpffs = j->bpffs;
 	err = tf_proc_stop(j->pidfd, j->pid);
 	if (err)
 		return cli_lib_error(err, "dump");
@@ -188,6 +198,11 @@ int dump_job_run(struct dump_job *j)
 undo:
 	dump_job_undo(j);
 	return 1;
+}
+
+int dump_job_run(struct dump_job *j)
+{
+	return dump_job_collect(j) || dump_job_take(j);
 }
 
 void dump_job_undo(struct dump_job *j)

@@ -42,6 +42,10 @@ struct dump_job {
 
 /* The whole dump; prints its errors.  0, or 1 with everything undone. */
 int dump_job_run(struct dump_job *j);
+/* Its two halves: the sockets found and identified (the process untouched),
+ * then stopped, locked, read and written. */
+int dump_job_collect(struct dump_job *j);
+int dump_job_take(struct dump_job *j);
 /* Back as before the dump: the connections go on at the source. */
 void dump_job_undo(struct dump_job *j);
 /* Close our copies of the sockets and free; the locks stay in the table. */

@@ -130,6 +130,12 @@ void json_int(struct json *j, int64_t v)
 	fprintf(j->f, "%" PRId64, v);
 }
 
+void json_double(struct json *j, double v)
+{
+	element(j);
+	fprintf(j->f, "%.3f", v);
+}
+
 void json_bool(struct json *j, bool v)
 {
 	element(j);

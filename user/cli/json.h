@@ -21,6 +21,8 @@ void json_name(struct json *j, const char *name);
 void json_string(struct json *j, const char *s);
 void json_uint(struct json *j, uint64_t v);
 void json_int(struct json *j, int64_t v);
+/* a number with 3 decimals (milliseconds to the microsecond) */
+void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
 

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* A route replaced through rtnetlink (see route.h). */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+#include "route.h"
+
+static int parse_addr(const char *s, int *family, unsigned char *out)
+{
+	if (inet_pton(AF_INET, s, out) == 1)
+		*family = AF_INET;
+	else if (inet_pton(AF_INET6, s, out) == 1)
+		*family = AF_INET6;
+	else
+		return -1;
+	return 0;
+}
+
+/* A NETLINK_ROUTE socket created inside netns_fd's namespace. */
+static int open_in(int netns_fd)
+{
+	int home = -1, s, err = 0;
+
+	if (netns_fd >= 0) {
+		home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (home < 0 || setns(netns_fd, CLONE_NEWNET))
+			err = errno;
+	}
+	s = err ? -1 : socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (!err && s < 0)
+		err = errno;
+	if (home >= 0) {
+		if (setns(home, CLONE_NEWNET) && !err)
+			err = errno;
+		close(home);
+	}
+	if (err) {
+		if (s >= 0)
+			close(s);
+		errno = err;
+		return -1;
+	}
+	return s;
+}
+
+int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *via, int netns_fd)
+{
+	char buf[64], *slash;
+	int fam_via;
+	long len;
+
+	memset(r, 0, sizeof(*r));
+	r->nl = -1;
+	snprintf(r->text, sizeof(r->text), "route %s via %s", prefix, via);
+	snprintf(buf, sizeof(buf), "%s", prefix);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	if (parse_addr(buf, &r->family, r->dst))
+		return tf_failx(EINVAL, "%s: %s is not an address", r->text, buf);
+	len = r->family == AF_INET ? 32 : 128;
+	if (slash) {
+		char *end;
+		long l = strtol(slash, &end, 10);
+
+		if (*end || l < 0 || l > len)
+			return tf_failx(EINVAL, "%s: /%s is not a prefix length", r->text, slash);
+		len = l;
+	}
+	r->dst_len = len;
+	if (parse_addr(via, &fam_via, r->via) || fam_via != r->family)
+		return tf_failx(EINVAL, "%s: %s is not an address of the prefix's family", r->text, via);
+	r->nl = open_in(netns_fd);
+	if (r->nl < 0)
+		return tf_fail(errno, "%s: netlink socket in the route's namespace", r->text);
+	return 0;
+}
+
+static void add_attr(struct nlmsghdr *h, int type, const void *data, int len)
+{
+	struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+	a->rta_type = type;
+	a->rta_len = RTA_LENGTH(len);
+	memcpy(RTA_DATA(a), data, len);
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
+}
+
+int tf_route_apply(struct tf_route_change *r)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[512];
+	} req = {}, ans;
+	struct rtmsg *rt;
+	int alen = r->family == AF_INET ? 4 : 16;
+	ssize_t n;
+
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
+	req.h.nlmsg_type = RTM_NEWROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.h.nlmsg_seq = 1;
+	rt = NLMSG_DATA(&req.h);
+	rt->rtm_family = r->family;
+	rt->rtm_dst_len = r->dst_len;
+	rt->rtm_table = RT_TABLE_MAIN;
+	rt->rtm_protocol = RTPROT_BOOT;	/* what `ip route` sets */
+	rt->rtm_scope = RT_SCOPE_UNIVERSE;
+	rt->rtm_type = RTN_UNICAST;
+	add_attr(&req.h, RTA_DST, r->dst, alen);
+	add_attr(&req.h, RTA_GATEWAY, r->via, alen);
+	if (send(r->nl, &req, req.h.nlmsg_len, 0) < 0)
+		return tf_fail(errno, "%s", r->text);
+	n = recv(r->nl, &ans, sizeof(ans), 0);
+	if (n < 0)
+		return tf_fail(errno, "%s", r->text);
+	if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && ans.h.nlmsg_type == NLMSG_ERROR) {
+		struct nlmsgerr *e = NLMSG_DATA(&ans.h);
+
+		if (e->error)
+			return tf_fail(-e->error, "%s", r->text);
+		return 0;
+	}
+	return tf_failx(EPROTO, "%s: unexpected netlink answer", r->text);
+}
+
+void tf_route_close(struct tf_route_change *r)
+{
+	if (r->nl >= 0)
+		close(r->nl);
+	r->nl = -1;
+}

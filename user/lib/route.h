@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Pointing a route at another next hop, as `ip route replace PREFIX via ADDR`
+ * does, through rtnetlink: the move's route change costs a message, not a
+ * program start.  The socket is opened in advance, in the namespace that
+ * holds the route (a router's), so the change itself happens anywhere.
+ */
+#ifndef TF_ROUTE_H
+#define TF_ROUTE_H
+
+struct tf_route_change {
+	int nl;			/* NETLINK_ROUTE socket in the route's namespace */
+	int family;
+	unsigned char dst[16], via[16];
+	int dst_len;
+	char text[128];		/* "PREFIX via ADDR", for messages */
+};
+
+/*
+ * Parse PREFIX (an address with an optional /len) and VIA, and open the
+ * socket in the namespace netns_fd (-1: this one).  0 or -errno.
+ */
+int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *via, int netns_fd);
+/* Send it and wait for the kernel's answer.  0 or -errno. */
+int tf_route_apply(struct tf_route_change *r);
+void tf_route_close(struct tf_route_change *r);
+
+#endif
