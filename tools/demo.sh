@@ -133,7 +133,7 @@ drops=0
 # Step or phase times (ms) for --tsv: tools/migrate.sh's steps and, when it
 # moves in one process, tcpferry migrate move's phases; a column stays empty
 # where the way of moving has no such part.
-PHASES="prepare freeze dump carry route restore flip unlock nudge retire"
+PHASES="prepare freeze dump carry restore route flip live unlock nudge retire"
 [ -n "$TSV" ] && { printf 'i\tfrom\tto\tpause_ms'; printf '\t%s' $PHASES window; echo; } >"$TSV"
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i

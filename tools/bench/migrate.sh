@@ -14,8 +14,8 @@
 #   pause_nonudge_median / _p99   1   ms  socat, without the nudge
 #   pause_steps_median / _p99     1   ms  socat, tools/migrate.sh --steps: each
 #                                         step a separate run of the tool
-#   move_<phase>_median           1   ms  the move's phases (freeze dump route
-#                                         restore unlock nudge retire)
+#   move_<phase>_median           1   ms  the move's phases (freeze dump restore
+#                                         route live unlock nudge retire)
 #   move_window_median            1   ms  its locked window: the dump's first
 #                                         lock to the target's unlock
 #   step_<s>_median               1   ms  the steps of --steps (dump includes
@@ -65,7 +65,7 @@ phases() { # phases NAME PREFIX NAMES...: the median of each named column
 
 demo move --count "$RUNS"
 pauses move pause
-phases move move freeze dump route restore unlock nudge retire
+phases move move freeze dump restore route live unlock nudge retire
 read -r m p < <(tsv_col "$W/move.tsv" window | stats)
 row move_window_median 1 "$m" ms
 

@@ -423,7 +423,7 @@ if ($runs{repair}) {
 my $migrate_md = '';
 if ($runs{migrate}) {
 	my $v = sub { my ($m, $n) = @_; my $x = med('migrate', $m, $n); defined $x ? num($x) : '-' };
-	my @phases = qw(freeze dump route restore unlock nudge retire);
+	my @phases = qw(freeze dump restore route live unlock nudge retire);
 	my @steps = qw(dump carry restore flip unlock retire);
 	my ($many) = grep { $_ > 1 } sizes('migrate');
 	$migrate_md .= "## Live migration between lab hosts\n\n";
@@ -437,7 +437,8 @@ if ($runs{migrate}) {
 		['the same, without the nudge', $v->('pause_nonudge_median', 1), $v->('pause_nonudge_p99', 1)],
 		['`tools/migrate.sh --steps`: each step a separate run of the tool', $v->('pause_steps_median', 1), $v->('pause_steps_p99', 1)]) . "\n";
 	$migrate_md .= "`migrate move` is one process: it takes B's locks and attaches before it freezes the process, dumps in A's " .
-		"namespace, replaces the route through rtnetlink, rebuilds in B's namespace, starts or feeds the receiver, then " .
+		"namespace, rebuilds in B's namespace (still in repair mode), replaces the route through rtnetlink, takes the " .
+		"sockets out of repair and starts or feeds the receiver, then " .
 		"unlocks and nudges. Its phases (medians; " . nlabel($many // 1000) . " connections: one move):\n\n";
 	$migrate_md .= table(['phase', '1 connection', nlabel($many // 1000) . ' connections'],
 		(map { [$_, $v->("move_${_}_median", 1), defined $many ? $v->("move_$_", $many) : '-'] } @phases),
