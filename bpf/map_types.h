@@ -58,6 +58,20 @@ struct tf_lock {
 	__u32 owner_pid;	/* the tcpferry process that took it; 0 = none */
 };
 
+/*
+ * Bulk locking in one system call (bpf/lock_bulk.bpf.c): the context of a
+ * BPF_PROG_RUN of lock_bulk.  The first n entries of its staging array are
+ * locked with value (since_ns and expires_ns are set from the kernel's clock
+ * and ttl_ns); at most TF_LOCK_BULK_CHUNK tuples to a run.
+ */
+#define TF_LOCK_BULK_CHUNK	8192
+struct tf_lock_bulk_args {
+	__u32 n;
+	__u32 pad;
+	__u64 ttl_ns;		/* 0 = no expiry */
+	struct tf_lock value;
+};
+
 /* ---- the tsval recorder (bpf/tsval.bpf.c, user/lib/tsval.c) ---------------- */
 
 #define TF_PIN_TSVAL_CFG	"tsval_cfg"

@@ -489,7 +489,8 @@ $md .= <<"EOF";
   - **tcpferry-cli-one / -bulk**: `tcpferry lock add LOCAL PEER` (one process per connection) and
     `tcpferry lock add --file -`, with the program attached (`tcpferry attach DEV --tc`) to a veth device.
   - **tcpferry-lib-one / -bulk**: `build/tools/lock_bench churn N`, the library in one process: one map
-    update and delete per connection, or the batch map calls.
+    update and delete per connection, or in bulk: the `lock_bulk` syscall program run with BPF_PROG_RUN
+    (each tuple added with BPF_NOEXIST in the kernel, 8,192 to a run) and the batch delete.
 - Observed on this machine while building the harness: per-rule deletes (`iptables -D`, `nft delete rule`) cost
   about ten times per-rule adds even in a near-empty table; `strace -T` puts about 9 ms of one `nft delete rule`
   in the close() of its netlink socket.

@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "lock.skel.h"
+#include "lock_bulk.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -39,6 +40,7 @@ struct tf_locktab {
 	uint32_t capacity;
 	uint32_t map_id;
 	char mounted[PATH_MAX];
+	struct tf_lock_bulk *bulk;	/* loaded on the first bulk lock or unlock */
 };
 
 /* ---- the pin directory ------------------------------------------------------- */
@@ -244,6 +246,8 @@ void tf_locktab_close(struct tf_locktab *t)
 {
 	if (!t)
 		return;
+	if (t->bulk)
+		tf_lock_bulk_unload(t->bulk);
 	if (t->fd >= 0)
 		close(t->fd);
 	free(t);
@@ -597,8 +601,19 @@ int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
 		}
 		return added;
 	}
+	/* In the kernel, each with BPF_NOEXIST (lock_bulk.h): no table read. */
+	{
+		struct tf_lock v;
+		int r;
 
-	/* What is locked already: read it, so those tuples can be reported and kept. */
+		lock_value(&v, why, ttl_ns);
+		r = tf_lock_bulk_add(&t->bulk, t->fd, t->capacity, k, n, &v, ttl_ns, results);
+		if (r != -EOPNOTSUPP)
+			return r;
+	}
+
+	/* Kernels without syscall programs: what is locked already is read
+	 * first, so those tuples can be reported and kept. */
 	err = walk(t, &have, &n_have);
 	if (err)
 		return err;
@@ -678,6 +693,13 @@ out:
 int tf_lock_del_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n, int *results)
 {
 	size_t at = 0, removed = 0;
+
+	if (n > TF_LOCK_BULK_SINGLE) {
+		int r = tf_lock_bulk_del(&t->bulk, t->fd, t->capacity, k, n, results);
+
+		if (r != -EOPNOTSUPP)
+			return r;
+	}
 
 	while (at < n) {
 		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);

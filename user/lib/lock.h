@@ -87,10 +87,12 @@ int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *
  * in the same list).  Returns how many were locked, or a negative errno
  * (-ENOSPC when they do not all fit: then none is added).
  *
- * Batch updates cannot refuse existing keys, so existing locks are read first;
- * a lock that another process takes on the same tuple between that read and
- * the update is overwritten.  Lists of up to TF_LOCK_BULK_SINGLE tuples use
- * single, race-free updates.
+ * The lock_bulk syscall program adds them in the kernel with BPF_NOEXIST
+ * (lock_bulk.h), race-free.  Where the kernel cannot run it (before 5.17),
+ * batch updates do, and as those cannot refuse existing keys, existing locks
+ * are read first; a lock that another process takes on the same tuple between
+ * that read and the update is then overwritten.  Lists of up to
+ * TF_LOCK_BULK_SINGLE tuples use single updates.
  */
 #define TF_LOCK_BULK_SINGLE 16
 int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
