@@ -6,7 +6,7 @@ need_root
 need_built
 need_cmd python3 setpriv
 
-plan 28
+plan 30
 
 make_pair
 make_bpffs
@@ -60,6 +60,10 @@ ok "dump --fd of an fd the process does not have" expect_error 1 "fd 999: no suc
 	"$TF" dump --pid "$holder" --fd 999 --out "$TMP/d5" --no-lock
 ok "dump of a process with no connection" expect_error 1 "no established TCP connection" \
 	"$TF" dump --pid "$holder" --out "$TMP/d4" --no-lock
+ok "  the --out directory it made is gone again" test ! -e "$TMP/d4"
+mkdir "$TMP/mine"
+"$TF" dump --pid "$holder" --out "$TMP/mine" --no-lock 2>/dev/null
+ok "  a --out directory the user made stays, though empty" test -d "$TMP/mine"
 ok "the refused process was not left stopped" test "$(awk '{print $3}' "/proc/$holder/stat")" != T
 
 # A real connection A <-> B, snapshotted while it runs on.

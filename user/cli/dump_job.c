@@ -12,12 +12,13 @@
 #include "proc.h"
 #include "tsval.h"
 
-static int prepare_dir(const char *dir)
+static int prepare_dir(const char *dir, bool *made)
 {
 	struct stat st;
 	char path[4096];
 
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	*made = mkdir(dir, 0700) == 0;
+	if (!*made && errno != EEXIST)
 		return cli_error("--out %s: cannot create: %s", dir, strerror(errno));
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
 		return cli_error("--out %s: not a directory", dir);
@@ -93,7 +94,7 @@ static void describe(const struct dumped *d, char *buf, size_t len)
 }
 
 /* A dump that is undone leaves no payload behind. */
-static void remove_images(const char *dir, const struct tf_index *ix, int written)
+static void remove_images(const char *dir, const struct tf_index *ix, int written, bool made)
 {
 	char path[4096];
 
@@ -103,15 +104,14 @@ static void remove_images(const char *dir, const struct tf_index *ix, int writte
 	}
 	snprintf(path, sizeof(path), "%s/index.tfi", dir);
 	unlink(path);
-	rmdir(dir);	/* only if empty: it may have held other files */
+	if (made)
+		rmdir(dir);	/* ours: gone again (the user's stays) */
 }
 
-int dump_job_collect(struct dump_job *j)
+static int find_sockets(struct dump_job *j)
 {
 	int err;
 
-	if (prepare_dir(j->dir))
-		return 1;
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, &j->d, &j->n))
 		return 1;
 	if (j->n == 0)
@@ -124,6 +124,18 @@ int dump_job_collect(struct dump_job *j)
 		j->locks.bpffs = j->bpffs;
 		if (j->lock && conn_locks_ready(&j->locks, &j->d[i].conn))
 			return 1;
+	}
+	return 0;
+}
+
+int dump_job_collect(struct dump_job *j)
+{
+	if (prepare_dir(j->dir, &j->made_dir))
+		return 1;
+	if (find_sockets(j)) {
+		if (j->made_dir)
+			rmdir(j->dir);
+		return 1;
 	}
 	return 0;
 }
@@ -214,7 +226,7 @@ void dump_job_undo(struct dump_job *j)
 		}
 	conn_locks_release(&j->locks, false);
 	tf_proc_cont(j->pidfd, j->pid);
-	remove_images(j->dir, &j->ix, j->written);
+	remove_images(j->dir, &j->ix, j->written, j->made_dir);
 	j->written = 0;
 	cli_info("tcpferry: dump undone: pid %d continues with its connections where they were", j->pid);
 }

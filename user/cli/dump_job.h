@@ -38,6 +38,7 @@ struct dump_job {
 	struct tf_index ix;
 	struct conn_locks locks;
 	int written;		/* images on disk */
+	bool made_dir;		/* dir did not exist before */
 };
 
 /* The whole dump; prints its errors.  0, or 1 with everything undone. */
