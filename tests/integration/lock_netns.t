@@ -152,22 +152,22 @@ ok "table full: says so and how to get out ($out)" grep -q "table full (2 entrie
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
 ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"
-# More than 16 tuples go through the lock_bulk kernel program: all or nothing too.
-for i in $(seq 100 129); do echo "10.0.0.1:1 10.0.0.2:$i"; done >"$TMP/thirty"
-out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/thirty" 2>&1)
-ok "bulk of 30 into a full table: refused as a whole ($out)" grep -q "table full (2 entries)" <<<"$out"
-is "$(env TCPFERRY_BPFFS="$SMALL" "$TF" -j lock list | jq '.locks | length')" 2 "  and none of the 30 stayed"
+# From 8,192 tuples on the CLI loads the lock_bulk kernel programs: all or nothing too.
+seq 100 8299 | sed 's/^/10.0.0.1:1 10.0.0.2:/' >"$TMP/many"
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/many" 2>&1)
+ok "bulk of 8,200 into a full table: refused as a whole ($out)" grep -q "table full (2 entries)" <<<"$out"
+is "$(env TCPFERRY_BPFFS="$SMALL" "$TF" -j lock list | jq '.locks | length')" 2 "  and none of the 8,200 stayed"
 # ... and a lock that is there already is reported and kept, not overwritten.
 TFA lock add 198.18.0.1:80 198.18.0.2:20005 --reason dump >/dev/null
-{ for i in $(seq 20001 20020); do echo "198.18.0.1:80 198.18.0.2:$i"; done; echo "198.18.0.1:80 198.18.0.2:20001"; } >"$TMP/twenty"
-out=$(TFA lock add --file "$TMP/twenty" 2>&1)
-ok "bulk of 21 with one locked before and one repeated: both reported" \
-	eval 'grep -q "20005: already locked" <<<"$out" && grep -q "20001: already locked" <<<"$out" && grep -q "locked 19 of 21" <<<"$out"'
+{ seq 20001 28200 | sed 's/^/198.18.0.1:80 198.18.0.2:/'; echo "198.18.0.1:80 198.18.0.2:20001"; } >"$TMP/bulk2"
+out=$(TFA lock add --file "$TMP/bulk2" 2>&1)
+ok "bulk of 8,201 with one locked before and one repeated: both reported" \
+	eval 'grep -q "20005: already locked" <<<"$out" && grep -q "20001: already locked" <<<"$out" && grep -q "locked 8199 of 8201" <<<"$out"'
 is "$(TFA -j lock list | jq -r '.locks[] | select(.peer == "198.18.0.2:20005") | .reason')" dump \
 	"  the lock that was there keeps its reason"
-out=$(TFA lock del --file "$TMP/twenty" 2>&1)
-ok "bulk unlock of the 21 (kernel program): 20 unlocked, the repeat not locked any more ($out)" \
-	eval 'grep -q "unlocked 20 of 21" <<<"$out" && grep -q "20001: not locked" <<<"$out"'
+out=$(TFA lock del --file "$TMP/bulk2" 2>&1)
+ok "bulk unlock of the 8,201: 8,200 unlocked, the repeat not locked any more" \
+	eval 'grep -q "unlocked 8200 of 8201" <<<"$out" && grep -q "20001: not locked" <<<"$out"'
 
 # Unknown device, not root.
 out=$(TFA attach nosuchdev0 2>&1)

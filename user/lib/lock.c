@@ -577,6 +577,24 @@ static int indexed_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/*
+ * Loading the bulk programs costs about 3 ms (the verifier); each tuple then
+ * costs about 0.25 us less than through the batch calls.  So: once loaded,
+ * always; before that, only for lists long enough to pay for the load.
+ */
+static bool bulk_pays(const struct tf_locktab *t, size_t n)
+{
+	return tf_lock_bulk_loaded(t->bulk) || n >= TF_LOCK_BULK_LOAD_MIN;
+}
+
+int tf_locktab_bulk_prepare(struct tf_locktab *t)
+{
+	struct tf_lock v = {};
+
+	/* An empty run loads the programs (or learns that it cannot). */
+	return tf_lock_bulk_add(&t->bulk, t->fd, t->capacity, NULL, 0, &v, 0, NULL) == -EOPNOTSUPP ? -EOPNOTSUPP : 0;
+}
+
 int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
 		     enum tf_lock_reason why, uint64_t ttl_ns, int *results)
 {
@@ -602,7 +620,7 @@ int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
 		return added;
 	}
 	/* In the kernel, each with BPF_NOEXIST (lock_bulk.h): no table read. */
-	{
+	if (bulk_pays(t, n)) {
 		struct tf_lock v;
 		int r;
 
@@ -694,7 +712,7 @@ int tf_lock_del_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n, i
 {
 	size_t at = 0, removed = 0;
 
-	if (n > TF_LOCK_BULK_SINGLE) {
+	if (n > TF_LOCK_BULK_SINGLE && bulk_pays(t, n)) {
 		int r = tf_lock_bulk_del(&t->bulk, t->fd, t->capacity, k, n, results);
 
 		if (r != -EOPNOTSUPP)

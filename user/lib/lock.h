@@ -95,6 +95,14 @@ int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *
  * TF_LOCK_BULK_SINGLE tuples use single updates.
  */
 #define TF_LOCK_BULK_SINGLE 16
+/* From this many tuples on, the bulk programs are loaded (lock.c: bulk_pays). */
+#define TF_LOCK_BULK_LOAD_MIN 8192
+/*
+ * Load the bulk programs now, so that every later bulk call of any size uses
+ * them (a long-lived user: a daemon, an orchestrator, the benchmarks).
+ * 0, or -EOPNOTSUPP where the kernel cannot run them.
+ */
+int tf_locktab_bulk_prepare(struct tf_locktab *t);
 int tf_lock_add_bulk(struct tf_locktab *t, const struct tf_tuple *k, size_t n,
 		     enum tf_lock_reason why, uint64_t ttl_ns, int *results);
 /* Unlock n tuples (batch delete); results: 0 or -ENOENT. Returns how many were unlocked. */

@@ -96,6 +96,8 @@ int tf_lock_bulk_add(struct tf_lock_bulk **b, int map_fd, uint32_t capacity, con
 	if (!v)
 		return tf_fail(ENOMEM, "lock %zu tuples", n);
 	err = load(b, map_fd, capacity);
+	if (err == -ENOMEM)
+		err = tf_fail(ENOMEM, "lock %zu tuples", n);
 	while (!err && !full && done < n) {
 		uint32_t cnt = n - done > TF_LOCK_BULK_CHUNK ? TF_LOCK_BULK_CHUNK : n - done;
 		int r = run(*b, (*b)->skel->progs.lock_bulk, k + done, cnt, &args, v + done);
@@ -144,6 +146,11 @@ int tf_lock_bulk_del(struct tf_lock_bulk **b, int map_fd, uint32_t capacity, con
 		done += cnt;
 	}
 	return err ? err : (int)removed;
+}
+
+bool tf_lock_bulk_loaded(const struct tf_lock_bulk *b)
+{
+	return b && b->skel;
 }
 
 void tf_lock_bulk_unload(struct tf_lock_bulk *b)

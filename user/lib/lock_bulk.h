@@ -9,6 +9,7 @@
 #ifndef TF_LOCK_BULK_H
 #define TF_LOCK_BULK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,5 +28,7 @@ int tf_lock_bulk_add(struct tf_lock_bulk **b, int map_fd, uint32_t capacity, con
 int tf_lock_bulk_del(struct tf_lock_bulk **b, int map_fd, uint32_t capacity, const struct tf_tuple *k,
 		     size_t n, int *results);
 void tf_lock_bulk_unload(struct tf_lock_bulk *b);
+/* Are the programs loaded (not merely tried)? */
+bool tf_lock_bulk_loaded(const struct tf_lock_bulk *b);
 
 #endif
