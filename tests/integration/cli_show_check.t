@@ -42,12 +42,12 @@ fi
 rcj=$?
 ok "check -j is valid JSON" json_ok "$TMP/check.json"
 is "$rcj" "$rc" "check -j exits as check does"
-is "$(json_get "$TMP/check.json" 'scalar @$d')" 12 "check -j lists 12 features"
+is "$(json_get "$TMP/check.json" 'scalar @$d')" 13 "check -j lists 13 features"
 is "$(json_get "$TMP/check.json" 'join ",", map { $_->{ok} ? 1 : 0 } @$d')" \
 	"$(head -n -1 "$TMP/check.txt" | awk '{ printf "%s%s", (NR > 1 ? "," : ""), ($1 == "ok") }')" \
 	"check -j and the text agree on what is ok"
 ok "every JSON entry has feature, ok and detail" \
-	test "$(json_get "$TMP/check.json" 'scalar grep { defined $_->{feature} && defined $_->{ok} && length $_->{detail} } @$d')" = 12
+	test "$(json_get "$TMP/check.json" 'scalar grep { defined $_->{feature} && defined $_->{ok} && length $_->{detail} } @$d')" = 13
 
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \

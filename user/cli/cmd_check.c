@@ -296,6 +296,16 @@ static void probe_bpf(void)
 	else
 		report("XDP", false, false, "XDP programs do not load (%s): the lock uses tc only",
 		       r < 0 ? strerror(-r) : "not supported");
+
+	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SYSCALL, NULL);
+	if (r == 1)
+		r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SYSCALL, BPF_FUNC_loop, NULL);
+	if (r == 1)
+		report("bulk lock programs", false, true, "syscall programs with bpf_loop load: "
+		       "lock add --file locks 8,192 tuples a system call, existing locks kept");
+	else
+		report("bulk lock programs", false, false, "syscall programs with bpf_loop do not load (%s; 5.17+): "
+		       "bulk locks go through the batch map calls", r < 0 ? strerror(-r) : "not supported");
 	libbpf_set_print(old);
 }
 
