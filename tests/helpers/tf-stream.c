@@ -22,9 +22,13 @@
  *   tf-stream echo ADDR PORT [--pacing-rate B/S] | tf-stream echo-continue   (fds from LISTEN_FDS)
  *       accept connections (any number), echo what they read (optionally
  *       paced with SO_MAX_PACING_RATE).
- *   tf-stream many-peer ADDR PORT --count N --rounds R
+ *   tf-stream many-peer ADDR PORT --count N --rounds R [--ping-ms M]
  *       open N connections; on each SIGUSR1, send a numbered line on every one
- *       and check the echo; after R rounds exit 0.
+ *       and check the echo; after R rounds exit 0.  With --ping-ms, between
+ *       the rounds a line goes out on every connection every M ms, and each
+ *       round prints "max_gap_ms G min_gap_ms G" since the previous one: the
+ *       longest and shortest time between two completed pings of all N, so
+ *       a move in between shows as the pause the peer saw.
  *   tf-stream ping ADDR PORT --seconds S
  *       one connection; send numbered lines and check echoes for S seconds.
  */
@@ -363,8 +367,11 @@ static void ping_round(int *s, int n, int round)
 
 	for (int i = 0; i < n; i++) {
 		int len = snprintf(line, sizeof(line), "round %d conn %d\n", round, i);
+		ssize_t w;
 
-		if (send(s[i], line, len, MSG_NOSIGNAL) != len)
+		while ((w = send(s[i], line, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			;	/* SIGUSR1 (the next round) may come at any time */
+		if (w != len)
 			die("conn %d: send: %s", i, strerror(errno));
 	}
 	for (int i = 0; i < n; i++) {
@@ -373,6 +380,8 @@ static void ping_round(int *s, int n, int round)
 		while (got < len) {
 			ssize_t r = recv(s[i], back + got, len - got, 0);
 
+			if (r < 0 && errno == EINTR)
+				continue;
 			if (r <= 0)
 				die("conn %d round %d: %s", i, round, r ? strerror(errno) : "EOF");
 			got += r;
@@ -382,9 +391,18 @@ static void ping_round(int *s, int n, int round)
 	}
 }
 
+static double mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
 static int mode_many_peer(int argc, char **argv)
 {
 	int n = arg_num(argc, argv, "--count", 1), rounds = arg_num(argc, argv, "--rounds", 2);
+	int ping_ms = arg_num(argc, argv, "--ping-ms", 0), pings = 0;
 	int *s = calloc(n, sizeof(int));
 	struct timeval tv = { .tv_sec = 30 };
 
@@ -397,9 +415,22 @@ static int mode_many_peer(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	for (int r = 1; r <= rounds; r++) {
+		double last = mono_ms(), max_gap = 0, min_gap = 1e9, now;
+
+		while (ping_ms && go < r) {
+			usleep(ping_ms * 1000);	/* SIGUSR1 cuts it short */
+			ping_round(s, n, 1000000 + pings++);
+			now = mono_ms();
+			max_gap = now - last > max_gap ? now - last : max_gap;
+			min_gap = now - last < min_gap ? now - last : min_gap;
+			last = now;
+		}
 		wait_go(r);
 		ping_round(s, n, r);
-		printf("round %d ok\n", r);
+		if (ping_ms)
+			printf("round %d ok max_gap_ms %.1f min_gap_ms %.1f\n", r, max_gap, min_gap);
+		else
+			printf("round %d ok\n", r);
 		fflush(stdout);
 	}
 	printf("ok %d connections, %d rounds\n", n, rounds);

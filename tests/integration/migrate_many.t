@@ -20,7 +20,10 @@ export TCPFERRY_LAB=${RUN_ID:0:8}M
 ip netns exec "$NS_A" "$HELPERS/tf-stream" echo "$SVC" 6000 >"$TMP/echo.log" 2>&1 &
 app=$!
 disown	# the lab teardown kills it
-ip netns exec "$NS_PEER" "$HELPERS/tf-stream" many-peer "$SVC" 6000 --count "$N" --rounds 2 >"$TMP/peer.log" 2>&1 &
+# Between the rounds every connection pings every 5 ms: the longest gap of
+# round 2 is the pause the peer saw across the move.
+ip netns exec "$NS_PEER" "$HELPERS/tf-stream" many-peer "$SVC" 6000 --count "$N" --rounds 2 --ping-ms 5 \
+	>"$TMP/peer.log" 2>&1 &
 peer=$!
 wait_for 60 grep -q ready "$TMP/peer.log" || bail_out "the peer never got its $N connections up: $(cat "$TMP/peer.log")"
 is "$("$TF_ROOT/tools/lab.sh" exec a ss -tnH state established "( sport = :6000 )" | wc -l)" "$N" "$N connections established at a"
@@ -37,6 +40,7 @@ is "$(jq '.connections' "$W/unlock.json" 2>/dev/null)" "$N" "all $N restored con
 kill -USR1 "$peer"
 ok "round 2 echoed exactly on every one of the $N connections, now at b" wait "$peer"
 note "$(tail -1 "$TMP/peer.log")"
+note "pause at the peer (ms): $(sed -n 's/^round 2 ok max_gap_ms \([0-9.]*\).*/\1/p' "$TMP/peer.log")"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"
 ok "no lock left on a or b" eval '[ "$(lock_count a)$(lock_count b)" = 00 ]'
 done_testing

@@ -22,6 +22,9 @@
 #   steps_window_median           1   ms  the freeze), and their locked window
 #   move_<phase>, move_window  1000   ms  one move of 1,000 connections
 #                                         (tf-stream echo)
+#   pause_many                 1000   ms  the pause the peer saw in that move:
+#                                         the longest gap between two pings of
+#                                         all 1,000 (each every 5 ms)
 #
 # QUICK=1: 10 moves, 100 connections.  Needs root; builds nothing (make first).
 set -u
@@ -86,6 +89,8 @@ row steps_window_median 1 "$m" ms
 MANY=$MANY prove --exec '' -v "$ROOT/tests/integration/migrate_many.t" >"$W/many.out" 2>&1 ||
 	{ cat "$W/many.out" >&2; echo "bench migrate: the many-connections move failed" >&2; exit 1; }
 steps=$(sed -n 's/^# step times (ms): //p' "$W/many.out")
+pause=$(sed -n 's/^# pause at the peer (ms): //p' "$W/many.out")
+[ -n "$pause" ] && row pause_many "$MANY" "$pause" ms
 tr ',' '\n' <<<"$steps" | while read -r s v; do
 	case $s in
 	locked_window) row move_window "$MANY" "$v" ms ;;

@@ -442,7 +442,10 @@ if ($runs{migrate}) {
 		"unlocks and nudges. Its phases (medians; " . nlabel($many // 1000) . " connections: one move):\n\n";
 	$migrate_md .= table(['phase', '1 connection', nlabel($many // 1000) . ' connections'],
 		(map { [$_, $v->("move_${_}_median", 1), defined $many ? $v->("move_$_", $many) : '-'] } @phases),
-		['locked window (first lock to unlock)', $v->('move_window_median', 1), defined $many ? $v->('move_window', $many) : '-']) . "\n";
+		['locked window (first lock to unlock)', $v->('move_window_median', 1), defined $many ? $v->('move_window', $many) : '-'],
+		['pause at the peer', $v->('pause_median', 1), defined $many ? $v->('pause_many', $many) : '-']) . "\n";
+	$migrate_md .= "The pause for " . nlabel($many // 1000) . " connections is the longest gap between two completed " .
+		"pings of all of them (a line on every connection every 5 ms, tf-stream many-peer), over one move.\n\n";
 	$migrate_md .= "The steps of `--steps` (each an `ip netns exec` of the tool; dump includes the freeze):\n\n";
 	$migrate_md .= table(['step', '1 connection'],
 		(map { [$_, $v->("step_${_}_median", 1)] } @steps),
