@@ -45,7 +45,27 @@ done
 say() { [ "$QUIET" = 1 ] || echo "$@"; }
 fail() {
 	echo "demo: $*" >&2
+	[ -n "${W:-}" ] && diagnose >&2
 	exit 1
+}
+# What a failure leaves to look at: the sockets (with TCP_INFO) and locks of
+# every host, and the peer's counters.
+diagnose() {
+	local h ns
+	echo "---- state at the failure ----"
+	for h in peer a b; do
+		ns=$NS_PEER
+		[ $h = a ] && ns=$NS_A
+		[ $h = b ] && ns=$NS_B
+		echo "$h: sockets"
+		ip netns exec "$ns" ss -tnoiH state all "( sport = :5000 or dport = :5001 or sport = :5001 or dport = :5000 )" 2>&1 | sed 's/^/  /'
+		[ $h = peer ] && continue
+		echo "$h: locks"
+		"$ROOT/tools/lab.sh" exec $h "$TF" lock list 2>&1 | sed 's/^/  /'
+	done
+	echo "peer: $(ip netns exec "$NS_PEER" nstat -asz 2>/dev/null | awk '$2 > 0 && $1 ~ /Retrans|PAWS|RST|Reset|Loss|TLP|SACKRecovery|Timeout/ { printf "%s %s  ", $1, $2 }')"
+	echo "route: $(ip -n "$NS_RT" route get "$SVC" 2>&1 | head -1)"
+	echo "last migration: $(tail -5 "$mw.log" 2>/dev/null)"
 }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, TCP_REPAIR, BPF); try: sudo make demo"
