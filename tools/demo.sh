@@ -176,6 +176,15 @@ for ((i = 1; i <= COUNT; i++)); do
 	wait_flowing "$before" || fail "migration $i: the stream did not resume: $(cat "$W/flow.err")"
 	p=$(gap)
 	pauses+=("$p")
+	if [ -n "${DEMO_TRACE:-}" ]; then # DEMO_TRACE=FILE: per move, the sockets as ss sees them
+		{
+			echo "== migration $i $from -> $to pause $p ms"
+			for ns in "$NS_PEER" "$NS_A" "$NS_B"; do
+				echo "-- ${ns##*-}"
+				ip netns exec "$ns" ss -tnoiH state all "( sport = :5000 or dport = :5001 or sport = :5001 or dport = :5000 )"
+			done
+		} >>"$DEMO_TRACE" 2>&1
+	fi
 	d=$(lock_drops "$mw")
 	drops=$((drops + d))
 	if [ -n "$TSV" ]; then
@@ -245,5 +254,5 @@ ok=1
 [ "$rsts" -eq 0 ] && [ "$(counter "$NS_PEER" TcpEstabResets)" -eq 0 ] || { echo "FAIL: RSTs"; ok=0; }
 [ "$leftover" -eq 0 ] || { echo "FAIL: locks left behind"; ok=0; }
 [ -n "$verified" ] && [ "$verified" = "$sent" ] || ok=0
-[ $ok = 1 ] && echo "result:                    PASS" || echo "result:                    FAIL"
+[ $ok = 1 ] && echo "result:                    PASS" || { echo "result:                    FAIL"; diagnose; }
 [ $ok = 1 ]

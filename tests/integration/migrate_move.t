@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat
 
-plan 24
+plan 25
 flowlab_up
 
 one_place() {
@@ -93,6 +93,9 @@ ok "move killed at restore-live: the step fails" grep -q "fault injection: SIGKI
 migrate rollback >"$MW.rb" 2>&1 || diag "rollback: $(tail -3 "$MW.rb")"
 ok "  rollback: the stream goes on at the source, in one place; no lock" settled
 
+mss=$("$TF_ROOT/tools/lab.sh" exec "$APP_HOST" ss -tniH state established "( sport = :5000 or dport = :5001 )" |
+	grep -o ' mss:[0-9]*' | tr -d ' ' | sort -u | tr '\n' ' ')
+is "$mss" "mss:1448 " "after all these moves both sockets still send full-sized segments"
 ok "the whole stream came back, every byte verified" flow_finish || diag "$(cat "$TMP/flow.err")"
 is "$(nstat_get "$NS_PEER" TcpExtPAWSEstab)" 0 "no PAWS drop at the peer"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"

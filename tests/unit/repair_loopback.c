@@ -158,6 +158,7 @@ static void run_family(const char *label, int family, const char *laddr, const c
 	size_t img_len;
 	char inq[2000], cc[16] = {}, dev[16] = {};
 	int fd, err;
+	unsigned mss_before = 0;
 	struct linger lg = {};
 	uint64_t rate = 0;
 	socklen_t len;
@@ -170,6 +171,13 @@ static void run_family(const char *label, int family, const char *laddr, const c
 	send(p.server, inq, sizeof(inq), 0);
 	usleep(20000);
 
+	{
+		struct tcp_info ti = {};
+		socklen_t tl = sizeof(ti);
+
+		getsockopt(p.client, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+		mss_before = ti.tcpi_snd_mss;
+	}
 	ok(tf_check_socket(p.client) == 0, "%s: an established socket is accepted", label);
 	ok(tf_conn_identify(p.client, &c) == 0, "%s: identify before repair mode", label);
 	ok(tf_repair_on(p.client) == 0, "%s: repair on", label);
@@ -187,6 +195,20 @@ static void run_family(const char *label, int family, const char *laddr, const c
 	if (fd < 0)
 		return;
 	ok(tf_restore_finish(fd, &d, true) == 0, "%s: repair off", label);
+	{
+		/* connect() in repair mode sizes segments from a fresh socket's
+		 * 536-byte clamp unless the restore sees to it (repair.c). */
+		struct tcp_info ti = {};
+		socklen_t tl = sizeof(ti);
+
+		getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+		unsigned want = mss_before > 32767 - 40 ? 32767 - 40 : mss_before;
+
+		/* Loopback's 64 KB segments come back as TCP_MAXSEG's 32767 at most. */
+		ok(ti.tcpi_snd_mss >= want && ti.tcpi_snd_mss <= mss_before,
+		   "%s: the restored socket sends full-sized segments (%u bytes; before %u)", label, ti.tcpi_snd_mss,
+		   mss_before);
+	}
 	for (int i = 0; i < n_oc; i++) {
 		int now = getint(fd, oc[i].level, oc[i].name);
 

@@ -464,8 +464,21 @@ int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
 		err = tf_fail(errno, "TCP_REPAIR_QUEUE send");
 	if (!err && setint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, c->snd_seq - c->outq_len))
 		err = tf_fail(errno, "TCP_QUEUE_SEQ send");
+	/*
+	 * connect() sizes the segments (mss_cache) from mss_clamp, which is
+	 * still a fresh socket's 536 here; TCP_REPAIR_OPTIONS raises the clamp
+	 * later but nothing sizes them again, so the connection would go on
+	 * in 524-byte segments.  As the user's TCP_MAXSEG the clamp is used at
+	 * connect(); cleared right after, the socket shows no user setting.
+	 * TCP_MAXSEG takes at most 32767 (loopback's 65495 is cut to that).
+	 */
+	if (!err && c->mss_clamp >= 88 &&
+	    setint(fd, IPPROTO_TCP, TCP_MAXSEG, c->mss_clamp > 32767 ? 32767 : (int)c->mss_clamp))
+		err = tf_fail(errno, "TCP_MAXSEG %u", c->mss_clamp);
 	if (!err)
 		err = connect_peer(fd, c);
+	if (!err && c->mss_clamp >= 88 && setint(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
+		err = tf_fail(errno, "TCP_MAXSEG 0");
 	if (!err)
 		err = repair_options(fd, c);
 	/* After connect(): it re-reads the route's usec-TS feature. */
