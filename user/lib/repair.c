@@ -434,12 +434,34 @@ static int connect_peer(int fd, const struct tf_conn *c)
 	return tf_fail(errno, "connect %s", a);
 }
 
+/*
+ * The segment size connect() should use: the clamp, but, as the kernel's
+ * tcp_bound_to_half_wnd() does, no more than half the largest window the
+ * peer ever offered (connect() in repair mode does not know that window yet,
+ * and segments bigger than the peer's window go out only as window probes),
+ * and no more than TCP_MAXSEG takes.  0: leave it.
+ */
+static int segment_size(const struct tf_conn *c)
+{
+	uint32_t v = c->mss_clamp, mw = c->has_window ? c->window.max_window : 0;
+
+	if (mw) {
+		uint32_t cut = mw > 536 ? mw / 2 : mw;
+
+		if (v > cut)
+			v = cut;
+	}
+	if (v > 32767)
+		v = 32767;
+	return v >= 88 ? (int)v : 0;
+}
+
 int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
 {
 	struct tf_restore_opts defaults = {};
 	struct timespec now;
 	uint32_t sent = c->outq_len - c->unsent_len;
-	int fd, err;
+	int fd, err, v = 0;
 
 	if (!o)
 		o = &defaults;
@@ -468,16 +490,14 @@ int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
 	 * connect() sizes the segments (mss_cache) from mss_clamp, which is
 	 * still a fresh socket's 536 here; TCP_REPAIR_OPTIONS raises the clamp
 	 * later but nothing sizes them again, so the connection would go on
-	 * in 524-byte segments.  As the user's TCP_MAXSEG the clamp is used at
+	 * in 524-byte segments.  As the user's TCP_MAXSEG the size is used at
 	 * connect(); cleared right after, the socket shows no user setting.
-	 * TCP_MAXSEG takes at most 32767 (loopback's 65495 is cut to that).
 	 */
-	if (!err && c->mss_clamp >= 88 &&
-	    setint(fd, IPPROTO_TCP, TCP_MAXSEG, c->mss_clamp > 32767 ? 32767 : (int)c->mss_clamp))
-		err = tf_fail(errno, "TCP_MAXSEG %u", c->mss_clamp);
+	if (!err && (v = segment_size(c)) && setint(fd, IPPROTO_TCP, TCP_MAXSEG, v))
+		err = tf_fail(errno, "TCP_MAXSEG %d", v);
 	if (!err)
 		err = connect_peer(fd, c);
-	if (!err && c->mss_clamp >= 88 && setint(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
+	if (!err && v && setint(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
 		err = tf_fail(errno, "TCP_MAXSEG 0");
 	if (!err)
 		err = repair_options(fd, c);
