@@ -65,7 +65,7 @@ diagnose() {
 	done
 	echo "peer: $(ip netns exec "$NS_PEER" nstat -asz 2>/dev/null | awk '$2 > 0 && $1 ~ /Retrans|PAWS|RST|Reset|Loss|TLP|SACKRecovery|Timeout/ { printf "%s %s  ", $1, $2 }')"
 	echo "route: $(ip -n "$NS_RT" route get "$SVC" 2>&1 | head -1)"
-	echo "last migration: $(tail -5 "$mw.log" 2>/dev/null)"
+	echo "last migration: $(tail -5 "${mw:-/nonexistent}.log" 2>/dev/null)"
 }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, TCP_REPAIR, BPF); try: sudo make demo"
