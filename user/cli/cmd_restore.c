@@ -112,7 +112,6 @@ int cmd_restore(int argc, char **argv)
 	bool keep_lock = false, probe = true;
 	const char *dir = NULL, *send_to = NULL;
 	char **cmd = NULL;
-	struct restored *r;
 	int c, err, ret = 1, handoff = -1;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -166,20 +165,13 @@ int cmd_restore(int argc, char **argv)
 	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
-	r = j.r;
-	print_result(r, j.ix.n, dir);
+	print_result(j.r, j.ix.n, dir);
 	{
-		int *fds = malloc(j.ix.n * sizeof(*fds) + 1);
-		const char **names = malloc(j.ix.n * sizeof(*names) + 1);
+		int *fds;
+		const char **names;
 
-		if (!fds || !names) {
-			cli_error("restore: no memory");
+		if (restore_job_handover(&j, &fds, &names))
 			goto out;
-		}
-		for (uint32_t i = 0; i < j.ix.n; i++) {
-			fds[i] = r[i].fd;
-			names[i] = r[i].name;
-		}
 		if (send_to) {
 			err = tf_handoff_send(handoff, send_to, fds, names, j.ix.n);
 			handoff = -1;

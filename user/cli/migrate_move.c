@@ -133,20 +133,14 @@ static int wait_flip(pid_t p, const char *flip)
 /* The sockets passed to the running receiver; its pid (SO_PEERCRED), or -1. */
 static pid_t send_to_receiver(struct restore_job *rj, int s, const char *path)
 {
-	int n = rj->ix.n, *fds = malloc((n + 1) * sizeof(*fds)), err;
-	const char **names = malloc((n + 1) * sizeof(*names));
+	int n = rj->ix.n, *fds, err;
+	const char **names;
 	struct ucred cred = {};
 	socklen_t len = sizeof(cred);
 
-	if (!fds || !names) {
-		free(fds);
-		free(names);
+	if (restore_job_handover(rj, &fds, &names)) {
 		close(s);
-		return cli_error("migrate move: no memory"), -1;
-	}
-	for (int i = 0; i < n; i++) {
-		fds[i] = rj->r[i].fd;
-		names[i] = rj->r[i].name;
+		return -1;
 	}
 	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		cred.pid = 0;
@@ -161,18 +155,12 @@ static pid_t send_to_receiver(struct restore_job *rj, int s, const char *path)
 /* CMD started in this namespace with the sockets; its pid, or -1. */
 static pid_t start_program(struct restore_job *rj, char **cmd)
 {
-	int n = rj->ix.n, *fds = malloc((n + 1) * sizeof(*fds));
-	const char **names = malloc((n + 1) * sizeof(*names));
-	pid_t p = -1;
+	int n = rj->ix.n, *fds;
+	const char **names;
+	pid_t p;
 
-	if (!fds || !names) {
-		cli_error("migrate move: no memory");
-		goto out;
-	}
-	for (int i = 0; i < n; i++) {
-		fds[i] = rj->r[i].fd;
-		names[i] = rj->r[i].name;
-	}
+	if (restore_job_handover(rj, &fds, &names))
+		return -1;
 	fflush(NULL);
 	p = fork();
 	if (p == 0) {
@@ -183,7 +171,6 @@ static pid_t start_program(struct restore_job *rj, char **cmd)
 	}
 	if (p < 0)
 		cli_error("migrate move: fork: %s", strerror(errno));
-out:
 	free(fds);
 	free(names);
 	return p;

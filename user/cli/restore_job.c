@@ -90,6 +90,24 @@ int restore_job_live(struct restore_job *j, bool probe)
 	return ret;
 }
 
+int restore_job_handover(const struct restore_job *j, int **fds, const char ***names)
+{
+	*fds = malloc((j->ix.n + 1) * sizeof(**fds));
+	*names = malloc((j->ix.n + 1) * sizeof(**names));
+	if (!*fds || !*names) {
+		free(*fds);
+		free(*names);
+		*fds = NULL;
+		*names = NULL;
+		return cli_error("restore %s: no memory", j->dir);
+	}
+	for (uint32_t i = 0; i < j->ix.n; i++) {
+		(*fds)[i] = j->r[i].fd;
+		(*names)[i] = j->r[i].name;
+	}
+	return 0;
+}
+
 void restore_job_free(struct restore_job *j)
 {
 	conn_locks_done(&j->locks);

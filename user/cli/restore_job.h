@@ -44,6 +44,11 @@ struct restore_job {
 int restore_job_read(struct restore_job *j);
 int restore_job_build(struct restore_job *j);
 int restore_job_live(struct restore_job *j, bool probe);
+/*
+ * The sockets and their names as the handoff calls take them (handoff.h):
+ * two malloc'ed arrays of ix.n, for the caller to free.  0 or 1 (no memory).
+ */
+int restore_job_handover(const struct restore_job *j, int **fds, const char ***names);
 /* Frees the images; the sockets (r[i].fd) are the caller's. */
 void restore_job_free(struct restore_job *j);
 
