@@ -14,6 +14,8 @@
 # --count N back and forth N times.  At the end the client stops, checks that
 # the whole stream came back, and the report says: the pause the peer saw,
 # packets the locks dropped, PAWS drops and RSTs (all hosts), bytes verified.
+# A move's pause is the longest gap between echoed bytes at the peer from
+# just before migrate.sh starts until the stream flows again.
 # --steps moves with tools/migrate.sh's separate steps instead of one
 # `tcpferry migrate move`.  --receiver relay hands the connections to a
 # relay already running on the target (tests/helpers/tf-relay, restore's
@@ -105,32 +107,52 @@ ip netns exec "$NS_PEER" "${PEER_PRIO[@]}" "$FLOW" client "$SVC" 5000 --chunk 10
 CLIENT=$!
 say "a: socat $SVC:5000 <-> $PEER_ADDR:5001 (pid $APP); the peer streams 1 MB/s through it and checks the echo"
 
-status() { cat "$W/status" 2>/dev/null; }
-recv_bytes() { status | awk '{print $1+0}'; }
+# The loops below that run while a stream is being measured start no
+# program (cat, awk, sleep would compete with the moved program for these
+# 2 cores): bash builtins only, and a read with a timeout as the sleep.
+exec {NAPFD}<> <(:)
+nap() { read -r -t "$1" -u "$NAPFD" _ || :; }
+# The client's status file: "RECV_BYTES MS_SINCE_LAST_RECV MAX_GAP_MS".
+status() { ST_RECV=0 ST_IDLE=99999; read -r ST_RECV ST_IDLE _ 2>/dev/null <"$W/status"; }
 # Wait until the echo flows again: new bytes since $1 and the last one < 5 ms ago.
 wait_flowing() {
-	local since=$1 i s
+	local since=$1 i
 	for ((i = 0; i < 2000; i++)); do
-		s=$(status)
-		[ -n "$s" ] && awk -v s="$since" '{ exit !($1 > s + 4096 && $2 < 5) }' <<<"$s" && return 0
+		status
+		[ "${ST_RECV:-0}" -gt $((since + 4096)) ] && [ "${ST_IDLE%.*}" -lt 5 ] 2>/dev/null && return 0
 		kill -0 "$CLIENT" 2>/dev/null || return 1
-		sleep 0.005
+		nap 0.005
 	done
 	return 1
 }
-# Ask the client for its longest pause since the last ask.
+# The client's "gap_ms MAX recv BYTES" lines: GAP_N of them, the last MAX.
+count_gaps() {
+	local l
+	GAP_N=0 GAP_LAST=""
+	while read -r l; do
+		case $l in gap_ms*) GAP_N=$((GAP_N + 1)) GAP_LAST=${l#gap_ms } GAP_LAST=${GAP_LAST%% *} ;; esac
+	done <"$W/flow.log"
+}
+# Ask the client for its longest pause since the last ask: GAP_LAST (ms).
 gap() {
-	local n
-	n=$(grep -c '^gap_ms' "$W/flow.log")
+	local n i
+	count_gaps
+	n=$GAP_N
 	kill -USR1 "$CLIENT" 2>/dev/null || return 1
 	for ((i = 0; i < 400; i++)); do
-		[ "$(grep -c '^gap_ms' "$W/flow.log")" -gt "$n" ] && break
-		sleep 0.005
+		count_gaps
+		[ "$GAP_N" -gt "$n" ] && return 0
+		nap 0.005
 	done
-	grep '^gap_ms' "$W/flow.log" | tail -1 | awk '{print $2}'
+	GAP_LAST=""
+	return 1
 }
 lock_drops() { # packets the locks of migration dir $1 dropped (on both hosts)
 	local to from
+	if [ -r "$1/move.json" ]; then # one-process move: its own report
+		jq '.lock_dropped_packets_from + .lock_dropped_packets_to' "$1/move.json" 2>/dev/null || echo 0
+		return
+	fi
 	to=$(jq '.lock_dropped_packets // 0' "$1/unlock.json" 2>/dev/null)
 	from=$(jq '[.locks[]? | .in_packets + .out_packets] | add // 0' "$1/locks-from.json" 2>/dev/null)
 	echo $((${to:-0} + ${from:-0}))
@@ -144,7 +166,6 @@ nstat_ns() {
 
 wait_flowing 0 || fail "the stream never started: $(cat "$W/flow.err" "$W/socat-a.log")"
 sleep 0.5
-gap >/dev/null
 
 # ---- the migrations ---------------------------------------------------------------------
 from=a to=b pid=$APP
@@ -157,7 +178,6 @@ PHASES="prepare freeze dump carry restore route flip live unlock nudge retire"
 [ -n "$TSV" ] && { printf 'i\tfrom\tto\tpause_ms'; printf '\t%s' $PHASES window; echo; } >"$TSV"
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i
-	before=$(recv_bytes)
 	to_prog=(-- socat FD:3 FD:4)
 	if [ "$RECEIVER" = relay ]; then
 		# Started before the move, outside the pause, as a backend would be.
@@ -165,16 +185,23 @@ for ((i = 1; i <= COUNT; i++)); do
 		[ $to = b ] && ns=$NS_B
 		ip netns exec "$ns" "$RELAY" "$W/relay$i.sock" >"$W/relay$i.log" 2>&1 &
 		disown
-		for ((k = 0; k < 400; k++)); do [ -S "$W/relay$i.sock" ] && break; sleep 0.005; done
+		for ((k = 0; k < 400; k++)); do [ -S "$W/relay$i.sock" ] && break; nap 0.005; done
 		to_prog=(--send-to "$W/relay$i.sock")
 	fi
+	# The pause of this move: the longest gap from here (the previous
+	# move's bookkeeping done, the stream flowing) until it flows again.
+	wait_flowing 0 || fail "migration $i: the stream stalled before the move: $(cat "$W/flow.err")"
+	gap || fail "migration $i: the client does not answer"
+	status
+	before=$ST_RECV
 	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE $STEPS all "${to_prog[@]}" \
 		>"$mw.log" 2>&1; then
 		cat "$mw.log" >&2
 		fail "migration $i ($from -> $to) failed"
 	fi
 	wait_flowing "$before" || fail "migration $i: the stream did not resume: $(cat "$W/flow.err")"
-	p=$(gap)
+	gap || fail "migration $i: the client does not answer"
+	p=$GAP_LAST
 	pauses+=("$p")
 	if [ -n "${DEMO_TRACE:-}" ]; then # DEMO_TRACE=FILE: per move, the sockets as ss sees them
 		{

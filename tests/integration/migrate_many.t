@@ -36,7 +36,7 @@ W=$LAB_WORK/move	# tmpfs: images are fsync()ed
 	>"$TMP/migrate.log" 2>&1
 ok "all $N connections moved a -> b in one migration" test $? -eq 0
 note "step times (ms): $(tr '\t\n' ' ,' <"$W/times")"
-is "$(jq '.connections' "$W/unlock.json" 2>/dev/null)" "$N" "all $N restored connections were unlocked and nudged on b"
+is "$(jq '.nudged' "$W/move.json" 2>/dev/null)" "$N" "all $N restored connections were unlocked and nudged on b"
 kill -USR1 "$peer"
 ok "round 2 echoed exactly on every one of the $N connections, now at b" wait "$peer"
 note "$(tail -1 "$TMP/peer.log")"

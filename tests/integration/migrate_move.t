@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat
 
-plan 25
+plan 26
 flowlab_up
 
 one_place() {
@@ -32,6 +32,8 @@ moved
 ok "  the stream goes on at b only; no lock left" settled
 ok "  the move reports its phases and a locked window under 1 s" quietly \
 	jq -e '.ms.locked_window > 0 and .ms.locked_window < 1000 and .connections == 2' "$MW/move.json"
+ok "  and writes them to WORK/times after the orchestrator's prepare" quietly \
+	awk -F'\t' 'NR == 1 && $1 != "prepare" { exit 1 } { n[$1]++ } END { exit !(n["freeze"] && n["retire"] && n["locked_window"] && NR == 11) }' "$MW/times"
 
 # 2. To a receiver that is already running (--send-to).
 new_move

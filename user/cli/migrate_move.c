@@ -25,7 +25,9 @@
  *            the source's locks dropped
  *
  * The work directory is tools/migrate.sh's, with the same marks (to.pid,
- * unlocked, retired), so a move cut short by a crash goes on with its steps
+ * unlocked, retired) and its WORK/times ("PHASE<TAB>MS" lines, written here
+ * so that the orchestrator starts no parser just after a move, while the
+ * moved stream picks up on the same cores), so a move cut short by a crash goes on with its steps
  * (restore, flip, unlock, retire) or its rollback.  A failure before the
  * route changes is undone here: the target's sockets closed (still in
  * repair: silently) and its locks dropped, the source's sockets out of
@@ -174,6 +176,26 @@ static pid_t start_program(struct restore_job *rj, char **cmd)
 	free(fds);
 	free(names);
 	return p;
+}
+
+/* WORK/times: each phase and the locked window, appended after the steps
+ * the orchestrator timed itself (prepare). */
+static void write_times(const char *work, const double *ms, double window)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/times", work);
+	f = fopen(path, "a");
+	if (!f) {
+		cli_warn("migrate move: %s: %s", path, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < P_N; i++)
+		fprintf(f, "%s\t%.3f\n", phase_name[i], ms[i]);
+	fprintf(f, "locked_window\t%.3f\n", window);
+	if (fclose(f))
+		cli_warn("migrate move: %s: %s", path, strerror(errno));
 }
 
 static void print_report(const struct move_opts *o, pid_t to_pid, int n, const double *ms, double window,
@@ -367,6 +389,7 @@ int migrate_move(const struct move_opts *o)
 	for (int i = 0; i < P_N; i++)
 		ms[i] = t[i + 1] - t[i];
 	/* Locked from the dump's first lock to the target's unlock. */
+	write_times(o->work, ms, t[P_NUDGE] - t[P_DUMP]);
 	print_report(o, to_pid, rj.ix.n, ms, t[P_NUDGE] - t[P_DUMP], dropped_from, dropped_to, nudged);
 	ret = 0;
 	goto out;
