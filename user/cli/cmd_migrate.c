@@ -49,8 +49,10 @@ static const char usage[] =
 	"           (default 2000).  SIGCONT undoes it.\n"
 	"  nudge    PID holds the restored connections of the dump DIR: send each\n"
 	"           peer one out-of-window ACK (it answers with its ACK) and N\n"
-	"           duplicate ACKs (default 3), through a raw socket carrying the\n"
-	"           lock's pass mark, so the peer need not wait for its timer\n"
+	"           duplicate ACKs (default: 3 where SACK is off, none where it is\n"
+	"           on: a SACK peer does not count them), through a raw socket\n"
+	"           carrying the lock's pass mark, so the peer need not wait for\n"
+	"           its timer\n"
 	"  --unlock first drop this host's locks of those connections (reporting\n"
 	"           what they dropped): unlock and nudge in one step\n"
 	"  move     freeze PID, dump its connections in its own namespace (locked\n"
@@ -137,6 +139,7 @@ static int do_nudge(const char *dir, pid_t pid, int dupacks, bool unlock)
 	int unlocked = 0;
 	struct tf_index ix = {};
 	struct tf_conn *imgs = NULL;
+	struct tf_nudger nudger = TF_NUDGER_INIT;
 	int pidfd = -1, *fds = NULL, nfds = 0, nudged = 0, packets = 0, ret = 1, err;
 
 	err = tf_index_read(dir, &ix);
@@ -179,7 +182,7 @@ static int do_nudge(const char *dir, pid_t pid, int dupacks, bool unlock)
 			for (uint32_t i = 0; i < ix.n; i++) {
 				if (!same_tuple(&live, &imgs[i]))
 					continue;
-				err = tf_nudge(fd, &imgs[i], dupacks);
+				err = tf_nudge(&nudger, fd, &imgs[i], dupacks);
 				if (err < 0) {
 					cli_lib_error(err, "migrate nudge pid %d fd %d", pid, fds[k]);
 					close(fd);
@@ -214,6 +217,7 @@ static int do_nudge(const char *dir, pid_t pid, int dupacks, bool unlock)
 	}
 	ret = 0;
 out:
+	tf_nudger_close(&nudger);
 	if (pidfd >= 0)
 		close(pidfd);
 	free(fds);
@@ -246,7 +250,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	long pid = 0, dupacks = 3, timeout_ms = 2000;
+	long pid = 0, dupacks = TF_NUDGE_DUPACKS_AUTO, timeout_ms = 2000;
 	const char *dir = NULL, *verb;
 	struct move_opts mo = { .ttl = 30, .nudge = true };
 	bool unlock = false;

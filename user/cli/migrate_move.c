@@ -239,6 +239,7 @@ int migrate_move(const struct move_opts *o)
 	struct dump_job dj = {};
 	struct restore_job rj = { .lock = true };
 	struct tf_route_change route = { .nl = -1 };
+	struct tf_nudger nudger = TF_NUDGER_INIT;
 	int handoff = -1;
 	double t[P_N + 1], ms[P_N] = {};
 	int from_ns = -1, to_ns = -1, pidfd = -1, tries, ret = 1, nudged = 0, err;
@@ -372,8 +373,9 @@ int migrate_move(const struct move_opts *o)
 	conn_locks_release(&rj.locks, true);
 	t[P_NUDGE] = now_ms();
 	for (uint32_t i = 0; o->nudge && i < rj.ix.n; i++)
-		if (tf_nudge(rj.r[i].fd, &rj.r[i].conn, 3) >= 0)
+		if (tf_nudge(&nudger, rj.r[i].fd, &rj.r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
 			nudged++;
+	tf_nudger_close(&nudger);
 	t[P_RETIRE] = now_ms();
 	if (mark(o->work, "unlocked", ""))
 		goto out;

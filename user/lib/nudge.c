@@ -53,58 +53,107 @@ static bool as_v4(const struct tf_endpoint *e, uint8_t out[4])
 	return false;
 }
 
-int tf_nudge(int fd, const struct tf_conn *c, int dupacks)
+/* A family's raw socket, opened on first use, marked to pass the locks. */
+static int raw_socket(struct tf_nudger *n, bool v4)
 {
-	struct sockaddr_storage src = {}, dst = {};
-	uint8_t l4[4], p4[4];
-	bool v4 = as_v4(&c->local, l4) && as_v4(&c->peer, p4);
-	int family = v4 ? AF_INET : AF_INET6, mark = TF_PASS_MARK, raw, sent = 0;
-	uint32_t ts = 0, snd_nxt = c->snd_seq - c->unsent_len;
-	socklen_t tl = sizeof(ts), alen;
-	struct ack_pkt pkt = {};
-	size_t len;
+	int *raw = v4 ? &n->raw4 : &n->raw6, mark = TF_PASS_MARK, s, err;
 
-	if ((c->opts & TF_OPT_TSTAMP) && getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &tl))
-		return tf_fail(errno, "nudge: TCP_TIMESTAMP of the restored socket");
-	raw = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (raw < 0)
+	if (*raw >= 0)
+		return *raw;
+	s = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s < 0)
 		return tf_fail(errno, "nudge: raw socket (needs CAP_NET_RAW)");
-	if (setsockopt(raw, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
-		close(raw);
-		return tf_fail(errno, "nudge: SO_MARK on the raw socket");
+	if (setsockopt(s, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+		err = errno;
+		close(s);
+		return tf_fail(err, "nudge: SO_MARK on the raw socket");
 	}
-	if (v4) {
-		struct sockaddr_in *s = (void *)&src, *d = (void *)&dst;
-
-		s->sin_family = d->sin_family = AF_INET;
-		memcpy(&s->sin_addr, l4, 4);
-		memcpy(&d->sin_addr, p4, 4);
-		alen = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (void *)&src, *d = (void *)&dst;
+	if (!v4) {
 		int off = offsetof(struct tcphdr, check);
 
-		s->sin6_family = d->sin6_family = AF_INET6;
-		memcpy(&s->sin6_addr, c->local.addr, 16);
+		/* The kernel fills the checksum over the IPv6 pseudo-header. */
+		if (setsockopt(s, IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof(off))) {
+			err = errno;
+			close(s);
+			return tf_fail(err, "nudge: IPV6_CHECKSUM on the raw socket");
+		}
+	}
+	*raw = s;
+	return s;
+}
+
+void tf_nudger_close(struct tf_nudger *n)
+{
+	if (n->raw4 >= 0)
+		close(n->raw4);
+	if (n->raw6 >= 0)
+		close(n->raw6);
+	n->raw4 = n->raw6 = -1;
+}
+
+#define NUDGE_BATCH 16	/* packets per sendmmsg() */
+
+int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl = {};
+	struct ack_pkt pkt[NUDGE_BATCH] = {}, tmpl = {};
+	struct mmsghdr msg[NUDGE_BATCH] = {};
+	struct iovec iov[NUDGE_BATCH];
+	struct sockaddr_storage dst = {};
+	struct cmsghdr *cm = &ctl.align;
+	uint8_t l4[4], p4[4];
+	bool v4 = as_v4(&c->local, l4) && as_v4(&c->peer, p4);
+	uint32_t snd_nxt = c->snd_seq - c->unsent_len;
+	socklen_t alen, clen;
+	int raw = raw_socket(n, v4), sent = 0;
+	size_t len;
+
+	if (raw < 0)
+		return raw;
+	if (dupacks < 0)
+		dupacks = c->opts & TF_OPT_SACK ? 0 : 3;
+	/* The source is the connection's own address (local on this host by
+	 * now), given per packet so one socket serves every connection. */
+	if (v4) {
+		struct sockaddr_in *d = (void *)&dst;
+		struct in_pktinfo pi = {};
+
+		d->sin_family = AF_INET;
+		memcpy(&d->sin_addr, p4, 4);
+		alen = sizeof(*d);
+		memcpy(&pi.ipi_spec_dst, l4, 4);
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		clen = CMSG_SPACE(sizeof(pi));
+	} else {
+		struct sockaddr_in6 *d = (void *)&dst;
+		struct in6_pktinfo pi = {};
+
+		d->sin6_family = AF_INET6;
 		memcpy(&d->sin6_addr, c->peer.addr, 16);
 		d->sin6_scope_id = c->peer.scope_id;
-		alen = sizeof(*s);
-		/* The kernel fills the checksum over the IPv6 pseudo-header. */
-		setsockopt(raw, IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof(off));
-	}
-	/* The source address is the connection's own (local on this host by now). */
-	if (bind(raw, (struct sockaddr *)&src, alen)) {
-		close(raw);
-		return tf_fail(errno, "nudge: bind the raw socket to the connection's address");
+		alen = sizeof(*d);
+		memcpy(&pi.ipi6_addr, c->local.addr, 16);
+		pi.ipi6_ifindex = c->local.scope_id;
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		clen = CMSG_SPACE(sizeof(pi));
 	}
 
-	pkt.th.source = htons(c->local.port);
-	pkt.th.dest = htons(c->peer.port);
-	pkt.th.ack_seq = htonl(c->rcv_seq);
-	pkt.th.ack = 1;
-	pkt.th.window = htons((uint16_t)(c->window.rcv_wnd >> c->rcv_wscale > 0xffff ? 0xffff
-								      : c->window.rcv_wnd >> c->rcv_wscale));
-	len = sizeof(pkt.th);
+	tmpl.th.source = htons(c->local.port);
+	tmpl.th.dest = htons(c->peer.port);
+	tmpl.th.ack_seq = htonl(c->rcv_seq);
+	tmpl.th.ack = 1;
+	tmpl.th.window = htons((uint16_t)(c->window.rcv_wnd >> c->rcv_wscale > 0xffff ? 0xffff
+									: c->window.rcv_wnd >> c->rcv_wscale));
+	len = sizeof(tmpl.th);
 	/*
 	 * No timestamp option by default.  getsockopt(TCP_TIMESTAMP) is the
 	 * socket's clock now, but with pacing (BBR, fq) the socket's own packets
@@ -114,36 +163,48 @@ int tf_nudge(int fd, const struct tf_conn *c, int dupacks)
 	 * ACKs are accepted and cannot poison ts_recent either.
 	 */
 	if ((c->opts & TF_OPT_TSTAMP) && getenv("TCPFERRY_NUDGE_TS")) {
-		uint32_t tsval = htonl(ts), tsecr = 0;
+		uint32_t ts, tsval, tsecr = 0;
+		socklen_t tl = sizeof(ts);
 
-		pkt.opt[0] = pkt.opt[1] = 1;
-		pkt.opt[2] = 8;
-		pkt.opt[3] = 10;
-		memcpy(pkt.opt + 4, &tsval, 4);
-		memcpy(pkt.opt + 8, &tsecr, 4);
-		len += sizeof(pkt.opt);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &tl))
+			return tf_fail(errno, "nudge: TCP_TIMESTAMP of the restored socket");
+		tsval = htonl(ts);
+		tmpl.opt[0] = tmpl.opt[1] = 1;
+		tmpl.opt[2] = 8;
+		tmpl.opt[3] = 10;
+		memcpy(tmpl.opt + 4, &tsval, 4);
+		memcpy(tmpl.opt + 8, &tsecr, 4);
+		len += sizeof(tmpl.opt);
 	}
-	pkt.th.doff = len / 4;
+	tmpl.th.doff = len / 4;
 
-	for (int i = 0; i <= dupacks; i++) {
-		/* First an out-of-window ACK (the peer answers it), then the duplicates. */
-		pkt.th.seq = htonl(i == 0 ? snd_nxt - 1 : snd_nxt);
-		pkt.th.check = 0;
-		if (v4) {
-			uint32_t sum = sum16(l4, 4, 0);
+	while (sent <= dupacks) {
+		int k, batch = dupacks + 1 - sent < NUDGE_BATCH ? dupacks + 1 - sent : NUDGE_BATCH, r;
 
-			sum = sum16(p4, 4, sum);
-			sum += IPPROTO_TCP + len;
-			pkt.th.check = fold(sum16(&pkt, len, sum));
+		for (k = 0; k < batch; k++) {
+			struct ack_pkt *p = &pkt[k];
+
+			*p = tmpl;
+			/* First an out-of-window ACK (the peer answers it), then the duplicates. */
+			p->th.seq = htonl(sent + k == 0 ? snd_nxt - 1 : snd_nxt);
+			if (v4) {
+				uint32_t sum = sum16(l4, 4, 0);
+
+				sum = sum16(p4, 4, sum);
+				sum += IPPROTO_TCP + len;
+				p->th.check = fold(sum16(p, len, sum));
+			}
+			iov[k] = (struct iovec){ .iov_base = p, .iov_len = len };
+			msg[k].msg_hdr = (struct msghdr){ .msg_name = &dst, .msg_namelen = alen,
+							  .msg_iov = &iov[k], .msg_iovlen = 1,
+							  .msg_control = ctl.buf, .msg_controllen = clen };
 		}
-		if (sendto(raw, &pkt, len, 0, (struct sockaddr *)&dst, alen) != (ssize_t)len) {
-			int err = errno;
-
-			close(raw);
-			return tf_fail(err, "nudge: sending an ACK to the peer");
-		}
-		sent++;
+		r = sendmmsg(raw, msg, batch, 0);
+		if (r < 0)
+			return tf_fail(errno, "nudge: sending ACKs to the peer from the connection's address");
+		if (r == 0)
+			return tf_fail(EIO, "nudge: sending ACKs to the peer: none went out");
+		sent += r;
 	}
-	close(raw);
 	return sent;
 }

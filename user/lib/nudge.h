@@ -11,9 +11,10 @@
  *      which a held lock drops);
  *   2. dupacks ACKs with seq = snd_nxt, ack = rcv_nxt and the last advertised
  *      window: duplicate ACKs, meant to start the peer's fast retransmit of
- *      what the lock dropped.  (Linux peers that negotiated SACK start
- *      recovery only on SACKed data, so these mostly matter for non-SACK peers;
- *      see tools/bench/migrate.sh for what they do here.)
+ *      what the lock dropped.  Only a peer without SACK counts them (Linux
+ *      with SACK starts recovery on SACKed data alone: tcp_time_to_recover
+ *      counts sacked_out), so by default (TF_NUDGE_DUPACKS_AUTO) they go
+ *      only to connections that did not negotiate SACK, 3 of them.
  */
 #ifndef TF_NUDGE_H
 #define TF_NUDGE_H
@@ -21,9 +22,26 @@
 #include "tcpferry.h"
 
 /*
- * fd: the live restored socket (only its TCP_TIMESTAMP is read); c: its
- * image.  Returns how many packets went out, or a negative errno.
+ * The raw sockets the ACKs leave through: one per address family, opened on
+ * first use and kept for every connection of a move (the connection's own
+ * address goes into each packet as IP_PKTINFO / IPV6_PKTINFO), so a move of
+ * many connections costs one sendmmsg() each, not a socket each.
  */
-int tf_nudge(int fd, const struct tf_conn *c, int dupacks);
+struct tf_nudger {
+	int raw4, raw6;
+};
+
+#define TF_NUDGER_INIT { .raw4 = -1, .raw6 = -1 }
+
+#define TF_NUDGE_DUPACKS_AUTO (-1)	/* 3 without SACK, none with it */
+
+/*
+ * fd: the live restored socket (only its TCP_TIMESTAMP is read, and only
+ * with TCPFERRY_NUDGE_TS set); c: its image; dupacks: how many duplicate
+ * ACKs follow the first, or TF_NUDGE_DUPACKS_AUTO.  Returns how many packets
+ * went out, or a negative errno.
+ */
+int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks);
+void tf_nudger_close(struct tf_nudger *n);
 
 #endif
