@@ -191,7 +191,7 @@ for ((i = 1; i <= COUNT; i++)); do
 	# The pause of this move: the longest gap from here (the previous
 	# move's bookkeeping done, the stream flowing) until it flows again.
 	wait_flowing 0 || fail "migration $i: the stream stalled before the move: $(cat "$W/flow.err")"
-	gap || fail "migration $i: the client does not answer"
+	gap || fail "migration $i: the client does not answer: $(cat "$W/flow.err")"
 	status
 	before=$ST_RECV
 	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE $STEPS all "${to_prog[@]}" \
@@ -200,7 +200,7 @@ for ((i = 1; i <= COUNT; i++)); do
 		fail "migration $i ($from -> $to) failed"
 	fi
 	wait_flowing "$before" || fail "migration $i: the stream did not resume: $(cat "$W/flow.err")"
-	gap || fail "migration $i: the client does not answer"
+	gap || fail "migration $i: the client does not answer: $(cat "$W/flow.err")"
 	p=$GAP_LAST
 	pauses+=("$p")
 	if [ -n "${DEMO_TRACE:-}" ]; then # DEMO_TRACE=FILE: per move, the sockets as ss sees them

@@ -62,54 +62,58 @@ static int receive_fds(const char *path, int fds[2])
 	return 0;
 }
 
+/* Write all of buf to fd (a blocking socket: a stop inside shows as a write, not a poll). */
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			die("write fd %d: %s", fd, strerror(errno));
+		buf += w;
+		len -= w;
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static char buf[2][65536];
-	size_t have[2] = { 0, 0 }, off[2] = { 0, 0 };
-	bool eof[2] = { false, false }, shut[2] = { false, false };
+	static char buf[65536];
+	bool eof[2] = { false, false };
 	int fd[2];
 
 	helper_name = "tf-relay";
 	if (argc != 2)
 		die("usage: tf-relay PATH");
 	receive_fds(argv[1], fd);
-	/* Direction d: read fd[d], write fd[!d]. */
-	while (!shut[0] || !shut[1]) {
-		struct pollfd p[2] = { { .fd = fd[0] }, { .fd = fd[1] } };
+	/*
+	 * Direction d: read fd[d], write it all to fd[!d] at once, as socat does:
+	 * between two polls this program holds no byte of its own, so a move
+	 * that stops it while it waits in poll() loses nothing.
+	 */
+	while (!eof[0] || !eof[1]) {
+		struct pollfd p[2] = { { .fd = fd[0], .events = eof[0] ? 0 : POLLIN },
+				       { .fd = fd[1], .events = eof[1] ? 0 : POLLIN } };
 
-		for (int d = 0; d < 2; d++) {
-			if (!eof[d] && have[d] == 0)
-				p[d].events |= POLLIN;
-			if (have[d] > off[d])
-				p[!d].events |= POLLOUT;
-		}
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll: %s", strerror(errno));
 		}
 		for (int d = 0; d < 2; d++) {
-			if ((p[d].revents & (POLLIN | POLLHUP | POLLERR)) && !eof[d] && have[d] == 0) {
-				ssize_t r = read(fd[d], buf[d], sizeof(buf[d]));
+			ssize_t r;
 
-				if (r < 0 && errno != EAGAIN && errno != EINTR)
-					die("read fd %d: %s", d, strerror(errno));
-				if (r == 0)
-					eof[d] = true;
-				if (r > 0)
-					have[d] = r, off[d] = 0;
-			}
-			if (have[d] > off[d] && (p[!d].revents & (POLLOUT | POLLERR))) {
-				ssize_t w = write(fd[!d], buf[d] + off[d], have[d] - off[d]);
-
-				if (w < 0 && errno != EAGAIN && errno != EINTR)
-					die("write fd %d: %s", !d, strerror(errno));
-				if (w > 0 && (off[d] += w) == have[d])
-					have[d] = off[d] = 0;
-			}
-			if (eof[d] && have[d] == 0 && !shut[d]) {
+			if (eof[d] || !(p[d].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(fd[d], buf, sizeof(buf));
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
+				die("read fd %d: %s", d, strerror(errno));
+			if (r > 0)
+				write_all(fd[!d], buf, r);
+			if (r == 0) {
+				eof[d] = true;
 				shutdown(fd[!d], SHUT_WR);
-				shut[d] = true;
 			}
 		}
 	}
