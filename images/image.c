@@ -140,6 +140,10 @@ static int check_conn(const struct tf_conn *c)
 		return tf_failx(EINVAL, "TCP state %u is not a connection that can be carried",
 				c->tcp_state);
 	}
+	/* Only a FIN of ours that is not acknowledged can still be unsent. */
+	if (c->fin_unsent && c->tcp_state != ST_FIN_WAIT1 && c->tcp_state != ST_CLOSING &&
+	    c->tcp_state != ST_LAST_ACK)
+		return tf_failx(EINVAL, "an unsent FIN of ours in TCP state %u, which has none", c->tcp_state);
 	if (c->mss_clamp == 0 || c->mss_clamp > 65535)
 		return tf_failx(EINVAL, "mss %u is out of range (1..65535)", c->mss_clamp);
 	if (c->opts & ~(TF_OPT_SACK | TF_OPT_TSTAMP | TF_OPT_WSCALE))
@@ -307,7 +311,7 @@ static int encode_image(const struct tf_conn *c, uint8_t **buf, size_t *len)
 	r = rec_open(&w, TF_REC_CONN, TF_REC_REQUIRED);
 	put16(&w, family_code(c->sock_family));
 	put16(&w, c->tcp_state);
-	put32(&w, c->has_window ? 1 : 0);
+	put32(&w, (c->has_window ? TF_CONN_WINDOW : 0) | (c->fin_unsent ? TF_CONN_FIN_UNSENT : 0));
 	put_endpoint(&w, &c->local);
 	put_endpoint(&w, &c->peer);
 	put32(&w, c->snd_seq);
@@ -502,9 +506,10 @@ static int get_conn(const struct record *rec, struct tf_conn *c)
 	c->sock_family = get16(p) == 4 ? AF_INET : AF_INET6;
 	c->tcp_state = get16(p + 2);
 	flags = get32(p + 4);
-	if (flags & ~1u)
+	if (flags & ~(TF_CONN_WINDOW | TF_CONN_FIN_UNSENT))
 		return tf_failx(EINVAL, "record CONN: unknown flag bits 0x%x", flags);
-	c->has_window = flags & 1;
+	c->has_window = flags & TF_CONN_WINDOW;
+	c->fin_unsent = flags & TF_CONN_FIN_UNSENT;
 	if ((err = get_endpoint(p + 8, &c->local, "local")) ||
 	    (err = get_endpoint(p + 32, &c->peer, "peer")))
 		return err;

@@ -49,6 +49,10 @@ enum tf_record_type {
 /* Sizes of the fixed payloads of format version 1. */
 #define TF_ENDPOINT_LEN		24
 #define TF_CONN_LEN		116
+
+/* CONN flags */
+#define TF_CONN_WINDOW		(1u << 0)	/* the window fields are present */
+#define TF_CONN_FIN_UNSENT	(1u << 1)	/* our FIN is queued behind unsent data */
 #define TF_INDEX_FIXED_LEN	14	/* pid, time, host length (host follows) */
 #define TF_ENTRY_FIXED_LEN	(2 + 2 * TF_ENDPOINT_LEN)	/* + file name */
 #define TF_END_LEN		8

@@ -58,7 +58,7 @@ ok "dump --fd of a UDP socket" expect_error 1 "fd $udp_fd: not a TCP socket" \
 	"$TF" dump --pid "$holder" --fd "$udp_fd" --out "$TMP/d3" --no-lock
 ok "dump --fd of an fd the process does not have" expect_error 1 "fd 999: no such file descriptor" \
 	"$TF" dump --pid "$holder" --fd 999 --out "$TMP/d5" --no-lock
-ok "dump of a process with no connection" expect_error 1 "no established TCP connection" \
+ok "dump of a process with no connection" expect_error 1 "no TCP connection to take" \
 	"$TF" dump --pid "$holder" --out "$TMP/d4" --no-lock
 ok "  the --out directory it made is gone again" test ! -e "$TMP/d4"
 mkdir "$TMP/mine"

@@ -79,6 +79,10 @@ static void test_roundtrips(void)
 		}
 		ok(all, "every carriable TCP state round-trips");
 	}
+	c.tcp_state = 4;	/* FIN_WAIT1, our FIN behind unsent data */
+	c.fin_unsent = true;
+	ok(roundtrip(&c, "fin-unsent"), "an unsent FIN of ours (FIN_WAIT1) round-trips");
+	c.fin_unsent = false;
 	tf_conn_free(&c);
 }
 
@@ -137,6 +141,7 @@ static const char *const bad_conn_names[] = {
 	"unsent > outq", "queue over 1 GiB", "queue length without data",
 	"unknown socket option id", "socket option twice", "socket option of 33 bytes",
 	"int option of 3 bytes", "IPv4 endpoint with a scope id",
+	"an unsent FIN of ours in ESTABLISHED",
 };
 
 static void bad_conn(struct tf_conn *c, size_t i)
@@ -159,6 +164,7 @@ static void bad_conn(struct tf_conn *c, size_t i)
 	case 14: c->sockopts[2].len = 33; break;
 	case 15: c->sockopts[0].len = 3; break;
 	case 16: c->local.scope_id = 2; break;
+	case 17: c->fin_unsent = true; break;
 	}
 }
 
@@ -290,6 +296,7 @@ static void unsent_big(uint8_t *p, uint32_t *n) { (void)n; p[0] = 0xff; p[1] = 0
 static void opt_id_200(uint8_t *p, uint32_t *n) { (void)n; p[0] = 200; p[1] = 0; }
 static void opt_len_lie(uint8_t *p, uint32_t *n) { (void)n; p[2]++; }
 static void window_without_flag(uint8_t *p, uint32_t *n) { (void)n; p[4] = 0; }
+static void flag_bit2(uint8_t *p, uint32_t *n) { (void)n; p[4] |= 4; }
 
 static void test_crafted(void)
 {
@@ -350,6 +357,8 @@ static void test_crafted(void)
 	rebuild(0x0010, window_without_flag, 1, 0, 0, NULL, 0);
 	ok(refused_with("without the window flag"), "window values without the flag are refused: %s",
 	   tf_strerror());
+	rebuild(0x0010, flag_bit2, 1, 0, 0, NULL, 0);
+	ok(refused_with("unknown flag bits 0x5"), "an unknown CONN flag is refused: %s", tf_strerror());
 	rebuild(0x0012, unsent_big, 1, 0, 0, NULL, 0);
 	ok(refused_with("unsent"), "unsent > outq is refused: %s", tf_strerror());
 	rebuild(0x0013, opt_id_200, 1, 0, 0, NULL, 0);

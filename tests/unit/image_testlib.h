@@ -155,7 +155,7 @@ static inline bool conn_equal(const struct tf_conn *a, const struct tf_conn *b)
 	SAME(window.snd_wl1); SAME(window.snd_wnd); SAME(window.max_window);
 	SAME(window.rcv_wnd); SAME(window.rcv_wup);
 	SAME(ts_clock); SAME(has_ts_wire); SAME(ts_wire); SAME(dump_time_ns);
-	SAME(inq_len); SAME(outq_len); SAME(unsent_len); SAME(n_sockopts);
+	SAME(inq_len); SAME(outq_len); SAME(unsent_len); SAME(fin_unsent); SAME(n_sockopts);
 	if (!same)
 		return false;
 	if (a->inq_len && memcmp(a->inq, b->inq, a->inq_len)) {

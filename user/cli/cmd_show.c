@@ -103,7 +103,8 @@ static void print_conn_text(const char *path, const struct tf_conn *c, size_t pa
 	       is_v4_mapped(&c->local) ? " (v4-mapped)" : "");
 	if (c->local.scope_id)
 		printf(", scope id %u", c->local.scope_id);
-	printf("\n  state        %s\n", state_name(c->tcp_state));
+	printf("\n  state        %s%s\n", state_name(c->tcp_state),
+	       c->fin_unsent ? " (our FIN queued behind unsent data)" : "");
 	printf("  snd_seq      %u (write_seq)\n", c->snd_seq);
 	printf("  rcv_seq      %u (rcv_nxt)\n", c->rcv_seq);
 	printf("  mss          %u\n", c->mss_clamp);
@@ -232,6 +233,7 @@ static void print_conn_json(struct json *j, const struct tf_conn *c, size_t payl
 	json_uint_field(j, "inq_len", c->inq_len);
 	json_uint_field(j, "outq_len", c->outq_len);
 	json_uint_field(j, "unsent_len", c->unsent_len);
+	json_bool_field(j, "fin_unsent", c->fin_unsent);
 	json_name(j, "sockopts");
 	json_array_start(j);
 	for (uint32_t i = 0; i < c->n_sockopts; i++) {

@@ -28,7 +28,7 @@ static int prepare_dir(const char *dir, bool *made)
 	return 0;
 }
 
-/* Collect the sockets to dump: the named fds, or every established TCP one. */
+/* Collect the sockets to dump: the named fds, or every TCP connection it can carry (established or half-closed). */
 static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dumped **out, int *n_out)
 {
 	int *fds = NULL, n = 0, err;
@@ -115,7 +115,7 @@ static int find_sockets(struct dump_job *j)
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, &j->d, &j->n))
 		return 1;
 	if (j->n == 0)
-		return cli_error("dump pid %d: no established TCP connection to take", j->pid);
+		return cli_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
 	for (int i = 0; i < j->n; i++) {
 		err = tf_conn_identify(j->d[i].ours, &j->d[i].conn);
 		if (err)

@@ -77,14 +77,16 @@ struct tf_sockopt {
 };
 
 /*
- * One established TCP connection, flat.  Sequence numbers are the kernel's:
- * snd_seq is write_seq (after the last byte the application queued), rcv_seq
- * is rcv_nxt.  The send queue holds outq_len bytes starting at snd_una; its
- * last unsent_len bytes were never sent.
+ * One TCP connection, established or half-closed, flat.  Sequence numbers
+ * are the kernel's, counting data only: snd_seq is write_seq (after the last
+ * byte the application queued), rcv_seq is rcv_nxt, each without a FIN that
+ * tcp_state implies (ours in FIN_WAIT1/2, CLOSING and LAST_ACK; the peer's in
+ * CLOSE_WAIT, CLOSING and LAST_ACK).  The send queue holds outq_len bytes
+ * starting at snd_una; its last unsent_len bytes were never sent.
  */
 struct tf_conn {
 	uint16_t sock_family;	/* AF_INET or AF_INET6 (also for v4-mapped) */
-	uint16_t tcp_state;	/* TCP_ESTABLISHED */
+	uint16_t tcp_state;	/* TCP_ESTABLISHED, or a half-closed state */
 	struct tf_endpoint local;
 	struct tf_endpoint peer;
 
@@ -110,6 +112,7 @@ struct tf_conn {
 	uint32_t outq_len;	/* unacked + unsent bytes in the send queue */
 	uint32_t unsent_len;	/* the tail of outq that was never sent */
 	uint8_t *outq;
+	bool fin_unsent;	/* our FIN is queued but not sent yet (behind unsent data) */
 
 	uint32_t n_sockopts;
 	struct tf_sockopt sockopts[TF_SO__COUNT];
@@ -118,8 +121,10 @@ struct tf_conn {
 /* ---- repair: one socket --------------------------------------------------- */
 
 /*
- * Why a socket cannot be carried, or 0: refuses LISTEN, SYN_RECV, TIME_WAIT,
- * non-TCP, MPTCP, sockets with a ULP (kTLS) and other states.
+ * Why a socket cannot be carried, or 0: takes ESTABLISHED and the half-closed
+ * states (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, CLOSING, LAST_ACK); refuses
+ * LISTEN, SYN_SENT, SYN_RECV, TIME_WAIT, CLOSE, non-TCP, MPTCP and sockets
+ * with a ULP (kTLS).
  */
 int tf_check_socket(int fd);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Endpoints as text: "10.0.0.1:80", "[fd00::1]:80", "[fe80::1%eth0]:80". */
+/* Endpoints as text ("10.0.0.1:80", "[fd00::1]:80", "[fe80::1%eth0]:80") and as the wire sees them. */
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -70,4 +70,19 @@ int tf_endpoint_parse(const char *s, struct tf_endpoint *e)
 		return tf_failx(EINVAL, "'%s': bad port '%s'", s, port_s);
 	e->port = port;
 	return 0;
+}
+
+bool tf_endpoint_wire_v4(const struct tf_endpoint *e, uint8_t out[4])
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (e->family == AF_INET) {
+		memcpy(out, e->addr, 4);
+		return true;
+	}
+	if (!memcmp(e->addr, mapped, 12)) {
+		memcpy(out, e->addr + 12, 4);
+		return true;
+	}
+	return false;
 }

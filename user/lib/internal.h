@@ -19,6 +19,12 @@ int tf_failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void tf_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tf_error_clear(void);
 
+/*
+ * An endpoint's IPv4 address as it goes on the wire (AF_INET, or a
+ * v4-mapped IPv6 socket): true and out filled, or false (real IPv6).
+ */
+bool tf_endpoint_wire_v4(const struct tf_endpoint *e, uint8_t out[4]);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -13,45 +13,12 @@
 #include "internal.h"
 #include "map_types.h"
 #include "nudge.h"
+#include "tcp_csum.h"
 
 struct ack_pkt {
 	struct tcphdr th;
 	uint8_t opt[12];	/* NOP NOP TS(8) len 10 tsval tsecr */
 } __attribute__((packed));
-
-static uint32_t sum16(const void *p, size_t len, uint32_t sum)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)b[i] << 8 | b[i + 1];
-	if (len & 1)
-		sum += (uint32_t)b[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons(~sum & 0xffff);
-}
-
-/* A v4-mapped IPv6 endpoint goes on the wire as IPv4. */
-static bool as_v4(const struct tf_endpoint *e, uint8_t out[4])
-{
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (e->family == AF_INET) {
-		memcpy(out, e->addr, 4);
-		return true;
-	}
-	if (!memcmp(e->addr, mapped, 12)) {
-		memcpy(out, e->addr + 12, 4);
-		return true;
-	}
-	return false;
-}
 
 /* A family's raw socket, opened on first use, marked to pass the locks. */
 static int raw_socket(struct tf_nudger *n, bool v4)
@@ -105,7 +72,7 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 	struct sockaddr_storage dst = {};
 	struct cmsghdr *cm = &ctl.align;
 	uint8_t l4[4], p4[4];
-	bool v4 = as_v4(&c->local, l4) && as_v4(&c->peer, p4);
+	bool v4 = tf_endpoint_wire_v4(&c->local, l4) && tf_endpoint_wire_v4(&c->peer, p4);
 	uint32_t snd_nxt = c->snd_seq - c->unsent_len;
 	socklen_t alen, clen;
 	int raw = raw_socket(n, v4), sent = 0;
@@ -187,13 +154,8 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 			*p = tmpl;
 			/* First an out-of-window ACK (the peer answers it), then the duplicates. */
 			p->th.seq = htonl(sent + k == 0 ? snd_nxt - 1 : snd_nxt);
-			if (v4) {
-				uint32_t sum = sum16(l4, 4, 0);
-
-				sum = sum16(p4, 4, sum);
-				sum += IPPROTO_TCP + len;
-				p->th.check = fold(sum16(p, len, sum));
-			}
+			if (v4)	/* IPv6: the kernel fills it (IPV6_CHECKSUM) */
+				p->th.check = tf_tcp_csum(l4, p4, 4, p, len);
 			iov[k] = (struct iovec){ .iov_base = p, .iov_len = len };
 			msg[k].msg_hdr = (struct msghdr){ .msg_name = &dst, .msg_namelen = alen,
 							  .msg_iov = &iov[k], .msg_iovlen = 1,

@@ -8,7 +8,9 @@
  *   socket -> repair on -> early options, buffers -> bind -> queue seqs ->
  *   connect (no SYN) -> TCP_REPAIR_OPTIONS -> TCP_TIMESTAMP -> receive queue ->
  *   sent part of the send queue -> TCP_REPAIR_WINDOW -> late options
- * and tf_restore_finish(): repair off -> unsent tail -> options repair resets.
+ *   -> the FINs of a half-closed connection (fin_replay.h)
+ * and tf_restore_finish(): repair off -> unsent tail (-> our unsent FIN) ->
+ * options repair resets.
  */
 #include <arpa/inet.h>
 #include <linux/sockios.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "fin_replay.h"
 #include "repair_defs.h"
 #include "sockopts.h"
 
@@ -65,13 +68,26 @@ static int setint(int fd, int level, int opt, int v)
 	return setsockopt(fd, level, opt, &v, sizeof(v)) ? -errno : 0;
 }
 
+/* 0 for a state a connection can be carried in, or why not. */
+static int carried_state(unsigned s)
+{
+	if (s == TCP_ESTABLISHED || tf_state_our_fin(s) || tf_state_peer_fin(s))
+		return 0;
+	if (s == TCP_LISTEN)
+		return tf_failx(EOPNOTSUPP, "listening socket: nothing to carry; let the new process listen itself");
+	if (s == TCP_SYN_SENT || s == TCP_SYN_RECV)
+		return tf_failx(EOPNOTSUPP, "state %s: the handshake has not finished; nothing to carry yet",
+				state_name(s));
+	return tf_failx(EOPNOTSUPP, "state %s: the connection is over; nothing to carry", state_name(s));
+}
+
 int tf_check_socket(int fd)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	char ulp[16] = "";
 	struct stat st;
-	int domain, type, proto;
+	int domain, type, proto, err;
 
 	if (fstat(fd, &st))
 		return tf_fail(errno, "fstat");
@@ -91,11 +107,9 @@ int tf_check_socket(int fd)
 		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (protocol %d)", proto);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");
-	if (ti.tcpi_state == TCP_LISTEN)
-		return tf_failx(EOPNOTSUPP, "listening socket: nothing to carry; let the new process listen itself");
-	if (ti.tcpi_state != TCP_ESTABLISHED)
-		return tf_failx(EOPNOTSUPP, "state %s: only ESTABLISHED connections can be carried",
-				state_name(ti.tcpi_state));
+	err = carried_state(ti.tcpi_state);
+	if (err)
+		return err;
 	len = sizeof(ulp);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
@@ -220,10 +234,17 @@ static int peek_queue(int fd, int queue, uint32_t len, uint8_t **out)
 	return 0;
 }
 
-/* Both queues and their sequence numbers, consistent with each other. */
+/*
+ * Both queues and their sequence numbers, consistent with each other.  The
+ * sizes and seqs count data only: our FIN, while unacknowledged (FIN_WAIT1,
+ * CLOSING, LAST_ACK), is in SIOCOUTQ and, while unsent, in SIOCOUTQNSD;
+ * SIOCINQ leaves the peer's FIN out already (tcp_inq).  The seqs' FINs are
+ * taken off by the caller.
+ */
 static int dump_queues(int fd, struct tf_conn *c)
 {
-	uint32_t outq = 0, unsent = 0, inq = 0, seq2 = 0, len2 = 0;
+	uint32_t outq = 0, unsent = 0, inq = 0, seq2 = 0, len2 = 0, fin = 0;
+	unsigned st = c->tcp_state;
 	int err;
 
 	for (int attempt = 0; attempt < DUMP_RETRIES; attempt++) {
@@ -233,9 +254,13 @@ static int dump_queues(int fd, struct tf_conn *c)
 		if (ioctl_int(fd, SIOCOUTQ, &outq) || ioctl_int(fd, SIOCOUTQNSD, &unsent) ||
 		    ioctl_int(fd, SIOCINQ, &inq))
 			return tf_fail(errno, "reading queue sizes");
+		fin = tf_state_our_fin(st) && st != TCP_FIN_WAIT2;
+		if (outq < fin)
+			return tf_failx(EPROTO, "state %s with an empty send queue: where is our FIN?",
+					state_name(st));
 		err = queue_seq(fd, TF_SEND_QUEUE, &c->snd_seq);
 		if (!err)
-			err = peek_queue(fd, TF_SEND_QUEUE, outq, &c->outq);
+			err = peek_queue(fd, TF_SEND_QUEUE, outq - fin, &c->outq);
 		if (!err)
 			err = queue_seq(fd, TF_RECV_QUEUE, &c->rcv_seq);
 		if (!err)
@@ -246,8 +271,10 @@ static int dump_queues(int fd, struct tf_conn *c)
 		if (!err && !ioctl_int(fd, SIOCINQ, &len2) && len2 == inq &&
 		    !queue_seq(fd, TF_RECV_QUEUE, &seq2) && seq2 == c->rcv_seq &&
 		    !ioctl_int(fd, SIOCOUTQ, &len2) && len2 == outq) {
-			c->outq_len = outq;
-			c->unsent_len = unsent;
+			c->outq_len = outq - fin;
+			/* Our FIN is last in the queue: unsent only if it counts in unsent. */
+			c->fin_unsent = fin && unsent > 0;
+			c->unsent_len = unsent - c->fin_unsent;
 			c->inq_len = inq;
 			setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TF_NO_QUEUE);
 			return 0;
@@ -299,9 +326,9 @@ int tf_dump(int fd, struct tf_conn *c)
 	len = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");
-	if (ti.tcpi_state != TCP_ESTABLISHED)
-		return tf_failx(EOPNOTSUPP, "state %s: only ESTABLISHED connections can be carried",
-				state_name(ti.tcpi_state));
+	err = carried_state(ti.tcpi_state);
+	if (err)
+		return err;
 	c->tcp_state = ti.tcpi_state;
 	if (ti.tcpi_options & TCPI_OPT_SACK)
 		c->opts |= TF_OPT_SACK;
@@ -334,6 +361,19 @@ int tf_dump(int fd, struct tf_conn *c)
 	err = dump_queues(fd, c);
 	if (peek_off >= 0)
 		setint(fd, SOL_SOCKET, SO_PEEK_OFF, peek_off);
+	/* The seqs without the FINs (struct tf_conn), and the receive window
+	 * with them: TCP_REPAIR_WINDOW is set before the peer's FIN is back. */
+	if (tf_state_our_fin(c->tcp_state))
+		c->snd_seq--;
+	if (tf_state_peer_fin(c->tcp_state)) {
+		c->rcv_seq--;
+		if (c->has_window && (int32_t)(c->window.rcv_wup - c->rcv_seq) > 0) {
+			uint32_t fin = c->window.rcv_wup - c->rcv_seq;
+
+			c->window.rcv_wup -= fin;
+			c->window.rcv_wnd += fin;
+		}
+	}
 	if (!err)
 		err = tf_sockopts_dump(fd, c);
 	if (err)
@@ -523,6 +563,8 @@ int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
 		err = tf_fail(errno, "TCP_REPAIR_WINDOW");
 	if (!err)
 		err = tf_sockopts_restore(fd, c, TF_PHASE_AFTER_QUEUES);
+	if (!err)
+		err = tf_fin_replay(fd, c);
 	if (err) {
 		close(fd);	/* still in repair mode: gone without a packet */
 		return err;
@@ -548,5 +590,8 @@ int tf_restore_finish(int fd, const struct tf_conn *c, bool probe)
 				       off, c->outq_len);
 		off += n;
 	}
+	/* Our FIN that waited behind the unsent tail (fin_replay.h). */
+	if (c->fin_unsent && shutdown(fd, SHUT_WR))
+		return tf_fail(errno, "queueing our FIN after the unsent tail");
 	return tf_sockopts_restore(fd, c, TF_PHASE_AFTER_REPAIR);
 }
