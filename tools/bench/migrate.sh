@@ -25,6 +25,9 @@
 #   pause_many                 1000   ms  the pause the peer saw in that move:
 #                                         the longest gap between two pings of
 #                                         all 1,000 (each every 5 ms)
+#   socat_start_median            1   ms  what starting socat costs by itself
+#                                         (fork, exec, its libraries: socat -V),
+#                                         part of pause_median
 #
 # QUICK=1: 10 moves, 100 connections.  Needs root; builds nothing (make first).
 set -u
@@ -65,6 +68,13 @@ phases() { # phases NAME PREFIX NAMES...: the median of each named column
 		[ -n "$m" ] && row "${prefix}_${s}_median" 1 "$m" ms
 	done
 }
+
+# A fresh socat's own start, which the socat moves' pause includes.
+for ((k = 0; k < 21; k++)); do
+	t0=${EPOCHREALTIME/[.,]/}
+	socat -V >/dev/null
+	echo $(( (10#${EPOCHREALTIME/[.,]/} - 10#$t0) ))
+done | awk '{ printf "%.3f\n", $1 / 1000 }' | stats | { read -r m p; row socat_start_median 1 "$m" ms; }
 
 demo move --count "$RUNS"
 pauses move pause

@@ -429,13 +429,17 @@ if ($runs{migrate}) {
 	$migrate_md .= "## Live migration between lab hosts\n\n";
 	$migrate_md .= "From `tools/bench/migrate.sh`: the demo's stream (a peer's 1 MB/s stream through an unmodified socat " .
 		"on host A, every echoed byte checked) moved from A to B and back. The pause is the longest gap the peer saw " .
-		"between echoed bytes. The peer's programs run at a realtime priority: the peer stands for another machine, " .
-		"and the lab's tooling shares these 2 cores. Milliseconds.\n\n";
+		"between echoed bytes, from just before the move starts until the stream flows again (the demo's own " .
+		"bookkeeping between moves forks nothing while it measures). The peer's programs run at a realtime priority: " .
+		"the peer stands for another machine, and the lab's tooling shares these 2 cores. Milliseconds.\n\n";
 	$migrate_md .= table(['way of moving', 'median ms', 'p99 ms'],
 		['`tcpferry migrate move`, to a relay already running on B (`--send-to`)', $v->('pause_relay_median', 1), $v->('pause_relay_p99', 1)],
 		['`tcpferry migrate move`, starting a fresh `socat FD:3 FD:4` on B', $v->('pause_median', 1), $v->('pause_p99', 1)],
 		['the same, without the nudge', $v->('pause_nonudge_median', 1), $v->('pause_nonudge_p99', 1)],
 		['`tools/migrate.sh --steps`: each step a separate run of the tool', $v->('pause_steps_median', 1), $v->('pause_steps_p99', 1)]) . "\n";
+	$migrate_md .= "A fresh socat's own start (fork, exec, its 14 shared libraries: `socat -V`) takes " .
+		$v->('socat_start_median', 1) . " ms here by itself; with it inside the pause, the fresh-socat row is the " .
+		"relay row plus about that.\n\n" if defined med('migrate', 'socat_start_median', 1);
 	$migrate_md .= "`migrate move` is one process: it takes B's locks and attaches before it freezes the process, dumps in A's " .
 		"namespace, rebuilds in B's namespace (still in repair mode), replaces the route through rtnetlink, takes the " .
 		"sockets out of repair and starts or feeds the receiver, then " .
