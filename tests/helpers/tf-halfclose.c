@@ -8,7 +8,8 @@
  *   tf-halfclose fd N [OPTIONS] ACTION...                a socket it was given
  *
  * Options: --rcvbuf BYTES (before connect), --rx-offset N, --tx-offset N
- * (where this end's streams stand, for a program that takes over a socket).
+ * (where this end's streams stand, for a program that takes over a socket),
+ * --timeout SEC (default 60: then SIGALRM ends it, whatever it waits for).
  * The connecting end sends stream PEER_SEED, the other APP_SEED (helper.h);
  * every byte read is checked against the other end's stream.
  *
@@ -96,6 +97,8 @@ int main(int argc, char **argv)
 	int s, first;
 
 	helper_name = "tf-halfclose";
+	/* A test that goes wrong never leaves one behind for long. */
+	alarm(arg_num(argc, argv, "--timeout", 60));
 	s = open_socket(argc, argv, &first);
 	my_seed = !strcmp(argv[1], "connect") ? PEER_SEED : APP_SEED;
 	if (!strcmp(argv[1], "fd")) /* the program that takes over the app's end */

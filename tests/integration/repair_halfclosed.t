@@ -39,11 +39,12 @@ start() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do app+=("$1"); shift; done
 	shift
 	peer=("$@")
-	# Not under timeout: dump needs the pid that holds the socket.
+	# No `timeout` wrapper anywhere: dump and at_exit need the pid that holds
+	# the socket (tf-halfclose ends itself after 60 s).
 	spawn "$NS_A" "$TMP/$name.app" "$HC" listen "$addr" "$port" "${app[@]}"
 	APP=$SPAWNED
 	wait_for 5 eval "in_ns $NS_A ss -tlnH '( sport = :$port )' | grep -q ."
-	ip netns exec "$NS_B" timeout 60 "$HC" connect "$addr" "$port" "${peer[@]}" >"$TMP/$name.peer" 2>&1 &
+	ip netns exec "$NS_B" "$HC" connect "$addr" "$port" "${peer[@]}" >"$TMP/$name.peer" 2>&1 &
 	PEER=$!
 	at_exit "kill -9 $PEER"
 }
@@ -53,7 +54,7 @@ start() {
 restore_to() {
 	local name=$1 img=$2
 	shift 2
-	ip netns exec "$NS_A" timeout 60 "$TF" restore --in "$img" -- "$HC" fd 3 "$@" \
+	ip netns exec "$NS_A" "$TF" restore --in "$img" -- "$HC" fd 3 "$@" \
 		>"$TMP/$name.prog" 2>&1 </dev/null &
 	PROG=$!
 	at_exit "kill -9 $PROG"
