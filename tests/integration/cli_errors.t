@@ -6,7 +6,7 @@ need_root
 need_built
 need_cmd python3 setpriv
 
-plan 30
+plan 31
 
 make_pair
 make_bpffs
@@ -65,6 +65,22 @@ mkdir "$TMP/mine"
 "$TF" dump --pid "$holder" --out "$TMP/mine" --no-lock 2>/dev/null
 ok "  a --out directory the user made stays, though empty" test -d "$TMP/mine"
 ok "the refused process was not left stopped" test "$(awk '{print $3}' "/proc/$holder/stat")" != T
+
+# A connection still being made (SYN_SENT: nobody at 198.18.0.99 answers ARP)
+# cannot be carried; a dump that leaves it behind says so without -v.
+cat >"$TMP/connecting.py" <<'PY'
+import socket, sys, time
+s = socket.socket(); s.setblocking(False); s.connect_ex(("198.18.0.99", 80))
+open(sys.argv[1], "w").write("%d\n" % s.fileno())
+time.sleep(60)
+PY
+ip netns exec "$NS_A" python3 "$TMP/connecting.py" "$TMP/syn_fd" &
+connecting=$!
+at_exit "kill -9 $connecting"
+wait_for 10 test -s "$TMP/syn_fd"
+ok "dump says which connection it leaves behind, and why" \
+	expect_error 1 "fd $(cat "$TMP/syn_fd"): left behind .*SYN_SENT: the handshake has not finished" \
+	tfa dump --pid "$connecting" --out "$TMP/d6" --no-lock
 
 # A real connection A <-> B, snapshotted while it runs on.
 tfa attach "$DEV_A" --tc >/dev/null

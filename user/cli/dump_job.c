@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The work of a dump (see dump_job.h). */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +29,26 @@ static int prepare_dir(const char *dir, bool *made)
 	if (access(path, F_OK) == 0)
 		return cli_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
 	return 0;
+}
+
+/*
+ * A socket dump leaves behind that still carries (or is making) a connection:
+ * TCP or MPTCP, neither listening nor closed.  Those the new program will not
+ * have, so skipping them is said even without -v.
+ */
+static bool connection_left_behind(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(int);
+	int proto = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) ||
+	    (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
+		return false;
+	len = sizeof(ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		return false;
+	return ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE;
 }
 
 /* Collect the sockets to dump: the named fds, or every TCP connection it can carry (established or half-closed). */
@@ -61,13 +84,17 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dum
 		}
 		err = tf_check_socket(ours);
 		if (err) {
-			close(ours);
 			if (n_want) {
+				close(ours);
 				cli_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
 				goto fail;
 			}
-			if (g.verbose)
+			if (connection_left_behind(ours))
+				cli_warn("dump pid %d fd %d: left behind (the new program will not have it): %s",
+					 pid, fds[i], tf_strerror());
+			else if (g.verbose)
 				cli_info("pid %d fd %d: skipped: %s", pid, fds[i], tf_strerror());
+			close(ours);
 			continue;
 		}
 		d[*n_out].fd = fds[i];
