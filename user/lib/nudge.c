@@ -17,7 +17,8 @@
 
 struct ack_pkt {
 	struct tcphdr th;
-	uint8_t opt[12];	/* NOP NOP TS(8) len 10 tsval tsecr */
+	/* NOP NOP TS(8) len 10 tsval tsecr, if any; then the probe's byte */
+	uint8_t rest[12 + 1];
 } __attribute__((packed));
 
 /* A family's raw socket, opened on first use, marked to pass the locks. */
@@ -73,7 +74,12 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 	struct cmsghdr *cm = &ctl.align;
 	uint8_t l4[4], p4[4];
 	bool v4 = tf_endpoint_wire_v4(&c->local, l4) && tf_endpoint_wire_v4(&c->peer, p4);
-	uint32_t snd_nxt = c->snd_seq - c->unsent_len;
+	uint32_t snd_nxt = c->snd_seq - c->unsent_len, in_flight = c->outq_len - c->unsent_len;
+	/* The byte at snd_nxt - 1: the last one in flight, or, with nothing in
+	 * flight, one the peer has already (its content is not looked at).
+	 * Without the queue's bytes the probe is a pure ACK: never a guess. */
+	bool have_byte = in_flight == 0 || c->outq;
+	uint8_t last_sent = in_flight && c->outq ? c->outq[in_flight - 1] : 0;
 	socklen_t alen, clen;
 	int raw = raw_socket(n, v4), sent = 0;
 	size_t len;
@@ -136,12 +142,12 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 		if (getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &tl))
 			return tf_fail(errno, "nudge: TCP_TIMESTAMP of the restored socket");
 		tsval = htonl(ts);
-		tmpl.opt[0] = tmpl.opt[1] = 1;
-		tmpl.opt[2] = 8;
-		tmpl.opt[3] = 10;
-		memcpy(tmpl.opt + 4, &tsval, 4);
-		memcpy(tmpl.opt + 8, &tsecr, 4);
-		len += sizeof(tmpl.opt);
+		tmpl.rest[0] = tmpl.rest[1] = 1;
+		tmpl.rest[2] = 8;
+		tmpl.rest[3] = 10;
+		memcpy(tmpl.rest + 4, &tsval, 4);
+		memcpy(tmpl.rest + 8, &tsecr, 4);
+		len += 12;
 	}
 	tmpl.th.doff = len / 4;
 
@@ -151,12 +157,17 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 		for (k = 0; k < batch; k++) {
 			struct ack_pkt *p = &pkt[k];
 
+			bool probe = sent + k == 0;
+			size_t n = len + (probe && have_byte);
+
 			*p = tmpl;
-			/* First an out-of-window ACK (the peer answers it), then the duplicates. */
-			p->th.seq = htonl(sent + k == 0 ? snd_nxt - 1 : snd_nxt);
+			/* First the probe (the peer answers it), then the duplicates. */
+			p->th.seq = htonl(probe ? snd_nxt - 1 : snd_nxt);
+			if (probe && have_byte)
+				p->rest[len - sizeof(p->th)] = last_sent;
 			if (v4)	/* IPv6: the kernel fills it (IPV6_CHECKSUM) */
-				p->th.check = tf_tcp_csum(l4, p4, 4, p, len);
-			iov[k] = (struct iovec){ .iov_base = p, .iov_len = len };
+				p->th.check = tf_tcp_csum(l4, p4, 4, p, n);
+			iov[k] = (struct iovec){ .iov_base = p, .iov_len = n };
 			msg[k].msg_hdr = (struct msghdr){ .msg_name = &dst, .msg_namelen = alen,
 							  .msg_iov = &iov[k], .msg_iovlen = 1,
 							  .msg_control = ctl.buf, .msg_controllen = clen };

@@ -5,10 +5,17 @@
  * pass mark (TF_PASS_MARK), built from the image and the restored socket's
  * own timestamp clock (an estimated clock would poison the peer's ts_recent).
  *
- *   1. one ACK with seq = snd_nxt - 1 (out of window): the peer answers at
- *      once with an ACK of everything it has, so our restored socket learns
- *      what of its in-flight data arrived (the window probe repair-off sends,
- *      which a held lock drops);
+ *   1. a probe, as a tail loss probe is: the last byte we sent again
+ *      (seq = snd_nxt - 1, its content from the image's send queue; with
+ *      nothing in flight the peer has that byte already).  The peer answers
+ *      at once, whatever it holds: a duplicate gets an ACK with a D-SACK, a
+ *      byte past a hole an ACK that SACKs it, the next byte an ACK.  So our
+ *      restored socket learns what of its in-flight data arrived (and starts
+ *      recovery of the rest) without waiting for its retransmission timer
+ *      (the window probe repair-off sends is dropped by the lock still held
+ *      then).  It carries data so that the peer's rate limit on answering
+ *      out-of-window pure ACKs (one per 500 ms: tcp_invalid_ratelimit) does
+ *      not silence it when a connection moves twice in quick succession;
  *   2. dupacks ACKs with seq = snd_nxt, ack = rcv_nxt and the last advertised
  *      window: duplicate ACKs, meant to start the peer's fast retransmit of
  *      what the lock dropped.  Only a peer without SACK counts them (Linux
