@@ -37,19 +37,6 @@ static const char usage[] =
 	"  -h, --help     this text\n\n"
 	"Exit status: 0 all read and valid, 1 a file is missing or damaged, 2 bad usage.\n";
 
-static const char *state_name(unsigned s)
-{
-	switch (s) {
-	case 1: return "ESTABLISHED";
-	case 4: return "FIN_WAIT1";
-	case 5: return "FIN_WAIT2";
-	case 8: return "CLOSE_WAIT";
-	case 9: return "LAST_ACK";
-	case 11: return "CLOSING";
-	default: return "?";
-	}
-}
-
 static const char *time_str(uint64_t ns, char *buf, size_t len)
 {
 	time_t secs = ns / 1000000000ull;
@@ -103,7 +90,7 @@ static void print_conn_text(const char *path, const struct tf_conn *c, size_t pa
 	       is_v4_mapped(&c->local) ? " (v4-mapped)" : "");
 	if (c->local.scope_id)
 		printf(", scope id %u", c->local.scope_id);
-	printf("\n  state        %s%s\n", state_name(c->tcp_state),
+	printf("\n  state        %s%s\n", tf_tcp_state_name(c->tcp_state),
 	       c->fin_unsent ? " (our FIN queued behind unsent data)" : "");
 	printf("  snd_seq      %u (write_seq)\n", c->snd_seq);
 	printf("  rcv_seq      %u (rcv_nxt)\n", c->rcv_seq);
@@ -196,7 +183,7 @@ static void print_conn_json(struct json *j, const struct tf_conn *c, size_t payl
 	json_bool_field(j, "v4_mapped", is_v4_mapped(&c->local));
 	json_endpoint(j, "local", &c->local);
 	json_endpoint(j, "peer", &c->peer);
-	json_string_field(j, "state", state_name(c->tcp_state));
+	json_string_field(j, "state", tf_tcp_state_name(c->tcp_state));
 	json_uint_field(j, "snd_seq", c->snd_seq);
 	json_uint_field(j, "rcv_seq", c->rcv_seq);
 	json_uint_field(j, "mss", c->mss_clamp);

@@ -25,13 +25,13 @@
  *            the source's locks dropped
  *
  * The work directory is tools/migrate.sh's, with the same marks (to.pid,
- * unlocked, retired) and its WORK/times ("PHASE<TAB>MS" lines, written here
- * so that the orchestrator starts no parser just after a move, while the
- * moved stream picks up on the same cores), so a move cut short by a crash goes on with its steps
- * (restore, flip, unlock, retire) or its rollback.  A failure before the
- * route changes is undone here: the target's sockets closed (still in
- * repair: silently) and its locks dropped, the source's sockets out of
- * repair, its locks dropped, PID continued.
+ * unlocked, retired), so a move cut short by a crash goes on with its steps
+ * (restore, flip, unlock, retire) or its rollback; the phase times go to
+ * its WORK/times ("PHASE<TAB>MS", written here so that the orchestrator
+ * starts no parser while the moved stream picks up on the same cores).
+ * A failure before the route changes is undone here: the target's sockets
+ * closed (still in repair: silently) and its locks dropped, the source's
+ * sockets out of repair, its locks dropped, PID continued.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -127,6 +127,8 @@ struct tf_conn {
  * with a ULP (kTLS).
  */
 int tf_check_socket(int fd);
+/* A Linux TCP state's name as ss and the kernel spell it ("CLOSE_WAIT"), or "?". */
+const char *tf_tcp_state_name(unsigned state);
 
 int tf_repair_on(int fd);
 /* 1 if the socket is in repair mode, 0 if not, or a negative errno. */

@@ -27,20 +27,6 @@ bool tf_state_peer_fin(unsigned s)
 	return s == TCP_CLOSE_WAIT || s == TCP_CLOSING || s == TCP_LAST_ACK;
 }
 
-static const char *state_str(unsigned s)
-{
-	switch (s) {
-	case TCP_ESTABLISHED: return "ESTABLISHED";
-	case TCP_FIN_WAIT1: return "FIN_WAIT1";
-	case TCP_FIN_WAIT2: return "FIN_WAIT2";
-	case TCP_CLOSE_WAIT: return "CLOSE_WAIT";
-	case TCP_CLOSING: return "CLOSING";
-	case TCP_LAST_ACK: return "LAST_ACK";
-	case TCP_CLOSE: return "CLOSE";
-	default: return "another state";
-	}
-}
-
 static int tcp_state(int fd)
 {
 	struct tcp_info ti;
@@ -65,7 +51,7 @@ static int reach(int fd, unsigned want, const char *what)
 			return 0;
 		nanosleep(&pause, NULL);
 	}
-	return tf_failx(EPROTO, "%s: the socket is in %s, not %s", what, state_str(s), state_str(want));
+	return tf_failx(EPROTO, "%s: the socket is in %s, not %s", what, tf_tcp_state_name(s), tf_tcp_state_name(want));
 }
 
 /* Our FIN, counted as sent without a packet (repair mode, send queue). */

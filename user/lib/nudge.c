@@ -156,7 +156,6 @@ int tf_nudge(struct tf_nudger *n, int fd, const struct tf_conn *c, int dupacks)
 
 		for (k = 0; k < batch; k++) {
 			struct ack_pkt *p = &pkt[k];
-
 			bool probe = sent + k == 0;
 			size_t n = len + (probe && have_byte);
 

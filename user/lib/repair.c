@@ -51,7 +51,7 @@ static const char *const state_names[] = {
 	[TCP_CLOSING] = "CLOSING",
 };
 
-static const char *state_name(unsigned s)
+const char *tf_tcp_state_name(unsigned s)
 {
 	return s < ARRAY_SIZE(state_names) && state_names[s] ? state_names[s] : "?";
 }
@@ -77,8 +77,8 @@ static int carried_state(unsigned s)
 		return tf_failx(EOPNOTSUPP, "listening socket: nothing to carry; let the new process listen itself");
 	if (s == TCP_SYN_SENT || s == TCP_SYN_RECV)
 		return tf_failx(EOPNOTSUPP, "state %s: the handshake has not finished; nothing to carry yet",
-				state_name(s));
-	return tf_failx(EOPNOTSUPP, "state %s: the connection is over; nothing to carry", state_name(s));
+				tf_tcp_state_name(s));
+	return tf_failx(EOPNOTSUPP, "state %s: the connection is over; nothing to carry", tf_tcp_state_name(s));
 }
 
 int tf_check_socket(int fd)
@@ -257,7 +257,7 @@ static int dump_queues(int fd, struct tf_conn *c)
 		fin = tf_state_our_fin(st) && st != TCP_FIN_WAIT2;
 		if (outq < fin)
 			return tf_failx(EPROTO, "state %s with an empty send queue: where is our FIN?",
-					state_name(st));
+					tf_tcp_state_name(st));
 		err = queue_seq(fd, TF_SEND_QUEUE, &c->snd_seq);
 		if (!err)
 			err = peek_queue(fd, TF_SEND_QUEUE, outq - fin, &c->outq);
