@@ -50,6 +50,10 @@ fail() {
 	[ -n "${W:-}" ] && diagnose >&2
 	exit 1
 }
+# The demo's sockets in namespace $1 as ss sees them, with TCP_INFO.
+demo_sockets() {
+	ip netns exec "$1" ss -tnoiH state all "( sport = :5000 or dport = :5001 or sport = :5001 or dport = :5000 )"
+}
 # What a failure leaves to look at: the sockets (with TCP_INFO) and locks of
 # every host, and the peer's counters.
 diagnose() {
@@ -60,7 +64,7 @@ diagnose() {
 		[ $h = a ] && ns=$NS_A
 		[ $h = b ] && ns=$NS_B
 		echo "$h: sockets"
-		ip netns exec "$ns" ss -tnoiH state all "( sport = :5000 or dport = :5001 or sport = :5001 or dport = :5000 )" 2>&1 | sed 's/^/  /'
+		demo_sockets "$ns" 2>&1 | sed 's/^/  /'
 		[ $h = peer ] && continue
 		echo "$h: locks"
 		"$ROOT/tools/lab.sh" exec $h "$TF" lock list 2>&1 | sed 's/^/  /'
@@ -208,7 +212,7 @@ for ((i = 1; i <= COUNT; i++)); do
 			echo "== migration $i $from -> $to pause $p ms"
 			for ns in "$NS_PEER" "$NS_A" "$NS_B"; do
 				echo "-- ${ns##*-}"
-				ip netns exec "$ns" ss -tnoiH state all "( sport = :5000 or dport = :5001 or sport = :5001 or dport = :5000 )"
+				demo_sockets "$ns"
 			done
 		} >>"$DEMO_TRACE" 2>&1
 	fi
