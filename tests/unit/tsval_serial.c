@@ -31,7 +31,7 @@ int main(void)
 	struct tf_conn c;
 	uint32_t v;
 
-	plan(17);
+	plan(21);
 	ok(tf_ts_after(1, 0), "1 after 0");
 	ok(!tf_ts_after(0, 1), "0 not after 1");
 	ok(!tf_ts_after(7, 7), "equal is not after");
@@ -61,6 +61,21 @@ int main(void)
 	c = conn(0xffffff01u, false, 0);
 	v = tf_ts_restore_value(&c, t0 + 1000000ull, 0);
 	ok((v & 1) && v == ((0xffffff01u + 2000) | 1), "usec across the wrap keeps bit 0 (%#x)", v);
+	/* Hosts whose wall clocks differ: elapsed comes from CLOCK_REALTIME. */
+	c = conn(1000, false, 0);
+	v = tf_ts_restore_value(&c, t0 - 600000000000ull, 0);
+	ok(v == 1002, "ms, the target's wall clock 10 minutes behind the dump's: elapsed 0, clock + margin (%u)", v);
+	c = conn(1001, true, 1001 + 3000);
+	v = tf_ts_restore_value(&c, t0 - 1000000000ull, 0);
+	ok(v == ((1001 + 3000 + 1000) | 1), "usec, wall clock behind: the wire + margin, still after it (%u)", v);
+	c = conn(1001, false, 0);
+	v = tf_ts_restore_value(&c, t0 + 86400ull * 1000000000ull, 0);
+	ok(v == ((1001 + (1u << 30) + 1000) | 1) && tf_ts_after(v, 1001),
+	   "usec, the target's wall clock a day ahead: elapsed capped at 2^30 us, still after the clock (%#x)", v);
+	c = conn(1000, false, 0);
+	v = tf_ts_restore_value(&c, t0 + 40ull * 86400ull * 1000000000ull, 0);
+	ok(v == 1000 + (1u << 30) + 2 && tf_ts_after(v, 1000),
+	   "ms, 40 days later: elapsed capped at 2^30 ms, not past the 2^31 half (%#x)", v);
 	{
 		struct timespec ts;
 		uint32_t ms, us;

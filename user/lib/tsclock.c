@@ -8,8 +8,13 @@
  * in the flow's unit (ms, or us when bit 0 of the clock says usec-TS), with
  * bit 0 set to that flag, because the kernel reads bit 0 as the usec switch.
  * "max" is serial arithmetic mod 2^32.  The elapsed time uses CLOCK_REALTIME
- * at dump and restore, the only clock two hosts share (roughly: a target whose
- * wall clock is behind the source's gets elapsed 0, and the margin).
+ * at dump and restore, the only clock two hosts share, and only roughly: a
+ * target whose wall clock is behind the source's gets elapsed 0 (the margin
+ * alone keeps the value after the last one sent); one that is ahead adds its
+ * skew.  The elapsed time is capped at TF_TS_ELAPSED_MAX units, a quarter of
+ * the serial space (12 days of ms, 17 minutes of us): the value may then run
+ * behind real time, which PAWS does not mind, but it never jumps so far that
+ * the peer reads it as older than the last tsval it saw (2^31 away).
  *
  * The wire tsval (the recorder's, bpf/tsval.bpf.c) is trusted only up to
  * TF_TS_WIRE_MAX_AHEAD_S ahead of the clock: pacing puts departure times at
@@ -23,6 +28,7 @@
 #include "tsval.h"
 
 #define TF_TS_WIRE_MAX_AHEAD_S	60
+#define TF_TS_ELAPSED_MAX	(1u << 30)
 
 /* The dumped wire tsval, if it is usable: after the clock by a plausible amount. */
 static bool wire_ahead(const struct tf_conn *c, bool usec)
@@ -38,7 +44,8 @@ uint32_t tf_ts_restore_value(const struct tf_conn *c, uint64_t now_ns, uint32_t 
 	bool usec = c->ts_clock & 1;
 	uint32_t base = c->ts_clock;
 	uint64_t elapsed_ns = now_ns > c->dump_time_ns ? now_ns - c->dump_time_ns : 0;
-	uint32_t elapsed = usec ? elapsed_ns / 1000 : elapsed_ns / 1000000;
+	uint64_t units = usec ? elapsed_ns / 1000 : elapsed_ns / 1000000;
+	uint32_t elapsed = units > TF_TS_ELAPSED_MAX ? TF_TS_ELAPSED_MAX : (uint32_t)units;
 	uint32_t v;
 
 	if (wire_ahead(c, usec))
