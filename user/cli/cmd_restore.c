@@ -20,6 +20,7 @@
 #include "fault.h"
 #include "handoff.h"
 #include "restore_job.h"
+#include "restore_log.h"
 #include "tcpferry.h"
 
 static const char usage[] =
@@ -81,6 +82,7 @@ static void print_result(const struct restored *r, int n, const char *dir)
 			else
 				json_null(j);
 			json_uint_field(j, "ts_chosen", r[i].ts_chosen);
+			json_int_field(j, "ts_offset", r[i].ts_offset);
 			json_object_end(j);
 		} else if (g.verbose) {
 			fprintf(stderr, "restored %s -> %s as fd %d (%s)\n", l, p, 3 + i, r[i].name);
@@ -166,6 +168,7 @@ int cmd_restore(int argc, char **argv)
 
 	/* 4. Hand them over. */
 	print_result(j.r, j.ix.n, dir);
+	restore_log_append(&j);
 	{
 		int *fds;
 		const char **names;

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "image_format.h"
+#include "restore_log.h"
 #include "tcpferry.h"
 
 /* CLOCK_REALTIME in ns: the clock the timestamp rule measures elapsed time with. */
@@ -81,6 +82,7 @@ static void hexdump(const char *what, const uint8_t *p, uint32_t len, size_t max
 
 static void print_conn_text(const char *path, const struct tf_conn *c, size_t payload)
 {
+	struct restore_record rec;
 	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN], t[64], v[160];
 
 	printf("image %s\n", path);
@@ -119,6 +121,10 @@ static void print_conn_text(const char *path, const struct tf_conn *c, size_t pa
 		printf("  ts restore   %u if restored now (max(wire, clock) + time since dump + margin; %+" PRId32
 		       " from the clock)\n", v, (int32_t)(v - c->ts_clock));
 	}
+	if (restore_log_find(path, &rec))
+		printf("  ts restored  %u at %s on %s (%+" PRId32 " from the dumped clock; offset %+" PRId32
+		       " from that host's TCP clock)\n", rec.ts_chosen, time_str(rec.time_ns, t, sizeof(t)), rec.host,
+		       (int32_t)(rec.ts_chosen - c->ts_clock), rec.ts_offset);
 	printf("  dumped at    %s\n", time_str(c->dump_time_ns, t, sizeof(t)));
 	printf("  recv queue   %u bytes\n", c->inq_len);
 	printf("  send queue   %u bytes: %u sent and unacked, %u unsent\n", c->outq_len,
@@ -175,8 +181,9 @@ static void json_hex(struct json *j, const char *name, const uint8_t *p, uint32_
 }
 
 /* The fields of one image, inside an object the caller opened. */
-static void print_conn_json(struct json *j, const struct tf_conn *c, size_t payload)
+static void print_conn_json(struct json *j, const char *path, const struct tf_conn *c, size_t payload)
 {
+	struct restore_record rec;
 	char t[64], v[160];
 
 	json_string_field(j, "family", c->sock_family == AF_INET ? "ipv4" : "ipv6");
@@ -215,6 +222,18 @@ static void print_conn_json(struct json *j, const struct tf_conn *c, size_t payl
 	else
 		json_null(j);
 	json_uint_field(j, "ts_restore_now", tf_ts_restore_value(c, realtime_ns(), 0));
+	json_name(j, "ts_restored");	/* from DIR/restore.log, once restored */
+	if (restore_log_find(path, &rec)) {
+		json_object_start(j);
+		json_uint_field(j, "ts", rec.ts_chosen);
+		json_int_field(j, "offset", rec.ts_offset);
+		json_uint_field(j, "time_ns", rec.time_ns);
+		json_string_field(j, "time", time_str(rec.time_ns, t, sizeof(t)));
+		json_string_field(j, "host", rec.host);
+		json_object_end(j);
+	} else {
+		json_null(j);
+	}
 	json_uint_field(j, "dump_time_ns", c->dump_time_ns);
 	json_string_field(j, "dump_time", time_str(c->dump_time_ns, t, sizeof(t)));
 	json_uint_field(j, "inq_len", c->inq_len);
@@ -281,7 +300,7 @@ static int show_image(struct json *j, const char *path, const struct tf_index_en
 		rc = 1;
 	}
 	if (j) {
-		print_conn_json(j, &c, payload);
+		print_conn_json(j, path, &c, payload);
 		json_object_end(j);
 	} else {
 		print_conn_text(path, &c, payload);

@@ -54,6 +54,7 @@
 #include "nudge.h"
 #include "proc.h"
 #include "restore_job.h"
+#include "restore_log.h"
 #include "route.h"
 
 enum phase { P_FREEZE, P_DUMP, P_RESTORE, P_ROUTE, P_FLIP, P_LIVE, P_UNLOCK, P_NUDGE, P_RETIRE, P_N };
@@ -392,6 +393,7 @@ int migrate_move(const struct move_opts *o)
 		ms[i] = t[i + 1] - t[i];
 	/* Locked from the dump's first lock to the target's unlock. */
 	write_times(o->work, ms, t[P_NUDGE] - t[P_DUMP]);
+	restore_log_append(&rj);
 	print_report(o, to_pid, rj.ix.n, ms, t[P_NUDGE] - t[P_DUMP], dropped_from, dropped_to, nudged);
 	ret = 0;
 	goto out;

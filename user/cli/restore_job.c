@@ -56,6 +56,7 @@ int restore_job_build(struct restore_job *j)
 		}
 		r->fd = tf_restore(&r->conn, &j->ro);
 		r->ts_chosen = j->ro.ts_chosen;
+		r->ts_offset = j->ro.ts_offset;
 		if (r->fd < 0) {
 			cli_lib_error(r->fd, "restore %s -> %s (%s)", tf_endpoint_str(&r->conn.local, l, sizeof(l)),
 				      tf_endpoint_str(&r->conn.peer, p, sizeof(p)), r->name);
@@ -69,8 +70,9 @@ int restore_job_build(struct restore_job *j)
 		}
 		j->built++;
 		if (g.verbose)
-			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u)", r->name, j->ro.ts_chosen,
-				 r->ts_dumped, r->conn.has_ts_wire ? "" : "none ", r->conn.ts_wire);
+			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u; offset %+d from this host's clock)",
+				 r->name, j->ro.ts_chosen, r->ts_dumped, r->conn.has_ts_wire ? "" : "none ",
+				 r->conn.ts_wire, j->ro.ts_offset);
 	}
 	fault_point("restore-built");
 	return 0;

@@ -23,6 +23,7 @@ struct restored {
 	char name[64];		/* the image's name without .tfc */
 	uint32_t ts_dumped;	/* the image's clock */
 	uint32_t ts_chosen;	/* what TCP_TIMESTAMP was set to */
+	int32_t ts_offset;	/* and its offset from this host's TCP clock */
 };
 
 struct restore_job {

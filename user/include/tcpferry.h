@@ -153,6 +153,7 @@ struct tf_restore_opts {
 	bool no_ts_fixup;	/* restore the dumped clock as is (tests: proves PAWS) */
 	uint32_t ts_margin;	/* added to the timestamp, in the flow's unit; 0 = default */
 	uint32_t ts_chosen;	/* out: the TCP_TIMESTAMP value that was set */
+	int32_t ts_offset;	/* out: ts_chosen minus this host's bare TCP clock then (the socket's tsoffset, to a unit) */
 };
 
 /*

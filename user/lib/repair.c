@@ -27,6 +27,7 @@
 #include "fin_replay.h"
 #include "repair_defs.h"
 #include "sockopts.h"
+#include "tsval.h"
 
 /* Kernel's struct tcp_info prefix we read (stable ABI). */
 #define TCPI_OPT_TIMESTAMPS	1
@@ -548,6 +549,8 @@ int tf_restore(const struct tf_conn *c, struct tf_restore_opts *o)
 			? c->ts_clock
 			: tf_ts_restore_value(c, (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec,
 					      o->ts_margin);
+		/* The kernel keeps value - its clock as the socket's tsoffset. */
+		o->ts_offset = (int32_t)(o->ts_chosen - tf_ts_bare_clock(o->ts_chosen & 1));
 		if (setint(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)o->ts_chosen))
 			err = tf_fail(errno, "TCP_TIMESTAMP");
 	}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* DIR/restore.log (see restore_log.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "restore_log.h"
+
+void restore_log_append(const struct restore_job *j)
+{
+	char path[PATH_MAX], host[64] = "";
+	struct timespec now;
+	uint64_t ns;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", j->dir, RESTORE_LOG);
+	/* 0600 like the images: it names the connections. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "a"))) {
+		cli_warn("restore %s: cannot record the timestamps chosen in %s: %s (the connections are restored)",
+			 j->dir, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	gethostname(host, sizeof(host) - 1);
+	clock_gettime(CLOCK_REALTIME, &now);
+	ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+	if (ftell(f) == 0)
+		fputs("# tcpferry restore log: name ts_chosen ts_offset restored_at_ns host\n", f);
+	for (uint32_t i = 0; i < j->ix.n; i++)
+		fprintf(f, "%s\t%" PRIu32 "\t%" PRId32 "\t%" PRIu64 "\t%s\n", j->r[i].name, j->r[i].ts_chosen,
+			j->r[i].ts_offset, ns, host[0] ? host : "-");
+	if (fclose(f))
+		cli_warn("restore %s: writing %s: %s (the connections are restored)", j->dir, path, strerror(errno));
+}
+
+int restore_log_find(const char *image_path, struct restore_record *out)
+{
+	const char *slash = strrchr(image_path, '/'), *base = slash ? slash + 1 : image_path;
+	char path[PATH_MAX], name[64], line[512];
+	int found = 0;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "."), base);
+	snprintf(path, sizeof(path), "%.*s%s", slash ? (int)(slash - image_path + 1) : 0, image_path, RESTORE_LOG);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		struct restore_record r = { 0 };
+		char n[64];
+
+		if (line[0] == '#' ||
+		    sscanf(line, "%63s %" SCNu32 " %" SCNd32 " %" SCNu64 " %63s", n, &r.ts_chosen, &r.ts_offset,
+			   &r.time_ns, r.host) != 5 || strcmp(n, name))
+			continue;
+		*out = r;	/* the last line wins: a retried restore */
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
