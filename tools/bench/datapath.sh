@@ -10,8 +10,6 @@
 #   none       nothing on the path
 #   tcpferry   `tcpferry attach veth0 --tc --no-tsval` on the receiver, N locks
 #              added with `tcpferry lock add --file -`
-#   tcpferry-tsval  the same with the tsval recorder (plain `tcpferry attach`),
-#              on the receiver and on the sender (whose egress carries the data)
 #   nft-rules  N connections as CRIU's rule pairs: N rules in an input chain and
 #              N in an output chain, loaded in one `nft -f` batch
 #   nft-set    CRIU's set: 2N elements, one lookup rule per direction
@@ -24,15 +22,15 @@ DP_RUNS=9	# iperf3 on this VM swings ±15% run to run: medians of 9 rounds
 DP_SECONDS=3
 [ "${QUICK:-0}" = 1 ] && DP_SIZES=(0 100) && DP_RUNS=1 && DP_SECONDS=1
 
-DP_METHODS=(none tcpferry tcpferry-tsval nft-rules nft-set)
+DP_METHODS=(none tcpferry nft-rules nft-set)
+# The tsval recorder's throughput cost has its own measurement (tsval.sh).
 
 declare -A DP_A DP_B
 
 dp_install_none() { :; }
 
-dp_install_tcpferry() { # B N TUPLES [recorder]
+dp_install_tcpferry() { # B N TUPLES
 	local b=$1 n=$2 max=() tsval=(--no-tsval)
-	[ "${4:-}" = recorder ] && tsval=()
 	if [ "$n" -gt 60000 ]; then
 		"$TF" attach --help 2>&1 | grep -q -- --max-locks ||
 			die "tcpferry attach has no --max-locks; cannot hold $n locks"
@@ -45,13 +43,6 @@ dp_install_tcpferry() { # B N TUPLES [recorder]
 	[ "$n" -eq 0 ] && return 0
 	awk '{ printf "%s:%s %s:%s\n", $1, $2, $3, $4 }' "$3" |
 		in_ns "$b" "$TF" lock add --file - >/dev/null || die "tcpferry lock add --file - ($n locks) in $b failed"
-}
-
-# The recorder on both ends: the sender's egress carries the data it parses.
-dp_install_tcpferry-tsval() { # B N TUPLES
-	in_ns "$PAIR_A" "$TF" --bpffs "$BENCH_BPFFS/dp-$PAIR_A" attach veth0 --tc >/dev/null ||
-		die "tcpferry attach veth0 --tc in $PAIR_A failed"
-	dp_install_tcpferry "$1" "$2" "$3" recorder
 }
 
 dp_install_nft-rules() {

@@ -15,6 +15,7 @@ TF=${TF:-$TF_ROOT/build/tcpferry}
 LOCK_BENCH=${LOCK_BENCH:-$TF_ROOT/build/tools/lock_bench}
 REPAIR_BENCH=${REPAIR_BENCH:-$TF_ROOT/build/tools/repair_bench}
 TSVAL_BENCH=${TSVAL_BENCH:-$TF_ROOT/build/tools/tsval_bench}
+BPF_RUNTIME=${BPF_RUNTIME:-$TF_ROOT/build/tools/bpf_runtime}
 
 # One single run (one method, one size) may not take longer than this; sizes
 # projected past it are reported as "not run", never silently dropped.

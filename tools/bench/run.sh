@@ -174,6 +174,8 @@ minutes=$(awk -v s="$(elapsed "$start")" 'BEGIN { printf "%.0f", s / 60 + 0.5 }'
 	printf 'pkt_runs\t%s\n' "$PKT_RUNS"
 	printf 'repair_runs\t%s\n' "$REPAIR_RUNS"
 	printf 'tsval_runs\t%s\n' "$TSVAL_RUNS"
+	printf 'tt_rounds\t%s\n' "$TT_ROUNDS"
+	printf 'tt_seconds\t%s\n' "$TT_SECONDS"
 } >"$BENCH_WORK/config.tsv"
 
 # ---- the report: built aside, moved in place only when complete ------------------------------
