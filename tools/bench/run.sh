@@ -73,6 +73,8 @@ if [ -z "$ONLY" ]; then
 	fi
 	if wants tsval; then
 		need_exe "$TSVAL_BENCH" "the tsval recorder's per-packet benchmark, tools/tsval_bench.c; or SKIP=tsval"
+		need_exe "$BPF_RUNTIME" "the in-place BPF run time reader, tools/bpf_runtime.c; or SKIP=tsval"
+		need_cmd taskset "util-linux"
 	fi
 	if wants migrate; then
 		need_exe "$TF" "the tcpferry CLI"
@@ -114,7 +116,7 @@ bench_bpffs
 # Measure copies of tcpferry's binaries: the tree is shared, and a rebuild in
 # the middle of a 15-minute run must not swap (or break) what is measured.
 mkdir -p "$BENCH_WORK/bin"
-for v in TF LOCK_BENCH REPAIR_BENCH TSVAL_BENCH; do
+for v in TF LOCK_BENCH REPAIR_BENCH TSVAL_BENCH BPF_RUNTIME; do
 	if [ -x "${!v}" ]; then
 		cp "${!v}" "$BENCH_WORK/bin/" || die "cannot copy ${!v}"
 		printf -v "$v" '%s' "$BENCH_WORK/bin/$(basename "${!v}")"
