@@ -6,7 +6,7 @@ need_root
 need_built
 need_cmd python3 setpriv
 
-plan 31
+plan 36
 
 make_pair
 make_bpffs
@@ -133,4 +133,23 @@ ok "restore --help works" quietly "$TF" restore --help
 ok "a malformed tuple is refused before any lock table or bpffs is made" \
 	expect_error 2 "expected ADDR:PORT" "$TF" --bpffs "$BPFFS/fresh" lock add 198.18.0.1 198.18.0.2:80
 ok "  (nothing was created)" test ! -e "$BPFFS/fresh"
+
+# ip netns exec gives the command a mount namespace and a /sys of its own: a
+# bpffs mounted there would vanish with the command, and the attach with it.
+NS_N=${RUN_ID}n
+make_ns "$NS_N"
+ip -n "$NS_N" link add v0 type veth peer name v1 && ip -n "$NS_N" link set v0 up && ip -n "$NS_N" link set v1 up
+ok "attach under ip netns exec with no bpffs refuses to mount one that would vanish, and says what to do" \
+	expect_error 1 "mount namespace of its own.*tcpferry -n NETNS" in_ns "$NS_N" env -u TCPFERRY_BPFFS "$TF" attach v0 --tc
+ok "tcpferry -n NETNS attach enters only the network namespace" \
+	quietly "$TF" -n "$NS_N" --bpffs "$BPFFS/n" attach v0 --tc
+link=$("$TF" -n "$NS_N" --bpffs "$BPFFS/n" -j status | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join(str(h["link_id"]) for x in d["devices"] if x["device"] == "v0" for h in x["hooks"] if h["alive"]))')
+ok "  and the attach lasts: a later command sees v0's hooks alive ($link)" test -n "$link"
+ok "  and so does the kernel: bpftool shows the link" bpftool link show id "${link%% *}"
+ok "-n with a namespace that does not exist names it and where to look" \
+	expect_error 1 "netns ${RUN_ID}nosuch: cannot open /run/netns/${RUN_ID}nosuch.*ip netns list" "$TF" -n "${RUN_ID}nosuch" status
+"$TF" -n "$NS_N" --bpffs "$BPFFS/n" detach v0 >/dev/null 2>&1
 done_testing

@@ -13,6 +13,7 @@ struct cli_globals {
 	bool pretty;		/* -p: indented JSON */
 	int verbose;		/* -v */
 	const char *bpffs;	/* --bpffs DIR or $TCPFERRY_BPFFS; default /sys/fs/bpf/tcpferry */
+	const char *netns;	/* -n NETNS: entered before the command runs */
 };
 extern struct cli_globals g;
 

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry [-j] [-p] [-v] [--bpffs DIR] COMMAND [ARGS]
+ * tcpferry [-j] [-p] [-v] [-n NETNS] [--bpffs DIR] COMMAND [ARGS]
  *
  * Global options may stand anywhere before a "--"; they are taken out of argv
  * before the command sees it.  Commands live one to a file (cmd_<name>.c).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tcpferry.h"
@@ -27,7 +31,7 @@ static const struct command commands[] = { CLI_COMMANDS(X) };
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: tcpferry [-j] [-p] [-v] [--bpffs DIR] COMMAND [ARGS]\n"
+		"Usage: tcpferry [-j] [-p] [-v] [-n NETNS] [--bpffs DIR] COMMAND [ARGS]\n"
 		"       tcpferry COMMAND --help\n\n"
 		"Move live TCP connections between processes and hosts.\n\n"
 		"Commands:\n");
@@ -39,10 +43,38 @@ static void usage(FILE *f)
 		"  -j, --json      JSON output (errors too, as {\"error\": ...})\n"
 		"  -p, --pretty    indented JSON (implies -j)\n"
 		"  -v, --verbose   say more\n"
+		"  -n, --netns NETNS  run in that network namespace (a name from ip netns,\n"
+		"                  or a path such as /proc/PID/ns/net), keeping this host's\n"
+		"                  mounts, so pins last (ip netns exec gives the command a\n"
+		"                  /sys of its own, where a bpffs it mounts does not)\n"
 		"  --bpffs DIR     where the pinned maps and links live\n"
 		"                  (default $TCPFERRY_BPFFS or /sys/fs/bpf/tcpferry)\n"
 		"  -V, --version   print the version\n\n"
 		"See tcpferry(8).\n");
+}
+
+/* -n NETNS: enter that network namespace, and only that one (as ip -n does). */
+static int enter_netns(const char *name)
+{
+	char path[4096];
+	int fd;
+
+	if (strchr(name, '/'))
+		snprintf(path, sizeof(path), "%s", name);
+	else
+		snprintf(path, sizeof(path), "/run/netns/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cli_error("netns %s: cannot open %s: %s; see ip netns list", name, path, strerror(errno));
+	if (setns(fd, CLONE_NEWNET)) {
+		int err = errno;
+
+		close(fd);
+		return cli_error("netns %s: cannot enter it: %s%s", name, strerror(err),
+				 err == EPERM ? " (needs CAP_SYS_ADMIN: run as root)" : "");
+	}
+	close(fd);
+	return 0;
 }
 
 /* Take the global options out of argv (up to "--"); returns the new argc. */
@@ -64,6 +96,10 @@ static int take_globals(int argc, char **argv)
 			g.json = g.pretty = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			g.verbose++;
+		} else if ((!strcmp(a, "-n") || !strcmp(a, "--netns")) && i + 1 < argc) {
+			g.netns = argv[++i];
+		} else if (!strncmp(a, "--netns=", 8)) {
+			g.netns = a + 8;
 		} else if (!strcmp(a, "--bpffs") && i + 1 < argc) {
 			g.bpffs = argv[++i];
 		} else if (!strncmp(a, "--bpffs=", 8)) {
@@ -94,6 +130,8 @@ int main(int argc, char **argv)
 		printf("tcpferry %s\n", TF_VERSION);
 		return 0;
 	}
+	if (g.netns && enter_netns(g.netns))
+		return 1;
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name))
 			continue;

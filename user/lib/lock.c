@@ -52,8 +52,36 @@ static bool is_bpffs(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
+/*
+ * A bpffs mounted in a mount namespace of this command's own (ip netns exec
+ * makes one, with a fresh /sys) goes away with it, and with it the pins that
+ * keep the lock table and the attached programs alive: an attach that seems
+ * to work and is gone when the command returns.  So mount only in the mount
+ * namespace of the process that started us (or where we cannot tell).  Not
+ * PID 1's: containers and sandboxes often run every shell in a namespace of
+ * their own, which lasts.
+ */
+static int mount_would_vanish(const char *where)
+{
+	struct stat self, parent;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)getppid());
+	if (stat("/proc/self/ns/mnt", &self) || stat(path, &parent) ||
+	    (self.st_ino == parent.st_ino && self.st_dev == parent.st_dev))
+		return 0;
+	return tf_failx(EXDEV, "pin directory %s: no bpffs here, and this command runs in a mount namespace of "
+			"its own (ip netns exec makes one), where a bpffs it mounts vanishes when it exits, with the "
+			"pins and the attached programs; use tcpferry -n NETNS instead of ip netns exec, or --bpffs "
+			"on a bpffs mounted on the host", where);
+}
+
 static int mount_bpffs(const char *dir)
 {
+	int err = mount_would_vanish(dir);
+
+	if (err)
+		return err;
 	if (mount("bpf", dir, "bpf", 0, "mode=0700"))
 		return tf_fail(errno, "mount bpffs on %s", dir);
 	return 0;
@@ -110,6 +138,10 @@ int tf_pin_dir_prepare(const char *dir, char *mounted, size_t mounted_len)
 	if (stat(parent, &st) || !S_ISDIR(st.st_mode))
 		return tf_failx(ENOENT, "pin directory %s: %s does not exist; create it or pass --bpffs",
 				dir, parent);
+	int err = mount_would_vanish(dir);
+
+	if (err)
+		return err;
 	if (mount("bpf", parent, "bpf", 0, "mode=0700"))
 		return tf_fail(errno, "pin directory %s: mount bpffs on %s", dir, parent);
 	if (mounted)
