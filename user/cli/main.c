@@ -6,7 +6,6 @@
  * before the command sees it.  Commands live one to a file (cmd_<name>.c).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "netns.h"
 #include "tcpferry.h"
 
 struct cli_globals g;
@@ -57,15 +57,10 @@ static void usage(FILE *f)
 static int enter_netns(const char *name)
 {
 	char path[4096];
-	int fd;
+	int fd = netns_open(name, path, sizeof(path));
 
-	if (strchr(name, '/'))
-		snprintf(path, sizeof(path), "%s", name);
-	else
-		snprintf(path, sizeof(path), "/run/netns/%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return cli_error("netns %s: cannot open %s: %s; see ip netns list", name, path, strerror(errno));
+		return cli_error("netns %s: cannot open %s: %s; see ip netns list", name, path, strerror(-fd));
 	if (setns(fd, CLONE_NEWNET)) {
 		int err = errno;
 

@@ -53,6 +53,7 @@
 #include "migrate_move.h"
 #include "nudge.h"
 #include "proc.h"
+#include "netns.h"
 #include "restore_job.h"
 #include "restore_log.h"
 #include "route.h"
@@ -73,16 +74,11 @@ static double now_ms(void)
 static int open_netns(const char *spec)
 {
 	char path[4096];
-	int fd;
+	int fd = netns_open(spec, path, sizeof(path));
 
-	if (strchr(spec, '/'))
-		snprintf(path, sizeof(path), "%s", spec);
-	else
-		snprintf(path, sizeof(path), "/run/netns/%s", spec);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cli_error("migrate move: network namespace %s: %s; give a name under /run/netns "
-				 "(ip netns list) or a path such as /proc/PID/ns/net", path, strerror(errno)), -1;
+				 "(ip netns list) or a path such as /proc/PID/ns/net", path, strerror(-fd)), -1;
 	return fd;
 }
 
