@@ -10,9 +10,9 @@
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
-need_cmd socat ss nstat bpftool jq setpriv
+need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 63
+plan 66
 
 make_pair
 make_bpffs
@@ -223,6 +223,37 @@ else
 	for t in "attach a tun device" "tun device hooks" "tun device --xdp refused" "detach the tun device"; do
 		skip "no tun support (ip tuntap)" "$t"
 	done
+fi
+
+# The device's type and kind come from this process's namespace: nsenter --net
+# (like migrate move's setns) keeps the /sys of the namespace it came from, where
+# the tun device does not exist and a device of the namespace's name may be
+# another one (here a veth named after this host's NIC).
+NSE() { nsenter --net="/run/netns/$NS_A" "$TF" "$@"; }
+if ip -n "$NS_A" tuntap add dev tftun1 mode tun 2>/dev/null; then
+	ip -n "$NS_A" link set tftun1 up
+	is "$(NSE -j attach tftun1 | jq -r .l3)" "true" "after setns (nsenter, host's /sys): tun attached with the L3 flavour"
+	out=$(NSE attach --xdp tftun1 2>&1)
+	ok "after setns: --xdp refused on the tun device ($out)" grep -q "no Ethernet header" <<<"$out"
+	NSE detach tftun1 >/dev/null
+else
+	skip "no tun support (ip tuntap)" "after setns: tun device L3 flavour"
+	skip "no tun support (ip tuntap)" "after setns: --xdp refused on tun"
+fi
+nic=
+for d in /sys/class/net/*; do
+	[ -e "$d/device" ] && { nic=${d##*/}; break; }
+done
+if [ -n "$nic" ] && ip -n "$NS_A" link add "$nic" type veth peer name tfpeer0; then
+	ip -n "$NS_A" link set "$nic" up
+	ip -n "$NS_A" link set tfpeer0 up
+	is "$(NSE -j attach "$nic" | jq -r '"\(.ingress.hook) \(.ingress.how)"')" \
+		"$(TFA -j attach "$DEV_A" | jq -r '"\(.ingress.hook) \(.ingress.how)"')" \
+		"after setns: a veth named like the host's NIC $nic is a virtual device (tc, as $DEV_A)"
+	NSE detach "$nic" >/dev/null
+	ip -n "$NS_A" link del "$nic"
+else
+	skip "no NIC on this host to borrow a name from" "after setns: veth named like a NIC"
 fi
 ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
 ok "detach" TFA detach "$DEV_A"
