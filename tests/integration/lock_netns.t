@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 66
+plan 68
 
 make_pair
 make_bpffs
@@ -137,6 +137,16 @@ out=$(head -3 "$TMP/bulk" | TFA lock add --file - 2>&1)
 ok "bulk lock of locked tuples says so" grep -q "198.18.0.1:80 -> 198.18.0.2:10001: already locked" <<<"$out"
 is "$(TFA -j status | jq .lock_table.locks)" 1000 "status counts 1000 locks"
 ok "bulk unlock of 1000 tuples" bash -c "ip netns exec $NS_A $TF lock del --file $TMP/bulk | grep -q 'unlocked 1000 of 1000'"
+# A list of 100 (one update per tuple) holding a tuple locked before: it is reported and kept.
+TFA lock add 198.18.0.1:80 198.18.0.2:30050 --reason dump >/dev/null
+old50() { TFA -j lock list | jq -r '.locks[] | select(.peer == "198.18.0.2:30050") | "\(.reason) \(.since_ns)"'; }
+before=$(old50)
+seq 30001 30100 | sed 's/^/198.18.0.1:80 198.18.0.2:/' >"$TMP/bulk100"
+out=$(TFA lock add --file "$TMP/bulk100" 2>&1)
+ok "bulk of 100 with one locked before: it is reported ($(tail -1 <<<"$out"))" \
+	eval 'grep -q "30050: already locked" <<<"$out" && grep -q "locked 99 of 100" <<<"$out"'
+is "$(old50)" "$before" "  and keeps its reason and start time"
+TFA lock del --file "$TMP/bulk100" >/dev/null
 ok "lock with --ttl 0.2" TFA lock add 198.18.0.1:80 198.18.0.2:99 --ttl 0.2 --reason dump
 ok "lock without expiry" TFA lock add 198.18.0.1:80 198.18.0.2:98
 sleep 0.3
@@ -152,7 +162,7 @@ ok "table full: says so and how to get out ($out)" grep -q "table full (2 entrie
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
 ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"
-# From 8,192 tuples on the CLI loads the lock_bulk kernel programs: all or nothing too.
+# From 1,024 tuples on the CLI loads the lock_bulk kernel programs: all or nothing too.
 seq 100 8299 | sed 's/^/10.0.0.1:1 10.0.0.2:/' >"$TMP/many"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/many" 2>&1)
 ok "bulk of 8,200 into a full table: refused as a whole ($out)" grep -q "table full (2 entries)" <<<"$out"
