@@ -156,11 +156,12 @@ static __always_inline int tf_parse_ipv6(void *cur, void *data_end, struct tf_pk
 			return TF_PKT_OTHER;
 		if (cur + sizeof(*ext) > data_end)
 			return TF_PKT_TRUNCATED;
-		next = ext->nexthdr;
+		/* The length rule is this header's (next), not the following one's. */
 		if (next == TF_IPPROTO_AH)
 			cur += ((__u32)ext->hdrlen + 2) * 4;	/* AH counts 4-byte words */
 		else
 			cur += ((__u32)ext->hdrlen + 1) * 8;
+		next = ext->nexthdr;
 	}
 	/* More extension headers than we follow: do not guess. */
 	if (next == TF_IPPROTO_TCP)

@@ -106,7 +106,7 @@ static void churn(size_t n)
 
 	/* In bulk: the kernel programs, loaded once as a long-lived user would. */
 	if (tf_locktab_bulk_prepare(t))
-		fprintf(stderr, "lock_bench: no bulk programs on this kernel; the batch map calls\n");
+		fprintf(stderr, "lock_bench: no bulk programs on this kernel; one map update per tuple\n");
 	cycles = 0;
 	t0 = now_ns();
 	do {

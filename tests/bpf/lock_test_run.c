@@ -55,6 +55,8 @@ struct pkt_spec {
 	int v4_options;		/* bytes of IPv4 options (multiple of 4) */
 	bool v6_hopopts;	/* a hop-by-hop header before TCP */
 	bool v6_dstopts;	/* a destination options header before TCP */
+	bool v6_routing;	/* a routing header (after those two) */
+	int v6_ah;		/* > 0: an AH of this hdrlen, (v6_ah + 2) * 4 bytes, last */
 	bool v6_frag;		/* a fragment header before TCP */
 	const uint8_t *tcp_opts; /* raw TCP options, padded to 4 */
 	int tcp_opts_len;
@@ -128,11 +130,24 @@ static size_t build(const struct pkt_spec *s, uint8_t *buf)
 			buf[l4 + 3] = 12;
 			l4 += 16;
 		}
+		if (s->v6_routing) {	/* 8 bytes: len 0, type 4 (SRH), segments left 0 */
+			*next = 43;
+			next = buf + l4;
+			buf[l4 + 2] = 4;
+			l4 += 8;
+		}
 		if (s->v6_frag) {	/* 8 bytes, offset 0, M set */
 			*next = 44;
 			next = buf + l4;
 			buf[l4 + 3] = 1;
 			l4 += 8;
+		}
+		if (s->v6_ah > 0) {	/* AH: its length counts 4-byte words, minus 2 */
+			*next = 51;
+			next = buf + l4;
+			buf[l4 + 1] = s->v6_ah;
+			memset(buf + l4 + 4, 0xa5, (s->v6_ah + 2) * 4 - 4);	/* SPI, seq, ICV */
+			l4 += (s->v6_ah + 2) * 4;
 		}
 		*next = proto;
 		put16(buf + l3 + 4, l4 - l3 - 40 + l4len + s->payload);
@@ -265,7 +280,7 @@ int main(void)
 	if (tf_locktab_from_fd(bpf_map__fd(skel->maps.locks), &tab))
 		bail_out("lock table: %s", tf_strerror());
 
-	plan(52);
+	plan(60);
 
 	/* Nothing locked: everything passes. */
 	{
@@ -340,6 +355,25 @@ int main(void)
 		get(la6, pa6, &v);
 		ok(v.in_packets == 4 && v.out_packets == 1, "IPv6 counters: 4 in, 1 out (got %llu, %llu)",
 		   (unsigned long long)v.in_packets, (unsigned long long)v.out_packets);
+	}
+
+	/* IPv6 AH: its length counts 4-byte words, unlike the other extension headers. */
+	{
+		struct pkt_spec s1 = FROM_PEER6(.v6_ah = 4);
+		struct pkt_spec s2 = FROM_PEER6(.v6_dstopts = true, .v6_ah = 4);
+		struct pkt_spec s3 = FROM_PEER6(.v6_hopopts = true, .v6_routing = true, .v6_ah = 6);
+		struct pkt_spec s4 = TO_PEER6(.v6_ah = 4, .payload = 30);
+		struct pkt_spec s5 = FROM_PEER6(.v6_hopopts = true, .v6_routing = true);
+		struct pkt_spec s6 = FROM_PEER6(.v6_ah = 4, .sport = 1);
+		struct pkt_spec s7 = FROM_PEER6(.v6_ah = 4, .cut = 14 + 40 + 24 + 19);
+
+		check("IPv6 + AH + TCP: dropped", &s1, DROP_IN, 0);
+		check("IPv6 + destination options + AH + TCP: dropped", &s2, DROP_IN, 0);
+		check("IPv6 + hop-by-hop + routing + AH (32 bytes) + TCP: dropped", &s3, DROP_IN, 0);
+		check("IPv6 + AH to the peer: dropped at egress", &s4, DROP_OUT, 0);
+		check("IPv6 + hop-by-hop + routing + TCP: dropped", &s5, DROP_IN, 0);
+		check("IPv6 + AH, other port: passes", &s6, PASS, 0);
+		check("IPv6 + AH, truncated TCP header: passes", &s7, PASS, 0);
 	}
 
 	/* VLAN tags. */
@@ -447,7 +481,8 @@ int main(void)
 		struct pkt_spec s3 = FROM_PEER6(.no_eth = true, .cut = 39);
 		struct pkt_spec s4 = FROM_PEER(.no_eth = true, .cut = 19);
 		struct pkt_spec s5 = FROM_PEER(.no_eth = true, .payload = 20);
-		int r1 = -1, r2 = -1, r3 = -1, r4 = -1, r5 = -1;
+		struct pkt_spec s6 = FROM_PEER6(.no_eth = true, .v6_dstopts = true, .v6_ah = 4);
+		int r1 = -1, r2 = -1, r3 = -1, r4 = -1, r5 = -1, r6 = -1;
 
 		if (l3) {
 			l3->rodata->tf_l3_dev = 1;
@@ -462,6 +497,8 @@ int main(void)
 			r3 = run(bpf_program__fd(l3->progs.tf_lock_tc_in), buf, len, 0, true);
 			len = build(&s4, buf);
 			r4 = run(bpf_program__fd(l3->progs.tf_lock_tc_in), buf, len, 0, true);
+			len = build(&s6, buf);
+			r6 = run(bpf_program__fd(l3->progs.tf_lock_tc_in), buf, len, 0, true);
 			lock(la, pa, 0);
 			len = build(&s5, buf);
 			r5 = run(bpf_program__fd(l3->progs.tf_lock_tc_in), buf, len, 0, true);
@@ -471,6 +508,7 @@ int main(void)
 		ok(r3 == PASS_TC, "L3 device, tc: truncated IPv6 header passes (%d)", r3);
 		ok(r4 == PASS_TC, "L3 device, tc: truncated IPv4 header passes (%d)", r4);
 		ok(r5 == TC_ACT_SHOT, "L3 device: raw IPv4 locked tuple dropped (%d)", r5);
+		ok(r6 == TC_ACT_SHOT, "L3 device: raw IPv6 + destination options + AH locked tuple dropped (%d)", r6);
 		lock_bpf__destroy(l3);
 	}
 

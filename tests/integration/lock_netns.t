@@ -10,9 +10,9 @@
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
-need_cmd socat ss nstat bpftool jq setpriv
+need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 63
+plan 68
 
 make_pair
 make_bpffs
@@ -137,6 +137,16 @@ out=$(head -3 "$TMP/bulk" | TFA lock add --file - 2>&1)
 ok "bulk lock of locked tuples says so" grep -q "198.18.0.1:80 -> 198.18.0.2:10001: already locked" <<<"$out"
 is "$(TFA -j status | jq .lock_table.locks)" 1000 "status counts 1000 locks"
 ok "bulk unlock of 1000 tuples" bash -c "ip netns exec $NS_A $TF lock del --file $TMP/bulk | grep -q 'unlocked 1000 of 1000'"
+# A list of 100 (one update per tuple) holding a tuple locked before: it is reported and kept.
+TFA lock add 198.18.0.1:80 198.18.0.2:30050 --reason dump >/dev/null
+old50() { TFA -j lock list | jq -r '.locks[] | select(.peer == "198.18.0.2:30050") | "\(.reason) \(.since_ns)"'; }
+before=$(old50)
+seq 30001 30100 | sed 's/^/198.18.0.1:80 198.18.0.2:/' >"$TMP/bulk100"
+out=$(TFA lock add --file "$TMP/bulk100" 2>&1)
+ok "bulk of 100 with one locked before: it is reported ($(tail -1 <<<"$out"))" \
+	eval 'grep -q "30050: already locked" <<<"$out" && grep -q "locked 99 of 100" <<<"$out"'
+is "$(old50)" "$before" "  and keeps its reason and start time"
+TFA lock del --file "$TMP/bulk100" >/dev/null
 ok "lock with --ttl 0.2" TFA lock add 198.18.0.1:80 198.18.0.2:99 --ttl 0.2 --reason dump
 ok "lock without expiry" TFA lock add 198.18.0.1:80 198.18.0.2:98
 sleep 0.3
@@ -152,7 +162,7 @@ ok "table full: says so and how to get out ($out)" grep -q "table full (2 entrie
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
 ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"
-# From 8,192 tuples on the CLI loads the lock_bulk kernel programs: all or nothing too.
+# From 1,024 tuples on the CLI loads the lock_bulk kernel programs: all or nothing too.
 seq 100 8299 | sed 's/^/10.0.0.1:1 10.0.0.2:/' >"$TMP/many"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/many" 2>&1)
 ok "bulk of 8,200 into a full table: refused as a whole ($out)" grep -q "table full (2 entries)" <<<"$out"
@@ -223,6 +233,37 @@ else
 	for t in "attach a tun device" "tun device hooks" "tun device --xdp refused" "detach the tun device"; do
 		skip "no tun support (ip tuntap)" "$t"
 	done
+fi
+
+# The device's type and kind come from this process's namespace: nsenter --net
+# (like migrate move's setns) keeps the /sys of the namespace it came from, where
+# the tun device does not exist and a device of the namespace's name may be
+# another one (here a veth named after this host's NIC).
+NSE() { nsenter --net="/run/netns/$NS_A" "$TF" "$@"; }
+if ip -n "$NS_A" tuntap add dev tftun1 mode tun 2>/dev/null; then
+	ip -n "$NS_A" link set tftun1 up
+	is "$(NSE -j attach tftun1 | jq -r .l3)" "true" "after setns (nsenter, host's /sys): tun attached with the L3 flavour"
+	out=$(NSE attach --xdp tftun1 2>&1)
+	ok "after setns: --xdp refused on the tun device ($out)" grep -q "no Ethernet header" <<<"$out"
+	NSE detach tftun1 >/dev/null
+else
+	skip "no tun support (ip tuntap)" "after setns: tun device L3 flavour"
+	skip "no tun support (ip tuntap)" "after setns: --xdp refused on tun"
+fi
+nic=
+for d in /sys/class/net/*; do
+	[ -e "$d/device" ] && { nic=${d##*/}; break; }
+done
+if [ -n "$nic" ] && ip -n "$NS_A" link add "$nic" type veth peer name tfpeer0; then
+	ip -n "$NS_A" link set "$nic" up
+	ip -n "$NS_A" link set tfpeer0 up
+	is "$(NSE -j attach "$nic" | jq -r '"\(.ingress.hook) \(.ingress.how)"')" \
+		"$(TFA -j attach "$DEV_A" | jq -r '"\(.ingress.hook) \(.ingress.how)"')" \
+		"after setns: a veth named like the host's NIC $nic is a virtual device (tc, as $DEV_A)"
+	NSE detach "$nic" >/dev/null
+	ip -n "$NS_A" link del "$nic"
+else
+	skip "no NIC on this host to borrow a name from" "after setns: veth named like a NIC"
 fi
 ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
 ok "detach" TFA detach "$DEV_A"

@@ -8,7 +8,7 @@
 #   build/tools/lock_bench churn N
 # which must print (tab-separated, any order, other lines allowed):
 #   lock_one    N  VALUE  conn/s   one map update + one delete per connection
-#   lock_bulk   N  VALUE  conn/s   the batch map calls
+#   lock_bulk   N  VALUE  conn/s   the bulk programs, loaded first (tools/bench/README.md)
 # where VALUE is connections locked and unlocked per second.
 
 CHURN_SIZES=(1 100 1000 10000 100000)

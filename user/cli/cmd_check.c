@@ -305,7 +305,7 @@ static void probe_bpf(void)
 		       "lock add --file locks 8,192 tuples a system call, existing locks kept");
 	else
 		report("bulk lock programs", false, false, "syscall programs with bpf_loop do not load (%s; 5.17+): "
-		       "bulk locks go through the batch map calls", r < 0 ? strerror(-r) : "not supported");
+		       "bulk locks take one system call per tuple", r < 0 ? strerror(-r) : "not supported");
 	libbpf_set_print(old);
 }
 

@@ -62,17 +62,6 @@ static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname
 	return 0;
 }
 
-/* ---- what a device is --------------------------------------------------------------- */
-
-/* A physical NIC (a device with a bus device behind it). */
-static bool is_hw_device(const char *ifname)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/device", ifname);
-	return access(path, F_OK) == 0;
-}
-
 /* ---- reading back what is attached -------------------------------------------------- */
 
 static uint32_t prog_map_check(uint32_t prog_id, uint32_t want_map)
@@ -464,7 +453,7 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 			close(fd);
 		if (cur.attached && cur.alive)
 			ingress = TF_HOOK_XDP;
-		else if (!prefer_tc && !ld.l3 && is_hw_device(ifname))
+		else if (!prefer_tc && !ld.l3 && tf_dev_is_nic(ifname))
 			ingress = TF_HOOK_XDP;	/* tried native below, tc if the driver has none */
 		else
 			ingress = TF_HOOK_TC_IN;

@@ -82,21 +82,20 @@ int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k);
 int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *v);
 
 /*
- * Lock n tuples with the batch map calls.  results (may be NULL) gets one
- * verdict per tuple: 0 locked now, -EEXIST locked already (before, or earlier
- * in the same list).  Returns how many were locked, or a negative errno
- * (-ENOSPC when they do not all fit: then none is added).
+ * Lock n tuples.  results (may be NULL) gets one verdict per tuple: 0 locked
+ * now, -EEXIST locked already (before, meanwhile by someone else, or earlier
+ * in the same list: kept as it is).  Returns how many were locked, or a
+ * negative errno (-ENOSPC when they do not all fit: then none is added).
  *
- * The lock_bulk syscall program adds them in the kernel with BPF_NOEXIST
- * (lock_bulk.h), race-free.  Where the kernel cannot run it (before 5.17),
- * batch updates do, and as those cannot refuse existing keys, existing locks
- * are read first; a lock that another process takes on the same tuple between
- * that read and the update is then overwritten.  Lists of up to
- * TF_LOCK_BULK_SINGLE tuples use single updates.
+ * Every tuple is added with BPF_NOEXIST, race-free: by the lock_bulk syscall
+ * program in the kernel (lock_bulk.h) once it is loaded or from
+ * TF_LOCK_BULK_LOAD_MIN tuples on, else (also before 5.17, where the kernel
+ * cannot run it) by one map update per tuple.  Never the batch map update:
+ * it cannot refuse an existing key.
  */
 #define TF_LOCK_BULK_SINGLE 16
 /* From this many tuples on, the bulk programs are loaded (lock.c: bulk_pays). */
-#define TF_LOCK_BULK_LOAD_MIN 8192
+#define TF_LOCK_BULK_LOAD_MIN 1024
 /*
  * Load the bulk programs now, so that every later bulk call of any size uses
  * them (a long-lived user: a daemon, an orchestrator, the benchmarks).

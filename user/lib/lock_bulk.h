@@ -20,7 +20,7 @@ struct tf_lock_bulk;
 /*
  * As tf_lock_add_bulk and tf_lock_del_bulk (lock.h), or -EOPNOTSUPP when
  * this kernel cannot run the programs (before 5.17: syscall programs and
- * bpf_loop); the caller then takes the map batch calls.  *b is loaded on
+ * bpf_loop); the caller then goes tuple by tuple.  *b is loaded on
  * first use.
  */
 int tf_lock_bulk_add(struct tf_lock_bulk **b, int map_fd, uint32_t capacity, const struct tf_tuple *k,

@@ -12,7 +12,24 @@
  */
 unsigned long tf_netns_id(void);
 
+/* What the kernel says of a device in the calling thread's network namespace. */
+struct tf_dev {
+	int ifindex;
+	unsigned type;		/* ARPHRD_* */
+	unsigned flags;		/* IFF_* */
+	bool has_parent;	/* a bus device behind it (a NIC), not a virtual device */
+};
+
+/*
+ * Ask rtnetlink (RTM_GETLINK) about ifname in this thread's network
+ * namespace, not /sys (which may show another one).  0 or -errno.
+ */
+int tf_dev_query(const char *ifname, struct tf_dev *d);
+
 /* Frames start with an Ethernet header (else: an L3 device such as tun, wg). */
 bool tf_dev_has_eth_header(const char *ifname);
+
+/* A physical NIC (an Ethernet device with a bus device behind it): native XDP may be there. */
+bool tf_dev_is_nic(const char *ifname);
 
 #endif
