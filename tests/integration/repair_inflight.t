@@ -17,7 +17,7 @@ need_root
 need_built
 need_cmd ss nstat python3
 
-plan 39
+plan 42
 
 PEER_FIRST=$((3 * 1024 * 1024))      # in the app's receive queue at dump time
 PEER_TOTAL=$((8 * 1024 * 1024))
@@ -71,6 +71,9 @@ run_case() {
 	ok "$label: dump --kill" dump_json "$TMP/dump-$label.json" --pid "$app_pid" --out "$dir" --kill
 	wait "$app_pid" 2>/dev/null
 	ok "$label: the lock is still held after the dump" test "$(lock_lines | wc -l)" = 1
+	# The lock programs see wire packets: a v4-mapped socket's lock is an IPv4 tuple.
+	is "$(lock_lines | awk '{print $1, $2}')" "$app_ep $peer_ep" \
+		"$label: the lock is keyed by the tuple on the wire ($app_ep $peer_ep)"
 	"$TF" -j show "$dir" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)["connections"][0]
