@@ -30,8 +30,13 @@ migrate all >"$MW.log" 2>&1
 ok "move a -> b completes" test $? -eq 0 || diag "$(tail -5 "$MW.log")"
 moved
 ok "  the stream goes on at b only; no lock left" settled
-ok "  the move reports its phases and a locked window under 1 s" quietly \
-	jq -e '.ms.locked_window > 0 and .ms.locked_window < 1000 and .connections == 2' "$MW/move.json"
+# Speed is measured by the benchmarks, not asserted here: only that the report
+# is whole and its locked window is the span of the phases from dump to unlock.
+ok "  the move reports its phases and the locked window they span" quietly \
+	jq -e '.connections == 2 and (.ms | [.freeze, .dump, .restore, .route, .flip, .live, .unlock, .nudge,
+		.retire, .locked_window] | all(type == "number" and . >= 0)) and
+		(.ms | .locked_window - (.dump + .restore + .route + .flip + .live + .unlock) |
+		(if . < 0 then -. else . end) < 0.01)' "$MW/move.json"
 ok "  and writes them to WORK/times after the orchestrator's prepare" quietly \
 	awk -F'\t' 'NR == 1 && $1 != "prepare" { exit 1 } { n[$1]++ } END { exit !(n["freeze"] && n["retire"] && n["locked_window"] && NR == 11) }' "$MW/times"
 

@@ -17,7 +17,7 @@ need_root
 need_built
 need_cmd ss nstat python3
 
-plan 36
+plan 42
 
 PEER_FIRST=$((3 * 1024 * 1024))      # in the app's receive queue at dump time
 PEER_TOTAL=$((8 * 1024 * 1024))
@@ -71,14 +71,21 @@ run_case() {
 	ok "$label: dump --kill" dump_json "$TMP/dump-$label.json" --pid "$app_pid" --out "$dir" --kill
 	wait "$app_pid" 2>/dev/null
 	ok "$label: the lock is still held after the dump" test "$(lock_lines | wc -l)" = 1
-	python3 -c '
+	# The lock programs see wire packets: a v4-mapped socket's lock is an IPv4 tuple.
+	is "$(lock_lines | awk '{print $1, $2}')" "$app_ep $peer_ep" \
+		"$label: the lock is keyed by the tuple on the wire ($app_ep $peer_ep)"
+	"$TF" -j show "$dir" | python3 -c '
 import json, sys
-c = json.load(open(sys.argv[1]))["connections"][0]
-print(c["recv_queue"], c["send_queue"], c["unsent"])' "$TMP/dump-$label.json" >"$TMP/queues-$label" ||
+c = json.load(sys.stdin)["connections"][0]
+print(c["inq_len"], c["outq_len"], c["unsent_len"])' >"$TMP/queues-$label" ||
 		echo "0 0 0" >"$TMP/queues-$label"
 	read -r inq outq unsent <"$TMP/queues-$label"
-	note "$label: image: recv queue $inq, send queue $outq (unsent $unsent)"
+	written=$(cat "$state")
+	note "$label: image: recv queue $inq, send queue $outq (unsent $unsent); the app wrote $written"
 	is "$inq" "$PEER_FIRST" "$label: the image holds the 3 MiB the app had not read"
+	# Nothing the app wrote was acked (the peer is locked): all of it is in the image.
+	ok "$label: the image's send queue holds all the app wrote, at least 2 MiB" \
+		test "$outq" = "$written" -a "$written" -ge $((2 << 20))
 	ok "$label: the image holds sent-but-unacked bytes" test "$((outq - unsent))" -gt 0
 	ok "$label: the image holds unsent bytes (peer's window closed)" test "$unsent" -gt 0
 

@@ -9,7 +9,7 @@ need_built
 need_cmd nstat python3
 
 N=${N:-1000}
-plan 6
+plan 8
 
 make_pair
 make_bpffs
@@ -30,11 +30,21 @@ dumped=$(date +%s%N)
 wait "$app" 2>/dev/null
 is "$(find "$TMP/img" -name 'conn-*.tfc' | wc -l)" "$N" "$N images written"
 
+# The program is exec'd in place of restore (same pid), through a shell that
+# records the socket-activation variables it got.
 spawn "$NS_A" "$TMP/restored.out" "$TF" --bpffs "$BPFFS/a" restore --in "$TMP/img" -- \
-	"$HELPERS/tf-stream" echo-continue
+	sh -c 'echo "$LISTEN_PID $$ $LISTEN_FDS $LISTEN_FDNAMES" >"$0.new" && mv "$0.new" "$0"; exec "$1" echo-continue' \
+	"$TMP/listen.env" "$HELPERS/tf-stream"
+restored_pid=$SPAWNED
 no_locks() { [ "$(tfa -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))')" = 0 ]; }
 ok "restore of $N connections drops every lock" wait_for 60 no_locks
 restored=$(date +%s%N)
+wait_for 10 test -e "$TMP/listen.env"
+read -r listen_pid sh_pid listen_fds listen_fdnames <"$TMP/listen.env"
+ok "LISTEN_PID is the program's pid ($listen_pid; shell \$\$ $sh_pid, spawned $restored_pid)" \
+	test "$listen_pid" = "$sh_pid" -a "$listen_pid" = "$restored_pid"
+is "$listen_fds $listen_fdnames" "$N $(seq -f 'conn-%04g' 1 "$N" | paste -sd:)" \
+	"LISTEN_FDNAMES has one image name per fd: conn-0001:conn-0002:..."
 note "dump $(((dumped - start) / 1000000)) ms, restore $(((restored - dumped) / 1000000)) ms for $N connections"
 
 kill -USR1 "$peer"

@@ -6,13 +6,17 @@
  * encode and decode the image, close the original silently, restore, and check
  *   - every carried option reads back equal,
  *   - the queued bytes arrive, then the stream goes on both ways,
- * and the refusals and restore errors a user meets.
+ * and the refusals (listening, UDP, MPTCP, SYN_RECV, closed, kTLS) and restore
+ * errors a user meets.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,8 +137,11 @@ static bool xfer(int from, int to, const char *msg)
 static void run_family(const char *label, int family, const char *laddr, const char *caddr, int port)
 {
 	bool v6 = family == AF_INET6 && !strchr(caddr, '.');
+	/* Not IPV6_V6ONLY: bind() to an IPv6 address sets it, and it cannot be
+	 * changed after bind, so the restored socket reads 1 whatever was carried. */
 	const struct optcase oc[] = {
 		{ IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY" },
+		{ IPPROTO_TCP, TCP_CORK, 1, "TCP_CORK" },
 		{ SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE" },
 		{ IPPROTO_TCP, TCP_KEEPIDLE, 77, "TCP_KEEPIDLE" },
 		{ IPPROTO_TCP, TCP_KEEPINTVL, 11, "TCP_KEEPINTVL" },
@@ -214,6 +221,8 @@ static void run_family(const char *label, int family, const char *laddr, const c
 
 		ok(now == before[i], "%s: %s reads back %d (was %d)", label, oc[i].what, now, before[i]);
 	}
+	/* Uncork: a corked socket holds the short writes below back. */
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 0 }, sizeof(int));
 	len = sizeof(cc);
 	getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, &len);
 	ok(!strcmp(cc, "reno"), "%s: TCP_CONGESTION reads back reno (%s)", label, cc);
@@ -279,6 +288,113 @@ static void refusals(void)
 	}
 }
 
+static int tcp_state(int fd)
+{
+	struct tcp_info ti = {};
+	socklen_t len = sizeof(ti);
+
+	getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len);
+	return ti.tcpi_state;
+}
+
+/*
+ * A TCP Fast Open child is accepted in SYN_RECV, before the handshake's last
+ * ACK.  A socket filter on the listener (its children inherit it) lets only
+ * SYNs in, so that ACK never arrives and the child stays in SYN_RECV.
+ */
+static void refuse_syn_recv(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(7003),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),	/* TCP flags */
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02 /* SYN */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), one = 1, qlen = 5, s, err;
+	int sysctl = open("/proc/sys/net/ipv4/tcp_fastopen", O_WRONLY);	/* this test's netns only */
+	struct pollfd p = { .fd = l, .events = POLLIN };
+
+	if (sysctl < 0 || write(sysctl, "3", 1) != 1)
+		bail_out("net.ipv4.tcp_fastopen = 3: %s", strerror(errno));
+	close(sysctl);
+	if (bind(l, (void *)&a, sizeof(a)) || listen(l, 1) ||
+	    setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) ||
+	    setsockopt(l, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) ||
+	    setsockopt(l, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ||
+	    setsockopt(c, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)))
+		bail_out("TCP Fast Open listener: %s", strerror(errno));
+	if (sendto(c, "hello", 5, MSG_FASTOPEN, (void *)&a, sizeof(a)) != 5)
+		bail_out("sendto MSG_FASTOPEN: %s", strerror(errno));
+	/* Without Fast Open there is no child until the (dropped) last ACK. */
+	if (poll(&p, 1, 2000) != 1 || (s = accept(l, NULL, NULL)) < 0) {
+		skip("no TCP Fast Open child to accept", "a socket in SYN_RECV is refused");
+		skip("no TCP Fast Open child to accept", "dump refuses a socket in SYN_RECV");
+		goto out;
+	}
+	if (tcp_state(s) != TCP_SYN_RECV)
+		bail_out("the Fast Open child is in state %d, not SYN_RECV", tcp_state(s));
+	err = tf_check_socket(s);
+	ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "state SYN_RECV"), "a socket in SYN_RECV is refused: %s",
+	   tf_strerror());
+	{
+		struct tf_conn conn = {};
+
+		tf_repair_on(s);
+		err = tf_dump(s, &conn);
+		ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "state SYN_RECV"),
+		   "dump refuses a socket in SYN_RECV: %s", tf_strerror());
+		tf_repair_off(s, false);
+		tf_conn_free(&conn);
+	}
+	close(s);
+out:
+	close(c);
+	close(l);
+}
+
+/*
+ * TIME_WAIT is never seen through an fd: the kernel hands it to a timewait
+ * socket and leaves the one the fd holds in CLOSE.
+ */
+static void refuse_closed(void)
+{
+	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7004);
+	char buf[8];
+	int err;
+
+	shutdown(p.client, SHUT_WR);
+	recv(p.server, buf, sizeof(buf), 0);	/* the EOF: then close, FIN back */
+	close(p.server);
+	for (int i = 0; i < 200 && tcp_state(p.client) != TCP_CLOSE; i++)
+		usleep(10000);
+	err = tf_check_socket(p.client);
+	ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "state CLOSE: the connection is over"),
+	   "a connection closed both ways (its TIME_WAIT is the kernel's) is refused: %s", tf_strerror());
+	close(p.client);
+}
+
+static void refuse_ulp(void)
+{
+	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7005);
+	int err;
+
+	if (setsockopt(p.client, IPPROTO_TCP, TCP_ULP, "tls", 3)) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "no kTLS on this kernel (TCP_ULP tls: %s)", strerror(errno));
+		skip(why, "a kTLS socket is refused");
+	} else {
+		err = tf_check_socket(p.client);
+		ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "upper-layer protocol 'tls'"),
+		   "a kTLS socket is refused: %s", tf_strerror());
+	}
+	close(p.client);
+	close(p.server);
+}
+
 static void restore_errors(void)
 {
 	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7001);
@@ -317,6 +433,9 @@ int main(void)
 	run_family("IPv6", AF_INET6, "::1", "::1", 7000);
 	run_family("v4-mapped", AF_INET6, "::", "::ffff:127.0.0.1", 7002);
 	refusals();
+	refuse_syn_recv();
+	refuse_closed();
+	refuse_ulp();
 	restore_errors();
 	return done_testing();
 }
