@@ -385,24 +385,47 @@ static int links_dir(const char *bpffs)
 	return 0;
 }
 
-/* How many programs the kernel has at a hook of ifindex: ours should be alone. */
-static uint32_t progs_on_hook(int ifindex, enum tf_hook h)
+static void prog_name(uint32_t id, char name[16])
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	snprintf(name, 16, "?");
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		snprintf(name, 16, "%s", info.name);
+	close(fd);
+}
+
+/* The programs the kernel has at a hook of ifindex (ours should be alone), and their names. */
+static void progs_on_hook(int ifindex, enum tf_hook h, struct tf_hook_state *s)
 {
 	__u32 ids[64], cnt = ARRAY_SIZE(ids), flags = 0;
 
+	s->on_hook = 0;
 	if (!ifindex)
-		return 0;
+		return;
 	if (h == TF_HOOK_XDP) {
 		LIBBPF_OPTS(bpf_xdp_query_opts, q);
 
 		if (bpf_xdp_query(ifindex, 0, &q))
-			return 0;
-		return !!q.drv_prog_id + !!q.skb_prog_id + !!q.hw_prog_id;
+			return;
+		cnt = 0;
+		if (q.drv_prog_id)
+			ids[cnt++] = q.drv_prog_id;
+		if (q.skb_prog_id)
+			ids[cnt++] = q.skb_prog_id;
+		if (q.hw_prog_id)
+			ids[cnt++] = q.hw_prog_id;
+	} else if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0,
+				  &flags, ids, &cnt)) {
+		return;
 	}
-	if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0, &flags,
-			   ids, &cnt))
-		return 0;
-	return cnt;
+	s->on_hook = cnt;
+	for (__u32 i = 0; i < cnt && i < TF_ON_HOOK_NAMES; i++)
+		prog_name(ids[i], s->on_hook_names[i]);
 }
 
 static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct tf_attach_info *info)
@@ -416,7 +439,7 @@ static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct
 		if (fd >= 0)
 			close(fd);
 		info->hook[h].created = created;
-		info->hook[h].on_hook = progs_on_hook(ifindex, h);
+		progs_on_hook(ifindex, h, &info->hook[h]);
 	}
 }
 
