@@ -11,7 +11,7 @@ need_root
 need_built
 need_cmd socat nstat jq
 
-plan 20
+plan 21
 
 make_pair
 make_bpffs
@@ -73,18 +73,21 @@ note "tuple: $L $P"
 
 # ---- locked ----------------------------------------------------------------------------------
 
-ok "lock the stream ($L $P)" TFA lock add "$L" "$P"
+ok "lock the stream ($L $P)" quietly TFA lock add "$L" "$P"
+counter() { TFA -j lock list | jq -r --arg l "$L" '.locks[] | select(.local == $l) | .in_packets'; }
 sleep 0.3
 size=$(stat -c %s "$TMP/recv")
+in1=$(counter)
+segs1=$(nstat_get "$NS_A" TcpInSegs)
 sleep 1.2
+in2=$(counter)
+segs2=$(nstat_get "$NS_A" TcpInSegs)
 full=$(stat -c %s "$TMP/expect")
 ok "the stream was running when locked ($size of $full bytes)" test "$size" -gt 0 -a "$size" -lt "$full"
 is "$(stat -c %s "$TMP/recv")" "$size" "locked: no byte arrives"
-in1=$(TFA -j lock list | jq -r --arg l "$L" '.locks[] | select(.local == $l) | .in_packets')
 ok "the peer's packets are dropped and counted at XDP ($in1)" test "${in1:-0}" -gt 0
-sleep 0.5
-in2=$(TFA -j lock list | jq -r --arg l "$L" '.locks[] | select(.local == $l) | .in_packets')
 ok "the counter keeps rising while the peer retransmits ($in1 -> $in2)" test "${in2:-0}" -gt "${in1:-0}"
+is "$segs2" "$segs1" "  and not one of those retransmits reached TCP in the local namespace (TcpInSegs)"
 ok "the peer still has the connection" bash -c "ip netns exec $NS_B ss -tnH state established '( dport = :5001 )' | grep -q ."
 
 # ---- unlocked ----------------------------------------------------------------------------------
