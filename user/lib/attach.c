@@ -372,17 +372,34 @@ static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname,
 	return err;
 }
 
-static int links_dir(const char *bpffs)
+/* A directory of pins: there already, or made root-only. */
+static int pin_dir(const char *ifname, const char *path)
+{
+	struct stat st;
+	int err;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	err = errno;
+	if (err == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (err == EEXIST)
+		return tf_failx(ENOTDIR, "device %s: pin directory %s: something else is there; "
+				"remove it or pass another --bpffs", ifname, path);
+	return tf_failx(err, "device %s: pin directory %s: %s; pass another --bpffs", ifname, path,
+			strerror(err));
+}
+
+static int links_dir(const char *bpffs, const char *ifname)
 {
 	char path[PATH_MAX];
+	int err;
 
 	snprintf(path, sizeof(path), "%s/links", bpffs);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return tf_fail(errno, "pin directory %s", path);
+	if ((err = pin_dir(ifname, path)))
+		return err;
 	ns_links_dir(path, sizeof(path), bpffs);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return tf_fail(errno, "pin directory %s", path);
-	return 0;
+	return pin_dir(ifname, path);
 }
 
 static void prog_name(uint32_t id, char name[16])
@@ -473,7 +490,7 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 	snprintf(info->mounted, sizeof(info->mounted), "%s", tf_locktab_mounted(tab));
 	ld.map_fd = tf_locktab_fd(tab);
 	map_id = tf_locktab_map_id(tab);
-	if ((err = links_dir(bpffs)))
+	if ((err = links_dir(bpffs, ifname)))
 		goto out;
 
 	/* Which ingress flavour. */
