@@ -178,6 +178,13 @@ make_bpffs() {
 	export TCPFERRY_BPFFS=$BPFFS/tcpferry
 }
 
+# drop_bpffs: unmount make_bpffs's bpffs now (at_exit does it too, quietly), so
+# that a test can check that nothing of it is left.
+drop_bpffs() { umount "$BPFFS"; }
+
+# mounts_under DIR: the mount points at or below DIR, one a line.
+mounts_under() { findmnt -rn -o TARGET | awk -v d="$1" '$0 == d || index($0, d "/") == 1'; }
+
 # nstat_get NS COUNTER: the absolute value of a counter in a namespace.
 nstat_get() {
 	local v

@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 68
+plan 76
 
 make_pair
 make_bpffs
@@ -195,30 +195,40 @@ fi
 
 # ---- one program per hook, and nothing left behind ---------------------------------------------
 # attach puts the lock program and the tsval recorder on each tc hook (the
-# recorder stays at tc when ingress is XDP): two programs per tc hook, never more.
+# recorder stays at tc when ingress is XDP).  The kernel's own list of the
+# programs at each hook, by name: one lock program and one recorder, never more,
+# whatever attach, re-attach, a switch of flavour or a new process did before.
 
-hooks() { TFA -j status | jq -r '[.devices[] | select(.device == "'"$DEV_A"'") | .hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")'; }
+LOCK_TC="tc-in:tf_lock_tc_in,tf_tsval_tc_in tc-out:tf_lock_tc_out,tf_tsval_tc_out"
+LOCK_XDP="xdp:tf_lock_xdp tc-out:tf_lock_tc_out,tf_tsval_tc_out"
+hooks_of() { jq -r --arg d "$1" '[.devices[] | select(.device == $d) | .hooks[] | "\(.hook):\(.progs | sort | join(","))"] | join(" ")'; }
+hooks() { TFA -j status | hooks_of "$DEV_A"; }
+is "$(hooks)" "$LOCK_TC" "after the streams: lock + recorder on tc ingress and egress, by name"
 TFA attach "$DEV_A" >/dev/null
 TFA attach "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:2 tc-out:2" "attach twice: lock + recorder on tc ingress and egress, no more"
+is "$(hooks)" "$LOCK_TC" "attach twice: still one lock program and one recorder per hook"
 TFA attach --xdp "$DEV_A" >/dev/null
-is "$(hooks)" "xdp:1 tc-out:2" "switch to XDP: the lock leaves tc ingress, one XDP program"
+is "$(hooks)" "$LOCK_XDP" "switch to XDP: the lock leaves tc ingress, one XDP program"
 ok "ip link shows the XDP program" bash -c "ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
+TFA attach --xdp "$DEV_A" >/dev/null
+is "$(hooks)" "$LOCK_XDP" "XDP again: nothing added"
 TFA attach --tc "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:2 tc-out:2" "back to tc: XDP gone"
+is "$(hooks)" "$LOCK_TC" "back to tc: XDP gone, one lock program on tc ingress"
 ok "ip link shows no XDP program" bash -c "! ip -n $NS_A link show $DEV_A | grep -q 'prog/xdp'"
 TFA detach "$DEV_A" >/dev/null
 TFA attach "$DEV_A" >/dev/null
-is "$(hooks)" "tc-in:2 tc-out:2" "detach + attach: one program per hook"
+is "$(hooks)" "$LOCK_TC" "detach + attach: one lock program and one recorder per hook"
+TFA attach --no-tsval "$DEV_A" >/dev/null
+is "$(hooks)" "$LOCK_TC" "attach --no-tsval over an attachment: the recorder stays, once"
 
 # The other namespace's veth0 (same name, same bpffs) is a device of its own.
 in_ns "$NS_B" "$TF" attach "$DEV_B" >/dev/null
 at_exit "ip netns exec $NS_B $TF detach $DEV_B"
-is "$(in_ns "$NS_B" "$TF" -j status | jq -r '[.devices[].hooks[] | "\(.hook):\(.progs_on_hook)"] | join(" ")')" \
-	"tc-in:2 tc-out:2" "same device name in another namespace: attached there too"
-is "$(hooks)" "tc-in:2 tc-out:2" "... and this namespace's attachment is untouched"
+is "$(in_ns "$NS_B" "$TF" -j status | hooks_of "$DEV_B")" \
+	"$LOCK_TC" "same device name in another namespace: attached there too"
+is "$(hooks)" "$LOCK_TC" "... and this namespace's attachment is untouched"
 in_ns "$NS_B" "$TF" detach "$DEV_B" >/dev/null
-is "$(hooks)" "tc-in:2 tc-out:2" "detaching there leaves this one"
+is "$(hooks)" "$LOCK_TC" "detaching there leaves this one"
 
 # A device without a link-layer header gets the L3 flavour, at tc only.
 if ip -n "$NS_A" tuntap add dev tftun0 mode tun 2>/dev/null; then
@@ -272,5 +282,15 @@ is "$(ls -A "$TCPFERRY_BPFFS/links")" "" "no link pin left"
 gone() { for id in $ids; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done; return 0; }
 ok "the programs are gone from the kernel" wait_for 5 gone
 ok "no qdisc was added" bash -c "! tc -n $NS_A qdisc show dev $DEV_A | grep -q clsact"
+# detach leaves the lock table (with its locks, for other devices and the next
+# attach) and the recorder's maps, and nothing that belongs to a device.
+is "$(find "$TCPFERRY_BPFFS" -mindepth 2)" "" "no link pin left, the recorder's neither"
+is "$(find "$TCPFERRY_BPFFS" -mindepth 1 -maxdepth 1 ! -type d -printf '%f ' | tr ' ' '\n' | sort | xargs)" \
+	"locks tsval_cfg tsval_events tsvals" \
+	"the pin directory keeps only the lock table and the recorder's maps"
+is "$(TFA -j status | jq -c '[.lock_table.locks, (.devices | length)]')" "[0,0]" \
+	"status: no lock, no device"
+ok "the test's own cleanup unmounts its bpffs" drop_bpffs
+is "$(mounts_under "$TMP")" "" "no mount of the test is left under $TMP"
 
 done_testing

@@ -15,7 +15,8 @@
 static const char status_usage[] =
 	"Usage: tcpferry status\n\n"
 	"Show the lock table (pin, map id, locks held of how many) and the devices\n"
-	"with lock programs attached (hook, mode, program and link ids).  -j for JSON.\n";
+	"with lock programs attached (hook, mode, program and link ids, and the names\n"
+	"of all programs on the hook, in the kernel's order).  -j for JSON.\n";
 
 int cmd_status(int argc, char **argv)
 {
@@ -82,6 +83,11 @@ int cmd_status(int argc, char **argv)
 				json_uint_field(j, "map_id", s->map_id);
 				json_bool_field(j, "alive", s->alive);
 				json_uint_field(j, "progs_on_hook", s->on_hook);
+				json_name(j, "progs");
+				json_array_start(j);
+				for (uint32_t k = 0; k < s->on_hook && k < TF_ON_HOOK_NAMES; k++)
+					json_string(j, s->on_hook_names[k]);
+				json_array_end(j);
 				json_object_end(j);
 			}
 			json_array_end(j);
@@ -113,8 +119,12 @@ int cmd_status(int argc, char **argv)
 				printf(" %s %s prog %u", tf_hook_name(h), s->how[0] ? s->how : "?", s->prog_id);
 				if (s->link_id)
 					printf(" link %u", s->link_id);
-				if (s->alive && s->on_hook > 1)
-					printf(" (%u programs on this hook)", s->on_hook);
+				if (s->alive && s->on_hook > 1) {
+					printf(" (%u programs on this hook:", s->on_hook);
+					for (uint32_t k = 0; k < s->on_hook && k < TF_ON_HOOK_NAMES; k++)
+						printf(" %s", s->on_hook_names[k]);
+					printf(")");
+				}
 				if (!s->alive)
 					printf(" (detached: run tcpferry attach or detach %s)", devs[i].ifname);
 				else if (t && s->map_id != tf_locktab_map_id(t))

@@ -361,37 +361,77 @@ static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname,
 	return err;
 }
 
-static int links_dir(const char *bpffs)
+/* A directory of pins: there already, or made root-only. */
+static int pin_dir(const char *ifname, const char *path)
 {
-	char path[PATH_MAX];
+	struct stat st;
+	int err;
 
-	snprintf(path, sizeof(path), "%s/links", bpffs);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return tf_fail(errno, "pin directory %s", path);
-	ns_links_dir(path, sizeof(path), bpffs);
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return tf_fail(errno, "pin directory %s", path);
-	return 0;
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	err = errno;
+	if (err == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (err == EEXIST)
+		return tf_failx(ENOTDIR, "device %s: pin directory %s: something else is there; "
+				"remove it or pass another --bpffs", ifname, path);
+	return tf_failx(err, "device %s: pin directory %s: %s; pass another --bpffs", ifname, path,
+			strerror(err));
 }
 
-/* How many programs the kernel has at a hook of ifindex: ours should be alone. */
-static uint32_t progs_on_hook(int ifindex, enum tf_hook h)
+static int links_dir(const char *bpffs, const char *ifname)
+{
+	char path[PATH_MAX];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/links", bpffs);
+	if ((err = pin_dir(ifname, path)))
+		return err;
+	ns_links_dir(path, sizeof(path), bpffs);
+	return pin_dir(ifname, path);
+}
+
+static void prog_name(uint32_t id, char name[16])
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id);
+
+	snprintf(name, 16, "?");
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		snprintf(name, 16, "%s", info.name);
+	close(fd);
+}
+
+/* The programs the kernel has at a hook of ifindex (ours should be alone), and their names. */
+static void progs_on_hook(int ifindex, enum tf_hook h, struct tf_hook_state *s)
 {
 	__u32 ids[64], cnt = ARRAY_SIZE(ids), flags = 0;
 
+	s->on_hook = 0;
 	if (!ifindex)
-		return 0;
+		return;
 	if (h == TF_HOOK_XDP) {
 		LIBBPF_OPTS(bpf_xdp_query_opts, q);
 
 		if (bpf_xdp_query(ifindex, 0, &q))
-			return 0;
-		return !!q.drv_prog_id + !!q.skb_prog_id + !!q.hw_prog_id;
+			return;
+		cnt = 0;
+		if (q.drv_prog_id)
+			ids[cnt++] = q.drv_prog_id;
+		if (q.skb_prog_id)
+			ids[cnt++] = q.skb_prog_id;
+		if (q.hw_prog_id)
+			ids[cnt++] = q.hw_prog_id;
+	} else if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0,
+				  &flags, ids, &cnt)) {
+		return;
 	}
-	if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0, &flags,
-			   ids, &cnt))
-		return 0;
-	return cnt;
+	s->on_hook = cnt;
+	for (__u32 i = 0; i < cnt && i < TF_ON_HOOK_NAMES; i++)
+		prog_name(ids[i], s->on_hook_names[i]);
 }
 
 static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct tf_attach_info *info)
@@ -405,7 +445,7 @@ static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct
 		if (fd >= 0)
 			close(fd);
 		info->hook[h].created = created;
-		info->hook[h].on_hook = progs_on_hook(ifindex, h);
+		progs_on_hook(ifindex, h, &info->hook[h]);
 	}
 }
 
@@ -439,7 +479,7 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 	snprintf(info->mounted, sizeof(info->mounted), "%s", tf_locktab_mounted(tab));
 	ld.map_fd = tf_locktab_fd(tab);
 	map_id = tf_locktab_map_id(tab);
-	if ((err = links_dir(bpffs)))
+	if ((err = links_dir(bpffs, ifname)))
 		goto out;
 
 	/* Which ingress flavour. */

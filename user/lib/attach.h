@@ -38,6 +38,8 @@ enum tf_hook {
 /* "xdp", "tc-in", "tc-out": the suffix of the pin name. */
 const char *tf_hook_name(enum tf_hook h);
 
+#define TF_ON_HOOK_NAMES 8
+
 struct tf_hook_state {
 	bool attached;
 	bool alive;		/* the link still points at the device */
@@ -47,6 +49,8 @@ struct tf_hook_state {
 	uint32_t link_id;	/* 0 for clsact filters */
 	uint32_t map_id;	/* the lock map the program reads */
 	uint32_t on_hook;	/* programs the kernel runs at this hook, anyone's */
+	/* their names, in the order the kernel runs them (the first TF_ON_HOOK_NAMES) */
+	char on_hook_names[TF_ON_HOOK_NAMES][16];
 };
 
 struct tf_attach_info {

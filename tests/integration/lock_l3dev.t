@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The lock on a device without a link-layer header, with traffic flowing: two
+# namespaces joined by a tun "wire" (tf-tunwire: a tun device in each, packets
+# copied between them, bare IP as on ipip, gre or wireguard).  NS_B streams to
+# NS_A over IPv4 (the lock drops at tc ingress) and NS_A streams to NS_B over
+# IPv6 (the lock drops at tc egress).  attach picks the L3 flavour at tc;
+# while locked the counters rise and nothing arrives, the peer meets no RST,
+# and after unlock both streams go on and arrive intact.
+. "$(dirname "$0")/../lib.sh"
+need_root
+need_built
+need_cmd socat nstat jq
+[ -c /dev/net/tun ] || skip_all "no /dev/net/tun (tun devices)"
+
+plan 18
+
+NS_A=${RUN_ID}a
+NS_B=${RUN_ID}b
+make_ns "$NS_A"
+make_ns "$NS_B"
+DEV=tftun0
+ADDR_A=198.18.1.1
+ADDR_B=198.18.1.2
+ADDR6_A=fd00:7467::1
+ADDR6_B=fd00:7467::2
+spawn "$NS_A" "$TMP/wire.out" "$HELPERS/tf-tunwire" "$NS_A" "$DEV" "$NS_B" "$DEV" --timeout 120
+wired() { grep -q ready "$TMP/wire.out"; }
+wait_for 5 wired || bail_out "tf-tunwire: $(cat "$TMP/wire.out")"
+for side in "$NS_A $ADDR_A $ADDR_B $ADDR6_A $ADDR6_B" "$NS_B $ADDR_B $ADDR_A $ADDR6_B $ADDR6_A"; do
+	read -r ns me peer me6 peer6 <<<"$side"
+	ip -n "$ns" addr add "$me" peer "$peer" dev "$DEV"
+	ip -n "$ns" addr add "$me6/64" dev "$DEV" nodad
+	ip -n "$ns" link set "$DEV" up
+done
+make_bpffs
+A() { in_ns "$NS_A" "$@"; }
+TFA() { in_ns "$NS_A" "$TF" "$@"; }
+
+# ---- attach ------------------------------------------------------------------------------
+
+out=$(TFA attach "$DEV" 2>&1)
+rc=$?
+at_exit "ip netns exec $NS_A $TF detach $DEV"
+note "$out"
+is "$rc" 0 "attach $DEV"
+is "$(TFA -j status | jq -r --arg d "$DEV" '.devices[] | select(.device == $d) | "\(.l3) \([.hooks[] | "\(.hook)/\(.how)"] | join(","))"')" \
+	"true tc-in/tcx,tc-out/tcx" "status: no link-layer header, the lock at tc ingress and egress"
+ok "status (text) says so" bash -c "ip netns exec $NS_A $TF status | grep -q '^$DEV (ifindex [0-9]*, no link-layer header)'"
+
+# ---- two streams ------------------------------------------------------------------------------
+
+LINES=300
+gen() {
+	local i
+	for ((i = 1; i <= LINES; i++)); do
+		printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
+		sleep 0.012
+	done
+}
+for ((i = 1; i <= LINES; i++)); do
+	printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
+done >"$TMP/expect"
+
+resets_a0=$(nstat_get "$NS_A" TcpEstabResets)
+rsts_b0=$(nstat_get "$NS_B" TcpInRsts)
+resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
+A socat -u TCP4-LISTEN:5001,bind="$ADDR_A" OPEN:"$TMP/recv4",creat,trunc &
+rx4=$!
+at_exit "kill $rx4"
+in_ns "$NS_B" socat -u TCP6-LISTEN:5002,bind="[$ADDR6_B]" OPEN:"$TMP/recv6",creat,trunc &
+rx6=$!
+at_exit "kill $rx6"
+sleep 0.3
+(gen | in_ns "$NS_B" socat -u - TCP4:"$ADDR_A":5001; echo $? >"$TMP/tx4.rc") &
+tx4=$!
+at_exit "kill $tx4"
+(gen | A socat -u - TCP6:"[$ADDR6_B]":5002; echo $? >"$TMP/tx6.rc") &
+tx6=$!
+at_exit "kill $tx6"
+
+tuple() { A ss -tnH state established "( sport = :$1 or dport = :$1 )" | awk 'NR == 1 { print $3, $4 }'; }
+has_tuple() { [ -n "$(tuple "$1")" ]; }
+both_up() { has_tuple 5001 && has_tuple 5002; }
+ok "both streams connect across the wire (IPv4 and IPv6)" wait_for 5 both_up
+sleep 0.5
+read -r L4 P4 <<<"$(tuple 5001)"
+read -r L6 P6 <<<"$(tuple 5002)"
+note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+
+# ---- locked ------------------------------------------------------------------------------------
+
+ok "lock the IPv4 stream ($L4 $P4)" quietly TFA lock add "$L4" "$P4"
+ok "lock the IPv6 stream ($L6 $P6)" quietly TFA lock add "$L6" "$P6"
+sleep 0.3
+size4=$(stat -c %s "$TMP/recv4")
+size6=$(stat -c %s "$TMP/recv6")
+sleep 1.2
+full=$(stat -c %s "$TMP/expect")
+ok "the streams were running when locked ($size4, $size6 of $full bytes)" \
+	test "$size4" -lt "$full" -a "$size6" -lt "$full" -a "$size4" -gt 0 -a "$size6" -gt 0
+is "$(stat -c %s "$TMP/recv4")" "$size4" "locked: no IPv4 byte reaches the local receiver"
+is "$(stat -c %s "$TMP/recv6")" "$size6" "locked: no IPv6 byte reaches the peer"
+counter() { TFA -j lock list | jq -r --arg l "$1" '.locks[] | select(.local == $l) | .'"$2"; }
+in4=$(counter "$L4" in_packets)
+out6=$(counter "$L6" out_packets)
+ok "IPv4: the peer's packets are dropped and counted at tc ingress ($in4)" test "${in4:-0}" -gt 0
+ok "IPv6: our own packets are dropped and counted at tc egress ($out6)" test "${out6:-0}" -gt 0
+
+# ---- unlocked ------------------------------------------------------------------------------------
+
+ok "unlock both" bash -c "ip netns exec $NS_A $TF lock del $L4 $P4 >/dev/null && ip netns exec $NS_A $TF lock del $L6 $P6 >/dev/null"
+grew() { [ "$(stat -c %s "$TMP/recv4")" -gt "$size4" ] && [ "$(stat -c %s "$TMP/recv6")" -gt "$size6" ]; }
+ok "bytes flow again both ways" wait_for 5 grew
+wait_for 20 test -s "$TMP/tx4.rc"
+wait_for 20 test -s "$TMP/tx6.rc"
+wait_for 10 bash -c "! kill -0 $rx4 2>/dev/null"
+wait_for 10 bash -c "! kill -0 $rx6 2>/dev/null"
+ok "IPv4 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv4"
+ok "IPv6 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv6"
+is "$(nstat_get "$NS_B" TcpInRsts)" "$rsts_b0" "no RST reached the peer (TcpInRsts)"
+is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b0" "no connection reset in the peer's namespace"
+is "$(nstat_get "$NS_A" TcpEstabResets)" "$resets_a0" "no connection reset in the local namespace"
+
+done_testing
