@@ -89,7 +89,7 @@ spawn "$NS_A" "$TMP/echo.out" "$HELPERS/tf-stream" echo "$ADDR_A" 7000
 app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 7000 --count 1 --rounds 1
 peer=$SPAWNED
-wait_for 20 grep -q ready "$TMP/peer.out"
+wait_for 20 grep -qs ready "$TMP/peer.out"
 ok "dump --leave-running of a live connection" quietly tfa dump --pid "$app" --out "$TMP/img" --leave-running
 ok "a second dump into the same directory is refused" expect_error 1 "already holds a dump" \
 	tfa dump --pid "$app" --out "$TMP/img"

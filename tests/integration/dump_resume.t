@@ -21,7 +21,7 @@ spawn "$NS_A" "$TMP/echo.out" "$HELPERS/tf-stream" echo "$ADDR_A" 7300
 app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 7300 --count $N --rounds 3
 peer=$SPAWNED
-wait_for 20 grep -q ready "$TMP/peer.out"
+wait_for 20 grep -qs ready "$TMP/peer.out"
 
 # dump --fd: one connection of the N, the others are left alone.
 read -r one_local one_peer one_fd < <(in_ns "$NS_A" ss -tnpH state established "( sport = :7300 )" |
@@ -43,7 +43,7 @@ r = json.load(sys.stdin)
 print(r["resumed"], *(c["fd"] for c in r["connections"]))')" "1 $one_fd" \
 	"resume finds fd $one_fd alone in repair mode: the others were never touched"
 kill -USR1 "$peer"
-ok "then every connection carries round 1" wait_for 10 grep -q 'round 1 ok' "$TMP/peer.out"
+ok "then every connection carries round 1" wait_for 10 grep -qs 'round 1 ok' "$TMP/peer.out"
 
 ok "dump (the process is left stopped, its sockets in repair mode)" quietly tfa dump --pid "$app" --out "$TMP/img"
 is "$(nlocks)" "$N" "each connection is locked"
@@ -52,7 +52,7 @@ sleep 0.3
 ok "resume" quietly tfa resume --pid "$app"
 is "$(nlocks)" 0 "no lock is left"
 ok "the process runs again" test "$(awk '{print $3}' "/proc/$app/stat")" != T
-wait_for 10 grep -q 'round 2 ok' "$TMP/peer.out"
+wait_for 10 grep -qs 'round 2 ok' "$TMP/peer.out"
 kill -USR1 "$peer"
 ok "every connection carries rounds 2 and 3 (the dropped one retransmitted)" wait "$peer"
 is "$(nstat_get "$NS_B" TcpEstabResets)" 0 "no connection of the peer was reset"

@@ -25,7 +25,7 @@ app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" peer "$ADDR_A" 7200 --first "$FIRST" \
 	--peer-total $((4 << 20)) --app-total $((2 << 20))
 peer=$SPAWNED
-wait_for 20 grep -q ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
+wait_for 20 grep -qs ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
 
 out=$(tfa dump --pid "$app" --out "$TMP/small/img" 2>&1 >/dev/null)
 status=$?

@@ -20,7 +20,7 @@ spawn "$NS_A" "$TMP/echo.out" "$HELPERS/tf-stream" echo "$ADDR_A" 7100
 app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 7100 --count $N --rounds 1
 peer=$SPAWNED
-wait_for 20 grep -q ready "$TMP/peer.out"
+wait_for 20 grep -qs ready "$TMP/peer.out"
 ok "dump --kill" quietly tfa dump --pid "$app" --out "$TMP/img" --kill
 
 cat >"$TMP/receiver.py" <<'PY'

@@ -82,7 +82,7 @@ app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" peer "$ADDR_A" 7300 --first 65536 \
 	--peer-total $((1 << 20)) --app-total $((1 << 20))
 peer=$SPAWNED
-wait_for 20 grep -q ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
+wait_for 20 grep -qs ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
 
 out=$(TFN --bpffs "$DIR/blocked" dump --pid "$app" --out "$TMP/img" 2>&1 >/dev/null)
 rc=$?

@@ -25,10 +25,10 @@ disown	# the lab teardown kills it
 ip netns exec "$NS_PEER" "$HELPERS/tf-stream" many-peer "$SVC" 6000 --count "$N" --rounds 2 --ping-ms 5 \
 	>"$TMP/peer.log" 2>&1 &
 peer=$!
-wait_for 60 grep -q ready "$TMP/peer.log" || bail_out "the peer never got its $N connections up: $(cat "$TMP/peer.log")"
+wait_for 60 grep -qs ready "$TMP/peer.log" || bail_out "the peer never got its $N connections up: $(cat "$TMP/peer.log")"
 is "$("$TF_ROOT/tools/lab.sh" exec a ss -tnH state established "( sport = :6000 )" | wc -l)" "$N" "$N connections established at a"
 kill -USR1 "$peer"
-wait_for 30 grep -q "round 1 ok" "$TMP/peer.log"
+wait_for 30 grep -qs "round 1 ok" "$TMP/peer.log"
 ok "round 1 echoed on every connection at a" grep -q "round 1 ok" "$TMP/peer.log"
 
 W=$LAB_WORK/move	# tmpfs: images are fsync()ed

@@ -50,7 +50,7 @@ run_case() { # run_case NAME ADDR PORT
 	app=$SPAWNED
 	spawn "$NS_B" "$TMP/peer-$name.out" "$HELPERS/tf-stream" many-peer "$addr" "$port" --count 1 --rounds 1
 	peer=$SPAWNED
-	wait_for 20 grep -q ready "$TMP/peer-$name.out" || bail_out "$name: the peer did not connect"
+	wait_for 20 grep -qs ready "$TMP/peer-$name.out" || bail_out "$name: the peer did not connect"
 
 	ok "$name: dump --kill" quietly tfa dump --pid "$app" --kill --out "$img"
 	# Not through a function: `f &` would make $! a subshell.  restore

@@ -56,7 +56,7 @@ run_case() {
 	spawn "$NS_B" "$TMP/peer-$label.out" "$HELPERS/tf-stream" peer "$connect" "$port" \
 		--first "$PEER_FIRST" --peer-total "$PEER_TOTAL" --app-total "$APP_TOTAL"
 	peer_pid=$SPAWNED
-	wait_for 20 grep -q ready "$TMP/peer-$label.out" || diag "peer never got ready: $(cat "$TMP/peer-$label.out")"
+	wait_for 20 grep -qs ready "$TMP/peer-$label.out" || diag "peer never got ready: $(cat "$TMP/peer-$label.out")"
 
 	# Quiet the peer on its own host: A's data leaves, nothing comes back.
 	local ss_line app_ep peer_ep rst0

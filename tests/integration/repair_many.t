@@ -20,7 +20,7 @@ spawn "$NS_A" "$TMP/echo.out" "$HELPERS/tf-stream" echo "$ADDR_A" 6000
 app=$SPAWNED
 spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 6000 --count "$N" --rounds 2
 peer=$SPAWNED
-wait_for 60 grep -q ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
+wait_for 60 grep -qs ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
 # A SYN that raced the server's listen() was refused with an RST: count from here.
 rst0=$(nstat_get "$NS_A" TcpOutRsts)
 
@@ -48,7 +48,7 @@ is "$listen_fds $listen_fdnames" "$N $(seq -f 'conn-%04g' 1 "$N" | paste -sd:)" 
 note "dump $(((dumped - start) / 1000000)) ms, restore $(((restored - dumped) / 1000000)) ms for $N connections"
 
 kill -USR1 "$peer"
-wait_for 30 grep -q 'round 1 ok' "$TMP/peer.out"
+wait_for 30 grep -qs 'round 1 ok' "$TMP/peer.out"
 kill -USR1 "$peer"
 ok "all $N connections echo two more rounds after the move" wait "$peer"
 note "peer: $(tail -1 "$TMP/peer.out")"
