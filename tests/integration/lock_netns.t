@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 76
+plan 77
 
 make_pair
 make_bpffs
@@ -72,7 +72,11 @@ ok "lock the IPv6 stream ($L6 $P6)" TFA lock add "$L6" "$P6"
 sleep 0.3
 size4=$(stat -c %s "$TMP/recv4")
 size6=$(stat -c %s "$TMP/recv6")
+insegs_a=$(nstat_get "$NS_A" TcpInSegs)
 sleep 1.2
+# A stalled receiver alone proves little (dropping our own ACKs stalls the
+# sender too): nothing of the peer's may reach A's TCP at all.
+is "$(($(nstat_get "$NS_A" TcpInSegs) - insegs_a))" 0 "locked: A's TCP receives no segment (the peer's retransmits die at ingress)"
 full=$(stat -c %s "$TMP/expect")
 ok "the streams were still running when locked ($size4, $size6 of $full bytes)" \
 	test "$size4" -lt "$full" -a "$size6" -lt "$full" -a "$size4" -gt 0 -a "$size6" -gt 0
