@@ -8,7 +8,7 @@ need_built
 need_cmd perl
 
 GOLDEN=$TF_ROOT/images/golden
-plan 45
+plan 47
 
 # json_ok FILE: FILE holds one valid JSON document.
 json_ok() { perl -MJSON::PP -e 'local $/; decode_json(<STDIN>)' <"$1" 2>/dev/null; }
@@ -123,5 +123,15 @@ ok "show --help prints usage" bash -c "'$TF' show --help | grep -q '^Usage: tcpf
 ok "check --help prints usage" bash -c "'$TF' check --help | grep -q '^Usage: tcpferry.* check'"
 "$TF" show >/dev/null 2>&1
 is "$?" 2 "show without an argument is a usage error"
+# Every command that tcpferry --help lists has a --help of its own (exit 0,
+# a Usage line naming it, on stdout) and a section in the man page.
+cmds=$("$TF" --help | awk '/^Commands:/ { on = 1; next } on && NF == 0 { exit } on { print $1 }')
+nohelp= noman=
+for c in $cmds; do
+	"$TF" "$c" --help 2>/dev/null | grep -q "^Usage: tcpferry.* $c" || nohelp="$nohelp $c"
+	grep -q "^\.SS $c\b" "$TF_ROOT/user/cli/tcpferry.8" || noman="$noman $c"
+done
+ok "every command ($(echo $cmds)) has --help with its usage${nohelp:+; not:$nohelp}" test -n "$cmds" -a -z "$nohelp"
+ok "every command has a section in tcpferry(8)${noman:+; not:$noman}" test -n "$cmds" -a -z "$noman"
 
 done_testing
