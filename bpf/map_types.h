@@ -76,6 +76,7 @@ struct tf_lock_bulk_args {
 
 #define TF_PIN_TSVAL_CFG	"tsval_cfg"
 #define TF_PIN_TSVAL_EVENTS	"tsval_events"
+#define TF_PIN_TSVAL_STATS	"tsval_stats"
 #define TF_DEFAULT_MAX_TSVALS	65536
 
 /*
@@ -110,6 +111,15 @@ struct tf_tsval_cfg {
 	__u32 max_jump;		/* report a forward step larger than this (0: never) */
 	__u32 slack;		/* a step back of at most this much is not a regression */
 	__u32 pad;		/* zero */
+};
+
+/*
+ * What the recorder could not do, counted per CPU (a per-CPU array, key 0;
+ * the sum over CPUs is the total).  Readers take the difference between two
+ * reads: the counters only grow.
+ */
+struct tf_tsval_stats {
+	__u64 events_lost;	/* events dropped because tsval_events was full */
 };
 
 enum tf_tsval_dir {

@@ -17,7 +17,9 @@
  *
  * tswatch: while tsval_cfg.watchers > 0, the first tsval of a tuple, each
  * step back (a regression, serial arithmetic mod 2^32) and each step forward
- * larger than max_jump go to the ring buffer tsval_events.
+ * larger than max_jump go to the ring buffer tsval_events; an event that
+ * does not fit (tswatch is behind) is counted in tsval_stats.events_lost, so
+ * that tswatch can tell "no regression" from "no regression it could see".
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -55,6 +57,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } tsval_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_tsval_stats);
+} tsval_stats SEC(".maps");
 
 /* a after b, mod 2^32 (RFC 1982, as the kernel's after()) */
 static __always_inline bool ts_after(__u32 a, __u32 b)
@@ -197,8 +206,15 @@ static __always_inline void emit(const struct tf_tuple *key, __u64 now, __u8 dir
 {
 	struct tf_tsval_event *e = bpf_ringbuf_reserve(&tsval_events, sizeof(*e), 0);
 
-	if (!e)
-		return;	/* the ring is full (tswatch is behind): this event is lost */
+	if (!e) {
+		/* The ring is full (tswatch is behind): count the loss, tswatch reports it. */
+		__u32 zero = 0;
+		struct tf_tsval_stats *st = bpf_map_lookup_elem(&tsval_stats, &zero);
+
+		if (st)
+			__sync_fetch_and_add(&st->events_lost, 1);
+		return;
+	}
 	e->tuple = *key;
 	e->time_ns = now;
 	e->prev = prev;

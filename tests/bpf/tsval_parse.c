@@ -4,8 +4,9 @@
  * programs): which tsval each TCP option layout yields in the map, and that
  * malformed or truncated options and packets without the option record
  * nothing.  Also the serial maximum across the 2^32 wrap and the lock rule
- * (a locked tuple's packets are not recorded).  The maps are the skeleton's
- * own: no pin, no bpffs.
+ * (a locked tuple's packets are not recorded), and that events that do not
+ * fit the ring buffer (one page here) are counted as lost.  The maps are the
+ * skeleton's own: no pin, no bpffs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -167,11 +168,12 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 11);
+	plan((int)ARRAY_SIZE(layouts) + 12);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
 	bpf_map__set_max_entries(skel->maps.locks, 16);
+	bpf_map__set_max_entries(skel->maps.tsval_events, sysconf(_SC_PAGESIZE));	/* easy to fill */
 	if (tsval_bpf__load(skel)) {
 		if (errno == EPERM)
 			skip_all("needs root (BPF)");
@@ -278,6 +280,30 @@ int main(void)
 		ok(kinds[TF_TSV_EV_FIRST] == 1 && kinds[TF_TSV_EV_REGRESSION] == 1 && kinds[TF_TSV_EV_JUMP] == 1,
 		   "events: first %d, regression %d (5001 -> 4000), jump %d (4000 -> 9000 > 100)",
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_JUMP]);
+	}
+
+	/* A full ring: each event that does not fit is counted in tsval_stats. */
+	{
+		const int sent = 500;	/* "first" events; a page holds under 100 */
+		uint8_t o[12] = { 1, 1, TS(7) };
+		struct tf_tsval_stats st;
+		struct ring_buffer *rb;
+		int err;
+
+		memset(kinds, 0, sizeof(kinds));
+		for (int i = 0; i < sent; i++) {
+			clear_map();
+			out_tsval(o, 12, 0, 0, false, NULL);
+		}
+		rb = ring_buffer__new(bpf_map__fd(skel->maps.tsval_events), count_event, NULL, NULL);
+		ring_buffer__consume(rb);
+		ring_buffer__free(rb);
+		if ((err = tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st)))
+			bail_out("read tsval_stats: %s", strerror(-err));
+		ok(st.events_lost > 0 &&
+		   kinds[TF_TSV_EV_FIRST] + st.events_lost == (uint64_t)sent,
+		   "full ring: %d events read + %llu counted lost = %d sent", kinds[TF_TSV_EV_FIRST],
+		   (unsigned long long)st.events_lost, sent);
 	}
 
 	tsval_bpf__destroy(skel);
