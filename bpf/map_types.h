@@ -90,9 +90,11 @@ struct tf_tsval_max {
 };
 
 /*
- * What the recorder knows about one 4-tuple (key: struct tf_tuple, local =
- * this host).  out = the tsvals our socket sent (what restore must not go
- * below), in = the peer's tsvals (for inspection and tswatch).
+ * What the recorder knows about the connection on one 4-tuple (key: struct
+ * tf_tuple, local = this host), since its SYN or SYN-ACK (either starts the
+ * record over: a new connection may reuse a tuple).  out = the tsvals our
+ * socket sent (what restore must not go below), in = the peer's tsvals (for
+ * inspection and tswatch).
  */
 struct tf_tsval {
 	struct tf_tsval_max out_max;	/* largest tsval that left (serial, mod 2^32) */
@@ -128,7 +130,7 @@ enum tf_tsval_dir {
 };
 
 enum tf_tsval_event_kind {
-	TF_TSV_EV_FIRST = 0,	/* first tsval of a tuple and direction */
+	TF_TSV_EV_FIRST = 0,	/* first tsval of a connection and direction */
 	TF_TSV_EV_REGRESSION,	/* tsval before the previous packet's (and the max) */
 	TF_TSV_EV_JUMP,		/* tsval more than max_jump after the previous packet's */
 };

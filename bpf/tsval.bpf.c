@@ -15,7 +15,12 @@
  * Packets that a lock drops are not recorded (they never reached the peer)
  * when the lock table was pinned at load time (tf_check_locks).
  *
- * tswatch: while tsval_cfg.watchers > 0, the first tsval of a tuple, each
+ * A SYN or SYN-ACK, either way, starts a new connection on the tuple: the
+ * record starts over (both directions) from that packet, so that neither
+ * tswatch nor a restore compares with an earlier connection's clock.  A SYN
+ * without the option removes the record (the new connection has no tsvals).
+ *
+ * tswatch: while tsval_cfg.watchers > 0, the first tsval of a connection, each
  * step back (a regression, serial arithmetic mod 2^32) and each step forward
  * larger than max_jump go to the ring buffer tsval_events; an event that
  * does not fit (tswatch is behind) is counted in tsval_stats.events_lost, so
@@ -32,6 +37,8 @@
 #define TC_ACT_UNSPEC	(-1)
 #define TF_PULL_LEN	256
 #define TF_CAS_TRIES	4
+#define TF_TCP_FLAGS	13	/* offset of the flags byte in the TCP header */
+#define TF_TCP_SYN	0x02
 
 /* Set before load. */
 const volatile __u8 tf_l3_dev = 0;		/* no link-layer header (tun, wireguard) */
@@ -117,8 +124,8 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct tf_pkt *p)
 	return parse(skb_data(skb), skb_data_end(skb), p);
 }
 
-/* The TCP packet's tsval: TF_TS_FOUND or why not. */
-static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p, __u32 *tsval)
+/* The TCP packet's tsval: TF_TS_FOUND or why not; *flags: its TCP flags (0 if not TCP). */
+static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p, __u32 *tsval, __u8 *flags)
 {
 	__u8 buf[TF_TCPOPT_BUF] = {};
 	__u32 optlen, opt_off;
@@ -126,8 +133,10 @@ static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p,
 
 	void *data, *data_end;
 
+	*flags = 0;
 	if (tc_parse(skb, p) != TF_PKT_TCP)
 		return TF_TS_NONE;
+	*flags = ((__u8 *)p->tcp)[TF_TCP_FLAGS];
 	data = skb_data(skb);
 	data_end = skb_data_end(skb);
 	r = tf_tcp_tsval_fast(p->tcp, data_end, tsval);
@@ -227,6 +236,46 @@ static __always_inline void emit(const struct tf_tuple *key, __u64 now, __u8 dir
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* A record that holds this one packet. */
+static __always_inline void first_record(struct tf_tsval *nv, __u32 tsval, bool ingress, __u64 now)
+{
+	__builtin_memset(nv, 0, sizeof(*nv));
+	if (ingress) {
+		nv->in_max.tsval = tsval;
+		nv->in_max.seen = 1;
+		nv->in_seen_ns = now;
+		nv->in_last = tsval;
+		nv->in_packets = 1;
+	} else {
+		nv->out_max.tsval = tsval;
+		nv->out_max.seen = 1;
+		nv->out_seen_ns = now;
+		nv->out_last = tsval;
+		nv->out_packets = 1;
+	}
+}
+
+/*
+ * A SYN or SYN-ACK: a new connection on the tuple.  Its record starts over
+ * with this packet, whatever an earlier connection left (a CPU that is
+ * raising the old record's maximum meanwhile writes into the replaced one).
+ */
+static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, bool ingress, bool has_ts)
+{
+	__u32 zero = 0;
+	struct tf_tsval_cfg *cfg = bpf_map_lookup_elem(&tsval_cfg, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	struct tf_tsval nv;
+
+	if (!has_ts) {
+		bpf_map_delete_elem(&tsvals, key);	/* no timestamps on this connection */
+		return;
+	}
+	first_record(&nv, tsval, ingress, now);
+	if (bpf_map_update_elem(&tsvals, key, &nv, BPF_ANY) == 0 && cfg && cfg->watchers)
+		emit(key, now, ingress ? TF_TSV_IN : TF_TSV_OUT, TF_TSV_EV_FIRST, tsval, tsval, tsval);
+}
+
 static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool ingress)
 {
 	__u32 zero = 0, last;
@@ -239,21 +288,9 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 
 	v = bpf_map_lookup_elem(&tsvals, key);
 	if (!v) {
-		struct tf_tsval nv = {};
+		struct tf_tsval nv;
 
-		if (ingress) {
-			nv.in_max.tsval = tsval;
-			nv.in_max.seen = 1;
-			nv.in_seen_ns = now;
-			nv.in_last = tsval;
-			nv.in_packets = 1;
-		} else {
-			nv.out_max.tsval = tsval;
-			nv.out_max.seen = 1;
-			nv.out_seen_ns = now;
-			nv.out_last = tsval;
-			nv.out_packets = 1;
-		}
+		first_record(&nv, tsval, ingress, now);
 		if (bpf_map_update_elem(&tsvals, key, &nv, BPF_NOEXIST) == 0) {
 			if (watching)
 				emit(key, now, dir, TF_TSV_EV_FIRST, tsval, tsval, tsval);
@@ -291,14 +328,19 @@ static __always_inline int tsval_tc(struct __sk_buff *skb, bool ingress)
 {
 	struct tf_pkt p = {};
 	struct tf_tuple key;
-	__u32 tsval;
+	__u32 tsval = 0;
+	__u8 flags;
+	bool has_ts = packet_tsval(skb, &p, &tsval, &flags) == TF_TS_FOUND;
 
-	if (packet_tsval(skb, &p, &tsval) != TF_TS_FOUND)
+	if (!has_ts && !(flags & TF_TCP_SYN))
 		return TC_ACT_UNSPEC;
 	make_key(&p, ingress, &key);
 	if (tf_check_locks && skb->mark != TF_PASS_MARK && locked(&key))
 		return TC_ACT_UNSPEC;	/* dropped by the lock: it never reaches the peer */
-	record(&key, tsval, ingress);
+	if (flags & TF_TCP_SYN)
+		restart(&key, tsval, ingress, has_ts);
+	else
+		record(&key, tsval, ingress);
 	return TC_ACT_UNSPEC;
 }
 

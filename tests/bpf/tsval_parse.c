@@ -129,6 +129,42 @@ static long long out_tsval(const uint8_t *opts, int optlen, int doff_words, int 
 	return v.out_max.tsval;
 }
 
+#define TCP_SYN 0x02
+#define TCP_ACK 0x10
+
+/*
+ * One IPv4 packet with these TCP flags through the egress (A -> B) or, with
+ * addresses and ports swapped, the ingress program (B -> A); tsval < 0: no
+ * options.  Either way the record is the one of (local A, peer B).
+ */
+static void send_flags(bool ingress, long long tsval, uint8_t flags)
+{
+	uint8_t buf[256], o[12] = { 1, 1, 8, 10, tsval >> 24, tsval >> 16, tsval >> 8, tsval, 0, 0, 0, 1 };
+	size_t len = build(buf, o, tsval < 0 ? 0 : 12, 0, 0, false);
+
+	buf[14 + 20 + 13] = flags;
+	if (ingress) {
+		uint8_t tmp[4];
+
+		memcpy(tmp, buf + 26, 4);
+		memcpy(buf + 26, buf + 30, 4);
+		memcpy(buf + 30, tmp, 4);
+		put16(buf + 34, PORT_B);
+		put16(buf + 36, PORT_A);
+	}
+	run(bpf_program__fd(ingress ? skel->progs.tf_tsval_tc_in : skel->progs.tf_tsval_tc_out), buf, len, 0);
+}
+
+/* Events in the ring since the last call, by kind (kinds[]). */
+static void drain_events(void)
+{
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.tsval_events), count_event, NULL, NULL);
+
+	memset(kinds, 0, sizeof(kinds));
+	ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+}
+
 #define TS(v) 8, 10, (v) >> 24, ((v) >> 16) & 0xff, ((v) >> 8) & 0xff, (v) & 0xff, 0, 0, 0, 1
 
 struct layout {
@@ -168,7 +204,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 12);
+	plan((int)ARRAY_SIZE(layouts) + 17);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -280,6 +316,57 @@ int main(void)
 		ok(kinds[TF_TSV_EV_FIRST] == 1 && kinds[TF_TSV_EV_REGRESSION] == 1 && kinds[TF_TSV_EV_JUMP] == 1,
 		   "events: first %d, regression %d (5001 -> 4000), jump %d (4000 -> 9000 > 100)",
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_JUMP]);
+	}
+
+	/*
+	 * A new connection on the same 4-tuple: a SYN or SYN-ACK either way
+	 * starts the record over, so neither tswatch nor restore sees the
+	 * earlier connection's tsvals.
+	 */
+	{
+		struct tf_tuple k = key_a_to_b(false);
+		int map_fd = bpf_map__fd(skel->maps.tsvals);
+		struct tf_tsval v;
+		int get_err;
+
+		/* (tf_tsval_get before ok(): the order its arguments are evaluated in is unspecified) */
+		clear_map();
+		drain_events();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(false, 5, TCP_SYN);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.out_max.seen && v.out_max.tsval == 5 && !v.in_max.seen &&
+		   v.out_packets == 1, "SYN out with tsval 5 after 1000: out max %u, in %s (want 5, none)",
+		   v.out_max.tsval, v.in_max.seen ? "kept" : "none");
+		ok(kinds[TF_TSV_EV_REGRESSION] == 0 && kinds[TF_TSV_EV_FIRST] == 3,
+		   "SYN out: no regression, a 'first' event (regressions %d, firsts %d of 3)",
+		   kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_FIRST]);
+
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 9, TCP_SYN | TCP_ACK);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.in_max.seen && v.in_max.tsval == 9 && !v.out_max.seen &&
+		   kinds[TF_TSV_EV_REGRESSION] == 0,
+		   "SYN-ACK in with tsval 9 after 2000: in max %u, out %s, regressions %d (want 9, none, 0)",
+		   v.in_max.tsval, v.out_max.seen ? "kept" : "none", kinds[TF_TSV_EV_REGRESSION]);
+
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(true, 4, TCP_SYN);
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.in_max.tsval == 4 && !v.out_max.seen,
+		   "SYN in (the peer reconnects) with tsval 4: in max %u, out %s", v.in_max.tsval,
+		   v.out_max.seen ? "kept" : "none");
+
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(false, -1, TCP_SYN);
+		ok(tf_tsval_get(map_fd, &k, &v) == -ENOENT,
+		   "SYN without timestamps: the new connection has none, the record is gone");
+		drain_events();
 	}
 
 	/* A full ring: each event that does not fit is counted in tsval_stats. */
