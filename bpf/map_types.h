@@ -122,6 +122,7 @@ struct tf_tsval_cfg {
  */
 struct tf_tsval_stats {
 	__u64 events_lost;	/* events dropped because tsval_events was full */
+	__u64 max_giveups;	/* raises of a maximum given up under contention (it stays low) */
 };
 
 enum tf_tsval_dir {

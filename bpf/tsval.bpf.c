@@ -36,13 +36,19 @@
 
 #define TC_ACT_UNSPEC	(-1)
 #define TF_PULL_LEN	256
-#define TF_CAS_TRIES	4
+/*
+ * Each failed compare-and-swap means another CPU changed the word meanwhile,
+ * i.e. raised the maximum: giving up needs 64 raises of one tuple's maximum
+ * within one packet's few instructions, and is counted (tsval_stats).
+ */
+#define TF_CAS_TRIES	64
 #define TF_TCP_FLAGS	13	/* offset of the flags byte in the TCP header */
 #define TF_TCP_SYN	0x02
 
 /* Set before load. */
 const volatile __u8 tf_l3_dev = 0;		/* no link-layer header (tun, wireguard) */
 const volatile __u8 tf_check_locks = 0;		/* skip packets a live lock drops */
+const volatile __u32 tf_cas_tries = TF_CAS_TRIES;	/* tests: 0 takes the give-up path */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -187,26 +193,36 @@ static __always_inline bool locked(const struct tf_tuple *key)
 /*
  * Raise *m to tsval if tsval is after it (or nothing was there), with a
  * 64-bit compare-and-swap: packets of one tuple may pass on several CPUs.
- * Returns the maximum as it was before.
+ * (Not a per-CPU maximum: the serial comparison needs the values within 2^31
+ * of each other, which a CPU's stale value is not after 35 minutes of usec
+ * tsvals, and tswatch needs the one maximum.)  Returns the maximum as it was
+ * before.
  */
 static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval)
 {
+	struct tf_tsval_stats *st;
 	union tsval_word old, new;
-	int i;
+	__u32 zero = 0, i;
 
 	old.w = *(volatile __u64 *)m;
-	for (i = 0; i < TF_CAS_TRIES; i++) {
+	for (i = 0; i <= TF_CAS_TRIES; i++) {
 		__u64 seen;
 
 		if (old.m.seen && !ts_after(tsval, old.m.tsval))
+			return old.m;	/* not above the maximum: nothing to raise */
+		if (i >= tf_cas_tries)
 			break;
 		new.m.tsval = tsval;
 		new.m.seen = 1;
 		seen = __sync_val_compare_and_swap((__u64 *)m, old.w, new.w);
 		if (seen == old.w)
-			break;
+			return old.m;
 		old.w = seen;
 	}
+	/* Given up: the maximum stays below this tsval.  Counted, not silent. */
+	st = bpf_map_lookup_elem(&tsval_stats, &zero);
+	if (st)
+		__sync_fetch_and_add(&st->max_giveups, 1);
 	return old.m;
 }
 

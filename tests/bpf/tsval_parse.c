@@ -204,7 +204,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 17);
+	plan((int)ARRAY_SIZE(layouts) + 19);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -369,15 +369,67 @@ int main(void)
 		drain_events();
 	}
 
+	/*
+	 * The compare-and-swap that raises the maximum gives up after
+	 * tf_cas_tries failed tries (other CPUs raising it meanwhile), and the
+	 * give-up is counted.  Contention cannot be made here: a recorder
+	 * loaded with 0 tries gives up on every raise.
+	 */
+	{
+		struct tsval_bpf *s3 = tsval_bpf__open();
+		struct tf_tuple k = key_a_to_b(false);
+		uint8_t buf[256], o[12] = { 1, 1, TS(1000) };
+		size_t len = build(buf, o, 12, 0, 0, false);
+		struct tf_tsval_stats st0, st1;
+		struct tf_tsval v;
+		int map_fd, stats_fd;
+
+		bpf_map__set_max_entries(s3->maps.locks, 16);
+		s3->rodata->tf_cas_tries = 0;
+		if (tsval_bpf__load(s3))
+			bail_out("load the tsval programs (0 tries): %s", strerror(errno));
+		map_fd = bpf_map__fd(s3->maps.tsvals);
+		stats_fd = bpf_map__fd(s3->maps.tsval_stats);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);	/* the first: no CAS */
+		tf_tsval_stats_sum(stats_fd, &st0);
+		o[2 + 5] = 0xf0;	/* 1000 -> 0x3f0 (1008): a raise */
+		len = build(buf, o, 12, 0, 0, false);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);
+		o[2 + 5] = 0xe0;	/* 0x3e0 (992): below the maximum, nothing to raise */
+		len = build(buf, o, 12, 0, 0, false);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);
+		tf_tsval_stats_sum(stats_fd, &st1);
+		tf_tsval_get(map_fd, &k, &v);
+		ok(st1.max_giveups - st0.max_giveups == 1 && v.out_max.tsval == 1000,
+		   "0 CAS tries: the raise to 1008 is given up and counted (%llu, want 1; 992 is no raise), "
+		   "max %u", (unsigned long long)(st1.max_giveups - st0.max_giveups), v.out_max.tsval);
+		tsval_bpf__destroy(s3);
+
+		/* The default tries, no contention: every raise lands, none given up. */
+		clear_map();
+		tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st0);
+		for (uint32_t t = 100; t < 200; t++) {
+			uint8_t o2[12] = { 1, 1, TS(t) };
+
+			out_tsval(o2, 12, 0, 0, false, NULL);
+		}
+		tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st1);
+		ok(st1.max_giveups == st0.max_giveups && out_tsval(o, 0, 0, 0, false, NULL) == 199,
+		   "default tries: 99 raises, none given up, maximum 199");
+	}
+
 	/* A full ring: each event that does not fit is counted in tsval_stats. */
 	{
 		const int sent = 500;	/* "first" events; a page holds under 100 */
 		uint8_t o[12] = { 1, 1, TS(7) };
-		struct tf_tsval_stats st;
+		struct tf_tsval_stats st0, st;
 		struct ring_buffer *rb;
 		int err;
 
+		drain_events();	/* what earlier checks left */
 		memset(kinds, 0, sizeof(kinds));
+		if ((err = tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st0)))
+			bail_out("read tsval_stats: %s", strerror(-err));
 		for (int i = 0; i < sent; i++) {
 			clear_map();
 			out_tsval(o, 12, 0, 0, false, NULL);
@@ -387,8 +439,8 @@ int main(void)
 		ring_buffer__free(rb);
 		if ((err = tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st)))
 			bail_out("read tsval_stats: %s", strerror(-err));
-		ok(st.events_lost > 0 &&
-		   kinds[TF_TSV_EV_FIRST] + st.events_lost == (uint64_t)sent,
+		st.events_lost -= st0.events_lost;
+		ok(st.events_lost > 0 && kinds[TF_TSV_EV_FIRST] + st.events_lost == (uint64_t)sent,
 		   "full ring: %d events read + %llu counted lost = %d sent", kinds[TF_TSV_EV_FIRST],
 		   (unsigned long long)st.events_lost, sent);
 	}

@@ -51,12 +51,14 @@ static const char usage[] =
 	"Each line names the connection as LOCAL -> PEER (out: sent from this host)\n"
 	"or LOCAL <- PEER (in: sent by the peer), with both tsvals.  At the end, each\n"
 	"watched connection with its largest tsval each way, and how many events were\n"
-	"lost because the ring buffer was full (tswatch fell behind).\n"
+	"lost because the ring buffer was full (tswatch fell behind) and how many\n"
+	"raises of a maximum the recorder gave up under contention (so it stays low).\n"
 	"\n"
 	"Exit status:\n"
 	"  0  no regression, and no event lost\n"
 	"  3  a regression was seen\n"
-	"  4  no regression was seen, but events were lost: the answer is unknown\n"
+	"  4  no regression was seen, but events were lost or raises given up: the\n"
+	"     answer is unknown\n"
 	"  1  an error; 2  bad usage\n"
 	"\n"
 	"The recorder (tc egress and ingress) is attached to each DEV if it is not\n"
@@ -295,7 +297,7 @@ int cmd_tswatch(int argc, char **argv)
 	const char *devs[MAX_DEVS];
 	int n_devs = 0, n_attached = 0, c, err, ret = 1, ev_fd = -1, stats_fd = -1;
 	struct tf_tsval_stats stats0, stats1;
-	uint64_t lost;
+	uint64_t lost, giveups;
 	struct timespec t0, now;
 	char *end;
 
@@ -453,6 +455,7 @@ int cmd_tswatch(int argc, char **argv)
 	}
 	/* Another tswatch's losses count too: the lost events may be ours. */
 	lost = stats1.events_lost - stats0.events_lost;
+	giveups = stats1.max_giveups - stats0.max_giveups;
 
 	if (w.j) {
 		json_array_end(w.j);
@@ -463,19 +466,23 @@ int cmd_tswatch(int argc, char **argv)
 		json_uint_field(w.j, "regressions", w.regressions);
 		json_uint_field(w.j, "jumps", w.jumps);
 		json_uint_field(w.j, "events_lost", lost);
+		json_uint_field(w.j, "max_giveups", giveups);
 		json_object_end(w.j);
 		cli_json_close(w.j);
 	} else {
 		printf("-- connections --\n");
 		list_records(&w.f, NULL);
-		printf("tswatch: %lu regression(s), %lu jump(s), %llu events lost\n", w.regressions, w.jumps,
-		       (unsigned long long)lost);
+		printf("tswatch: %lu regression(s), %lu jump(s), %llu events lost, %llu raises given up\n",
+		       w.regressions, w.jumps, (unsigned long long)lost, (unsigned long long)giveups);
 	}
 	if (lost && !w.regressions)
 		cli_warn("tswatch: %llu events lost (the ring buffer %s/%s was full): a regression may have "
 			 "gone unseen; rerun with fewer connections through the device or a larger --max-jump",
 			 (unsigned long long)lost, g.bpffs, TF_PIN_TSVAL_EVENTS);
-	ret = w.regressions ? EXIT_REGRESSION : lost ? EXIT_LOST : 0;
+	if (giveups && !w.regressions)
+		cli_warn("tswatch: %llu raises of a maximum tsval given up under contention (see %s/%s): a "
+			 "regression may have gone unseen", (unsigned long long)giveups, g.bpffs, TF_PIN_TSVAL_STATS);
+	ret = w.regressions ? EXIT_REGRESSION : lost || giveups ? EXIT_LOST : 0;
 out:
 	ring_buffer__free(rb);
 	if (ev_fd >= 0)

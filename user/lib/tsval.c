@@ -299,8 +299,10 @@ int tf_tsval_stats_sum(int stats_fd, struct tf_tsval_stats *sum)
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(stats_fd, &zero, per_cpu))
 		err = -errno;
-	for (int i = 0; !err && i < ncpus; i++)
+	for (int i = 0; !err && i < ncpus; i++) {
 		sum->events_lost += per_cpu[i].events_lost;
+		sum->max_giveups += per_cpu[i].max_giveups;
+	}
 	free(per_cpu);
 	return err;
 }
