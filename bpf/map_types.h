@@ -99,8 +99,8 @@ struct tf_tsval_max {
 struct tf_tsval {
 	struct tf_tsval_max out_max;	/* largest tsval that left (serial, mod 2^32) */
 	struct tf_tsval_max in_max;	/* largest tsval the peer sent us */
-	__u64 out_seen_ns;	/* CLOCK_MONOTONIC of the last outgoing tsval */
-	__u64 in_seen_ns;
+	__u64 out_seen_ns;	/* CLOCK_MONOTONIC when out_max took its value */
+	__u64 in_seen_ns;	/* the same for in_max */
 	__u32 out_last;		/* the last tsval each way, for tswatch */
 	__u32 in_last;
 	__u64 out_packets;	/* packets with a timestamp option recorded */

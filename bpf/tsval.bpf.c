@@ -2,7 +2,9 @@
 /*
  * The tsval recorder: per TCP 4-tuple, the largest TCP timestamp value that
  * left this host (what a restored socket's clock must not go below) and the
- * largest one the peer sent, in the pinned LRU map <bpffs>/tsvals.
+ * largest one the peer sent, each with when it was seen (the time the
+ * maximum was raised to it, CLOCK_MONOTONIC), in the pinned LRU map
+ * <bpffs>/tsvals.
  *
  *   tf_tsval_tc_out   tc egress:  our tsvals     key (local = src, peer = dst)
  *   tf_tsval_tc_in    tc ingress: the peer's     key (local = dst, peer = src)
@@ -196,14 +198,15 @@ static __always_inline bool locked(const struct tf_tuple *key)
  * (Not a per-CPU maximum: the serial comparison needs the values within 2^31
  * of each other, which a CPU's stale value is not after 35 minutes of usec
  * tsvals, and tswatch needs the one maximum.)  Returns the maximum as it was
- * before.
+ * before; *raised: this tsval is the maximum now.
  */
-static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval)
+static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval, bool *raised)
 {
 	struct tf_tsval_stats *st;
 	union tsval_word old, new;
 	__u32 zero = 0, i;
 
+	*raised = false;
 	old.w = *(volatile __u64 *)m;
 	for (i = 0; i <= TF_CAS_TRIES; i++) {
 		__u64 seen;
@@ -215,8 +218,10 @@ static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u
 		new.m.tsval = tsval;
 		new.m.seen = 1;
 		seen = __sync_val_compare_and_swap((__u64 *)m, old.w, new.w);
-		if (seen == old.w)
+		if (seen == old.w) {
+			*raised = true;
 			return old.m;
+		}
 		old.w = seen;
 	}
 	/* Given up: the maximum stays below this tsval.  Counted, not silent. */
@@ -301,6 +306,7 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 	__u8 dir = ingress ? TF_TSV_IN : TF_TSV_OUT;
 	struct tf_tsval_max before;
 	struct tf_tsval *v;
+	bool raised;
 
 	v = bpf_map_lookup_elem(&tsvals, key);
 	if (!v) {
@@ -318,16 +324,18 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 	}
 
 	if (ingress) {
-		before = raise_max(&v->in_max, tsval);
+		before = raise_max(&v->in_max, tsval, &raised);
 		last = v->in_last;
 		v->in_last = tsval;
-		v->in_seen_ns = now;
+		if (raised)
+			v->in_seen_ns = now;
 		__sync_fetch_and_add(&v->in_packets, 1);
 	} else {
-		before = raise_max(&v->out_max, tsval);
+		before = raise_max(&v->out_max, tsval, &raised);
 		last = v->out_last;
 		v->out_last = tsval;
-		v->out_seen_ns = now;
+		if (raised)
+			v->out_seen_ns = now;
 		__sync_fetch_and_add(&v->out_packets, 1);
 	}
 	if (!watching)

@@ -204,7 +204,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 19);
+	plan((int)ARRAY_SIZE(layouts) + 21);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -316,6 +316,29 @@ int main(void)
 		ok(kinds[TF_TSV_EV_FIRST] == 1 && kinds[TF_TSV_EV_REGRESSION] == 1 && kinds[TF_TSV_EV_JUMP] == 1,
 		   "events: first %d, regression %d (5001 -> 4000), jump %d (4000 -> 9000 > 100)",
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_JUMP]);
+	}
+
+	/* out_seen_ns / in_seen_ns: when the maximum took its value, not the last packet's time. */
+	{
+		struct tf_tuple k = key_a_to_b(false);
+		int map_fd = bpf_map__fd(skel->maps.tsvals);
+		struct tf_tsval v0, v1, v2;
+
+		clear_map();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 3000, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v0);
+		usleep(1000);
+		send_flags(false, 999, TCP_ACK);	/* below the maxima: they stay, so does their time */
+		send_flags(true, 3000, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v1);
+		ok(v1.out_seen_ns == v0.out_seen_ns && v1.in_seen_ns == v0.in_seen_ns && v1.out_packets == 2,
+		   "a lower or equal tsval leaves the maximum's time (out %+lld ns, in %+lld ns)",
+		   (long long)(v1.out_seen_ns - v0.out_seen_ns), (long long)(v1.in_seen_ns - v0.in_seen_ns));
+		send_flags(false, 1001, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v2);
+		ok(v2.out_max.tsval == 1001 && v2.out_seen_ns > v1.out_seen_ns && v2.in_seen_ns == v1.in_seen_ns,
+		   "a raise moves the maximum's time (out %+lld ns)", (long long)(v2.out_seen_ns - v1.out_seen_ns));
 	}
 
 	/*
