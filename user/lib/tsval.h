@@ -14,9 +14,8 @@
  * 2-core VM): 95-100 ns per packet with the option (the floor of an empty tc
  * program is 26 ns), ~128 ns when the options must be walked, 29 ns for TCP
  * without options; the same with 0, 1,000 and 1,000,000 connections
- * recorded.  tc egress sees each GSO packet once.  iperf3 between two
- * namespaces over veth: 16.4 Gbit/s without, 15.7-16.8 Gbit/s with it
- * (within the run-to-run noise, under the 5% target).
+ * recorded.  tc egress sees each GSO packet once.  Throughput with and
+ * without the recorder: see BENCHMARKS.md.
  *
  * Pins (besides <bpffs>/locks):
  *   <bpffs>/tsvals                 key struct tf_tuple, value struct tf_tsval
