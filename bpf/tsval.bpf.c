@@ -18,7 +18,8 @@
  * when the lock table was pinned at load time (tf_check_locks).
  *
  * A SYN or SYN-ACK, either way, starts a new connection on the tuple: the
- * record starts over (both directions) from that packet, so that neither
+ * record starts over (both directions; a SYN-ACK keeps the SYN it answers)
+ * from that packet, so that neither
  * tswatch nor a restore compares with an earlier connection's clock.  A SYN
  * without the option removes the record (the new connection has no tsvals).
  *
@@ -46,6 +47,7 @@
 #define TF_CAS_TRIES	64
 #define TF_TCP_FLAGS	13	/* offset of the flags byte in the TCP header */
 #define TF_TCP_SYN	0x02
+#define TF_TCP_ACK	0x10
 
 /* Set before load. */
 const volatile __u8 tf_l3_dev = 0;		/* no link-layer header (tun, wireguard) */
@@ -280,8 +282,11 @@ static __always_inline void first_record(struct tf_tsval *nv, __u32 tsval, bool 
  * A SYN or SYN-ACK: a new connection on the tuple.  Its record starts over
  * with this packet, whatever an earlier connection left (a CPU that is
  * raising the old record's maximum meanwhile writes into the replaced one).
+ * A SYN-ACK keeps the other direction when that holds one packet: the SYN it
+ * answers (each SYN, also a retransmitted one, starts the record over).
  */
-static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, bool ingress, bool has_ts)
+static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, bool ingress, bool has_ts,
+				    bool synack)
 {
 	__u32 zero = 0;
 	struct tf_tsval_cfg *cfg = bpf_map_lookup_elem(&tsval_cfg, &zero);
@@ -293,6 +298,21 @@ static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, boo
 		return;
 	}
 	first_record(&nv, tsval, ingress, now);
+	if (synack) {
+		struct tf_tsval *v = bpf_map_lookup_elem(&tsvals, key);
+
+		if (v && ingress && v->out_packets == 1) {
+			nv.out_max = v->out_max;
+			nv.out_seen_ns = v->out_seen_ns;
+			nv.out_last = v->out_last;
+			nv.out_packets = 1;
+		} else if (v && !ingress && v->in_packets == 1) {
+			nv.in_max = v->in_max;
+			nv.in_seen_ns = v->in_seen_ns;
+			nv.in_last = v->in_last;
+			nv.in_packets = 1;
+		}
+	}
 	if (bpf_map_update_elem(&tsvals, key, &nv, BPF_ANY) == 0 && cfg && cfg->watchers)
 		emit(key, now, ingress ? TF_TSV_IN : TF_TSV_OUT, TF_TSV_EV_FIRST, tsval, tsval, tsval);
 }
@@ -362,7 +382,7 @@ static __always_inline int tsval_tc(struct __sk_buff *skb, bool ingress)
 	if (tf_check_locks && skb->mark != TF_PASS_MARK && locked(&key))
 		return TC_ACT_UNSPEC;	/* dropped by the lock: it never reaches the peer */
 	if (flags & TF_TCP_SYN)
-		restart(&key, tsval, ingress, has_ts);
+		restart(&key, tsval, ingress, has_ts, flags & TF_TCP_ACK);
 	else
 		record(&key, tsval, ingress);
 	return TC_ACT_UNSPEC;

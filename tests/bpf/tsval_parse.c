@@ -204,7 +204,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 21);
+	plan((int)ARRAY_SIZE(layouts) + 22);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -384,6 +384,20 @@ int main(void)
 		ok(get_err == 0 && v.in_max.tsval == 4 && !v.out_max.seen,
 		   "SYN in (the peer reconnects) with tsval 4: in max %u, out %s", v.in_max.tsval,
 		   v.out_max.seen ? "kept" : "none");
+
+		/* A handshake: the SYN-ACK keeps the SYN it answers (the only packet the other way). */
+		drain_events();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(false, 20, TCP_SYN);
+		send_flags(false, 21, TCP_SYN);	/* a retransmitted SYN starts over too */
+		send_flags(true, 30, TCP_SYN | TCP_ACK);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.out_max.tsval == 21 && v.out_packets == 1 && v.in_max.tsval == 30 &&
+		   kinds[TF_TSV_EV_FIRST] == 4 && kinds[TF_TSV_EV_REGRESSION] == 0,
+		   "handshake SYN 20, SYN 21, SYN-ACK 30: out %u (%s), in %u, firsts %d, regressions %d "
+		   "(want 21, 30, 4, 0)", v.out_max.tsval, v.out_max.seen ? "kept" : "none", v.in_max.tsval,
+		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION]);
 
 		send_flags(false, 1000, TCP_ACK);
 		send_flags(false, -1, TCP_SYN);
