@@ -21,7 +21,7 @@
  * record starts over (both directions; a SYN-ACK keeps the SYN it answers)
  * from that packet, so that neither
  * tswatch nor a restore compares with an earlier connection's clock.  A SYN
- * without the option removes the record (the new connection has no tsvals).
+ * without the option empties the record (the new connection has no tsvals).
  *
  * tswatch: while tsval_cfg.watchers > 0, the first tsval of a connection, each
  * step back (a regression, serial arithmetic mod 2^32) and each step forward
@@ -294,7 +294,9 @@ static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, boo
 	struct tf_tsval nv;
 
 	if (!has_ts) {
-		bpf_map_delete_elem(&tsvals, key);	/* no timestamps on this connection */
+		/* No timestamps on this connection: an empty record, if there was one. */
+		__builtin_memset(&nv, 0, sizeof(nv));
+		bpf_map_update_elem(&tsvals, key, &nv, BPF_EXIST);
 		return;
 	}
 	first_record(&nv, tsval, ingress, now);

@@ -204,7 +204,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 22);
+	plan((int)ARRAY_SIZE(layouts) + 23);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -400,9 +400,14 @@ int main(void)
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION]);
 
 		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
 		send_flags(false, -1, TCP_SYN);
-		ok(tf_tsval_get(map_fd, &k, &v) == -ENOENT,
-		   "SYN without timestamps: the new connection has none, the record is gone");
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && !v.out_max.seen && !v.in_max.seen,
+		   "SYN without timestamps: the new connection has none, the record is empty");
+		clear_map();
+		send_flags(true, -1, TCP_SYN);
+		ok(tf_tsval_get(map_fd, &k, &v) == -ENOENT, "SYN without timestamps, no record: none made");
 		drain_events();
 	}
 
