@@ -5,7 +5,7 @@
  * buffer and report each regression (a tsval before the previous one, serial
  * arithmetic) and each jump larger than --max-jump.  Exit status 3 when a
  * regression was seen, 4 when none was seen but events were lost (the ring
- * buffer was full): a test suite runs it across a migration and asks it
+ * buffer was full) or the recorder gave up raising a maximum: a test suite runs it across a migration and asks it
  * whether the peer ever saw time go backwards, and must not take "none seen"
  * for "none" when it could not see everything.
  *
@@ -55,7 +55,7 @@ static const char usage[] =
 	"raises of a maximum the recorder gave up under contention (so it stays low).\n"
 	"\n"
 	"Exit status:\n"
-	"  0  no regression, and no event lost\n"
+	"  0  no regression, and nothing lost\n"
 	"  3  a regression was seen\n"
 	"  4  no regression was seen, but events were lost or raises given up: the\n"
 	"     answer is unknown\n"
