@@ -76,6 +76,7 @@ struct tf_lock_bulk_args {
 
 #define TF_PIN_TSVAL_CFG	"tsval_cfg"
 #define TF_PIN_TSVAL_EVENTS	"tsval_events"
+#define TF_PIN_TSVAL_STATS	"tsval_stats"
 #define TF_DEFAULT_MAX_TSVALS	65536
 
 /*
@@ -89,15 +90,17 @@ struct tf_tsval_max {
 };
 
 /*
- * What the recorder knows about one 4-tuple (key: struct tf_tuple, local =
- * this host).  out = the tsvals our socket sent (what restore must not go
- * below), in = the peer's tsvals (for inspection and tswatch).
+ * What the recorder knows about the connection on one 4-tuple (key: struct
+ * tf_tuple, local = this host), since its SYN or SYN-ACK (either starts the
+ * record over: a new connection may reuse a tuple).  out = the tsvals our
+ * socket sent (what restore must not go below), in = the peer's tsvals (for
+ * inspection and tswatch).
  */
 struct tf_tsval {
 	struct tf_tsval_max out_max;	/* largest tsval that left (serial, mod 2^32) */
 	struct tf_tsval_max in_max;	/* largest tsval the peer sent us */
-	__u64 out_seen_ns;	/* CLOCK_MONOTONIC of the last outgoing tsval */
-	__u64 in_seen_ns;
+	__u64 out_seen_ns;	/* CLOCK_MONOTONIC when out_max took its value */
+	__u64 in_seen_ns;	/* the same for in_max */
 	__u32 out_last;		/* the last tsval each way, for tswatch */
 	__u32 in_last;
 	__u64 out_packets;	/* packets with a timestamp option recorded */
@@ -112,13 +115,23 @@ struct tf_tsval_cfg {
 	__u32 pad;		/* zero */
 };
 
+/*
+ * What the recorder could not do, counted per CPU (a per-CPU array, key 0;
+ * the sum over CPUs is the total).  Readers take the difference between two
+ * reads: the counters only grow.
+ */
+struct tf_tsval_stats {
+	__u64 events_lost;	/* events dropped because tsval_events was full */
+	__u64 max_giveups;	/* raises of a maximum given up under contention (it stays low) */
+};
+
 enum tf_tsval_dir {
 	TF_TSV_OUT = 0,		/* our socket -> peer (tc egress) */
 	TF_TSV_IN = 1,		/* peer -> our socket (tc ingress) */
 };
 
 enum tf_tsval_event_kind {
-	TF_TSV_EV_FIRST = 0,	/* first tsval of a tuple and direction */
+	TF_TSV_EV_FIRST = 0,	/* first tsval of a connection and direction */
 	TF_TSV_EV_REGRESSION,	/* tsval before the previous packet's (and the max) */
 	TF_TSV_EV_JUMP,		/* tsval more than max_jump after the previous packet's */
 };

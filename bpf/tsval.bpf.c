@@ -2,7 +2,9 @@
 /*
  * The tsval recorder: per TCP 4-tuple, the largest TCP timestamp value that
  * left this host (what a restored socket's clock must not go below) and the
- * largest one the peer sent, in the pinned LRU map <bpffs>/tsvals.
+ * largest one the peer sent, each with when it was seen (the time the
+ * maximum was raised to it, CLOCK_MONOTONIC), in the pinned LRU map
+ * <bpffs>/tsvals.
  *
  *   tf_tsval_tc_out   tc egress:  our tsvals     key (local = src, peer = dst)
  *   tf_tsval_tc_in    tc ingress: the peer's     key (local = dst, peer = src)
@@ -15,9 +17,17 @@
  * Packets that a lock drops are not recorded (they never reached the peer)
  * when the lock table was pinned at load time (tf_check_locks).
  *
- * tswatch: while tsval_cfg.watchers > 0, the first tsval of a tuple, each
+ * A SYN or SYN-ACK, either way, starts a new connection on the tuple: the
+ * record starts over (both directions; a SYN-ACK keeps the SYN it answers)
+ * from that packet, so that neither
+ * tswatch nor a restore compares with an earlier connection's clock.  A SYN
+ * without the option empties the record (the new connection has no tsvals).
+ *
+ * tswatch: while tsval_cfg.watchers > 0, the first tsval of a connection, each
  * step back (a regression, serial arithmetic mod 2^32) and each step forward
- * larger than max_jump go to the ring buffer tsval_events.
+ * larger than max_jump go to the ring buffer tsval_events; an event that
+ * does not fit (tswatch is behind) is counted in tsval_stats.events_lost, so
+ * that tswatch can tell "no regression" from "no regression it could see".
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -29,11 +39,20 @@
 
 #define TC_ACT_UNSPEC	(-1)
 #define TF_PULL_LEN	256
-#define TF_CAS_TRIES	4
+/*
+ * Each failed compare-and-swap means another CPU changed the word meanwhile,
+ * i.e. raised the maximum: giving up needs 64 raises of one tuple's maximum
+ * within one packet's few instructions, and is counted (tsval_stats).
+ */
+#define TF_CAS_TRIES	64
+#define TF_TCP_FLAGS	13	/* offset of the flags byte in the TCP header */
+#define TF_TCP_SYN	0x02
+#define TF_TCP_ACK	0x10
 
 /* Set before load. */
 const volatile __u8 tf_l3_dev = 0;		/* no link-layer header (tun, wireguard) */
 const volatile __u8 tf_check_locks = 0;		/* skip packets a live lock drops */
+const volatile __u32 tf_cas_tries = TF_CAS_TRIES;	/* tests: 0 takes the give-up path */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -55,6 +74,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } tsval_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tf_tsval_stats);
+} tsval_stats SEC(".maps");
 
 /* a after b, mod 2^32 (RFC 1982, as the kernel's after()) */
 static __always_inline bool ts_after(__u32 a, __u32 b)
@@ -108,8 +134,8 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct tf_pkt *p)
 	return parse(skb_data(skb), skb_data_end(skb), p);
 }
 
-/* The TCP packet's tsval: TF_TS_FOUND or why not. */
-static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p, __u32 *tsval)
+/* The TCP packet's tsval: TF_TS_FOUND or why not; *flags: its TCP flags (0 if not TCP). */
+static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p, __u32 *tsval, __u8 *flags)
 {
 	__u8 buf[TF_TCPOPT_BUF] = {};
 	__u32 optlen, opt_off;
@@ -117,8 +143,10 @@ static __always_inline int packet_tsval(struct __sk_buff *skb, struct tf_pkt *p,
 
 	void *data, *data_end;
 
+	*flags = 0;
 	if (tc_parse(skb, p) != TF_PKT_TCP)
 		return TF_TS_NONE;
+	*flags = ((__u8 *)p->tcp)[TF_TCP_FLAGS];
 	data = skb_data(skb);
 	data_end = skb_data_end(skb);
 	r = tf_tcp_tsval_fast(p->tcp, data_end, tsval);
@@ -169,26 +197,39 @@ static __always_inline bool locked(const struct tf_tuple *key)
 /*
  * Raise *m to tsval if tsval is after it (or nothing was there), with a
  * 64-bit compare-and-swap: packets of one tuple may pass on several CPUs.
- * Returns the maximum as it was before.
+ * (Not a per-CPU maximum: the serial comparison needs the values within 2^31
+ * of each other, which a CPU's stale value is not after 35 minutes of usec
+ * tsvals, and tswatch needs the one maximum.)  Returns the maximum as it was
+ * before; *raised: this tsval is the maximum now.
  */
-static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval)
+static __always_inline struct tf_tsval_max raise_max(struct tf_tsval_max *m, __u32 tsval, bool *raised)
 {
+	struct tf_tsval_stats *st;
 	union tsval_word old, new;
-	int i;
+	__u32 zero = 0, i;
 
+	*raised = false;
 	old.w = *(volatile __u64 *)m;
-	for (i = 0; i < TF_CAS_TRIES; i++) {
+	for (i = 0; i <= TF_CAS_TRIES; i++) {
 		__u64 seen;
 
 		if (old.m.seen && !ts_after(tsval, old.m.tsval))
+			return old.m;	/* not above the maximum: nothing to raise */
+		if (i >= tf_cas_tries)
 			break;
 		new.m.tsval = tsval;
 		new.m.seen = 1;
 		seen = __sync_val_compare_and_swap((__u64 *)m, old.w, new.w);
-		if (seen == old.w)
-			break;
+		if (seen == old.w) {
+			*raised = true;
+			return old.m;
+		}
 		old.w = seen;
 	}
+	/* Given up: the maximum stays below this tsval.  Counted, not silent. */
+	st = bpf_map_lookup_elem(&tsval_stats, &zero);
+	if (st)
+		__sync_fetch_and_add(&st->max_giveups, 1);
 	return old.m;
 }
 
@@ -197,8 +238,15 @@ static __always_inline void emit(const struct tf_tuple *key, __u64 now, __u8 dir
 {
 	struct tf_tsval_event *e = bpf_ringbuf_reserve(&tsval_events, sizeof(*e), 0);
 
-	if (!e)
-		return;	/* the ring is full (tswatch is behind): this event is lost */
+	if (!e) {
+		/* The ring is full (tswatch is behind): count the loss, tswatch reports it. */
+		__u32 zero = 0;
+		struct tf_tsval_stats *st = bpf_map_lookup_elem(&tsval_stats, &zero);
+
+		if (st)
+			__sync_fetch_and_add(&st->events_lost, 1);
+		return;
+	}
 	e->tuple = *key;
 	e->time_ns = now;
 	e->prev = prev;
@@ -211,6 +259,66 @@ static __always_inline void emit(const struct tf_tuple *key, __u64 now, __u8 dir
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* A record that holds this one packet. */
+static __always_inline void first_record(struct tf_tsval *nv, __u32 tsval, bool ingress, __u64 now)
+{
+	__builtin_memset(nv, 0, sizeof(*nv));
+	if (ingress) {
+		nv->in_max.tsval = tsval;
+		nv->in_max.seen = 1;
+		nv->in_seen_ns = now;
+		nv->in_last = tsval;
+		nv->in_packets = 1;
+	} else {
+		nv->out_max.tsval = tsval;
+		nv->out_max.seen = 1;
+		nv->out_seen_ns = now;
+		nv->out_last = tsval;
+		nv->out_packets = 1;
+	}
+}
+
+/*
+ * A SYN or SYN-ACK: a new connection on the tuple.  Its record starts over
+ * with this packet, whatever an earlier connection left (a CPU that is
+ * raising the old record's maximum meanwhile writes into the replaced one).
+ * A SYN-ACK keeps the other direction when that holds one packet: the SYN it
+ * answers (each SYN, also a retransmitted one, starts the record over).
+ */
+static __always_inline void restart(const struct tf_tuple *key, __u32 tsval, bool ingress, bool has_ts,
+				    bool synack)
+{
+	__u32 zero = 0;
+	struct tf_tsval_cfg *cfg = bpf_map_lookup_elem(&tsval_cfg, &zero);
+	__u64 now = bpf_ktime_get_ns();
+	struct tf_tsval nv;
+
+	if (!has_ts) {
+		/* No timestamps on this connection: an empty record, if there was one. */
+		__builtin_memset(&nv, 0, sizeof(nv));
+		bpf_map_update_elem(&tsvals, key, &nv, BPF_EXIST);
+		return;
+	}
+	first_record(&nv, tsval, ingress, now);
+	if (synack) {
+		struct tf_tsval *v = bpf_map_lookup_elem(&tsvals, key);
+
+		if (v && ingress && v->out_packets == 1) {
+			nv.out_max = v->out_max;
+			nv.out_seen_ns = v->out_seen_ns;
+			nv.out_last = v->out_last;
+			nv.out_packets = 1;
+		} else if (v && !ingress && v->in_packets == 1) {
+			nv.in_max = v->in_max;
+			nv.in_seen_ns = v->in_seen_ns;
+			nv.in_last = v->in_last;
+			nv.in_packets = 1;
+		}
+	}
+	if (bpf_map_update_elem(&tsvals, key, &nv, BPF_ANY) == 0 && cfg && cfg->watchers)
+		emit(key, now, ingress ? TF_TSV_IN : TF_TSV_OUT, TF_TSV_EV_FIRST, tsval, tsval, tsval);
+}
+
 static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool ingress)
 {
 	__u32 zero = 0, last;
@@ -220,24 +328,13 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 	__u8 dir = ingress ? TF_TSV_IN : TF_TSV_OUT;
 	struct tf_tsval_max before;
 	struct tf_tsval *v;
+	bool raised;
 
 	v = bpf_map_lookup_elem(&tsvals, key);
 	if (!v) {
-		struct tf_tsval nv = {};
+		struct tf_tsval nv;
 
-		if (ingress) {
-			nv.in_max.tsval = tsval;
-			nv.in_max.seen = 1;
-			nv.in_seen_ns = now;
-			nv.in_last = tsval;
-			nv.in_packets = 1;
-		} else {
-			nv.out_max.tsval = tsval;
-			nv.out_max.seen = 1;
-			nv.out_seen_ns = now;
-			nv.out_last = tsval;
-			nv.out_packets = 1;
-		}
+		first_record(&nv, tsval, ingress, now);
 		if (bpf_map_update_elem(&tsvals, key, &nv, BPF_NOEXIST) == 0) {
 			if (watching)
 				emit(key, now, dir, TF_TSV_EV_FIRST, tsval, tsval, tsval);
@@ -249,16 +346,18 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 	}
 
 	if (ingress) {
-		before = raise_max(&v->in_max, tsval);
+		before = raise_max(&v->in_max, tsval, &raised);
 		last = v->in_last;
 		v->in_last = tsval;
-		v->in_seen_ns = now;
+		if (raised)
+			v->in_seen_ns = now;
 		__sync_fetch_and_add(&v->in_packets, 1);
 	} else {
-		before = raise_max(&v->out_max, tsval);
+		before = raise_max(&v->out_max, tsval, &raised);
 		last = v->out_last;
 		v->out_last = tsval;
-		v->out_seen_ns = now;
+		if (raised)
+			v->out_seen_ns = now;
 		__sync_fetch_and_add(&v->out_packets, 1);
 	}
 	if (!watching)
@@ -275,14 +374,19 @@ static __always_inline int tsval_tc(struct __sk_buff *skb, bool ingress)
 {
 	struct tf_pkt p = {};
 	struct tf_tuple key;
-	__u32 tsval;
+	__u32 tsval = 0;
+	__u8 flags;
+	bool has_ts = packet_tsval(skb, &p, &tsval, &flags) == TF_TS_FOUND;
 
-	if (packet_tsval(skb, &p, &tsval) != TF_TS_FOUND)
+	if (!has_ts && !(flags & TF_TCP_SYN))
 		return TC_ACT_UNSPEC;
 	make_key(&p, ingress, &key);
 	if (tf_check_locks && skb->mark != TF_PASS_MARK && locked(&key))
 		return TC_ACT_UNSPEC;	/* dropped by the lock: it never reaches the peer */
-	record(&key, tsval, ingress);
+	if (flags & TF_TCP_SYN)
+		restart(&key, tsval, ingress, has_ts, flags & TF_TCP_ACK);
+	else
+		record(&key, tsval, ingress);
 	return TC_ACT_UNSPEC;
 }
 

@@ -4,8 +4,9 @@
  * programs): which tsval each TCP option layout yields in the map, and that
  * malformed or truncated options and packets without the option record
  * nothing.  Also the serial maximum across the 2^32 wrap and the lock rule
- * (a locked tuple's packets are not recorded).  The maps are the skeleton's
- * own: no pin, no bpffs.
+ * (a locked tuple's packets are not recorded), and that events that do not
+ * fit the ring buffer (one page here) are counted as lost.  The maps are the
+ * skeleton's own: no pin, no bpffs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -128,6 +129,42 @@ static long long out_tsval(const uint8_t *opts, int optlen, int doff_words, int 
 	return v.out_max.tsval;
 }
 
+#define TCP_SYN 0x02
+#define TCP_ACK 0x10
+
+/*
+ * One IPv4 packet with these TCP flags through the egress (A -> B) or, with
+ * addresses and ports swapped, the ingress program (B -> A); tsval < 0: no
+ * options.  Either way the record is the one of (local A, peer B).
+ */
+static void send_flags(bool ingress, long long tsval, uint8_t flags)
+{
+	uint8_t buf[256], o[12] = { 1, 1, 8, 10, tsval >> 24, tsval >> 16, tsval >> 8, tsval, 0, 0, 0, 1 };
+	size_t len = build(buf, o, tsval < 0 ? 0 : 12, 0, 0, false);
+
+	buf[14 + 20 + 13] = flags;
+	if (ingress) {
+		uint8_t tmp[4];
+
+		memcpy(tmp, buf + 26, 4);
+		memcpy(buf + 26, buf + 30, 4);
+		memcpy(buf + 30, tmp, 4);
+		put16(buf + 34, PORT_B);
+		put16(buf + 36, PORT_A);
+	}
+	run(bpf_program__fd(ingress ? skel->progs.tf_tsval_tc_in : skel->progs.tf_tsval_tc_out), buf, len, 0);
+}
+
+/* Events in the ring since the last call, by kind (kinds[]). */
+static void drain_events(void)
+{
+	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.tsval_events), count_event, NULL, NULL);
+
+	memset(kinds, 0, sizeof(kinds));
+	ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+}
+
 #define TS(v) 8, 10, (v) >> 24, ((v) >> 16) & 0xff, ((v) >> 8) & 0xff, (v) & 0xff, 0, 0, 0, 1
 
 struct layout {
@@ -167,11 +204,12 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 11);
+	plan((int)ARRAY_SIZE(layouts) + 23);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
 	bpf_map__set_max_entries(skel->maps.locks, 16);
+	bpf_map__set_max_entries(skel->maps.tsval_events, sysconf(_SC_PAGESIZE));	/* easy to fill */
 	if (tsval_bpf__load(skel)) {
 		if (errno == EPERM)
 			skip_all("needs root (BPF)");
@@ -278,6 +316,175 @@ int main(void)
 		ok(kinds[TF_TSV_EV_FIRST] == 1 && kinds[TF_TSV_EV_REGRESSION] == 1 && kinds[TF_TSV_EV_JUMP] == 1,
 		   "events: first %d, regression %d (5001 -> 4000), jump %d (4000 -> 9000 > 100)",
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_JUMP]);
+	}
+
+	/* out_seen_ns / in_seen_ns: when the maximum took its value, not the last packet's time. */
+	{
+		struct tf_tuple k = key_a_to_b(false);
+		int map_fd = bpf_map__fd(skel->maps.tsvals);
+		struct tf_tsval v0, v1, v2;
+
+		clear_map();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 3000, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v0);
+		usleep(1000);
+		send_flags(false, 999, TCP_ACK);	/* below the maxima: they stay, so does their time */
+		send_flags(true, 3000, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v1);
+		ok(v1.out_seen_ns == v0.out_seen_ns && v1.in_seen_ns == v0.in_seen_ns && v1.out_packets == 2,
+		   "a lower or equal tsval leaves the maximum's time (out %+lld ns, in %+lld ns)",
+		   (long long)(v1.out_seen_ns - v0.out_seen_ns), (long long)(v1.in_seen_ns - v0.in_seen_ns));
+		send_flags(false, 1001, TCP_ACK);
+		tf_tsval_get(map_fd, &k, &v2);
+		ok(v2.out_max.tsval == 1001 && v2.out_seen_ns > v1.out_seen_ns && v2.in_seen_ns == v1.in_seen_ns,
+		   "a raise moves the maximum's time (out %+lld ns)", (long long)(v2.out_seen_ns - v1.out_seen_ns));
+	}
+
+	/*
+	 * A new connection on the same 4-tuple: a SYN or SYN-ACK either way
+	 * starts the record over, so neither tswatch nor restore sees the
+	 * earlier connection's tsvals.
+	 */
+	{
+		struct tf_tuple k = key_a_to_b(false);
+		int map_fd = bpf_map__fd(skel->maps.tsvals);
+		struct tf_tsval v;
+		int get_err;
+
+		/* (tf_tsval_get before ok(): the order its arguments are evaluated in is unspecified) */
+		clear_map();
+		drain_events();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(false, 5, TCP_SYN);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.out_max.seen && v.out_max.tsval == 5 && !v.in_max.seen &&
+		   v.out_packets == 1, "SYN out with tsval 5 after 1000: out max %u, in %s (want 5, none)",
+		   v.out_max.tsval, v.in_max.seen ? "kept" : "none");
+		ok(kinds[TF_TSV_EV_REGRESSION] == 0 && kinds[TF_TSV_EV_FIRST] == 3,
+		   "SYN out: no regression, a 'first' event (regressions %d, firsts %d of 3)",
+		   kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_FIRST]);
+
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 9, TCP_SYN | TCP_ACK);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.in_max.seen && v.in_max.tsval == 9 && !v.out_max.seen &&
+		   kinds[TF_TSV_EV_REGRESSION] == 0,
+		   "SYN-ACK in with tsval 9 after 2000: in max %u, out %s, regressions %d (want 9, none, 0)",
+		   v.in_max.tsval, v.out_max.seen ? "kept" : "none", kinds[TF_TSV_EV_REGRESSION]);
+
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(true, 4, TCP_SYN);
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.in_max.tsval == 4 && !v.out_max.seen,
+		   "SYN in (the peer reconnects) with tsval 4: in max %u, out %s", v.in_max.tsval,
+		   v.out_max.seen ? "kept" : "none");
+
+		/* A handshake: the SYN-ACK keeps the SYN it answers (the only packet the other way). */
+		drain_events();
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(false, 20, TCP_SYN);
+		send_flags(false, 21, TCP_SYN);	/* a retransmitted SYN starts over too */
+		send_flags(true, 30, TCP_SYN | TCP_ACK);
+		drain_events();
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && v.out_max.tsval == 21 && v.out_packets == 1 && v.in_max.tsval == 30 &&
+		   kinds[TF_TSV_EV_FIRST] == 4 && kinds[TF_TSV_EV_REGRESSION] == 0,
+		   "handshake SYN 20, SYN 21, SYN-ACK 30: out %u (%s), in %u, firsts %d, regressions %d "
+		   "(want 21, 30, 4, 0)", v.out_max.tsval, v.out_max.seen ? "kept" : "none", v.in_max.tsval,
+		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION]);
+
+		send_flags(false, 1000, TCP_ACK);
+		send_flags(true, 2000, TCP_ACK);
+		send_flags(false, -1, TCP_SYN);
+		get_err = tf_tsval_get(map_fd, &k, &v);
+		ok(get_err == 0 && !v.out_max.seen && !v.in_max.seen,
+		   "SYN without timestamps: the new connection has none, the record is empty");
+		clear_map();
+		send_flags(true, -1, TCP_SYN);
+		ok(tf_tsval_get(map_fd, &k, &v) == -ENOENT, "SYN without timestamps, no record: none made");
+		drain_events();
+	}
+
+	/*
+	 * The compare-and-swap that raises the maximum gives up after
+	 * tf_cas_tries failed tries (other CPUs raising it meanwhile), and the
+	 * give-up is counted.  Contention cannot be made here: a recorder
+	 * loaded with 0 tries gives up on every raise.
+	 */
+	{
+		struct tsval_bpf *s3 = tsval_bpf__open();
+		struct tf_tuple k = key_a_to_b(false);
+		uint8_t buf[256], o[12] = { 1, 1, TS(1000) };
+		size_t len = build(buf, o, 12, 0, 0, false);
+		struct tf_tsval_stats st0, st1;
+		struct tf_tsval v;
+		int map_fd, stats_fd;
+
+		bpf_map__set_max_entries(s3->maps.locks, 16);
+		s3->rodata->tf_cas_tries = 0;
+		if (tsval_bpf__load(s3))
+			bail_out("load the tsval programs (0 tries): %s", strerror(errno));
+		map_fd = bpf_map__fd(s3->maps.tsvals);
+		stats_fd = bpf_map__fd(s3->maps.tsval_stats);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);	/* the first: no CAS */
+		tf_tsval_stats_sum(stats_fd, &st0);
+		o[2 + 5] = 0xf0;	/* 1000 -> 0x3f0 (1008): a raise */
+		len = build(buf, o, 12, 0, 0, false);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);
+		o[2 + 5] = 0xe0;	/* 0x3e0 (992): below the maximum, nothing to raise */
+		len = build(buf, o, 12, 0, 0, false);
+		run(bpf_program__fd(s3->progs.tf_tsval_tc_out), buf, len, 0);
+		tf_tsval_stats_sum(stats_fd, &st1);
+		tf_tsval_get(map_fd, &k, &v);
+		ok(st1.max_giveups - st0.max_giveups == 1 && v.out_max.tsval == 1000,
+		   "0 CAS tries: the raise to 1008 is given up and counted (%llu, want 1; 992 is no raise), "
+		   "max %u", (unsigned long long)(st1.max_giveups - st0.max_giveups), v.out_max.tsval);
+		tsval_bpf__destroy(s3);
+
+		/* The default tries, no contention: every raise lands, none given up. */
+		clear_map();
+		tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st0);
+		for (uint32_t t = 100; t < 200; t++) {
+			uint8_t o2[12] = { 1, 1, TS(t) };
+
+			out_tsval(o2, 12, 0, 0, false, NULL);
+		}
+		tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st1);
+		ok(st1.max_giveups == st0.max_giveups && out_tsval(o, 0, 0, 0, false, NULL) == 199,
+		   "default tries: 99 raises, none given up, maximum 199");
+	}
+
+	/* A full ring: each event that does not fit is counted in tsval_stats. */
+	{
+		const int sent = 500;	/* "first" events; a page holds under 100 */
+		uint8_t o[12] = { 1, 1, TS(7) };
+		struct tf_tsval_stats st0, st;
+		struct ring_buffer *rb;
+		int err;
+
+		drain_events();	/* what earlier checks left */
+		memset(kinds, 0, sizeof(kinds));
+		if ((err = tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st0)))
+			bail_out("read tsval_stats: %s", strerror(-err));
+		for (int i = 0; i < sent; i++) {
+			clear_map();
+			out_tsval(o, 12, 0, 0, false, NULL);
+		}
+		rb = ring_buffer__new(bpf_map__fd(skel->maps.tsval_events), count_event, NULL, NULL);
+		ring_buffer__consume(rb);
+		ring_buffer__free(rb);
+		if ((err = tf_tsval_stats_sum(bpf_map__fd(skel->maps.tsval_stats), &st)))
+			bail_out("read tsval_stats: %s", strerror(-err));
+		st.events_lost -= st0.events_lost;
+		ok(st.events_lost > 0 && kinds[TF_TSV_EV_FIRST] + st.events_lost == (uint64_t)sent,
+		   "full ring: %d events read + %llu counted lost = %d sent", kinds[TF_TSV_EV_FIRST],
+		   (unsigned long long)st.events_lost, sent);
 	}
 
 	tsval_bpf__destroy(skel);

@@ -4,8 +4,10 @@
  * every matching connection in both directions through the recorder's ring
  * buffer and report each regression (a tsval before the previous one, serial
  * arithmetic) and each jump larger than --max-jump.  Exit status 3 when a
- * regression was seen: a test suite runs it across a migration and asks it
- * whether the peer ever saw time go backwards.
+ * regression was seen, 4 when none was seen but events were lost (the ring
+ * buffer was full) or the recorder gave up raising a maximum: a test suite runs it across a migration and asks it
+ * whether the peer ever saw time go backwards, and must not take "none seen"
+ * for "none" when it could not see everything.
  *
  * tcpferry tswatch --attach DEV... / --detach DEV...: leave the recorder
  * attached (always-on recording, so that a later dump finds the wire tsval)
@@ -29,6 +31,7 @@
 #include "tsval.h"
 
 #define EXIT_REGRESSION 3
+#define EXIT_LOST 4
 #define MAX_DEVS 16
 
 static const char usage[] =
@@ -40,14 +43,23 @@ static const char usage[] =
 	"\n"
 	"Follow the TCP timestamps (tsval) of every connection through DEV, both\n"
 	"directions, until --duration passes or SIGINT/SIGTERM, and report:\n"
-	"  first       the first tsval of a connection and direction\n"
+	"  first       the first tsval of a connection and direction (a SYN or SYN-ACK\n"
+	"              starts a new connection on its tuple: no regression)\n"
 	"  REGRESSION  a tsval before the previous one (mod 2^32): the peer's PAWS\n"
 	"              check drops such segments\n"
 	"  jump        a tsval more than --max-jump after the previous one\n"
 	"Each line names the connection as LOCAL -> PEER (out: sent from this host)\n"
 	"or LOCAL <- PEER (in: sent by the peer), with both tsvals.  At the end, each\n"
-	"watched connection with its largest tsval each way.  Exit status: 0, or 3 if a\n"
-	"regression was seen (1 on errors, 2 on bad usage).\n"
+	"watched connection with its largest tsval each way, and how many events were\n"
+	"lost because the ring buffer was full (tswatch fell behind) and how many\n"
+	"raises of a maximum the recorder gave up under contention (so it stays low).\n"
+	"\n"
+	"Exit status:\n"
+	"  0  no regression, and nothing lost\n"
+	"  3  a regression was seen\n"
+	"  4  no regression was seen, but events were lost or raises given up: the\n"
+	"     answer is unknown\n"
+	"  1  an error; 2  bad usage\n"
 	"\n"
 	"The recorder (tc egress and ingress) is attached to each DEV if it is not\n"
 	"there already, and removed at exit if this command attached it.  It is the\n"
@@ -283,7 +295,9 @@ int cmd_tswatch(int argc, char **argv)
 	double duration = 0;
 	struct ring_buffer *rb = NULL;
 	const char *devs[MAX_DEVS];
-	int n_devs = 0, n_attached = 0, c, err, ret = 1, ev_fd = -1;
+	int n_devs = 0, n_attached = 0, c, err, ret = 1, ev_fd = -1, stats_fd = -1;
+	struct tf_tsval_stats stats0, stats1;
+	uint64_t lost, giveups;
 	struct timespec t0, now;
 	char *end;
 
@@ -395,6 +409,12 @@ int cmd_tswatch(int argc, char **argv)
 			  g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(-ev_fd));
 		goto out;
 	}
+	stats_fd = tf_tsval_map_open(g.bpffs, TF_PIN_TSVAL_STATS);
+	if (stats_fd < 0 || (err = tf_tsval_stats_sum(stats_fd, &stats0))) {
+		cli_error("tswatch: %s/%s: %s; remove the recorder (tcpferry tswatch --detach DEV) and retry",
+			  g.bpffs, TF_PIN_TSVAL_STATS, strerror(stats_fd < 0 ? -stats_fd : -err));
+		goto out;
+	}
 	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
 	if (!rb) {
 		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
@@ -426,8 +446,16 @@ int cmd_tswatch(int argc, char **argv)
 		if (duration > 0 && (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= duration)
 			break;
 	}
-	ring_buffer__consume(rb);
+	/* No new events from here on; then read what is still in the ring. */
 	set_watching(-1, 0, 0);
+	ring_buffer__consume(rb);
+	if ((err = tf_tsval_stats_sum(stats_fd, &stats1))) {
+		cli_error("tswatch: %s/%s: %s", g.bpffs, TF_PIN_TSVAL_STATS, strerror(-err));
+		goto out;
+	}
+	/* Another tswatch's losses count too: the lost events may be ours. */
+	lost = stats1.events_lost - stats0.events_lost;
+	giveups = stats1.max_giveups - stats0.max_giveups;
 
 	if (w.j) {
 		json_array_end(w.j);
@@ -437,18 +465,30 @@ int cmd_tswatch(int argc, char **argv)
 		json_array_end(w.j);
 		json_uint_field(w.j, "regressions", w.regressions);
 		json_uint_field(w.j, "jumps", w.jumps);
+		json_uint_field(w.j, "events_lost", lost);
+		json_uint_field(w.j, "max_giveups", giveups);
 		json_object_end(w.j);
 		cli_json_close(w.j);
 	} else {
 		printf("-- connections --\n");
 		list_records(&w.f, NULL);
-		printf("tswatch: %lu regression(s), %lu jump(s)\n", w.regressions, w.jumps);
+		printf("tswatch: %lu regression(s), %lu jump(s), %llu events lost, %llu raises given up\n",
+		       w.regressions, w.jumps, (unsigned long long)lost, (unsigned long long)giveups);
 	}
-	ret = w.regressions ? EXIT_REGRESSION : 0;
+	if (lost && !w.regressions)
+		cli_warn("tswatch: %llu events lost (the ring buffer %s/%s was full): a regression may have "
+			 "gone unseen; rerun with fewer connections through the device or a larger --max-jump",
+			 (unsigned long long)lost, g.bpffs, TF_PIN_TSVAL_EVENTS);
+	if (giveups && !w.regressions)
+		cli_warn("tswatch: %llu raises of a maximum tsval given up under contention (see %s/%s): a "
+			 "regression may have gone unseen", (unsigned long long)giveups, g.bpffs, TF_PIN_TSVAL_STATS);
+	ret = w.regressions ? EXIT_REGRESSION : lost || giveups ? EXIT_LOST : 0;
 out:
 	ring_buffer__free(rb);
 	if (ev_fd >= 0)
 		close(ev_fd);
+	if (stats_fd >= 0)
+		close(stats_fd);
 	/* Leave the host as we found it: remove only what we attached. */
 	for (int i = 0; i < n_attached; i++)
 		if (info[i].created_out || info[i].created_in)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,7 +153,7 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 		    struct tf_tsval_attach_info *info)
 {
 	struct tf_tsval_attach_info local;
-	bool pin_tsvals, pin_cfg, pin_events;
+	bool pin_tsvals, pin_cfg, pin_events, pin_stats;
 	struct tsval_bpf *skel = NULL;
 	char path[PATH_MAX];
 	int ifindex, err, lock_fd;
@@ -183,6 +184,8 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 		err = reuse_or_mark(skel->maps.tsval_cfg, bpffs, TF_PIN_TSVAL_CFG, &pin_cfg);
 	if (!err)
 		err = reuse_or_mark(skel->maps.tsval_events, bpffs, TF_PIN_TSVAL_EVENTS, &pin_events);
+	if (!err)
+		err = reuse_or_mark(skel->maps.tsval_stats, bpffs, TF_PIN_TSVAL_STATS, &pin_stats);
 	if (err)
 		goto out;
 	/* The lock table, if this host has one: packets it drops are not recorded. */
@@ -209,6 +212,7 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 			{ skel->maps.tsvals, TF_PIN_TSVALS, pin_tsvals },
 			{ skel->maps.tsval_cfg, TF_PIN_TSVAL_CFG, pin_cfg },
 			{ skel->maps.tsval_events, TF_PIN_TSVAL_EVENTS, pin_events },
+			{ skel->maps.tsval_stats, TF_PIN_TSVAL_STATS, pin_stats },
 		};
 
 		for (size_t i = 0; i < ARRAY_SIZE(pins); i++) {
@@ -220,7 +224,10 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 				goto out;
 			}
 			chmod(path, 0600);
-			info->created_maps = true;
+			/* Only a new tsvals says the set is ours to unpin: a recorder
+			 * pinned by an older tcpferry gains tsval_stats here. */
+			if (pins[i].map == skel->maps.tsvals)
+				info->created_maps = true;
 		}
 	}
 	err = attach_one(skel, bpffs, ifname, ifindex, false, &info->created_out);
@@ -260,7 +267,8 @@ int tf_tsval_detach(const char *bpffs, const char *ifname)
 
 void tf_tsval_unpin_maps(const char *bpffs)
 {
-	static const char *const pins[] = { TF_PIN_TSVALS, TF_PIN_TSVAL_CFG, TF_PIN_TSVAL_EVENTS };
+	static const char *const pins[] = { TF_PIN_TSVALS, TF_PIN_TSVAL_CFG, TF_PIN_TSVAL_EVENTS,
+					    TF_PIN_TSVAL_STATS };
 	char path[PATH_MAX];
 
 	bpffs = default_bpffs(bpffs);
@@ -275,6 +283,28 @@ int tf_tsval_get(int map_fd, const struct tf_tuple *k, struct tf_tsval *v)
 	if (bpf_map_lookup_elem(map_fd, k, v))
 		return -errno;
 	return 0;
+}
+
+int tf_tsval_stats_sum(int stats_fd, struct tf_tsval_stats *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	struct tf_tsval_stats *per_cpu;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus < 0)
+		return ncpus;
+	per_cpu = calloc(ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(stats_fd, &zero, per_cpu))
+		err = -errno;
+	for (int i = 0; !err && i < ncpus; i++) {
+		sum->events_lost += per_cpu[i].events_lost;
+		sum->max_giveups += per_cpu[i].max_giveups;
+	}
+	free(per_cpu);
+	return err;
 }
 
 int tf_tsval_fill_conn(const char *bpffs, struct tf_conn *c)

@@ -14,14 +14,14 @@
  * 2-core VM): 95-100 ns per packet with the option (the floor of an empty tc
  * program is 26 ns), ~128 ns when the options must be walked, 29 ns for TCP
  * without options; the same with 0, 1,000 and 1,000,000 connections
- * recorded.  tc egress sees each GSO packet once.  iperf3 between two
- * namespaces over veth: 16.4 Gbit/s without, 15.7-16.8 Gbit/s with it
- * (within the run-to-run noise, under the 5% target).
+ * recorded.  tc egress sees each GSO packet once.  Throughput with and
+ * without the recorder: see BENCHMARKS.md.
  *
  * Pins (besides <bpffs>/locks):
  *   <bpffs>/tsvals                 key struct tf_tuple, value struct tf_tsval
  *   <bpffs>/tsval_cfg              tswatch's settings (struct tf_tsval_cfg)
  *   <bpffs>/tsval_events           ring buffer of struct tf_tsval_event
+ *   <bpffs>/tsval_stats            what it could not do (struct tf_tsval_stats, per CPU)
  *   <bpffs>/tsval-links/<netns>/<ifname>-out, -in   the tcx links
  */
 #ifndef TF_TSVAL_H
@@ -43,7 +43,7 @@ static inline bool tf_ts_after(uint32_t a, uint32_t b)
 struct tf_tsval_attach_info {
 	bool created_out;	/* the egress link is new (tf_tsval_detach removes it) */
 	bool created_in;	/* the ingress link is new */
-	bool created_maps;	/* tsvals / tsval_cfg / tsval_events were pinned just now */
+	bool created_maps;	/* tsvals (and the other maps with it) were pinned just now */
 	bool checks_locks;	/* the lock table was there: locked packets are not recorded */
 	char mounted[256];	/* where a bpffs was mounted, or "" */
 };
@@ -57,13 +57,16 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 		    struct tf_tsval_attach_info *info);
 /* Remove ifname's recorder links (the maps stay).  Returns how many were removed. */
 int tf_tsval_detach(const char *bpffs, const char *ifname);
-/* Unpin the recorder's maps (tsvals, tsval_cfg, tsval_events). */
+/* Unpin the recorder's maps (tsvals, tsval_cfg, tsval_events, tsval_stats). */
 void tf_tsval_unpin_maps(const char *bpffs);
 /* Both recorder links of ifname are pinned and alive. */
 bool tf_tsval_attached(const char *bpffs, const char *ifname);
 
 /* Open a pinned recorder map (TF_PIN_TSVALS, ...): fd, or -ENOENT when none. */
 int tf_tsval_map_open(const char *bpffs, const char *pin);
+
+/* The recorder's counters (the tsval_stats map), summed over the CPUs. */
+int tf_tsval_stats_sum(int stats_fd, struct tf_tsval_stats *sum);
 
 /* The record of one tuple: 0, or -ENOENT when the recorder has none. */
 int tf_tsval_get(int map_fd, const struct tf_tuple *k, struct tf_tsval *v);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# tcpferry tswatch on real connections between two namespaces (A, B over a
+# veth), watching A's device:
+#   reuse  two connections in turn on one 4-tuple (the first ends with an RST,
+#          so no TIME_WAIT holds the tuple): each gets its own "first" event,
+#          no regression, exit 0
+#   lost   tswatch is stopped (SIGSTOP) while 2,500 connections come and go,
+#          so the ring buffer fills: tswatch reports the lost events and exits
+#          4, not 0 -- "no regression seen" is no answer when events were lost
+. "$(dirname "$0")/../lib.sh"
+need_root
+need_built
+need_cmd python3
+
+plan 7
+
+json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+
+make_pair
+make_bpffs
+
+# A server on B that takes connections and closes them: PORT.
+serve() {
+	spawn "$NS_B" "$TMP/serve-$1.out" python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(4096)
+while True:
+    c, _ = s.accept()
+    c.recv(16)
+    c.close()' "$1"
+	wait_for 5 sh -c "ip netns exec $NS_B ss -Hltn 'sport = :$1' | grep -q ."
+}
+
+# tswatch LABEL ARGS...: tswatch -j on A's device in the background ($TSW_PID), JSON in $TSW.
+tswatch() {
+	local l=$1
+	shift
+	TSW=$TMP/tsw-$l.json
+	ip netns exec "$NS_A" "$TF" -j tswatch "$DEV_A" "$@" >"$TSW" 2>"$TMP/tsw-$l.err" &
+	TSW_PID=$!
+	at_exit "kill -9 $TSW_PID"
+	wait_for 10 grep -qs watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
+}
+
+# ---- reuse: a new connection on the same 4-tuple -------------------------------------
+serve 9001
+tswatch reuse --local "$ADDR_A:41001"
+in_ns "$NS_A" python3 -c '
+import socket, struct, sys, time
+for i in range(2):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 41001))
+    s.connect((sys.argv[1], 9001))
+    s.send(b"x")
+    time.sleep(0.2)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()	# an RST: the tuple is free at once
+    time.sleep(0.2)' "$ADDR_B" || diag "reuse: the client failed"
+kill -INT "$TSW_PID"
+wait "$TSW_PID"
+rc=$?
+is "$rc" 0 "reuse: tswatch exits 0 (no regression, nothing lost)"
+is "$(json_field "$TSW" 'sum(1 for e in d["events"] if e["kind"] == "first" and e["dir"] == "in")')" 2 \
+	"reuse: each connection on the tuple has its own 'first' event from the peer"
+is "$(json_field "$TSW" 'd["regressions"]')" 0 "reuse: no regression"
+
+# ---- lost: the ring buffer fills while tswatch does not read -----------------------------
+serve 9002
+tswatch lost --quiet
+kill -STOP "$TSW_PID"
+in_ns "$NS_A" python3 -c '
+import socket, sys
+for i in range(2500):	# 2 "first" events each; the ring holds about 3,600
+    s = socket.create_connection((sys.argv[1], 9002))
+    s.close()' "$ADDR_B" || diag "lost: the client failed"
+kill -CONT "$TSW_PID"
+kill -INT "$TSW_PID"
+wait "$TSW_PID"
+rc=$?
+is "$rc" 4 "lost: tswatch exits 4 (no regression seen, but events were lost)"
+lost=$(json_field "$TSW" 'd["events_lost"]')
+ok "lost: tswatch -j counts the lost events ($lost)" test "$lost" -gt 0
+ok "lost: the warning names the lost events" grep -q "events lost" "$TMP/tsw-lost.err"
+is "$(json_field "$TSW" 'd["regressions"]')" 0 "lost: no regression among what it read"
+
+done_testing
