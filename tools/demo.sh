@@ -84,7 +84,7 @@ case $RECEIVER in socat | relay) ;; *) fail "--receiver socat or relay" ;; esac
 
 # ---- the lab ----------------------------------------------------------------------
 T0=$(date +%s%N)
-LABID=tfd$$$((RANDOM % 100))
+LABID=tfd$(printf '%07x' $(((($$ << 10) | (RANDOM & 1023)) & 0xfffffff)))	# 10 characters at most
 LABENV=$("$ROOT/tools/lab.sh" up --id "$LABID") || fail "the lab did not come up"
 trap '"$ROOT/tools/lab.sh" down --id "$LABID" >/dev/null 2>&1' EXIT
 trap 'exit 130' INT TERM

@@ -15,9 +15,9 @@
 #                                 routed by rt via a; moving it to b is
 #                                 `ip addr` on a and b plus `ip route replace` on rt.
 #
-# Each of a and b has its own bpffs mount (their own lock table and pins), with
+# Every host has its own bpffs mount (its own lock table and pins); a and b have
 # the lock programs attached to eth0 (tc).  Names are unique to the run
-# (ID, default tfl<pid><random>); the variables are kept in
+# (ID, default tfl + 7 hex digits from the pid and chance); the variables are kept in
 # ${TCPFERRY_LAB_DIR:-/run/tcpferry-lab}/ID.env, and "current" names the last
 # lab brought up, so `exec` and `down` need no --id for a human with one lab
 # (TCPFERRY_LAB=ID picks another one for `exec`, `down` and `env`).
@@ -58,6 +58,8 @@ RT_B=198.18.12.1
 SVC=198.19.0.10
 BPFFS_A=$dir/bpffs-a/tcpferry
 BPFFS_B=$dir/bpffs-b/tcpferry
+BPFFS_PEER=$dir/bpffs-peer/tcpferry
+BPFFS_RT=$dir/bpffs-rt/tcpferry
 EOF
 }
 
@@ -86,6 +88,8 @@ host_bpffs() {
 	case $host in
 	a) echo "$BPFFS_A" ;;
 	b) echo "$BPFFS_B" ;;
+	peer) echo "${BPFFS_PEER:-}" ;;
+	rt) echo "${BPFFS_RT:-}" ;;
 	*) echo "" ;;
 	esac
 }
@@ -118,11 +122,14 @@ build() {
 	# The service lives on a: its address on a's lo, routed there by rt.
 	ip -n "$NS_A" addr add "$SVC/32" dev lo || return 1
 	ip -n "$NS_RT" route add "$SVC/32" via "$A_ADDR" || return 1
-	local h
-	for h in a b; do
-		local fs
+	# A bpffs per host, so that tcpferry run through `exec` (ip netns exec,
+	# whose /sys is its own) pins where the pins outlive the command.
+	local h fs
+	for h in peer rt a b; do
 		fs=$(dirname "$(host_bpffs $h)")
 		mkdir -p "$fs" && mount -t bpf bpf "$fs" || return 1
+	done
+	for h in a b; do
 		ip netns exec "$(host_ns $h)" "$TF" --bpffs "$(host_bpffs $h)" attach eth0 --tc >/dev/null || return 1
 	done
 }
@@ -138,7 +145,8 @@ cmd_up() {
 	done
 	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, bpffs)"
 	[ -x "$TF" ] || die "$TF is not built; run make"
-	id=${id:-tfl$$$((RANDOM % 1000))}
+	# 7 hex digits of pid and chance: 10 characters whatever pid_max is
+	id=${id:-tfl$(printf '%07x' $(((($$ << 10) | (RANDOM & 1023)) & 0xfffffff)))}
 	[ ${#id} -le 10 ] || die "--id $id: at most 10 characters (device and netns names)"
 	ip netns list | grep -q "^$id-" && die "lab $id exists already; tools/lab.sh down --id $id"
 	mkdir -p "$LAB_DIR" && chmod 0700 "$LAB_DIR"
@@ -162,7 +170,7 @@ cmd_down() {
 	local id=${TCPFERRY_LAB:-}
 	[ "${1:-}" = --id ] && id=$2
 	load "$id"
-	local ns pid
+	local ns pid fs
 	# Processes first (they hold sockets and pins), then mounts, then hosts.
 	for ns in "$NS_PEER" "$NS_RT" "$NS_A" "$NS_B"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -173,8 +181,9 @@ cmd_down() {
 		[ -e "/run/netns/$ns" ] && ip netns exec "$ns" "$TF" --bpffs \
 			"$([ "$ns" = "$NS_A" ] && echo "$BPFFS_A" || echo "$BPFFS_B")" detach eth0 >/dev/null 2>&1
 	done
-	umount -l "$(dirname "$BPFFS_A")" 2>/dev/null
-	umount -l "$(dirname "$BPFFS_B")" 2>/dev/null
+	for fs in "$BPFFS_A" "$BPFFS_B" "${BPFFS_PEER:-}" "${BPFFS_RT:-}"; do
+		[ -n "$fs" ] && umount -l "$(dirname "$fs")" 2>/dev/null
+	done
 	for ns in "$NS_PEER" "$NS_RT" "$NS_A" "$NS_B"; do
 		[ -e "/run/netns/$ns" ] && ip netns del "$ns"
 	done
