@@ -19,18 +19,8 @@ make_bpffs
 A() { in_ns "$NS_A" "$@"; }
 TFA() { in_ns "$NS_A" "$TF" "$@"; }
 
-LINES=300
-# A stream anyone can re-create: numbered lines, paced so that it lasts ~4 s.
-gen() {
-	local i
-	for ((i = 1; i <= LINES; i++)); do
-		printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-		sleep 0.012
-	done
-}
-for ((i = 1; i <= LINES; i++)); do
-	printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-done >"$TMP/expect"
+. "$TF_ROOT/tests/helpers/streams.sh"
+streams_expect
 
 # ---- attach -----------------------------------------------------------------------
 
@@ -42,21 +32,11 @@ resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
 # ---- two streams -------------------------------------------------------------------
 
 # IPv4: peer (NS_B) -> local (NS_A).  IPv6: local (NS_A) -> peer (NS_B).
-A socat -u TCP4-LISTEN:5001,bind="$ADDR_A" OPEN:"$TMP/recv4",creat,trunc &
-rx4=$!
-at_exit "kill $rx4"
-in_ns "$NS_B" socat -u TCP6-LISTEN:5002,bind="[$ADDR6_B]" OPEN:"$TMP/recv6",creat,trunc &
-rx6=$!
-at_exit "kill $rx6"
-sleep 0.3
-(gen | in_ns "$NS_B" socat -u - TCP4:"$ADDR_A":5001; echo $? >"$TMP/tx4.rc") &
-tx4=$!
-at_exit "kill $tx4"
-(gen | A socat -u - TCP6:"[$ADDR6_B]":5002; echo $? >"$TMP/tx6.rc") &
-tx6=$!
-at_exit "kill $tx6"
-
-tuple() { A ss -tnH state established "( sport = :$1 or dport = :$1 )" | awk 'NR == 1 { print $3, $4 }'; }
+stream_in4 5001 4
+rx4=$RX_PID
+stream_out6 5002 6
+rx6=$RX_PID
+tuple() { stream_tuple "$1"; }
 has_tuple() { [ -n "$(tuple "$1")" ]; }
 wait_for 5 has_tuple 5001
 wait_for 5 has_tuple 5002
@@ -290,7 +270,7 @@ ok "no qdisc was added" bash -c "! tc -n $NS_A qdisc show dev $DEV_A | grep -q c
 # attach) and the recorder's maps, and nothing that belongs to a device.
 is "$(find "$TCPFERRY_BPFFS" -mindepth 2)" "" "no link pin left, the recorder's neither"
 is "$(find "$TCPFERRY_BPFFS" -mindepth 1 -maxdepth 1 ! -type d -printf '%f ' | tr ' ' '\n' | sort | xargs)" \
-	"locks tsval_cfg tsval_events tsvals" \
+	"locks tsval_cfg tsval_events tsval_stats tsvals" \
 	"the pin directory keeps only the lock table and the recorder's maps"
 is "$(TFA -j status | jq -c '[.lock_table.locks, (.devices | length)]')" "[0,0]" \
 	"status: no lock, no device"

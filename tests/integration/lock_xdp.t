@@ -41,30 +41,15 @@ is "$(TFA -j status | jq -r --arg d "$DEV_A" '.devices[] | select(.device == $d)
 
 # ---- a stream from the peer ---------------------------------------------------------------
 
-LINES=300
-gen() {
-	local i
-	for ((i = 1; i <= LINES; i++)); do
-		printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-		sleep 0.012
-	done
-}
-for ((i = 1; i <= LINES; i++)); do
-	printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-done >"$TMP/expect"
+. "$TF_ROOT/tests/helpers/streams.sh"
+streams_expect
 
 rsts_b0=$(nstat_get "$NS_B" TcpInRsts)
 resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
 aborts_b0=$(in_ns "$NS_B" nstat -asz | awk '$1 ~ /^TcpExtTCPAbort/ { n += $2 } END { print n + 0 }')
-A socat -u TCP4-LISTEN:5001,bind="$ADDR_A" OPEN:"$TMP/recv",creat,trunc &
-rx=$!
-at_exit "kill $rx"
-sleep 0.3
-(gen | in_ns "$NS_B" socat -u - TCP4:"$ADDR_A":5001; echo $? >"$TMP/tx.rc") &
-tx=$!
-at_exit "kill $tx"
-
-tuple() { A ss -tnH state established "( sport = :5001 )" | awk 'NR == 1 { print $3, $4 }'; }
+stream_in4 5001 ""
+rx=$RX_PID
+tuple() { stream_tuple 5001; }
 has_tuple() { [ -n "$(tuple)" ]; }
 wait_for 5 has_tuple
 sleep 0.5
