@@ -453,7 +453,7 @@ if ($runs{repair}) {
 		"The image files are timed apart, for tcpferry only: image write = `tf_image_write` of each connection's image " .
 		"plus one `tf_index_write` shared over the N connections, image read = one `tf_index_read` shared over the N " .
 		"plus `tf_image_read` of each image; the library fsyncs each file and its directory, so image write is mostly " .
-		"the file system's flush (" . (defined $tmp ? "here $tmp" : 'the file system of `$TMPDIR` or `/tmp`') . "). " .
+		"the file system's flush (" . (defined $tmp ? "here $tmp" : 'on the file system of `$TMPDIR`, else `/tmp`') . "). " .
 		"A `tcpferry dump` costs at least dump + image write, a `tcpferry restore` image read + restore. In none of " .
 		"these figures: the CLI's own process start (exec, dynamic loading, option parsing) and its work around the " .
 		"calls (finding the target's sockets and taking them over, stopping the process, locks). Syscalls are " .
