@@ -19,17 +19,38 @@
  *       (floor_dump / floor_restore below), timed and counted the same way,
  *       so tcpferry's overhead reads as a ratio
  *
+ *   P image_write_us     per connection: tf_image_write of its image, plus the
+ *                        index (tf_index_write) shared out over the N
+ *   P image_read_us      per connection: tf_index_read shared out, plus
+ *                        tf_image_read of its image
+ *   P image_write_syscalls, P image_read_syscalls   per connection, counted
+ *       the files `tcpferry dump` writes and `tcpferry restore` reads
+ *       (tcpferry only: the floor has no file format), timed apart from
+ *       dump_us and restore_us, which stay library calls on live sockets
+ *
+ * The images go into a fresh directory $TMPDIR/repair_bench.XXXXXX (/tmp
+ * if TMPDIR is unset or empty), emptied after every cycle and removed at
+ * exit, also after an error or SIGINT/SIGTERM/SIGHUP.  The library writes
+ * each file under a temporary name, fsyncs it, renames it and fsyncs the
+ * directory (images/image.c, write_atomic), so image_write_us is what the
+ * file system makes of two fsyncs per file: on tmpfs nearly nothing, on a
+ * disk the disk's flush.  On the development machine (the Debian 12 VM of
+ * tools/bench/results) /tmp is not tmpfs but ext4 on the root disk
+ * (/dev/vda).  The summary on stderr names the file system it found.  The
+ * restore then rebuilds from what was read back, as `tcpferry restore` does.
+ *
  * The connections live on loopback in a network namespace of the tool's own
  * (unshare).  Only the clients are moved.  The servers of the idle
  * connections live in a child process that echoes what it reads, so N
  * connections cost this process N fds, not 2N (raising the hard fd limit
  * needs CAP_SYS_RESOURCE, which root in a container may lack).
  *
- * Times are the median of several cycles (dump all, close the originals in
- * repair mode, restore all), tcpferry and floor interleaved so machine noise
- * hits both.  Syscalls are counted, in one extra cycle that is not timed, by
- * a perf counter on the raw_syscalls:sys_enter tracepoint for this thread
- * (tracefs is mounted in a private mount namespace if it is not there).
+ * Times are the median of several cycles (dump all, write the images, close
+ * the originals in repair mode, read the images, restore all), tcpferry and
+ * floor interleaved so machine noise hits both.  Syscalls are counted, in
+ * one extra cycle that is not timed, by a perf counter on the
+ * raw_syscalls:sys_enter tracepoint for this thread (tracefs is mounted in a
+ * private mount namespace if it is not there).
  * After every restore a sample of connections must echo a message through
  * the server (data both ways), and the queues must come back byte-exact, or
  * the tool exits 1: it measures real restores.
@@ -37,8 +58,11 @@
  * Needs root.  QUICK=1 in the environment: fewer cycles.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <linux/perf_event.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -56,6 +80,7 @@
 #include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -431,11 +456,12 @@ struct engine {
 	int (*restore)(void *st);		/* a connected fd out of repair, or -errno */
 	void (*release)(void *st);
 	const char *(*strerror)(void);
+	bool images;				/* its state is a struct tf_conn: images written and read */
 };
 
 static const struct engine engines[] = {
-	{ "tcpferry", sizeof(struct tf_conn), ours_dump, ours_restore, ours_release, tf_strerror },
-	{ "floor", sizeof(struct floor_conn), floor_dump, floor_restore, floor_release, floor_strerror },
+	{ "tcpferry", sizeof(struct tf_conn), ours_dump, ours_restore, ours_release, tf_strerror, true },
+	{ "floor", sizeof(struct floor_conn), floor_dump, floor_restore, floor_release, floor_strerror, false },
 };
 #define OURS  0
 #define FLOOR 1
@@ -627,45 +653,239 @@ static void check_sample(const int *fds, size_t n, const char *engine)
 	}
 }
 
-/* ---- one cycle: dump all, close the originals in repair mode, restore all ------------- */
+/* ---- images: what `tcpferry dump` writes and `tcpferry restore` reads -----------------
+ * For tcpferry only, in every cycle: after the dump every connection's image
+ * and then the index go into img.dir, as user/cli/dump_job.c writes them;
+ * after the originals are closed the index and every image are read back, as
+ * user/cli/restore_job.c reads them, and the restore rebuilds from what was
+ * read.  The files are removed after each cycle, untimed, so each write
+ * creates its file anew, as a dump into an empty directory does.
+ */
+static struct {
+	char dir[PATH_MAX];	/* "" until made */
+	pid_t owner;		/* the echo child must not remove it */
+	const char *fs;		/* the directory's file system, for the summary */
+	struct tf_index ix;	/* entries for up to cap connections */
+	size_t cap;
+} img;
+
+static bool dot_or_dotdot(const char *n)
+{
+	return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2]));
+}
+
+/* Remove every file in the directory, also a temporary file a write cut
+ * short left behind.  Async-signal-safe (getdents64, no malloc): the
+ * signal handler uses it too. */
+static void images_clear(void)
+{
+	char buf[8192] __attribute__((aligned(8)));	/* struct dirent64 records */
+	int fd, removed;
+	ssize_t n;
+
+	if (!img.dir[0] || img.owner != getpid())
+		return;
+	fd = open(img.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	do {	/* again until a pass finds nothing: removing while listing may skip names */
+		removed = 0;
+		lseek(fd, 0, SEEK_SET);
+		while ((n = getdents64(fd, buf, sizeof(buf))) > 0)
+			for (ssize_t off = 0; off < n;) {
+				struct dirent64 *d = (struct dirent64 *)(buf + off);
+
+				off += d->d_reclen;
+				if (!dot_or_dotdot(d->d_name) && unlinkat(fd, d->d_name, 0) == 0)
+					removed++;
+			}
+	} while (removed);
+	close(fd);
+}
+
+/* At exit, also after die(), and on SIGINT, SIGTERM, SIGHUP. */
+static void images_remove(void)
+{
+	images_clear();
+	if (img.dir[0] && img.owner == getpid() && rmdir(img.dir) == 0)
+		img.dir[0] = '\0';
+}
+
+static void images_on_signal(int sig)
+{
+	images_remove();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static const char *fs_name(const char *dir)
+{
+	struct statfs s;
+
+	if (statfs(dir, &s))
+		return "unknown file system";
+	switch ((unsigned long)s.f_type) {
+	case TMPFS_MAGIC:
+		return "tmpfs";
+	case EXT4_SUPER_MAGIC:
+		return "ext2/3/4";
+	case XFS_SUPER_MAGIC:
+		return "xfs";
+	case BTRFS_SUPER_MAGIC:
+		return "btrfs";
+	case OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs";
+	default:
+		return "a disk file system";
+	}
+}
+
+/* A fresh directory under $TMPDIR, else /tmp. */
+static void images_open(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	if (!t || !*t)
+		t = "/tmp";
+	if (snprintf(img.dir, sizeof(img.dir), "%s/repair_bench.XXXXXX", t) >= (int)sizeof(img.dir))
+		die("TMPDIR %s: path too long for the image directory; set TMPDIR to a shorter path", t);
+	if (!mkdtemp(img.dir)) {
+		int err = errno;
+
+		img.dir[0] = '\0';
+		die("cannot make the image directory %s/repair_bench.XXXXXX: %s; set TMPDIR to a writable directory",
+		    t, strerror(err));
+	}
+	img.owner = getpid();
+	img.fs = fs_name(img.dir);
+	atexit(images_remove);
+	signal(SIGINT, images_on_signal);
+	signal(SIGTERM, images_on_signal);
+	signal(SIGHUP, images_on_signal);
+}
+
+static void images_reserve(size_t n)
+{
+	if (n <= img.cap)
+		return;
+	free(img.ix.entries);
+	img.ix.entries = calloc(n, sizeof(*img.ix.entries));
+	if (!img.ix.entries)
+		die("no memory for an index of %zu connections", n);
+	img.cap = n;
+}
+
+/* Every image, then the index last (a directory with an index is complete). */
+static void images_write(const struct tf_conn *c, size_t n)
+{
+	char path[PATH_MAX + 80];
+
+	img.ix.pid = getpid();
+	img.ix.n = n;
+	img.ix.time_ns = c[0].dump_time_ns;
+	gethostname(img.ix.host, sizeof(img.ix.host) - 1);
+	for (size_t i = 0; i < n; i++) {
+		struct tf_index_entry *e = &img.ix.entries[i];
+
+		snprintf(e->file, sizeof(e->file), "conn-%04zu.tfc", i + 1);
+		e->local = c[i].local;
+		e->peer = c[i].peer;
+		snprintf(path, sizeof(path), "%s/%s", img.dir, e->file);
+		if (tf_image_write(path, &c[i]))
+			die("tcpferry: writing the image of connection %zu: %s", i, tf_strerror());
+	}
+	if (tf_index_write(img.dir, &img.ix))
+		die("tcpferry: writing the index of %zu connections: %s", n, tf_strerror());
+}
+
+/* The index, then every image it names into c[] (which holds nothing). */
+static void images_read(struct tf_conn *c, size_t n)
+{
+	char path[PATH_MAX + 80];
+	struct tf_index ix;
+
+	if (tf_index_read(img.dir, &ix))
+		die("tcpferry: reading the index back: %s", tf_strerror());
+	if (ix.n != n)
+		die("tcpferry: the index read back names %u connections, %zu were written", ix.n, n);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", img.dir, ix.entries[i].file);
+		if (tf_image_read(path, &c[i]))
+			die("tcpferry: reading the image of connection %zu back: %s", i, tf_strerror());
+	}
+	tf_index_free(&ix);
+}
+
+/* ---- one cycle: dump all, (images), close the originals in repair mode, restore all ---- */
+
+enum { DUMP, RESTORE, IMG_WRITE, IMG_READ, PHASES };
 
 struct cycle {
-	double dump_ns, restore_ns;		/* totals */
-	uint64_t dump_calls, restore_calls;	/* totals, when counted */
+	double ns[PHASES];	/* totals */
+	uint64_t calls[PHASES];	/* totals, when counted */
 };
+
+/* A timed (and, if counted, syscall-counted) stretch of one cycle. */
+struct stretch {
+	uint64_t t0, s0;
+	bool count;
+};
+
+static void stretch_start(struct stretch *s, bool count)
+{
+	s->count = count;
+	if (count) {
+		sc_enable(true);
+		s->s0 = sc_read();
+	}
+	s->t0 = now_ns();
+}
+
+static void stretch_stop(struct stretch *s, struct cycle *r, int phase)
+{
+	uint64_t t1 = now_ns();
+
+	if (s->count) {
+		r->calls[phase] = sc_read() - s->s0 - sc_base;
+		sc_enable(false);
+	}
+	r->ns[phase] = t1 - s->t0;
+}
 
 /* fds[] are the clients; they are replaced by the restored sockets. */
 static struct cycle run_cycle(const struct engine *e, int *fds, size_t n, void *states, bool count)
 {
 	struct cycle r = {};
-	uint64_t t0, t1, s0 = 0, s1 = 0;
+	struct stretch s;
 	char *st = states;
 
 	memset(states, 0, n * e->state_size);
-	if (count) {
-		sc_enable(true);
-		s0 = sc_read();
-	}
-	t0 = now_ns();
+	stretch_start(&s, count);
 	for (size_t i = 0; i < n; i++)
 		if (e->dump(fds[i], st + i * e->state_size))
 			die("%s: dump of connection %zu: %s", e->name, i, e->strerror());
-	t1 = now_ns();
-	if (count) {
-		s1 = sc_read();
-		r.dump_calls = s1 - s0 - sc_base;
-		sc_enable(false);
+	stretch_stop(&s, &r, DUMP);
+
+	if (e->images) {
+		stretch_start(&s, count);
+		images_write(states, n);
+		stretch_stop(&s, &r, IMG_WRITE);
 	}
-	r.dump_ns = t1 - t0;
 
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);	/* in repair mode: no FIN, no RST */
 
-	if (count) {
-		sc_enable(true);
-		s0 = sc_read();
+	if (e->images) {
+		/* The restore starts from what was read, as in `tcpferry restore`. */
+		for (size_t i = 0; i < n; i++)
+			e->release(st + i * e->state_size);
+		stretch_start(&s, count);
+		images_read(states, n);
+		stretch_stop(&s, &r, IMG_READ);
+		images_clear();
 	}
-	t0 = now_ns();
+
+	stretch_start(&s, count);
 	for (size_t i = 0; i < n; i++) {
 		int fd = e->restore(st + i * e->state_size);
 
@@ -673,13 +893,7 @@ static struct cycle run_cycle(const struct engine *e, int *fds, size_t n, void *
 			die("%s: restore of connection %zu: %s", e->name, i, e->strerror());
 		fds[i] = fd;
 	}
-	t1 = now_ns();
-	if (count) {
-		s1 = sc_read();
-		r.restore_calls = s1 - s0 - sc_base;
-		sc_enable(false);
-	}
-	r.restore_ns = t1 - t0;
+	stretch_stop(&s, &r, RESTORE);
 
 	for (size_t i = 0; i < n; i++)
 		e->release(st + i * e->state_size);
@@ -688,26 +902,24 @@ static struct cycle run_cycle(const struct engine *e, int *fds, size_t n, void *
 
 /* ---- results ----------------------------------------------------------------------- */
 
+/* One engine's figures per phase, per connection. */
 struct figures {
-	double dump_us, restore_us, dump_min, dump_max, restore_min, restore_max;
-	double dump_calls, restore_calls;	/* per connection */
+	double us[PHASES], min[PHASES], max[PHASES];
+	double calls[PHASES];
 };
 
-static void summarize(struct figures *f, double *dump, double *restore, int runs, const struct cycle *counted,
-		      size_t n)
+/* t[phase][run]: per-connection times in µs. */
+static void summarize(struct figures *f, double *t[PHASES], int runs, const struct cycle *counted, size_t n)
 {
-	f->dump_min = f->dump_max = dump[0];
-	f->restore_min = f->restore_max = restore[0];
-	for (int i = 1; i < runs; i++) {
-		f->dump_min = dump[i] < f->dump_min ? dump[i] : f->dump_min;
-		f->dump_max = dump[i] > f->dump_max ? dump[i] : f->dump_max;
-		f->restore_min = restore[i] < f->restore_min ? restore[i] : f->restore_min;
-		f->restore_max = restore[i] > f->restore_max ? restore[i] : f->restore_max;
+	for (int p = 0; p < PHASES; p++) {
+		f->min[p] = f->max[p] = t[p][0];
+		for (int i = 1; i < runs; i++) {
+			f->min[p] = t[p][i] < f->min[p] ? t[p][i] : f->min[p];
+			f->max[p] = t[p][i] > f->max[p] ? t[p][i] : f->max[p];
+		}
+		f->us[p] = median(t[p], runs);
+		f->calls[p] = (double)counted->calls[p] / n;
 	}
-	f->dump_us = median(dump, runs);
-	f->restore_us = median(restore, runs);
-	f->dump_calls = (double)counted->dump_calls / n;
-	f->restore_calls = (double)counted->restore_calls / n;
 }
 
 static void line(const char *prefix, const char *metric, size_t n, double v, const char *unit)
@@ -722,27 +934,34 @@ static void report(const char *prefix, const char *label, size_t n, const struct
 {
 	const struct figures *o = &f[OURS], *fl = &f[FLOOR];
 
-	line(prefix, "dump_us", n, o->dump_us, "us");
-	line(prefix, "restore_us", n, o->restore_us, "us");
-	line(prefix, "syscalls", n, o->dump_calls + o->restore_calls, "count");
-	line(prefix, "dump_syscalls", n, o->dump_calls, "count");
-	line(prefix, "restore_syscalls", n, o->restore_calls, "count");
-	line(prefix, "floor_dump_us", n, fl->dump_us, "us");
-	line(prefix, "floor_restore_us", n, fl->restore_us, "us");
-	line(prefix, "floor_syscalls", n, fl->dump_calls + fl->restore_calls, "count");
-	line(prefix, "floor_dump_syscalls", n, fl->dump_calls, "count");
-	line(prefix, "floor_restore_syscalls", n, fl->restore_calls, "count");
+	line(prefix, "dump_us", n, o->us[DUMP], "us");
+	line(prefix, "restore_us", n, o->us[RESTORE], "us");
+	line(prefix, "syscalls", n, o->calls[DUMP] + o->calls[RESTORE], "count");
+	line(prefix, "dump_syscalls", n, o->calls[DUMP], "count");
+	line(prefix, "restore_syscalls", n, o->calls[RESTORE], "count");
+	line(prefix, "floor_dump_us", n, fl->us[DUMP], "us");
+	line(prefix, "floor_restore_us", n, fl->us[RESTORE], "us");
+	line(prefix, "floor_syscalls", n, fl->calls[DUMP] + fl->calls[RESTORE], "count");
+	line(prefix, "floor_dump_syscalls", n, fl->calls[DUMP], "count");
+	line(prefix, "floor_restore_syscalls", n, fl->calls[RESTORE], "count");
+	line(prefix, "image_write_us", n, o->us[IMG_WRITE], "us");
+	line(prefix, "image_read_us", n, o->us[IMG_READ], "us");
+	line(prefix, "image_write_syscalls", n, o->calls[IMG_WRITE], "count");
+	line(prefix, "image_read_syscalls", n, o->calls[IMG_READ], "count");
 	fflush(stdout);
 
 	fprintf(stderr, "%-24s %-8s %9s %19s %8s %9s %19s %8s\n", label, "", "dump us", "(min-max)",
 		"syscalls", "restore", "(min-max)", "syscalls");
 	for (int e = 0; e < 2; e++)
 		fprintf(stderr, "%-24s %-8s %9.2f (%8.2f-%8.2f) %8.1f %9.2f (%8.2f-%8.2f) %8.1f\n", "",
-			engines[e].name, f[e].dump_us, f[e].dump_min, f[e].dump_max, f[e].dump_calls,
-			f[e].restore_us, f[e].restore_min, f[e].restore_max, f[e].restore_calls);
+			engines[e].name, f[e].us[DUMP], f[e].min[DUMP], f[e].max[DUMP], f[e].calls[DUMP],
+			f[e].us[RESTORE], f[e].min[RESTORE], f[e].max[RESTORE], f[e].calls[RESTORE]);
 	fprintf(stderr, "%-24s %-8s %8.2fx %19s %7.2fx %8.2fx %19s %7.2fx   median of %d runs\n", "",
-		"ratio", o->dump_us / fl->dump_us, "", o->dump_calls / fl->dump_calls,
-		o->restore_us / fl->restore_us, "", o->restore_calls / fl->restore_calls, runs);
+		"ratio", o->us[DUMP] / fl->us[DUMP], "", o->calls[DUMP] / fl->calls[DUMP],
+		o->us[RESTORE] / fl->us[RESTORE], "", o->calls[RESTORE] / fl->calls[RESTORE], runs);
+	fprintf(stderr, "%-24s %-8s %9.2f (%8.2f-%8.2f) %8.1f %9.2f (%8.2f-%8.2f) %8.1f   image write, read (%s)\n",
+		"", "images", o->us[IMG_WRITE], o->min[IMG_WRITE], o->max[IMG_WRITE], o->calls[IMG_WRITE],
+		o->us[IMG_READ], o->min[IMG_READ], o->max[IMG_READ], o->calls[IMG_READ], img.fs);
 }
 
 static bool quick(void)
@@ -750,6 +969,28 @@ static bool quick(void)
 	const char *q = getenv("QUICK");
 
 	return q && !strcmp(q, "1");
+}
+
+/* Per engine and phase, one time per run. */
+static void times_alloc(double *t[2][PHASES], int runs)
+{
+	for (int e = 0; e < 2; e++)
+		for (int p = 0; p < PHASES; p++)
+			if (!(t[e][p] = calloc(runs, sizeof(double))))
+				die("no memory");
+}
+
+static void times_free(double *t[2][PHASES])
+{
+	for (int e = 0; e < 2; e++)
+		for (int p = 0; p < PHASES; p++)
+			free(t[e][p]);
+}
+
+static void times_put(double *t[PHASES], int run, const struct cycle *y, size_t n)
+{
+	for (int p = 0; p < PHASES; p++)
+		t[p][run] = y->ns[p] / 1000.0 / n;
 }
 
 /* ---- idle connections --------------------------------------------------------------- */
@@ -760,19 +1001,19 @@ static void bench_idle(size_t n)
 	int *fds;
 	pid_t server;
 	void *states[2];
-	double *dump[2], *restore[2];
+	double *t[2][PHASES];
 	struct cycle counted[2];
 	struct figures f[2];
 	char label[48];
 	uint64_t t0 = now_ns();
 
 	raise_nofile(n);
+	images_reserve(n);
 	fds = connect_idle(n, &server);
+	times_alloc(t, runs);
 	for (int e = 0; e < 2; e++) {
 		states[e] = calloc(n, engines[e].state_size);
-		dump[e] = calloc(runs, sizeof(double));
-		restore[e] = calloc(runs, sizeof(double));
-		if (!states[e] || !dump[e] || !restore[e])
+		if (!states[e])
 			die("no memory for %zu connections' state", n);
 	}
 	/* The counted cycle doubles as the warm-up; then the timed ones,
@@ -785,12 +1026,11 @@ static void bench_idle(size_t n)
 		for (int e = 0; e < 2; e++) {
 			struct cycle y = run_cycle(&engines[e], fds, n, states[e], false);
 
-			dump[e][r] = y.dump_ns / 1000.0 / n;
-			restore[e][r] = y.restore_ns / 1000.0 / n;
+			times_put(t[e], r, &y, n);
 			check_sample(fds, n, engines[e].name);
 		}
 	for (int e = 0; e < 2; e++)
-		summarize(&f[e], dump[e], restore[e], runs, &counted[e], n);
+		summarize(&f[e], t[e], runs, &counted[e], n);
 	snprintf(label, sizeof(label), "%zu idle connection%s", n, n == 1 ? "" : "s");
 	report("", label, n, f, runs);
 	fprintf(stderr, "%-24s %.1f s, every restore checked on %d connections\n", "", (now_ns() - t0) / 1e9,
@@ -799,11 +1039,9 @@ static void bench_idle(size_t n)
 	for (size_t i = 0; i < n; i++)
 		close(fds[i]);
 	stop_server(server);
-	for (int e = 0; e < 2; e++) {
+	for (int e = 0; e < 2; e++)
 		free(states[e]);
-		free(dump[e]);
-		free(restore[e]);
-	}
+	times_free(t);
 	free(fds);
 }
 
@@ -908,7 +1146,7 @@ static void bench_queued(const char *prefix, uint32_t q)
 {
 	int runs = quick() ? 3 : q <= 65536 ? 15 : 7;
 	int l = listen_on(QUEUE_PORT, 4096);
-	double *dump[2], *restore[2];
+	double *t[2][PHASES];
 	struct cycle counted[2];
 	struct figures f[2];
 	union {
@@ -917,12 +1155,8 @@ static void bench_queued(const char *prefix, uint32_t q)
 	} st;
 	char label[48];
 
-	for (int e = 0; e < 2; e++) {
-		dump[e] = calloc(runs, sizeof(double));
-		restore[e] = calloc(runs, sizeof(double));
-		if (!dump[e] || !restore[e])
-			die("no memory");
-	}
+	images_reserve(1);
+	times_alloc(t, runs);
 	/* Each run moves a fresh connection (a restore drains its queues). */
 	for (int r = -1; r < runs; r++)
 		for (int e = 0; e < 2; e++) {
@@ -930,20 +1164,16 @@ static void bench_queued(const char *prefix, uint32_t q)
 			struct cycle y = run_cycle(&engines[e], &x.c.client, 1, &st, r < 0);
 
 			check_queued(&x, engines[e].name);
-			if (r < 0) {
+			if (r < 0)
 				counted[e] = y;
-			} else {
-				dump[e][r] = y.dump_ns / 1000.0;
-				restore[e][r] = y.restore_ns / 1000.0;
-			}
+			else
+				times_put(t[e], r, &y, 1);
 			close(x.c.client);
 			close(x.c.server);
 		}
-	for (int e = 0; e < 2; e++) {
-		summarize(&f[e], dump[e], restore[e], runs, &counted[e], 1);
-		free(dump[e]);
-		free(restore[e]);
-	}
+	for (int e = 0; e < 2; e++)
+		summarize(&f[e], t[e], runs, &counted[e], 1);
+	times_free(t);
 	if (q % (1 << 20) == 0)
 		snprintf(label, sizeof(label), "%u MiB in each queue", q >> 20);
 	else
@@ -959,6 +1189,8 @@ static void usage(FILE *to)
 	fputs("usage: repair_bench [N...]\n"
 	      "  dump and restore N idle IPv4 connections each (default 1 1000 10000) in a network\n"
 	      "  namespace of its own; with N = 1 also one connection with 64 KiB and 1 MiB queues.\n"
+	      "  Each connection's image is also written and read back, timed apart, in a fresh\n"
+	      "  directory under $TMPDIR (else /tmp), removed at exit.\n"
 	      "  stdout: \"metric<TAB>N<TAB>value<TAB>unit\" lines; stderr: a summary.  Needs root.\n"
 	      "  QUICK=1: fewer runs.\n",
 	      to);
@@ -992,6 +1224,7 @@ int main(int argc, char **argv)
 
 	private_namespaces();
 	sc_open();
+	images_open();
 	fprintf(stderr, "repair_bench: per connection, median of runs; floor = the fewest calls that move the same state\n");
 	for (size_t i = 0; i < n_sizes; i++) {
 		bench_idle(sizes[i]);

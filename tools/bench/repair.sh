@@ -9,7 +9,8 @@
 #   restore_us  N  VALUE  us      restore time per connection
 #   syscalls    N  VALUE  count   syscalls per connection (dump + restore)
 # Any further "metric N value unit" lines it prints are kept; report.pl
-# reads its floor_* figures and its q64k_ / q1m_ queue cases (N = 1).
+# reads its floor_* figures, its image_* figures (the image files, written
+# under $TMPDIR or /tmp) and its q64k_ / q1m_ queue cases (N = 1).
 
 REPAIR_SIZES=(1 1000 10000)
 REPAIR_RUNS=3

@@ -427,6 +427,11 @@ if ($runs{repair}) {
 		return defined $d && defined $r ? sprintf('%s + %s = %s', num($d), num($r), num($t)) : num($t);
 	};
 	my $x = sub { my ($p, $n, $what) = @_; xfold(ratio(med('repair', "$p$what", $n), med('repair', "${p}floor_$what", $n))) };
+	my $isys = sub {    # image syscalls "write + read", medians; '' for results from before they were measured
+		my ($p, $n) = @_;
+		my ($w, $r) = map { med('repair', "${p}image_${_}_syscalls", $n) } qw(write read);
+		return defined $w && defined $r ? sprintf('%s + %s', num($w), num($r)) : '';
+	};
 	my @rows;
 	for my $c (@cases) {
 		my ($label, $p) = @$c;
@@ -434,17 +439,30 @@ if ($runs{repair}) {
 			push @rows, [$label, nlabel($n),
 				cell('repair', "${p}dump_us", $n), cell('repair', "${p}floor_dump_us", $n), $x->($p, $n, 'dump_us'),
 				cell('repair', "${p}restore_us", $n), cell('repair', "${p}floor_restore_us", $n), $x->($p, $n, 'restore_us'),
-				$sys->($p, $n), $sys->("${p}floor_", $n)];
+				$sys->($p, $n), $sys->("${p}floor_", $n),
+				cell('repair', "${p}image_write_us", $n), cell('repair', "${p}image_read_us", $n), $isys->($p, $n)];
 		}
 	}
+	my $images = grep { /image_/ } keys %{ $runs{repair} };
+	my $tmp = $machine->{'temporary files'};
 	$repair_md .= "## Repair: dump and restore per connection\n\n";
 	$repair_md .= "From `build/tools/repair_bench N` (its own medians over many cycles; here the median (min–max) of " .
-		"$config->{repair_runs} runs of it). Per connection, in µs, beside the floor: the fewest calls the kernel needs " .
-		"to move the same state, timed and counted the same way. Syscalls are counted (dump + restore = total).\n\n";
+		"$config->{repair_runs} runs of it). Per connection, in µs. What is timed is library calls in one process: " .
+		"dump = `tf_repair_on` + `tf_dump` on the live socket, restore = `tf_restore` + `tf_restore_finish`, each " .
+		"beside the floor: the fewest calls the kernel needs to move the same state, timed and counted the same way. " .
+		"The image files are timed apart, for tcpferry only: image write = `tf_image_write` of each connection's image " .
+		"plus one `tf_index_write` shared over the N connections, image read = one `tf_index_read` shared over the N " .
+		"plus `tf_image_read` of each image; the library fsyncs each file and its directory, so image write is mostly " .
+		"the file system's flush (" . (defined $tmp ? "here $tmp" : 'on the file system of `$TMPDIR`, else `/tmp`') . "). " .
+		"A `tcpferry dump` costs at least dump + image write, a `tcpferry restore` image read + restore. In none of " .
+		"these figures: the CLI's own process start (exec, dynamic loading, option parsing) and its work around the " .
+		"calls (finding the target's sockets and taking them over, stopping the process, locks). Syscalls are " .
+		"counted (dump + restore = total; image write + read)." .
+		($images ? '' : " The image columns are empty: this run's repair_bench predates them.") . "\n\n";
 	$repair_md .= plot('repair', [grep { defined $unit{repair}{$_} } qw(dump_us restore_us floor_dump_us floor_restore_us)],
 		'repair.png', 'Dump and restore per idle connection', 'µs / connection');
 	$repair_md .= table(['case', 'N', 'dump µs', 'floor', 'dump : floor', 'restore µs', 'floor', 'restore : floor',
-		'syscalls', 'floor syscalls'], @rows) . "\n";
+		'syscalls', 'floor syscalls', 'image write µs', 'image read µs', 'image syscalls'], @rows) . "\n";
 }
 
 # ---- migration ----

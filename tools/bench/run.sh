@@ -142,6 +142,8 @@ first_line() { "$@" 2>&1 | head -1; }
 	printf 'bpftool\t%s\n' "$(first_line bpftool version)"
 	printf 'iperf3\t%s\n' "$(first_line iperf3 --version)"
 	printf 'gnuplot\t%s\n' "$(first_line gnuplot --version)"
+	# repair_bench writes its images there, fsynced: the file system is in the figures
+	printf 'temporary files\t%s\n' "${TMPDIR:-/tmp}, $(findmnt -n -o FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || stat -f -c %T "${TMPDIR:-/tmp}")"
 } >"$BENCH_WORK/machine.tsv"
 
 # ---- the benchmarks -------------------------------------------------------------------------
