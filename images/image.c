@@ -943,8 +943,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Write under a temporary name, fsync, rename: readers see all or nothing. */
-static int write_atomic(const char *path, const uint8_t *buf, size_t len)
+/*
+ * Write under a temporary name and rename: readers see all or nothing.  With
+ * durable, also fsync the file before the rename and the directory after it.
+ */
+static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool durable)
 {
 	static unsigned counter;
 	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
@@ -959,7 +962,7 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len)
 	err = write_all(fd, buf, len);
 	if (err) {
 		err = tf_fail(-err, "write %s", tmp);
-	} else if (fsync(fd)) {
+	} else if (durable && fsync(fd)) {
 		err = tf_fail(errno, "fsync %s", tmp);
 	}
 	if (close(fd) && !err)
@@ -970,6 +973,8 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len)
 		unlink(tmp);
 		return err;
 	}
+	if (!durable)
+		return 0;
 	/* The rename itself must reach the disk too. */
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
@@ -1024,7 +1029,8 @@ int tf_image_write(const char *path, const struct tf_conn *c)
 
 	err = encode_image(c, &buf, &len);
 	if (!err) {
-		err = write_atomic(path, buf, len);
+		/* Not synced one by one: tf_index_write syncs them all at once. */
+		err = write_atomic(path, buf, len, false);
 		free(buf);
 	}
 	if (err)
@@ -1079,13 +1085,25 @@ int tf_index_write(const char *dir, const struct tf_index *ix)
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
-	int err;
+	int err, dfd;
 
 	if ((err = index_path(dir, path, sizeof(path))))
 		return err;
+	/*
+	 * The index is what makes a dump complete, so the images must be on
+	 * disk before it is: one syncfs for all of them (a journal commit per
+	 * image made dumping 10,000 connections take 16 s on ext4).
+	 */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return tf_fail(errno, "dump directory %s", dir);
+	err = syncfs(dfd) ? tf_fail(errno, "sync the images in %s", dir) : 0;
+	close(dfd);
+	if (err)
+		return err;
 	err = encode_index(ix, &buf, &len);
 	if (!err) {
-		err = write_atomic(path, buf, len);
+		err = write_atomic(path, buf, len, true);
 		free(buf);
 	}
 	if (err)

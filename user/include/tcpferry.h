@@ -181,7 +181,13 @@ int tf_image_encode(const struct tf_conn *c, uint8_t **buf, size_t *len);
 /* Decode and validate; nothing of buf is trusted.  c must be freed. */
 int tf_image_decode(const uint8_t *buf, size_t len, struct tf_conn *c);
 
-/* Files are created 0600 (they hold connection payload). */
+/*
+ * Files are created 0600 (they hold connection payload), under a temporary
+ * name and renamed, so a reader never sees half a file.  An image is durable
+ * once tf_index_write() for its directory returns: it syncs the directory's
+ * file system before the index, which marks the dump complete, is written
+ * (and fsynced).
+ */
 int tf_image_write(const char *path, const struct tf_conn *c);
 int tf_image_read(const char *path, struct tf_conn *c);
 
