@@ -310,8 +310,13 @@ static int attach_clsact(struct loader *ld, const char *bpffs, const char *ifnam
 	if (err)
 		return err;
 	unlink(path);	/* the program it replaced */
-	if (bpf_obj_pin(prog_fd_for(ld, h), path))
-		return tf_fail(errno, "device %s: pin %s", ifname, path);
+	if (bpf_obj_pin(prog_fd_for(ld, h), path)) {
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+		/* unpinned, no detach would find it: take it off again */
+		tf_clsact_detach(ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK);
+		tf_clsact_release(bpffs, ifname, ifindex);
+		return err;
+	}
 	return 0;
 }
 

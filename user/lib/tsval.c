@@ -172,8 +172,13 @@ static int attach_filter(int prog_fd, const char *bpffs, const char *ifname, int
 	if ((err = tf_clsact_attach(bpffs, ifname, ifindex, ingress, TF_CLSACT_TSVAL, prog_fd)))
 		return err;
 	unlink(path);	/* the program it replaced */
-	if (bpf_obj_pin(prog_fd, path))
-		return tf_fail(errno, "device %s: pin %s", ifname, path);
+	if (bpf_obj_pin(prog_fd, path)) {
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+		/* unpinned, no detach would find it: take it off again */
+		tf_clsact_detach(ifindex, ingress, TF_CLSACT_TSVAL);
+		tf_clsact_release(bpffs, ifname, ifindex);
+		return err;
+	}
 	return 0;
 }
 
