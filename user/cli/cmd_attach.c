@@ -25,18 +25,22 @@ static const char attach_usage[] =
 	"/sys/fs/bpf/tcpferry; a bpffs is mounted there if needed).  Idempotent: what\n"
 	"is attached stays, a stale attachment is replaced.\n\n"
 	"  --xdp            XDP ingress: native, or generic where the driver has none\n"
-	"  --tc             tc ingress (tcx)\n"
+	"  --tc             tc ingress (tcx; clsact filters before 6.6)\n"
 	"                   default: keep the ingress that is there; otherwise native XDP\n"
 	"                   on a NIC whose driver has it, tc everywhere else\n"
 	"  --max-locks N    size of the lock table when it is created here (default 65536)\n"
 	"  --no-tsval       no recorder: restores then rely on the dumped clock alone\n"
 	"                   (enough unless the flow is paced ahead of its clock)\n"
-	"  -j, -p           JSON output\n";
+	"  -j, -p           JSON output\n\n"
+	"Environment: TCPFERRY_TC=clsact puts the tc programs on as clsact filters\n"
+	"instead of tcx links (for a kernel whose tcx is broken; a tcx hook is moved).\n"
+	"A clsact filter that is there stays one without it: detach, attach for tcx.\n";
 
 static const char detach_usage[] =
 	"Usage: tcpferry detach DEV\n\n"
 	"Remove the lock programs and the tsval recorder from DEV, and their pins.\n"
-	"Idempotent.  The lock table stays (with its locks), for the other devices and\n"
+	"Idempotent.  A clsact qdisc tcpferry made goes too once no filter is left on\n"
+	"it.  The lock table stays (with its locks), for the other devices and\n"
 	"the next attach.\n";
 
 static void hook_json(struct json *j, const char *name, const struct tf_hook_state *h, enum tf_hook which)

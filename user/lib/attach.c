@@ -4,8 +4,9 @@
  * attachment outlives the command and a second attach finds (and keeps) it.
  *
  * tc hooks are tcx links (BPF_TCX_INGRESS / BPF_TCX_EGRESS, 6.6+), created
- * by hand because libbpf 1.1 has no helper for them; older kernels get
- * clsact filters.  XDP is a BPF_XDP link, native first, then generic.
+ * by hand because libbpf 1.1 has no helper for them; older kernels, and
+ * TCPFERRY_TC=clsact, get clsact filters (clsact.c).  XDP is a BPF_XDP link,
+ * native first, then generic.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "clsact.h"
 #include "internal.h"
 #include "netdev.h"
 #include "lock.h"
@@ -32,10 +34,8 @@
 #define TF_BPF_TCX_EGRESS	47
 #define TF_BPF_LINK_TYPE_TCX	11
 
-/* clsact filters (kernels without tcx): ours have this handle and priority. */
-#define TF_TC_HANDLE		0x7466
-#define TF_TC_PRIORITY		0x7466
-#define CLSACT_SUFFIX		".clsact"
+/* bpffs refuses names with a dot (kept for its own progs.debug, maps.debug) */
+#define CLSACT_SUFFIX		"-clsact"
 
 static const char *const hook_names[TF_HOOK__COUNT] = {
 	[TF_HOOK_XDP] = "xdp",
@@ -46,6 +46,17 @@ static const char *const hook_names[TF_HOOK__COUNT] = {
 const char *tf_hook_name(enum tf_hook h)
 {
 	return h < TF_HOOK__COUNT ? hook_names[h] : "?";
+}
+
+int tf_tc_want_clsact(void)
+{
+	const char *v = getenv("TCPFERRY_TC");
+
+	if (!v || !*v || !strcmp(v, "tcx"))
+		return 0;
+	if (!strcmp(v, "clsact"))
+		return 1;
+	return tf_failx(EINVAL, "TCPFERRY_TC=%s: expected clsact or tcx (or unset it)", v);
 }
 
 static void ns_links_dir(char *buf, size_t len, const char *bpffs)
@@ -149,51 +160,53 @@ static int read_hook(const char *bpffs, const char *ifname, int ifindex, enum tf
 		return -ENOENT;
 	s->attached = true;
 	snprintf(s->how, sizeof(s->how), "clsact");
-	if (ifindex) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-				    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY);
-
-		if (bpf_tc_query(&hook, &o) == 0) {
-			s->alive = true;
-			s->prog_id = o.prog_id;
-		}
-	}
+	s->prog_id = tf_clsact_prog(ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK);
+	s->alive = s->prog_id != 0;
 	s->map_id = prog_map_check(s->prog_id, 0);
 	return fd;
 }
 
-/* Remove one hook: detach the link (even if someone else holds it) and unpin. */
-static int remove_hook(const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+/* Remove hook h's link (even if someone else holds it) and its pin: 1, or 0 if none. */
+static int remove_link(const char *bpffs, const char *ifname, enum tf_hook h)
 {
 	char path[PATH_MAX];
-	int fd, removed = 0;
+	int fd;
 
 	pin_path(path, sizeof(path), bpffs, ifname, h, false);
 	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		bpf_link_detach(fd);	/* fails on an already dead link: fine */
-		close(fd);
-		if (unlink(path) && errno != ENOENT)
-			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
-		removed = 1;
-	}
-	if (h == TF_HOOK_XDP)
-		return removed;
-	pin_path(path, sizeof(path), bpffs, ifname, h, true);
-	if (access(path, F_OK) == 0) {
-		if (ifindex) {
-			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-					    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-			DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY);
+	if (fd < 0)
+		return 0;
+	bpf_link_detach(fd);	/* fails on an already dead link: fine */
+	close(fd);
+	if (unlink(path) && errno != ENOENT)
+		return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+	return 1;
+}
 
-			bpf_tc_detach(&hook, &o);
-		}
-		if (unlink(path) && errno != ENOENT)
-			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
-		removed = 1;
-	}
-	return removed;
+/* Remove hook h's clsact filter and its pin: 1, or 0 if none. */
+static int remove_clsact(const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+{
+	char path[PATH_MAX];
+
+	pin_path(path, sizeof(path), bpffs, ifname, h, true);
+	if (access(path, F_OK))
+		return 0;
+	tf_clsact_detach(ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK);
+	if (unlink(path) && errno != ENOENT)
+		return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+	return 1;
+}
+
+/* Remove one hook, whichever way it is attached. */
+static int remove_hook(const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+{
+	int a = remove_link(bpffs, ifname, h), b = 0;
+
+	if (a < 0)
+		return a;
+	if (h != TF_HOOK_XDP && (b = remove_clsact(bpffs, ifname, ifindex, h)) < 0)
+		return b;
+	return a || b;
 }
 
 /* ---- making attachments ------------------------------------------------------------- */
@@ -202,6 +215,7 @@ struct loader {
 	struct lock_bpf *skel;
 	int map_fd;
 	bool l3;
+	bool clsact;	/* TCPFERRY_TC=clsact: tc hooks as clsact filters */
 };
 
 static int load_progs(struct loader *ld, const char *ifname)
@@ -284,10 +298,34 @@ static int attach_xdp(struct loader *ld, const char *bpffs, const char *ifname, 
 	return err;
 }
 
+/* A clsact filter, remembered by pinning the program; ours is replaced in place. */
+static int attach_clsact(struct loader *ld, const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if ((err = pin_path(path, sizeof(path), bpffs, ifname, h, true)))
+		return err;
+	err = tf_clsact_attach(bpffs, ifname, ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK, prog_fd_for(ld, h));
+	if (err)
+		return err;
+	unlink(path);	/* the program it replaced */
+	if (bpf_obj_pin(prog_fd_for(ld, h), path)) {
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+		/* unpinned, no detach would find it: take it off again */
+		tf_clsact_detach(ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK);
+		tf_clsact_release(bpffs, ifname, ifindex);
+		return err;
+	}
+	return 0;
+}
+
 static int attach_tc(struct loader *ld, const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
 {
 	int fd, err;
 
+	if (ld->clsact)
+		return attach_clsact(ld, bpffs, ifname, ifindex, h);
 	fd = bpf_link_create(prog_fd_for(ld, h), ifindex,
 			     h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
 	if (fd >= 0) {
@@ -297,47 +335,43 @@ static int attach_tc(struct loader *ld, const char *bpffs, const char *ifname, i
 	}
 	if (errno != EINVAL)
 		return tf_fail(errno, "device %s: attach tc %s", ifname, h == TF_HOOK_TC_IN ? "ingress" : "egress");
-
-	/* No tcx (before 6.6): a clsact filter, remembered by pinning the program. */
-	{
-		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-				    .attach_point = h == TF_HOOK_TC_IN ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, o, .handle = TF_TC_HANDLE, .priority = TF_TC_PRIORITY,
-				    .prog_fd = prog_fd_for(ld, h), .flags = BPF_TC_F_REPLACE);
-		char path[PATH_MAX];
-
-		err = bpf_tc_hook_create(&hook);
-		if (err && err != -EEXIST)
-			return tf_fail(-err, "device %s: create clsact qdisc", ifname);
-		err = bpf_tc_attach(&hook, &o);
-		if (err)
-			return tf_fail(-err, "device %s: attach tc filter", ifname);
-		if ((err = pin_path(path, sizeof(path), bpffs, ifname, h, true)))
-			return err;
-		if (bpf_obj_pin(prog_fd_for(ld, h), path) && errno != EEXIST)
-			return tf_fail(errno, "device %s: pin %s", ifname, path);
-	}
-	return 0;
+	return attach_clsact(ld, bpffs, ifname, ifindex, h);	/* no tcx: before 6.6 */
 }
 
 /*
  * Make hook h what it should be: keep a live link that reads our map, point
  * a live one that reads another map at new programs, replace a dead one.
+ * TCPFERRY_TC=clsact moves a tcx hook to a clsact filter; without it a live
+ * clsact filter stays one (as a live ingress flavour stays): to go back to
+ * tcx, detach and attach.
  */
 static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname, int ifindex,
 		       enum tf_hook h, uint32_t map_id, bool allow_generic, struct tf_attach_info *info)
 {
 	struct tf_hook_state s;
+	bool clsact_now, move;
 	int fd, err;
 
 	fd = read_hook(bpffs, ifname, ifindex, h, &s);
-	if (fd >= 0 && s.alive && s.map_id == map_id) {
+	clsact_now = fd >= 0 && !strcmp(s.how, "clsact");
+	move = h != TF_HOOK_XDP && ld->clsact && fd >= 0 && !clsact_now;
+	if (fd >= 0 && s.alive && s.map_id == map_id && !move) {
 		close(fd);
 		return 0;
 	}
 	if ((err = load_progs(ld, ifname))) {
 		if (fd >= 0)
 			close(fd);
+		return err;
+	}
+	if ((clsact_now && s.alive) || move) {
+		/* The new filter first, then the old one goes: no packet passes unchecked. */
+		if (fd >= 0)
+			close(fd);
+		err = attach_clsact(ld, bpffs, ifname, ifindex, h);
+		if (!err && move && (err = remove_link(bpffs, ifname, h)) > 0)
+			err = 0;
+		info->hook[h].created = !err;
 		return err;
 	}
 	if (fd >= 0 && s.alive && s.link_id) {
@@ -425,9 +459,13 @@ static void progs_on_hook(int ifindex, enum tf_hook h, struct tf_hook_state *s)
 			ids[cnt++] = q.skb_prog_id;
 		if (q.hw_prog_id)
 			ids[cnt++] = q.hw_prog_id;
-	} else if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0,
-				  &flags, ids, &cnt)) {
-		return;
+	} else {
+		/* tcx programs run first, then the clsact filters (none without tcx before 6.6) */
+		if (bpf_prog_query(ifindex, h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, 0,
+				   &flags, ids, &cnt))
+			cnt = 0;
+		cnt += tf_clsact_filters(ifindex, h == TF_HOOK_TC_IN, ids + cnt, ARRAY_SIZE(ids) - cnt);
+		cnt = cnt < ARRAY_SIZE(ids) ? cnt : ARRAY_SIZE(ids);
 	}
 	s->on_hook = cnt;
 	for (__u32 i = 0; i < cnt && i < TF_ON_HOOK_NAMES; i++)
@@ -469,6 +507,9 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 	if (!ifindex)
 		return tf_failx(ENODEV, "device %s: no such device in this network namespace (see ip link)",
 				ifname);
+	if ((err = tf_tc_want_clsact()) < 0)
+		return err;
+	ld.clsact = err;
 	info->l3 = ld.l3 = !tf_dev_has_eth_header(ifname);
 	if (mode == TF_ATTACH_XDP && ld.l3)
 		return tf_failx(EINVAL, "device %s: no Ethernet header, XDP cannot serve it; use --tc", ifname);
@@ -551,6 +592,7 @@ int tf_detach(const char *bpffs, const char *ifname)
 			return r;
 		removed += r;
 	}
+	tf_clsact_release(bpffs, ifname, ifindex);	/* a qdisc made for our filters, once empty */
 	{
 		char path[PATH_MAX];
 
@@ -582,7 +624,7 @@ int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
 		size_t i;
 
 		memcpy(name, de->d_name, sizeof(name));
-		/* "<ifname>-<hook>[.clsact]": the hook names have dashes, so try each suffix */
+		/* "<ifname>-<hook>[-clsact]": the hook names have dashes, so try each suffix */
 		for (int h = 0; h < TF_HOOK__COUNT && !known; h++) {
 			for (int c = 0; c < 2 && !known; c++) {
 				char suffix[32];

@@ -9,8 +9,9 @@
  *   tc-out  egress, tc   (tcx link), on every attached device
  *
  * A device has one ingress flavour (xdp or tc-in) and tc-out.  On kernels
- * without tcx, tc hooks are clsact filters instead, kept by the kernel and
- * remembered by a pinned program <ifname>-tc-in.clsact / -tc-out.clsact.
+ * without tcx, or with TCPFERRY_TC=clsact, tc hooks are clsact filters
+ * instead (clsact.h), kept by the kernel and remembered by a pinned program
+ * <ifname>-tc-in-clsact / -tc-out-clsact.
  */
 #ifndef TF_ATTACH_H
 #define TF_ATTACH_H
@@ -34,6 +35,13 @@ enum tf_hook {
 	TF_HOOK_TC_OUT,
 	TF_HOOK__COUNT
 };
+
+/*
+ * TCPFERRY_TC: 1 when it is "clsact" (tc programs as clsact filters, for
+ * kernels whose tcx is broken, and for tests), 0 when unset, empty or "tcx",
+ * -EINVAL otherwise.  Read by the lock's attach and the recorder's.
+ */
+int tf_tc_want_clsact(void);
 
 /* "xdp", "tc-in", "tc-out": the suffix of the pin name. */
 const char *tf_hook_name(enum tf_hook h);

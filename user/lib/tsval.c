@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * The tsval recorder's user side: attach its two tc programs as tcx links
- * pinned per network namespace, keep its maps pinned beside the lock table,
- * and read what it recorded.  See tsval.h for when it runs and why.
+ * pinned per network namespace (clsact filters where there is no tcx, or
+ * with TCPFERRY_TC=clsact, as the lock's), keep its maps pinned beside the
+ * lock table, and read what it recorded.  See tsval.h for when it runs and why.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +18,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "attach.h"
+#include "clsact.h"
 #include "internal.h"
 #include "netdev.h"
 #include "lock.h"
@@ -34,10 +37,11 @@ static const char *default_bpffs(const char *bpffs)
 	return bpffs && *bpffs ? bpffs : TF_DEFAULT_BPFFS;
 }
 
-static int link_path(char *buf, size_t len, const char *bpffs, const char *ifname, bool ingress)
+/* The pin of a tcx link, or with clsact the pin of the filter's program. */
+static int link_path(char *buf, size_t len, const char *bpffs, const char *ifname, bool ingress, bool clsact)
 {
-	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s", bpffs, tf_netns_id(), ifname,
-		     ingress ? "in" : "out") >= (int)len)
+	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s%s", bpffs, tf_netns_id(), ifname,
+		     ingress ? "in" : "out", clsact ? "-clsact" : "") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
 }
@@ -82,21 +86,59 @@ static int live_link(const char *path, int ifindex)
 	return fd;
 }
 
-bool tf_tsval_attached(const char *bpffs, const char *ifname)
+/* Our clsact filter is there and runs the pinned program. */
+static bool live_filter(const char *path, int ifindex, bool ingress)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	uint32_t id = tf_clsact_prog(ifindex, ingress, TF_CLSACT_TSVAL);
+	int fd;
+
+	if (!id || (fd = bpf_obj_get(path)) < 0)
+		return false;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.id = 0;
+	close(fd);
+	return info.id == id;
+}
+
+enum hook_kind { HOOK_NONE, HOOK_TCX, HOOK_CLSACT };
+
+/* How one side of the recorder is attached, if it is alive. */
+static enum hook_kind hook_live(const char *bpffs, const char *ifname, int ifindex, bool ingress)
 {
 	char path[PATH_MAX];
+	int fd;
+
+	if (link_path(path, sizeof(path), bpffs, ifname, ingress, false))
+		return HOOK_NONE;
+	fd = live_link(path, ifindex);
+	if (fd >= 0) {
+		close(fd);
+		return HOOK_TCX;
+	}
+	link_path(path, sizeof(path), bpffs, ifname, ingress, true);
+	return live_filter(path, ifindex, ingress) ? HOOK_CLSACT : HOOK_NONE;
+}
+
+bool tf_tsval_attached(const char *bpffs, const char *ifname)
+{
 	int ifindex = if_nametoindex(ifname);
 
 	bpffs = default_bpffs(bpffs);
-	for (int in = 0; in < 2; in++) {
-		int fd;
+	return hook_live(bpffs, ifname, ifindex, false) && hook_live(bpffs, ifname, ifindex, true);
+}
 
-		if (link_path(path, sizeof(path), bpffs, ifname, in))
+/* Attached as wanted: both sides alive, and clsact filters if clsact is asked for. */
+static bool attached_as(const char *bpffs, const char *ifname, bool clsact)
+{
+	int ifindex = if_nametoindex(ifname);
+
+	for (int in = 0; in < 2; in++) {
+		enum hook_kind k = hook_live(bpffs, ifname, ifindex, in);
+
+		if (k == HOOK_NONE || (clsact && k != HOOK_CLSACT))
 			return false;
-		fd = live_link(path, ifindex);
-		if (fd < 0)
-			return false;
-		close(fd);
 	}
 	return true;
 }
@@ -120,27 +162,91 @@ static int reuse_or_mark(struct bpf_map *map, const char *bpffs, const char *pin
 	return 0;
 }
 
-static int attach_one(struct tsval_bpf *skel, const char *bpffs, const char *ifname, int ifindex,
-		      bool ingress, bool *created)
+/* A clsact filter (ours replaced in place), remembered by pinning its program. */
+static int attach_filter(int prog_fd, const char *bpffs, const char *ifname, int ifindex, bool ingress)
 {
+	char path[PATH_MAX];
+	int err;
+
+	if ((err = link_path(path, sizeof(path), bpffs, ifname, ingress, true)))
+		return err;
+	if ((err = tf_clsact_attach(bpffs, ifname, ifindex, ingress, TF_CLSACT_TSVAL, prog_fd)))
+		return err;
+	unlink(path);	/* the program it replaced */
+	if (bpf_obj_pin(prog_fd, path)) {
+		err = tf_fail(errno, "device %s: pin %s", ifname, path);
+		/* unpinned, no detach would find it: take it off again */
+		tf_clsact_detach(ifindex, ingress, TF_CLSACT_TSVAL);
+		tf_clsact_release(bpffs, ifname, ifindex);
+		return err;
+	}
+	return 0;
+}
+
+/* Remove one side's tcx link (tcx) or clsact filter (!tcx) and its pin. */
+static int remove_one(const char *bpffs, const char *ifname, int ifindex, bool ingress, bool tcx)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (link_path(path, sizeof(path), bpffs, ifname, ingress, !tcx))
+		return 0;
+	if (tcx) {
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return 0;
+		bpf_link_detach(fd);	/* fails on a link whose device is gone: fine */
+		close(fd);
+	} else if (access(path, F_OK)) {
+		return 0;
+	} else {
+		tf_clsact_detach(ifindex, ingress, TF_CLSACT_TSVAL);
+	}
+	if (unlink(path) && errno != ENOENT)
+		return tf_fail(errno, "device %s: remove pin %s", ifname, path);
+	return 1;
+}
+
+/*
+ * One side: a live attachment stays, except that clsact (TCPFERRY_TC) moves
+ * a tcx link to a filter, the filter first; dead ones are replaced.
+ */
+static int attach_one(struct tsval_bpf *skel, const char *bpffs, const char *ifname, int ifindex,
+		      bool ingress, bool clsact, bool *created)
+{
+	int prog_fd = bpf_program__fd(ingress ? skel->progs.tf_tsval_tc_in : skel->progs.tf_tsval_tc_out);
+	enum hook_kind k = hook_live(bpffs, ifname, ifindex, ingress);
 	char path[PATH_MAX];
 	int fd, err;
 
 	*created = false;
-	if ((err = link_path(path, sizeof(path), bpffs, ifname, ingress)))
-		return err;
-	fd = live_link(path, ifindex);
-	if (fd >= 0) {
-		close(fd);
+	if (k == HOOK_CLSACT || (k == HOOK_TCX && !clsact))
 		return 0;
+	if (clsact || k == HOOK_NONE) {
+		/* what is pinned is dead (the device was re-created) or is moved */
+		if (!clsact && (err = remove_one(bpffs, ifname, ifindex, ingress, true)) < 0)
+			return err;
+		if ((err = remove_one(bpffs, ifname, ifindex, ingress, false)) < 0)
+			return err;
 	}
-	if (fd == -ESTALE)
-		unlink(path);	/* the device was re-created: the old link is dead */
-	fd = bpf_link_create(bpf_program__fd(ingress ? skel->progs.tf_tsval_tc_in : skel->progs.tf_tsval_tc_out),
-			     ifindex, ingress ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
+	if (clsact) {
+		err = attach_filter(prog_fd, bpffs, ifname, ifindex, ingress);
+		if (!err && (err = remove_one(bpffs, ifname, ifindex, ingress, true)) > 0)
+			err = 0;
+		*created = !err;
+		return err;
+	}
+	if ((err = link_path(path, sizeof(path), bpffs, ifname, ingress, false)))
+		return err;
+	fd = bpf_link_create(prog_fd, ifindex, ingress ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
+	if (fd < 0 && errno == EINVAL) {
+		err = attach_filter(prog_fd, bpffs, ifname, ifindex, ingress);	/* no tcx: before 6.6 */
+		*created = !err;
+		return err;
+	}
 	if (fd < 0)
-		return tf_fail(errno, "device %s: attach the tsval recorder at tc %s (needs tcx, kernel 6.6+)",
-			       ifname, ingress ? "ingress" : "egress");
+		return tf_fail(errno, "device %s: attach the tsval recorder at tc %s", ifname,
+			       ingress ? "ingress" : "egress");
 	err = 0;
 	if (bpf_obj_pin(fd, path))
 		err = tf_fail(errno, "device %s: pin %s", ifname, path);
@@ -156,7 +262,7 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 	bool pin_tsvals, pin_cfg, pin_events, pin_stats;
 	struct tsval_bpf *skel = NULL;
 	char path[PATH_MAX];
-	int ifindex, err, lock_fd;
+	int ifindex, err, lock_fd, clsact;
 
 	tf_error_clear();
 	if (!info)
@@ -166,7 +272,9 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 	ifindex = if_nametoindex(ifname);
 	if (!ifindex)
 		return tf_failx(ENODEV, "device %s: no such device in this network namespace (see ip link)", ifname);
-	if (tf_tsval_attached(bpffs, ifname))
+	if ((clsact = tf_tc_want_clsact()) < 0)
+		return clsact;
+	if (attached_as(bpffs, ifname, clsact))
 		return 0;
 	if ((err = tf_pin_dir_prepare(bpffs, info->mounted, sizeof(info->mounted))))
 		return err;
@@ -230,9 +338,9 @@ int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 				info->created_maps = true;
 		}
 	}
-	err = attach_one(skel, bpffs, ifname, ifindex, false, &info->created_out);
+	err = attach_one(skel, bpffs, ifname, ifindex, false, clsact, &info->created_out);
 	if (!err)
-		err = attach_one(skel, bpffs, ifname, ifindex, true, &info->created_in);
+		err = attach_one(skel, bpffs, ifname, ifindex, true, clsact, &info->created_in);
 out:
 	tsval_bpf__destroy(skel);	/* the pinned links and maps keep what is needed */
 	return err;
@@ -240,24 +348,21 @@ out:
 
 int tf_tsval_detach(const char *bpffs, const char *ifname)
 {
+	int ifindex = if_nametoindex(ifname);	/* 0 if the device is gone: pins still go */
 	char path[PATH_MAX];
 	int removed = 0;
 
 	bpffs = default_bpffs(bpffs);
 	for (int in = 0; in < 2; in++) {
-		int fd;
+		for (int tcx = 0; tcx < 2; tcx++) {
+			int r = remove_one(bpffs, ifname, ifindex, in, tcx);
 
-		if (link_path(path, sizeof(path), bpffs, ifname, in))
-			continue;
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		bpf_link_detach(fd);	/* fails on a link whose device is gone: fine */
-		close(fd);
-		if (unlink(path) && errno != ENOENT)
-			return tf_fail(errno, "device %s: remove pin %s", ifname, path);
-		removed++;
+			if (r < 0)
+				return r;
+			removed += r;
+		}
 	}
+	tf_clsact_release(bpffs, ifname, ifindex);
 	snprintf(path, sizeof(path), "%s/" LINKS_DIR "/%lu", bpffs, tf_netns_id());
 	rmdir(path);	/* only when empty */
 	snprintf(path, sizeof(path), "%s/" LINKS_DIR, bpffs);

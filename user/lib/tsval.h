@@ -23,6 +23,9 @@
  *   <bpffs>/tsval_events           ring buffer of struct tf_tsval_event
  *   <bpffs>/tsval_stats            what it could not do (struct tf_tsval_stats, per CPU)
  *   <bpffs>/tsval-links/<netns>/<ifname>-out, -in   the tcx links
+ *   <bpffs>/tsval-links/<netns>/<ifname>-out-clsact, -in-clsact
+ *                                  the programs of clsact filters instead
+ *                                  (no tcx, or TCPFERRY_TC=clsact: clsact.h)
  */
 #ifndef TF_TSVAL_H
 #define TF_TSVAL_H
@@ -49,13 +52,16 @@ struct tf_tsval_attach_info {
 };
 
 /*
- * Attach the recorder to ifname's tc egress and ingress (tcx links, pinned),
- * creating and pinning the maps when missing (max_tsvals entries, 0 = the
- * default).  Idempotent: live links stay.  info may be NULL.
+ * Attach the recorder to ifname's tc egress and ingress (tcx links, pinned;
+ * clsact filters as the lock's, see tf_tc_want_clsact), creating and pinning
+ * the maps when missing (max_tsvals entries, 0 = the default).  Idempotent:
+ * live links and filters stay; TCPFERRY_TC=clsact moves tcx links to filters.
+ * info may be NULL.
  */
 int tf_tsval_attach(const char *bpffs, const char *ifname, uint32_t max_tsvals,
 		    struct tf_tsval_attach_info *info);
-/* Remove ifname's recorder links (the maps stay).  Returns how many were removed. */
+/* Remove ifname's recorder links or filters (the maps stay), and a clsact
+ * qdisc tcpferry made once empty.  Returns how many were removed. */
 int tf_tsval_detach(const char *bpffs, const char *ifname);
 /* Unpin the recorder's maps (tsvals, tsval_cfg, tsval_events, tsval_stats). */
 void tf_tsval_unpin_maps(const char *bpffs);
