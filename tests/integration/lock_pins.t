@@ -11,7 +11,7 @@ need_root
 need_built
 need_cmd findmnt nsenter setpriv bpftool jq
 
-plan 22
+plan 27
 
 make_pair
 # tcpferry in NS_A's network but the test's own mount namespace (ip netns exec
@@ -97,6 +97,20 @@ kill -USR1 "$app"
 kill -USR1 "$peer"
 ok "the connection goes on: the peer got the app's whole stream" wait "$peer"
 ok "and the app the peer's" wait "$app"
+
+# ---- a device name with a dot ------------------------------------------------------------------------
+# VLAN devices are named eth0.100; bpffs refuses pin names with a dot.
+ip -n "$NS_A" link add v.7 type veth peer name v.8 && ip -n "$NS_A" link set v.7 up && ip -n "$NS_A" link set v.8 up
+out=$(TFN --bpffs "$DIR" attach v.7 --tc 2>&1)
+rc=$?
+note "$out"
+is "$rc" 0 "attach a device whose name has a dot (v.7)"
+is "$(TFN --bpffs "$DIR" -j status | jq -r '.devices[] | select(.device == "v.7") | [.hooks[] | select(.alive) | .hook] | join(",")')" \
+	"tc-in,tc-out" "status names it v.7, both hooks alive"
+ok "its pins are named with ':' for the dot" bash -c "ls '$DIR/links/'*/ | grep -q '^v:7-tc-in\$'"
+ok "tswatch --attach records on it too" quietly TFN --bpffs "$DIR" tswatch --attach v.7
+ok "detach removes it all" bash -c "nsenter --net=/run/netns/$NS_A '$TF' --bpffs '$DIR' detach v.7 >/dev/null &&
+	nsenter --net=/run/netns/$NS_A '$TF' --bpffs '$DIR' tswatch --detach v.7 >/dev/null && ! ls -R '$DIR' | grep -q 'v:7'"
 
 # ---- nothing left behind ----------------------------------------------------------------------------
 

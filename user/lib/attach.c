@@ -67,8 +67,10 @@ static void ns_links_dir(char *buf, size_t len, const char *bpffs)
 static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname, enum tf_hook h,
 		    bool clsact)
 {
-	if (snprintf(buf, len, "%s/links/%lu/%s-%s%s", bpffs, tf_netns_id(), ifname, hook_names[h],
-		     clsact ? CLSACT_SUFFIX : "") >= (int)len)
+	char pin[IF_NAMESIZE];
+
+	if (snprintf(buf, len, "%s/links/%lu/%s-%s%s", bpffs, tf_netns_id(), tf_dev_pin_name(ifname, pin),
+		     hook_names[h], clsact ? CLSACT_SUFFIX : "") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
 }
@@ -641,6 +643,7 @@ int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
 		if (!known)
 			continue;
 		*dash = '\0';
+		tf_dev_unpin_name(name);
 		for (i = 0; i < cnt && strcmp(v[i].ifname, name); i++)
 			;
 		if (i == cnt) {

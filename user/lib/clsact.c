@@ -22,7 +22,9 @@
 
 static void marker_path(char *buf, size_t len, const char *bpffs, const char *ifname)
 {
-	snprintf(buf, len, "%s/links/%lu/%s-clsact-qdisc", bpffs, tf_netns_id(), ifname);
+	char pin[IF_NAMESIZE];
+
+	snprintf(buf, len, "%s/links/%lu/%s-clsact-qdisc", bpffs, tf_netns_id(), tf_dev_pin_name(ifname, pin));
 }
 
 /* The marker says "tcpferry made this qdisc"; its directories are made as attach makes them. */

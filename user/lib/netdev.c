@@ -9,6 +9,7 @@
  * same names for different ones).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
@@ -92,6 +93,22 @@ int tf_dev_query(const char *ifname, struct tf_dev *d)
 		}
 	}
 	return err;
+}
+
+const char *tf_dev_pin_name(const char *ifname, char *buf)
+{
+	snprintf(buf, IF_NAMESIZE, "%s", ifname);
+	for (char *p = buf; *p; p++)
+		if (*p == '.')
+			*p = ':';
+	return buf;
+}
+
+void tf_dev_unpin_name(char *name)
+{
+	for (char *p = name; *p; p++)
+		if (*p == ':')
+			*p = '.';
 }
 
 bool tf_dev_has_eth_header(const char *ifname)

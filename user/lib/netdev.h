@@ -3,6 +3,7 @@
 #ifndef TF_NETDEV_H
 #define TF_NETDEV_H
 
+#include <net/if.h>
 #include <stdbool.h>
 
 /*
@@ -25,6 +26,15 @@ struct tf_dev {
  * namespace, not /sys (which may show another one).  0 or -errno.
  */
 int tf_dev_query(const char *ifname, struct tf_dev *d);
+
+/*
+ * A device name as it appears in pin names: bpffs refuses names with a dot,
+ * which device names may hold (eth0.100, a VLAN), and ':', which they may not,
+ * stands in for it.  buf holds IF_NAMESIZE bytes.  tf_dev_unpin_name undoes it
+ * in place.
+ */
+const char *tf_dev_pin_name(const char *ifname, char *buf);
+void tf_dev_unpin_name(char *name);
 
 /* Frames start with an Ethernet header (else: an L3 device such as tun, wg). */
 bool tf_dev_has_eth_header(const char *ifname);

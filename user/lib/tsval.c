@@ -40,7 +40,9 @@ static const char *default_bpffs(const char *bpffs)
 /* The pin of a tcx link, or with clsact the pin of the filter's program. */
 static int link_path(char *buf, size_t len, const char *bpffs, const char *ifname, bool ingress, bool clsact)
 {
-	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s%s", bpffs, tf_netns_id(), ifname,
+	char pin[IF_NAMESIZE];
+
+	if (snprintf(buf, len, "%s/" LINKS_DIR "/%lu/%s-%s%s", bpffs, tf_netns_id(), tf_dev_pin_name(ifname, pin),
 		     ingress ? "in" : "out", clsact ? "-clsact" : "") >= (int)len)
 		return tf_failx(ENAMETOOLONG, "device %s: pin path too long", ifname);
 	return 0;
