@@ -400,7 +400,9 @@ int cmd_tswatch(int argc, char **argv)
 		for (int i = 0; i < n_devs; i++)
 			cli_info("tswatch: recorder on %s%s%s", devs[i],
 				 info[i].created_out || info[i].created_in ? " attached" : " already attached",
-				 info[i].checks_locks ? "" : " (no lock table here: locked packets are recorded too)");
+				 /* only known of a recorder loaded now */
+				 !(info[i].created_out || info[i].created_in) || info[i].checks_locks
+					 ? "" : " (no lock table here: locked packets are recorded too)");
 		n_attached = 0;	/* it stays */
 		ret = 0;
 		goto out;
