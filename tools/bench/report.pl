@@ -374,9 +374,10 @@ if ($runs{tsvaltput}) {
 		"every nanosecond per packet shows; unpinned runs on this VM swing ±25%), the lock program attached on both " .
 		"ends throughout, the recorder attached on both ends (egress and ingress) or not. $config->{tt_rounds} rounds of " .
 		"four $config->{tt_seconds} s runs, off on on off then on off off on; a round's ratio is its runs with the " .
-		"recorder over its runs without. The runs with the recorder also read the recorder's own run time from the " .
+		"recorder over its runs without. Then one more run per round with the recorder reads its own run time from the " .
 		"kernel's BPF statistics (BPF_ENABLE_STATS, `build/tools/bpf_runtime`): its share of all CPU time the " .
-		"transfer used, which is what it costs a CPU-bound transfer.\n\n";
+		"transfer used, which is what it costs a CPU-bound transfer (that run is not in the ratio: with the statistics " .
+		"on, every BPF program run also pays for two clock reads, which the in-place figures include).\n\n";
 	$tsval_md .= table(['without, Gbit/s', 'with, Gbit/s', 'with : without (median of rounds; middle half)',
 			'recorder runs per s', 'ns per run, in place', 'recorder share of CPU time'],
 		[cell('tsvaltput', 'off', 0, sub { sprintf '%.2f', $_[0] }), cell('tsvaltput', 'on', 0, sub { sprintf '%.2f', $_[0] }),
@@ -452,8 +453,8 @@ if ($runs{repair}) {
 		"beside the floor: the fewest calls the kernel needs to move the same state, timed and counted the same way. " .
 		"The image files are timed apart, for tcpferry only: image write = `tf_image_write` of each connection's image " .
 		"plus one `tf_index_write` shared over the N connections, image read = one `tf_index_read` shared over the N " .
-		"plus `tf_image_read` of each image; the library fsyncs each file and its directory, so image write is mostly " .
-		"the file system's flush (" . (defined $tmp ? "here $tmp" : 'on the file system of `$TMPDIR`, else `/tmp`') . "). " .
+		"plus `tf_image_read` of each image; the index write first syncs the file system (syncfs), so that a dump with " .
+		"an index is on disk, and image write is mostly that flush: the block I/O of one small file per connection (" . (defined $tmp ? "here $tmp" : 'on the file system of `$TMPDIR`, else `/tmp`') . "). " .
 		"A `tcpferry dump` costs at least dump + image write, a `tcpferry restore` image read + restore. In none of " .
 		"these figures: the CLI's own process start (exec, dynamic loading, option parsing) and its work around the " .
 		"calls (finding the target's sockets and taking them over, stopping the process, locks). Syscalls are " .
