@@ -142,6 +142,28 @@ sub quartiles {
 	return ($r[int(($#r) / 4)], $r[int((3 * $#r + 3) / 4)]);
 }
 
+# ratio_ci BENCH M BASE N: the geometric mean of the per-round ratios M / BASE
+# and its 95% confidence interval (Student's t on the log ratios), or ().
+sub ratio_ci {
+	my ($bench, $m, $base, $n) = @_;
+	return () unless exists $byrun{$bench} && exists $byrun{$bench}{$m} && exists $byrun{$bench}{$base};
+	my $x = $byrun{$bench}{$m}{$n} or return ();
+	my $y = $byrun{$bench}{$base}{$n} or return ();
+	my @l = map { log($x->{$_} / $y->{$_}) } grep { exists $y->{$_} && $y->{$_} > 0 && $x->{$_} > 0 } keys %$x;
+	return () if @l < 2;
+	my $k = @l;
+	my $mean = 0;
+	$mean += $_ / $k for @l;
+	my $var = 0;
+	$var += ($_ - $mean)**2 / ($k - 1) for @l;
+	# t(0.975, df) for df = 1..30; the normal 1.96 beyond
+	my @t = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+		2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042);
+	my $t = $k - 1 <= @t ? $t[$k - 2] : 1.96;
+	my $h = $t * sqrt($var / $k);
+	return (exp($mean), exp($mean - $h), exp($mean + $h));
+}
+
 sub xfold { my ($r) = @_; return defined $r ? num($r) . '×' : '' }
 
 sub table {
@@ -285,12 +307,13 @@ for my $fl (qw(xdp tc)) {
 	# issue 4: the tsval recorder's throughput cost (tsval.sh: one pair, the
 	# recorder attached and detached between rounds' runs)
 	my $r = paired('tsvaltput', 'on', 'off', 0);
-	my @q = quartiles('tsvaltput', 'on', 'off', 0);
+	my @ci = ratio_ci('tsvaltput', 'on', 'off', 0);
 	my $share = med('tsvaltput', 'insitu_share', 0);
-	target('TCP throughput with the tsval recorder within 5% of without it (issue 4; recorder on sender and receiver, one core)',
-		defined $r ? sprintf('%.1f%% of without (rounds\' middle half %.1f–%.1f%%); the recorder\'s own run time %s%% of the CPU time used',
-			100 * $r, 100 * $q[0], 100 * $q[1], defined $share ? sprintf('%.2f', $share) : '?') : 'not measured',
-		defined $r ? $r >= 0.95 : undef);
+	# Judged on the confidence interval: the whole of it above 95%.
+	target('TCP throughput with the tsval recorder within 5% of without it (issue 4; recorder on sender and receiver, one core; the 95% confidence interval of the mean ratio above 95%)',
+		@ci ? sprintf('%.1f%% of without (geometric mean of the rounds\' ratios; 95%% CI %.1f–%.1f%%; median %.1f%%); the recorder\'s own run time %s%% of the CPU time used',
+			100 * $ci[0], 100 * $ci[1], 100 * $ci[2], 100 * $r, defined $share ? sprintf('%.2f', $share) : '?') : 'not measured',
+		@ci ? $ci[1] >= 0.95 : undef);
 }
 {
 	# issue 5: the pause the peer sees when one connection moves
@@ -378,10 +401,13 @@ if ($runs{tsvaltput}) {
 		"kernel's BPF statistics (BPF_ENABLE_STATS, `build/tools/bpf_runtime`): its share of all CPU time the " .
 		"transfer used, which is what it costs a CPU-bound transfer (that run is not in the ratio: with the statistics " .
 		"on, every BPF program run also pays for two clock reads, which the in-place figures include).\n\n";
+	my @ci = ratio_ci('tsvaltput', 'on', 'off', 0);
 	$tsval_md .= table(['without, Gbit/s', 'with, Gbit/s', 'with : without (median of rounds; middle half)',
+			'with : without (geometric mean; 95% CI)',
 			'recorder runs per s', 'ns per run, in place', 'recorder share of CPU time'],
 		[cell('tsvaltput', 'off', 0, sub { sprintf '%.2f', $_[0] }), cell('tsvaltput', 'on', 0, sub { sprintf '%.2f', $_[0] }),
 		 defined $r ? sprintf('%.1f%% (%.1f–%.1f%%)', 100 * $r, 100 * $q[0], 100 * $q[1]) : '',
+		 @ci ? sprintf('%.1f%% (%.1f–%.1f%%)', 100 * $ci[0], 100 * $ci[1], 100 * $ci[2]) : '',
 		 cell('tsvaltput', 'insitu_kpps', 0, sub { num(1000 * $_[0]) }), cell('tsvaltput', 'insitu_ns', 0),
 		 cell('tsvaltput', 'insitu_share', 0, sub { sprintf '%.2f%%', $_[0] })]) . "\n";
 }
