@@ -6,7 +6,7 @@
  * encode and decode the image, close the original silently, restore, and check
  *   - every carried option reads back equal,
  *   - the queued bytes arrive, then the stream goes on both ways,
- * and the refusals (listening, UDP, MPTCP, SYN_RECV, closed, kTLS) and restore
+ * and the refusals (listening, UDP, MPTCP, SYN_RECV, closed, kTLS, TCP-MD5) and restore
  * errors a user meets.
  */
 #include <arpa/inet.h>
@@ -422,6 +422,38 @@ static void restore_errors(void)
 	tf_conn_free(&c);
 }
 
+/*
+ * A connection signed with TCP-MD5 keys (RFC 2385): restored without them,
+ * its segments would be dropped by the peer, and TCP_REPAIR cannot read the
+ * keys, so the dump refuses it.  An unsigned connection passes the same check.
+ */
+static void refuse_md5(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(7005),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct tcp_md5sig md5 = { .tcpm_keylen = 6 };
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), s, err;
+
+	memcpy(&md5.tcpm_addr, &a, sizeof(a));
+	memcpy(md5.tcpm_key, "secret", 6);
+	if (setsockopt(l, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof(md5))) {
+		skip("this kernel has no TCP_MD5SIG", "a connection with TCP-MD5 keys is refused");
+		close(l);
+		close(c);
+		return;
+	}
+	if (bind(l, (void *)&a, sizeof(a)) || listen(l, 1) ||
+	    setsockopt(c, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof(md5)) || connect(c, (void *)&a, sizeof(a)) ||
+	    (s = accept(l, NULL, NULL)) < 0)
+		bail_out("a TCP-MD5 connection on loopback: %s", strerror(errno));
+	err = tf_check_socket(c);
+	ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "TCP-MD5 keys"),
+	   "a connection with TCP-MD5 keys is refused: %s", err ? tf_strerror() : "accepted");
+	close(c);
+	close(s);
+	close(l);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -436,6 +468,7 @@ int main(void)
 	refuse_syn_recv();
 	refuse_closed();
 	refuse_ulp();
+	refuse_md5();
 	restore_errors();
 	return done_testing();
 }

@@ -27,6 +27,7 @@
 #include "fin_replay.h"
 #include "repair_defs.h"
 #include "sockopts.h"
+#include "tcp_auth.h"
 #include "tsval.h"
 
 /* Kernel's struct tcp_info prefix we read (stable ABI). */
@@ -87,6 +88,7 @@ int tf_check_socket(int fd)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	char ulp[16] = "";
+	const char *auth;
 	struct stat st;
 	int domain, type, proto, err;
 
@@ -115,6 +117,9 @@ int tf_check_socket(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
 				(int)len, ulp);
+	if ((auth = tf_tcp_auth_keys(fd)))
+		return tf_failx(EOPNOTSUPP, "%s keys on the socket: they cannot be read back, and the peer would drop "
+				"every segment of a socket restored without them", auth);
 	return 0;
 }
 
