@@ -156,6 +156,9 @@ static void run_family(const char *label, int family, const char *laddr, const c
 		{ SOL_SOCKET, SO_SNDBUF, 300000, "SO_SNDBUF" },
 		{ SOL_SOCKET, SO_RCVBUF, 400000, "SO_RCVBUF" },
 		{ SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR" },
+		{ SOL_SOCKET, SO_RCVLOWAT, 7, "SO_RCVLOWAT" },
+		{ v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER, 3 /* PROBE */,
+		  v6 ? "IPV6_MTU_DISCOVER" : "IP_MTU_DISCOVER" },
 	};
 	const int n_oc = sizeof(oc) / sizeof(oc[0]);
 	int before[sizeof(oc) / sizeof(oc[0])];
