@@ -248,7 +248,7 @@ void dump_job_undo(struct dump_job *j)
 {
 	for (int i = 0; i < j->n; i++)
 		if (j->d[i].repair) {
-			tf_repair_off(j->d[i].ours, false);
+			tf_repair_leave(j->d[i].ours, &j->d[i].conn, false);
 			j->d[i].repair = false;
 		}
 	conn_locks_release(&j->locks, false);
