@@ -45,8 +45,9 @@ static const char usage[] =
 	"it was, locks dropped, continued).  --leave-running and a failed dump also\n"
 	"put SO_REUSEADDR back (repair mode clears it).\n"
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
-	"TCPFERRY_FAULT=dump-stopped|dump-locked|dump-repaired|dump-images|dump-done\n"
-	"makes the command SIGKILL itself there (tests; see user/cli/fault.h).\n";
+	"TCPFERRY_FAULT=dump-listed|dump-stopped|dump-locked|dump-repaired|dump-images|\n"
+	"dump-done makes the command SIGKILL itself there, TCPFERRY_PAUSE=POINT SIGSTOP\n"
+	"itself (tests; see user/cli/fault.h).\n";
 
 static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
 {
@@ -156,6 +157,7 @@ int cmd_dump(int argc, char **argv)
 	j.bpffs = g.bpffs;
 	j.lock = !no_lock;
 	j.ttl = ttl;
+	j.take_new = true;
 	if (dump_job_run(&j))
 		goto out;
 	n = j.n;
