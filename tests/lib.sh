@@ -192,6 +192,19 @@ nstat_get() {
 	echo "${v:-0}"
 }
 
+# reuseaddr PID FD: SO_REUSEADDR of PID's socket FD, read through a copy of it
+# (pidfd_getfd: the process does nothing; ss cannot show it).
+reuseaddr() {
+	python3 - "$1" "$2" <<'PY'
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(438, os.pidfd_open(int(sys.argv[1])), int(sys.argv[2]), 0)  # pidfd_getfd
+if fd < 0:
+    sys.exit("pidfd_getfd: " + os.strerror(ctypes.get_errno()))
+print(socket.socket(fileno=fd).getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR))
+PY
+}
+
 # wait_for SECONDS CMD...: poll until CMD succeeds.
 wait_for() {
 	local limit=$1 i

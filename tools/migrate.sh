@@ -246,8 +246,11 @@ step_rollback() {
 	ip -n "$NS_RT" route replace "$SVC/32" via "$(addr_of "$FROM")"
 	on "$TO" ip addr del "$SVC/32" dev lo 2>/dev/null
 	# The source's sockets out of repair mode (a window probe prompts each
-	# peer), their locks on FROM dropped, the process continued.
-	tf "$FROM" resume --pid "$PID" >/dev/null || kill -CONT "$PID"
+	# peer), their SO_REUSEADDR back from the images, their locks on FROM
+	# dropped, the process continued.
+	local in=()
+	[ -r "$WORK/src/index.tfi" ] && in=(--in "$WORK/src")
+	tf "$FROM" resume --pid "$PID" "${in[@]}" >/dev/null || kill -CONT "$PID"
 	[ -s "$WORK/tuples" ] && tf "$TO" lock del --file "$WORK/tuples" >/dev/null 2>&1
 	rm -rf "$WORK/src" "$WORK/dst" "$WORK/tuples"
 	return 0

@@ -2,13 +2,14 @@
 # A dump that fails after it has locked and read the connection (the image
 # does not fit: --out is a 64 KiB tmpfs, the app's receive queue holds 1 MiB)
 # undoes itself: the lock is gone, repair mode is off, the process runs on, and
-# the connection carries both streams to the end, byte-exact.
+# the connection carries both streams to the end, byte-exact; its socket has
+# the SO_REUSEADDR it had (1, from the app's listener), which repair mode cleared.
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
 need_cmd python3
 
-plan 8
+plan 10
 
 make_pair
 make_bpffs
@@ -27,6 +28,9 @@ spawn "$NS_B" "$TMP/peer.out" "$HELPERS/tf-stream" peer "$ADDR_A" 7200 --first "
 peer=$SPAWNED
 wait_for 20 grep -qs ready "$TMP/peer.out" || diag "peer: $(cat "$TMP/peer.out")"
 
+fd=$(in_ns "$NS_A" ss -tnpH state established "( sport = :7200 )" |
+	awk 'NR == 1 { match($5, /fd=[0-9]+/); print substr($5, RSTART + 3, RLENGTH - 3) }')
+is "$(reuseaddr "$app" "$fd")" 1 "before: the app's connection (fd $fd) has SO_REUSEADDR 1"
 out=$(tfa dump --pid "$app" --out "$TMP/small/img" 2>&1 >/dev/null)
 status=$?
 note "$out"
@@ -38,6 +42,7 @@ is "$(tfa -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.st
 	"no lock is left"
 state=$(awk '{print $3}' "/proc/$app/stat")
 ok "the process runs on (state $state)" test "$state" != T
+is "$(reuseaddr "$app" "$fd")" 1 "fd $fd has SO_REUSEADDR 1 again"
 
 # The app now sends its stream and reads the peer's; both check every byte.
 kill -USR1 "$app"

@@ -457,6 +457,25 @@ static void refuse_md5(void)
 	close(l);
 }
 
+/* Repair mode clears SO_REUSEADDR; a socket given back to its process gets it back. */
+static void leave_keeps_reuseaddr(void)
+{
+	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7004);
+	struct tf_conn c;
+	int one = 1;
+
+	setsockopt(p.client, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok(tf_conn_identify(p.client, &c) == 0 && tf_repair_on(p.client) == 0, "leave: identify, repair on");
+	ok(getint(p.client, SOL_SOCKET, SO_REUSEADDR) == 2, "leave: repair mode forces SO_REUSEADDR (2)");
+	ok(tf_repair_leave(p.client, &c, false) == 0, "leave: repair off");
+	ok(getint(p.client, SOL_SOCKET, SO_REUSEADDR) == 1, "leave: SO_REUSEADDR reads 1 again (%d)",
+	   getint(p.client, SOL_SOCKET, SO_REUSEADDR));
+	ok(xfer(p.client, p.server, "after leave\n"), "leave: the connection goes on");
+	close(p.client);
+	close(p.server);
+	tf_conn_free(&c);
+}
+
 int main(void)
 {
 	if (geteuid() != 0)
@@ -467,6 +486,7 @@ int main(void)
 	run_family("IPv4", AF_INET, "127.0.0.1", "127.0.0.1", 7000);
 	run_family("IPv6", AF_INET6, "::1", "::1", 7000);
 	run_family("v4-mapped", AF_INET6, "::", "::ffff:127.0.0.1", 7002);
+	leave_keeps_reuseaddr();
 	refusals();
 	refuse_syn_recv();
 	refuse_closed();

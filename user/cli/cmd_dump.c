@@ -41,10 +41,13 @@ static const char usage[] =
 	"\n"
 	"Without --leave-running or --kill, the process is left stopped with its\n"
 	"sockets in repair mode and locked: kill it to retire the source, or roll\n"
-	"back with `tcpferry resume --pid PID` (repair off, locks dropped, continued).\n"
+	"back with `tcpferry resume --pid PID --in DIR` (repair off, SO_REUSEADDR as\n"
+	"it was, locks dropped, continued).  --leave-running and a failed dump also\n"
+	"put SO_REUSEADDR back (repair mode clears it).\n"
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
-	"TCPFERRY_FAULT=dump-stopped|dump-locked|dump-repaired|dump-images|dump-done\n"
-	"makes the command SIGKILL itself there (tests; see user/cli/fault.h).\n";
+	"TCPFERRY_FAULT=dump-listed|dump-stopped|dump-locked|dump-repaired|dump-images|\n"
+	"dump-done makes the command SIGKILL itself there, TCPFERRY_PAUSE=POINT SIGSTOP\n"
+	"itself (tests; see user/cli/fault.h).\n";
 
 static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
 {
@@ -154,6 +157,7 @@ int cmd_dump(int argc, char **argv)
 	j.bpffs = g.bpffs;
 	j.lock = !no_lock;
 	j.ttl = ttl;
+	j.take_new = true;
 	if (dump_job_run(&j))
 		goto out;
 	n = j.n;
@@ -161,7 +165,7 @@ int cmd_dump(int argc, char **argv)
 
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
-			tf_repair_off(d[i].ours, false);
+			tf_repair_leave(d[i].ours, &d[i].conn, false);
 		conn_locks_release(&j.locks, false);
 		tf_proc_cont(pidfd, pid);
 	} else if (kill_it) {
@@ -170,8 +174,8 @@ int cmd_dump(int argc, char **argv)
 			cli_lib_error(err, "dump: --kill");
 	} else {
 		cli_info("pid %ld left stopped with %d socket(s) in repair mode and locked; kill it to retire "
-			 "the source (no FIN or RST is sent), or roll back with: tcpferry resume --pid %ld",
-			 pid, n, pid);
+			 "the source (no FIN or RST is sent), or roll back with: tcpferry resume --pid %ld --in %s",
+			 pid, n, pid, dir);
 	}
 	{
 		struct json *js = cli_json_open();

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry resume --pid PID
+ * tcpferry resume --pid PID [--in DIR]
  *
  * Undo a dump on the source host: every TCP socket of PID that a dump left in
  * repair mode leaves it (with a window probe, so the peer answers at once),
  * this host's lock on it is dropped, and the process continues.  The
  * connections go on where they were; the images, if any, are stale.
+ *
+ * Repair mode loses the socket's SO_REUSEADDR (it reads 2 while on, 0 after),
+ * so only the dump's images know what the app had: --in DIR puts it back.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,22 +23,79 @@
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry resume --pid PID [--no-probe] [--keep-lock]\n"
+	"Usage: tcpferry resume --pid PID [--in DIR] [--no-probe] [--keep-lock]\n"
 	"\n"
 	"Roll a dump back on the source host: each TCP socket of PID that is in\n"
 	"repair mode leaves it, its lock here is dropped, and PID continues\n"
 	"(SIGCONT).  Use it while no restore has gone live elsewhere.\n"
 	"\n"
 	"  --pid PID       the process the dump stopped\n"
+	"  --in DIR        the dump's directory: each socket gets back the\n"
+	"                  SO_REUSEADDR its image recorded (repair mode cleared it;\n"
+	"                  without --in it reads 0 afterwards)\n"
 	"  --no-probe      leave repair mode without the window probe\n"
 	"  --keep-lock     leave the locks (drop them yourself: tcpferry lock del)\n"
 	"\n"
 	"Needs CAP_NET_ADMIN and CAP_SYS_PTRACE.\n";
 
+static void free_images(struct tf_conn *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		tf_conn_free(&c[i]);
+	free(c);
+}
+
+/* Every image of the dump in DIR, so the sockets get back what they had. */
+static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out)
+{
+	struct tf_index ix = {};
+	struct tf_conn *c;
+	char path[4096];
+	int err = tf_index_read(dir, &ix);
+
+	if (err)
+		return cli_error("resume --in %s: %s; name the directory dump --out wrote, or leave --in out",
+				 dir, tf_strerror());
+	c = calloc(ix.n ? ix.n : 1, sizeof(*c));
+	if (!c) {
+		tf_index_free(&ix);
+		return cli_error("no memory");
+	}
+	for (uint32_t i = 0; i < ix.n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
+		err = tf_image_read(path, &c[i]);
+		if (err) {
+			free_images(c, i);
+			tf_index_free(&ix);
+			return cli_error("resume --in %s: %s; leave --in out to resume without it (SO_REUSEADDR then reads 0)",
+					 dir, tf_strerror());
+		}
+	}
+	*out = c;
+	*n_out = ix.n;
+	tf_index_free(&ix);
+	return 0;
+}
+
+static bool same_endpoint(const struct tf_endpoint *a, const struct tf_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+/* The image of the socket identified as c, or c itself (nothing to put back). */
+static const struct tf_conn *image_of(const struct tf_conn *imgs, uint32_t n, const struct tf_conn *c)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (same_endpoint(&imgs[i].local, &c->local) && same_endpoint(&imgs[i].peer, &c->peer))
+			return &imgs[i];
+	return c;
+}
+
 int cmd_resume(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pid", required_argument, NULL, 'P' },
+		{ "in", required_argument, NULL, 'i' },
 		{ "no-probe", no_argument, NULL, 'n' },
 		{ "keep-lock", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
@@ -43,6 +103,9 @@ int cmd_resume(int argc, char **argv)
 	};
 	bool probe = true, keep_lock = false;
 	struct tf_locktab *t = NULL;
+	struct tf_conn *imgs = NULL;
+	const char *dir = NULL;
+	uint32_t n_imgs = 0;
 	int *fds = NULL, n = 0, pidfd, c, resumed = 0, ret = 0;
 	long pid = 0;
 	struct json *j;
@@ -55,6 +118,7 @@ int cmd_resume(int argc, char **argv)
 			if (cli_parse_long(optarg, "--pid", 1, 1L << 30, &pid))
 				return EXIT_USAGE;
 			break;
+		case 'i': dir = optarg; break;
 		case 'n': probe = false; break;
 		case 'k': keep_lock = true; break;
 		default:
@@ -66,11 +130,16 @@ int cmd_resume(int argc, char **argv)
 		return cli_error("resume needs --pid; see tcpferry resume --help"), EXIT_USAGE;
 	if (cli_need_cap(CAP_NET_ADMIN, "resume") || cli_need_cap(CAP_SYS_PTRACE, "resume"))
 		return 1;
+	if (dir && read_images(dir, &imgs, &n_imgs))
+		return 1;
 	pidfd = tf_proc_open(pid);
-	if (pidfd < 0)
+	if (pidfd < 0) {
+		free_images(imgs, n_imgs);
 		return cli_lib_error(pidfd, "resume");
+	}
 	if ((c = tf_proc_list_fds(pid, &fds, &n))) {
 		close(pidfd);
+		free_images(imgs, n_imgs);
 		return cli_lib_error(c, "resume");
 	}
 	if (!keep_lock && tf_locktab_open(g.bpffs, false, 0, &t) < 0)
@@ -97,7 +166,7 @@ int cmd_resume(int argc, char **argv)
 		}
 		tf_endpoint_str(&conn.local, l, sizeof(l));
 		tf_endpoint_str(&conn.peer, p, sizeof(p));
-		err = tf_repair_off(fd, probe);
+		err = tf_repair_leave(fd, image_of(imgs, n_imgs, &conn), probe);
 		close(fd);
 		if (err) {
 			ret = cli_lib_error(err, "resume pid %ld fd %d (%s -> %s)", pid, fds[i], l, p);
@@ -130,6 +199,7 @@ int cmd_resume(int argc, char **argv)
 	}
 	if (t)
 		tf_locktab_close(t);
+	free_images(imgs, n_imgs);
 	free(fds);
 	close(pidfd);
 	return ret;

@@ -51,11 +51,16 @@ static bool connection_left_behind(int fd)
 	return ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE;
 }
 
-/* Collect the sockets to dump: the named fds, or every TCP connection it can carry (established or half-closed). */
-static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dumped **out, int *n_out)
+/*
+ * Collect the sockets to dump: the named fds, or every TCP connection it can
+ * carry (established or half-closed).  quiet: say nothing of the ones left
+ * out (the list after the stop: the one before it said so).
+ */
+static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet, struct dumped **out, int *n_out)
 {
 	int *fds = NULL, n = 0, err;
 	struct dumped *d;
+	struct stat st;
 
 	if (n_want) {
 		fds = malloc(n_want * sizeof(*fds));
@@ -89,7 +94,9 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dum
 				cli_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
 				goto fail;
 			}
-			if (connection_left_behind(ours))
+			if (quiet)
+				;	/* said by the first list */
+			else if (connection_left_behind(ours))
 				cli_warn("dump pid %d fd %d: left behind (the new program will not have it): %s",
 					 pid, fds[i], tf_strerror());
 			else if (g.verbose)
@@ -99,6 +106,7 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, struct dum
 		}
 		d[*n_out].fd = fds[i];
 		d[*n_out].ours = ours;
+		d[*n_out].ino = fstat(ours, &st) ? 0 : st.st_ino;
 		(*n_out)++;
 	}
 	free(fds);
@@ -139,20 +147,118 @@ static int find_sockets(struct dump_job *j)
 {
 	int err;
 
-	if (collect(j->pid, j->pidfd, j->want, j->n_want, &j->d, &j->n))
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, false, &j->d, &j->n))
 		return 1;
 	if (j->n == 0)
 		return cli_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
 	for (int i = 0; i < j->n; i++) {
 		err = tf_conn_identify(j->d[i].ours, &j->d[i].conn);
-		if (err)
+		if (err && j->n_want)
 			return cli_lib_error(err, "dump pid %d fd %d", j->pid, j->d[i].fd);
+		if (err)
+			continue;	/* closing as we look: the list after the stop decides */
 		/* Table and programs ready while the process still runs. */
 		j->locks.bpffs = j->bpffs;
 		if (j->lock && conn_locks_ready(&j->locks, &j->d[i].conn))
 			return 1;
 	}
 	return 0;
+}
+
+/* The entry of the list before the stop that is the same socket as e, or NULL. */
+static const struct dumped *listed_before(const struct dump_job *j, const struct dumped *e)
+{
+	for (int i = 0; i < j->n; i++)
+		if (j->d[i].fd == e->fd && j->d[i].ino == e->ino && j->d[i].conn.sock_family)
+			return &j->d[i];
+	return NULL;
+}
+
+static void free_list(struct dumped *d, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (d[i].ours >= 0)
+			close(d[i].ours);
+		tf_conn_free(&d[i].conn);
+	}
+	free(d);
+}
+
+/*
+ * The sockets again, now that the process is stopped and its fd table fixed:
+ * the list before the stop may miss a connection accepted since, or hold one
+ * that closed since.  What is there now is dumped.  Identified again too, so
+ * SO_REUSEADDR is the value the stopped process left.  On failure j->d is
+ * as it was (nothing locked or repaired yet).
+ */
+static int list_again(struct dump_job *j)
+{
+	struct dumped *now = NULL;
+	int n = 0, kept = 0, i, err;
+	char what[256];
+
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, true, &now, &n))
+		return 1;
+	for (i = 0; i < n; i++) {
+		struct dumped *e = &now[i];
+		bool known = listed_before(j, e);
+
+		err = tf_conn_identify(e->ours, &e->conn);
+		if (err && j->n_want) {
+			cli_lib_error(err, "dump pid %d fd %d", j->pid, e->fd);
+			goto fail;
+		}
+		if (err) {
+			if (g.verbose)
+				cli_info("pid %d fd %d: skipped: %s", j->pid, e->fd, tf_strerror());
+			close(e->ours);
+			continue;
+		}
+		if (!known) {
+			describe(e, what, sizeof(what));
+			if (!j->take_new) {
+				cli_warn("dump pid %d %s: left behind (the process got it while the sockets were "
+					 "listed; the new program will not have it)", j->pid, what);
+				close(e->ours);
+				tf_conn_free(&e->conn);
+				continue;
+			}
+			if (j->lock && conn_locks_ready(&j->locks, &e->conn))
+				goto fail;
+			if (g.verbose)
+				cli_info("pid %d %s: taken too (the process got it while the sockets were listed)",
+					 j->pid, what);
+		}
+		now[kept++] = *e;
+	}
+	/* The ones that closed, or stopped being a connection, before the stop. */
+	for (int i = 0; g.verbose && i < j->n; i++) {
+		bool still = false;
+
+		for (int k = 0; k < kept && !still; k++)
+			still = now[k].fd == j->d[i].fd && now[k].ino == j->d[i].ino;
+		if (!still && j->d[i].conn.sock_family) {
+			describe(&j->d[i], what, sizeof(what));
+			cli_info("pid %d %s: skipped: closed or no longer a connection once the process stopped",
+				 j->pid, what);
+		}
+	}
+	free_list(j->d, j->n);
+	j->d = now;
+	j->n = kept;
+	if (!kept)
+		return cli_error("dump pid %d: no TCP connection to take once it was stopped (the ones listed "
+				 "closed meanwhile)", j->pid);
+	return 0;
+fail:
+	/* Kept so far in [0, kept), not looked at yet in [i, n). */
+	for (int k = 0; k < n; k++)
+		if (k < kept || k >= i) {
+			close(now[k].ours);
+			tf_conn_free(&now[k].conn);
+		}
+	free(now);
+	return 1;
 }
 
 int dump_job_collect(struct dump_job *j)
@@ -164,6 +270,7 @@ int dump_job_collect(struct dump_job *j)
 			rmdir(j->dir);
 		return 1;
 	}
+	fault_point("dump-listed");
 	return 0;
 }
 
@@ -178,6 +285,8 @@ int dump_job_take(struct dump_job *j)
 	if (err)
 		return cli_lib_error(err, "dump");
 	fault_point("dump-stopped");
+	if (list_again(j))
+		goto undo;
 	for (int i = 0; i < j->n; i++) {
 		struct dumped *d = &j->d[i];
 
@@ -248,7 +357,7 @@ void dump_job_undo(struct dump_job *j)
 {
 	for (int i = 0; i < j->n; i++)
 		if (j->d[i].repair) {
-			tf_repair_off(j->d[i].ours, false);
+			tf_repair_leave(j->d[i].ours, &j->d[i].conn, false);
 			j->d[i].repair = false;
 		}
 	conn_locks_release(&j->locks, false);

@@ -18,6 +18,7 @@
 struct dumped {
 	int fd;			/* the process's fd number */
 	int ours;		/* our copy */
+	ino_t ino;		/* the socket's inode: the same one after the stop? */
 	bool repair;		/* we turned repair on */
 	struct tf_conn conn;
 };
@@ -32,6 +33,10 @@ struct dump_job {
 	const char *bpffs;	/* the source host's lock table and tsval recorder */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
+	/* Sockets the process got between collect and the stop: taken (dump),
+	 * or left behind with a warning (migrate move, whose target locks are
+	 * taken before the stop from the sockets collect found). */
+	bool take_new;
 	/* out */
 	struct dumped *d;
 	int n;
@@ -43,8 +48,11 @@ struct dump_job {
 
 /* The whole dump; prints its errors.  0, or 1 with everything undone. */
 int dump_job_run(struct dump_job *j);
-/* Its two halves: the sockets found and identified (the process untouched),
- * then stopped, locked, read and written. */
+/* Its two halves: the sockets found and identified, the locks made ready (the
+ * process untouched: this only saves time once it is stopped); then stopped,
+ * the sockets listed again (the fd table is fixed now: what is there then is
+ * dumped, a socket gone or no longer a connection skipped), locked, read and
+ * written. */
 int dump_job_collect(struct dump_job *j);
 int dump_job_take(struct dump_job *j);
 /* Back as before the dump: the connections go on at the source. */

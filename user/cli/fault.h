@@ -3,8 +3,12 @@
  * Fault injection for tests: with TCPFERRY_FAULT=<point> in the environment,
  * the command SIGKILLs itself when it reaches that point, as a crash or an
  * OOM kill would, leaving whatever state it had made.  Several points may be
- * given, comma-separated.  The points, in the order a command meets them:
+ * given, comma-separated.  With TCPFERRY_PAUSE=<point> it SIGSTOPs itself
+ * there instead, until the test, having done what a race would do in that
+ * moment, sends SIGCONT.  The points, in the order a command meets them:
  *
+ *   dump-listed       the sockets listed and identified; the process not yet
+ *                     stopped
  *   dump-stopped      the process is stopped; nothing locked yet
  *   dump-locked       the first connection is locked, not yet in repair mode
  *   dump-repaired     every connection locked, in repair mode and read

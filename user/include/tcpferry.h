@@ -137,6 +137,12 @@ int tf_repair_on(int fd);
 int tf_repair_state(int fd);
 /* probe: true sends the window probe (TCP_REPAIR 0), false does not (-1). */
 int tf_repair_off(int fd, bool probe);
+/*
+ * Give a dumped socket back to its process: repair off, then what repair mode
+ * changed put back from c (SO_REUSEADDR, as tf_conn_identify() read it before
+ * repair on; c without it: left as repair off leaves it, 0).
+ */
+int tf_repair_leave(int fd, const struct tf_conn *c, bool probe);
 
 /*
  * Start c: endpoints, family, and what repair mode would hide (SO_REUSEADDR).

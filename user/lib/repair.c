@@ -148,6 +148,14 @@ int tf_repair_off(int fd, bool probe)
 	return 0;
 }
 
+int tf_repair_leave(int fd, const struct tf_conn *c, bool probe)
+{
+	int err = tf_repair_off(fd, probe);
+
+	/* Repair off leaves sk_reuse at SK_NO_REUSE: the app's SO_REUSEADDR back. */
+	return err ? err : tf_sockopts_restore(fd, c, TF_PHASE_AFTER_REPAIR);
+}
+
 static void endpoint_from(const struct sockaddr_storage *ss, struct tf_endpoint *e)
 {
 	memset(e, 0, sizeof(*e));
