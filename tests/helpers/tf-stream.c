@@ -15,10 +15,12 @@
  *   tf-stream app-continue --state FILE --peer-total N --app-total M
  *       (fd 3 from tcpferry restore) write the app stream on from where FILE
  *       says up to M bytes, read and check the peer stream up to N, shut down.
- *   tf-stream peer ADDR PORT --first N --peer-total N --app-total M
+ *   tf-stream peer ADDR PORT --first N --peer-total N --app-total M [--rcvbuf N]
  *       connect, send the first N bytes of the peer stream and wait until they
  *       are all acked; then on SIGUSR1 send the rest and check everything the app
  *       sends, up to EOF.  Exit 0 only if every byte checks out and no RST came.
+ *       Until SIGUSR1 it reads nothing, so with a small fixed --rcvbuf (set
+ *       before connect: no autotuning) its window closes once the app writes.
  *   tf-stream echo ADDR PORT [--pacing-rate B/S] | tf-stream echo-continue   (fds from LISTEN_FDS)
  *       accept connections (any number), echo what they read (optionally
  *       paced with SO_MAX_PACING_RATE).
@@ -113,11 +115,15 @@ static int listen_on(const char *addr, int port, int rcvbuf, int sndbuf)
 	return s;
 }
 
-static int connect_to(const char *addr, int port)
+static int connect_to(const char *addr, int port, int rcvbuf)
 {
 	struct sockaddr_storage ss;
 	int len = sockaddr_of(addr, port, &ss);
 	int s = socket(ss.ss_family, SOCK_STREAM, 0);
+
+	/* Before connect, so the window scale offered fits the small buffer. */
+	if (rcvbuf && setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
+		die("SO_RCVBUF %d: %s", rcvbuf, strerror(errno));
 
 	for (int i = 0; i < 100; i++) {
 		if (connect(s, (struct sockaddr *)&ss, len) == 0)
@@ -253,7 +259,7 @@ static int mode_app_continue(int argc, char **argv)
 static int mode_peer(int argc, char **argv)
 {
 	long long first = arg_num(argc, argv, "--first", 0);
-	int s = connect_to(argv[2], atoi(argv[3]));
+	int s = connect_to(argv[2], atoi(argv[3]), arg_num(argc, argv, "--rcvbuf", 0));
 	static uint8_t buf[64 * 1024];
 	long long sent = 0;
 	int outq = 1;
@@ -408,7 +414,7 @@ static int mode_many_peer(int argc, char **argv)
 
 	raise_nofile();
 	for (int i = 0; i < n; i++) {
-		s[i] = connect_to(argv[2], atoi(argv[3]));
+		s[i] = connect_to(argv[2], atoi(argv[3]), 0);
 		setsockopt(s[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	}
 	ping_round(s, n, 0);
@@ -439,7 +445,7 @@ static int mode_many_peer(int argc, char **argv)
 
 static int mode_ping(int argc, char **argv)
 {
-	int s = connect_to(argv[2], atoi(argv[3]));
+	int s = connect_to(argv[2], atoi(argv[3]), 0);
 	time_t end = time(NULL) + arg_num(argc, argv, "--seconds", 2);
 	struct timeval tv = { .tv_sec = 10 };
 	int round = 0;
