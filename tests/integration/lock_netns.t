@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 77
+plan 83
 
 make_pair
 make_bpffs
@@ -136,6 +136,23 @@ ok "lock without expiry" TFA lock add 198.18.0.1:80 198.18.0.2:98
 sleep 0.3
 is "$(TFA -j lock gc | jq .removed)" 1 "gc removes only the expired lock"
 is "$(TFA -j lock flush | jq .removed)" 1 "flush removes the rest"
+# An expired lock drops nothing: a new lock replaces it (one add, a list, the kernel's bulk).
+reason_of() { TFA -j lock list | jq -r --arg p "198.18.0.2:$1" '.locks[] | select(.peer == $p) | "\(.reason) \(.expires_ns)"'; }
+TFA lock add 198.18.0.1:80 198.18.0.2:97 --ttl 0.1 --reason dump >/dev/null
+TFA lock add 198.18.0.1:80 198.18.0.2:30050 --ttl 0.1 --reason dump >/dev/null
+TFA lock add 198.18.0.1:80 198.18.0.2:20050 --ttl 0.1 --reason dump >/dev/null
+sleep 0.3
+out=$(TFA lock add 198.18.0.1:80 198.18.0.2:97 --reason restore 2>&1)
+ok "lock over an expired lock: it is replaced ($out)" test $? -eq 0
+is "$(reason_of 97)" "restore 0" "  with the new reason and no expiry"
+out=$(TFA lock add --file "$TMP/bulk100" --reason restore 2>&1)
+ok "bulk of 100 over an expired lock: all 100 locked ($(tail -1 <<<"$out"))" grep -q "locked 100 of 100" <<<"$out"
+is "$(reason_of 30050)" "restore 0" "  the expired one replaced"
+seq 20001 21100 | sed 's/^/198.18.0.1:80 198.18.0.2:/' >"$TMP/bulk1100"
+out=$(TFA lock add --file "$TMP/bulk1100" --reason restore 2>&1)
+ok "kernel bulk of 1,100 over an expired lock: all locked ($(tail -1 <<<"$out"))" grep -q "locked 1100 of 1100" <<<"$out"
+is "$(reason_of 20050)" "restore 0" "  the expired one replaced"
+TFA lock flush >/dev/null
 
 # Table full: a table of two, in a second pin directory.
 SMALL=$BPFFS/small
