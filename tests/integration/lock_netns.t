@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 83
+plan 84
 
 make_pair
 make_bpffs
@@ -221,6 +221,13 @@ TFA attach "$DEV_A" >/dev/null
 is "$(hooks)" "$LOCK_TC" "detach + attach: one lock program and one recorder per hook"
 TFA attach --no-tsval "$DEV_A" >/dev/null
 is "$(hooks)" "$LOCK_TC" "attach --no-tsval over an attachment: the recorder stays, once"
+# The lock runs first on its tc hooks, also when the recorder came first: a
+# program before it could pass a locked connection's packet with a final verdict.
+TFA detach "$DEV_A" >/dev/null
+TFA tswatch --attach "$DEV_A" >/dev/null 2>&1
+TFA attach --no-tsval "$DEV_A" >/dev/null
+in_order() { TFA -j status | jq -r --arg d "$DEV_A" '[.devices[] | select(.device == $d) | .hooks[] | "\(.hook):\(.progs | join(","))"] | join(" ")'; }
+is "$(in_order)" "$LOCK_TC" "recorder attached first, then the lock: the lock runs first on each tc hook"
 
 # The other namespace's veth0 (same name, same bpffs) is a device of its own.
 in_ns "$NS_B" "$TF" attach "$DEV_B" >/dev/null
