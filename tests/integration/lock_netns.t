@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 84
+plan 86
 
 make_pair
 make_bpffs
@@ -47,7 +47,9 @@ note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
 
 # ---- locked --------------------------------------------------------------------------
 
-ok "lock the IPv4 stream ($L4 $P4)" TFA lock add "$L4" "$P4"
+out=$(TFA lock add "$L4" "$P4" 2>&1)
+ok "lock the IPv4 stream ($L4 $P4)" test $? -eq 0
+ok "  with the programs attached here: no warning ($out)" eval '! grep -q warning <<<"$out"'
 ok "lock the IPv6 stream ($L6 $P6)" TFA lock add "$L6" "$P6"
 sleep 0.3
 size4=$(stat -c %s "$TMP/recv4")
@@ -156,8 +158,11 @@ TFA lock flush >/dev/null
 
 # Table full: a table of two, in a second pin directory.
 SMALL=$BPFFS/small
-ok "lock table of 2 entries" env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:1 --max-locks 2
-env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:1 --max-locks 2 2>&1)
+ok "lock table of 2 entries" test $? -eq 0
+ok "  no device attached to it: a warning says the lock drops nothing ($out)" \
+	grep -qF 'warning: no device in this network namespace has the lock programs attached: the lock drops nothing until `tcpferry attach DEV`' <<<"$out"
+env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null 2>&1
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:3 2>&1)
 ok "table full: says so and how to get out ($out)" grep -q "table full (2 entries); raise --max-locks" <<<"$out"
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
