@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 86
+plan 87
 
 make_pair
 make_bpffs
@@ -165,6 +165,9 @@ ok "  no device attached to it: a warning says the lock drops nothing ($out)" \
 env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null 2>&1
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:3 2>&1)
 ok "table full: says so and how to get out ($out)" grep -q "table full (2 entries); raise --max-locks" <<<"$out"
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:9 --max-locks 5 2>&1)
+ok "--max-locks on an existing table: a warning says it is ignored ($out)" \
+	grep -qF "the lock table already exists with 2 entries: --max-locks 5 ignored" <<<"$out"
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
 ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"

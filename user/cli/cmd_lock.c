@@ -404,6 +404,10 @@ int cmd_lock(int argc, char **argv)
 		return cli_lib_error(err, "lock %s", verb);
 	if (tf_locktab_mounted(t)[0])
 		cli_info("mounted a bpffs on %s for the lock table", tf_locktab_mounted(t));
+	if (add && a.max_locks && tf_locktab_capacity(t) != a.max_locks)
+		cli_warn("the lock table already exists with %u entries: --max-locks %u ignored "
+			 "(to resize: detach every device, remove %s/%s, attach again)",
+			 tf_locktab_capacity(t), a.max_locks, g.bpffs, TF_PIN_LOCKS);
 
 	if ((add || del) && a.file) {
 		ret = bulk(t, add, &a);
