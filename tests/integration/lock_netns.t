@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 87
+plan 89
 
 make_pair
 make_bpffs
@@ -294,6 +294,20 @@ fi
 ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
 ok "detach" TFA detach "$DEV_A"
 is "$(TFA detach "$DEV_A")" "$DEV_A: nothing attached" "detach again: nothing attached"
+out=$(TFA detach nosuchdev0 2>&1)
+rc=$?
+is "$rc $out" "1 tcpferry: detach nosuchdev0: no such device in this network namespace (see ip link)" \
+	"detach of a device that does not exist: an error naming it"
+if ip -n "$NS_A" link add tfgone0 type veth peer name tfgone1; then
+	TFA attach tfgone0 >/dev/null
+	ip -n "$NS_A" link del tfgone0
+	out=$(TFA detach tfgone0 2>&1)
+	rc=$?
+	ok "detach of a deleted device: its pins are removed, said so ($out)" \
+		eval '[ $rc -eq 0 ] && grep -q "^tfgone0: device gone; removed its pins" <<<"$out"'
+else
+	skip "cannot make a veth" "detach of a deleted device"
+fi
 is "$(ls -A "$TCPFERRY_BPFFS/links")" "" "no link pin left"
 gone() { for id in $ids; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done; return 0; }
 ok "the programs are gone from the kernel" wait_for 5 gone
