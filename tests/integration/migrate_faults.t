@@ -63,7 +63,10 @@ done
 new_move
 for s in dump carry; do migrate $s >/dev/null 2>&1; done
 migrate restore >"$MW.noaddr" 2>&1
-ok "restore without the address on the target fails, saying so" eval '! grep -q . /dev/null && grep -qi "address\|bind" "$MW.noaddr"'
+rc=$?
+ok "restore without the address on the target fails (exit $rc), saying the address is not there" \
+	eval '[ $rc -ne 0 ] && grep -q "^tcpferry: restore .*: bind .*: address not on this host; add it" "$MW.noaddr" &&
+		grep -q "restore on $(other "$APP_HOST") failed; the locks stay" "$MW.noaddr"'
 ok "  and the target's locks have an expiry" locks_all_expire "$(other "$APP_HOST")"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  prepare + retry completes the move; one place only" eval 'flowing && one_place'
@@ -101,7 +104,10 @@ for s in prepare dump carry; do migrate $s >/dev/null 2>&1; done
 TCPFERRY_FAULT=restore-live migrate restore >/dev/null 2>&1
 to=$(other "$APP_HOST")
 "$TF_ROOT/tools/lab.sh" exec "$to" "$TF" restore --in "$MW/dst" --keep-lock -- true >"$MW.taken" 2>&1
-ok "restore onto a taken 4-tuple is refused" eval '! grep -q "^$" /dev/null && grep -qi "in use\|taken\|exists" "$MW.taken"'
+rc=$?
+ok "restore onto a taken 4-tuple is refused (exit $rc), saying the address is in use" \
+	eval '[ $rc -eq 1 ] && grep -q "^tcpferry: restore .*: this 4-tuple is already in use on this host" "$MW.taken" &&
+		grep -q "restore of $MW/dst failed; nothing was sent to any peer" "$MW.taken"'
 note "$(head -2 "$MW.taken")"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh restore clears the leftovers and completes the move" eval 'flowing && one_place'
