@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 89
+plan 91
 
 make_pair
 make_bpffs
@@ -47,6 +47,7 @@ note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
 
 # ---- locked --------------------------------------------------------------------------
 
+resets_b=$(nstat_get "$NS_B" TcpEstabResets)
 out=$(TFA lock add "$L4" "$P4" 2>&1)
 ok "lock the IPv4 stream ($L4 $P4)" test $? -eq 0
 ok "  with the programs attached here: no warning ($out)" eval '! grep -q warning <<<"$out"'
@@ -64,6 +65,11 @@ ok "the streams were still running when locked ($size4, $size6 of $full bytes)" 
 	test "$size4" -lt "$full" -a "$size6" -lt "$full" -a "$size4" -gt 0 -a "$size6" -gt 0
 is "$(stat -c %s "$TMP/recv4")" "$size4" "locked: no IPv4 byte reaches the local receiver"
 is "$(stat -c %s "$TMP/recv6")" "$size6" "locked: no IPv6 byte reaches the peer"
+# No RST reaches the peer: one it accepted would reset its connection (the
+# kernel has no counter of RSTs received: there is no TcpInRsts).
+is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b" "locked: no RST reaches the peer (its TcpEstabResets stays)"
+is "$(in_ns "$NS_B" ss -tnH state established '( dport = :5001 or sport = :5002 )' | wc -l)" 2 \
+	"locked: the peer still has both connections established"
 
 TFA -j lock list >"$TMP/list.json"
 counter() { jq -r --arg l "$1" --arg p "$2" ".locks[] | select(.local == \$l and .peer == \$p) | .$3" "$TMP/list.json"; }
