@@ -6,7 +6,8 @@
  * directly (no copy through the syscall, no per-tuple usercopy checks);
  * lock_bulk walks them with bpf_loop and adds each with BPF_NOEXIST, so a
  * lock that is already there -- taken by anyone, earlier or in the same list
- * -- is reported in `verdicts` and never overwritten; unlock_bulk deletes
+ * -- is reported in `verdicts` and never overwritten, unless it has expired
+ * (then it drops nothing and is replaced); unlock_bulk deletes
  * each.  The map batch calls cannot refuse an existing key (elem_flags takes
  * only BPF_F_LOCK): without lock_bulk a bulk lock must read the table first.
  */
@@ -15,6 +16,8 @@
 
 #include "map_types.h"
 #include "lock_maps.h"
+
+#define EEXIST 17	/* vmlinux.h has no errno names */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -47,6 +50,15 @@ static long add_one(__u32 i, void *data)
 	if (!k || !verdict)
 		return 1;
 	err = bpf_map_update_elem(&locks, k, &w->value, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* An expired lock drops nothing (lock.bpf.c): it counts as absent. */
+		struct tf_lock *old = bpf_map_lookup_elem(&locks, k);
+
+		if (old && old->expires_ns && w->value.since_ns > old->expires_ns) {
+			bpf_map_delete_elem(&locks, k);
+			err = bpf_map_update_elem(&locks, k, &w->value, BPF_NOEXIST);
+		}
+	}
 	*verdict = err;
 	if (!err)
 		w->added++;

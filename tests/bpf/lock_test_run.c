@@ -280,7 +280,7 @@ int main(void)
 	if (tf_locktab_from_fd(bpf_map__fd(skel->maps.locks), &tab))
 		bail_out("lock table: %s", tf_strerror());
 
-	plan(60);
+	plan(65);
 
 	/* Nothing locked: everything passes. */
 	{
@@ -510,6 +510,30 @@ int main(void)
 		ok(r5 == TC_ACT_SHOT, "L3 device: raw IPv4 locked tuple dropped (%d)", r5);
 		ok(r6 == TC_ACT_SHOT, "L3 device: raw IPv6 + destination options + AH locked tuple dropped (%d)", r6);
 		lock_bpf__destroy(l3);
+	}
+
+	/* What dump and restore do to a lock they adopt: extend, never shorten. */
+	{
+		const char *lx = A4 ":9090", *px = B4 ":40001";
+		struct tf_tuple k;
+		uint64_t before;
+
+		tf_tuple_parse(lx, px, &k);
+		lock(lx, px, 2000000000ull);
+		get(lx, px, &v);
+		before = v.expires_ns;
+		ok(tf_lock_extend(tab, &k, 60000000000ull) == 0 && get(lx, px, &v) == 0 &&
+		   v.expires_ns >= before + 57000000000ull && v.reason == TF_LOCK_MANUAL,
+		   "extend a 2 s lock to 60 s: expiry moves later, reason kept");
+		before = v.expires_ns;
+		ok(tf_lock_extend(tab, &k, 1000000000ull) == 0 && get(lx, px, &v) == 0 && v.expires_ns == before,
+		   "extend to 1 s: never shortened");
+		ok(tf_lock_extend(tab, &k, 0) == 0 && get(lx, px, &v) == 0 && v.expires_ns == 0,
+		   "extend to 0 (forever): no expiry");
+		ok(tf_lock_extend(tab, &k, 1000000000ull) == 0 && get(lx, px, &v) == 0 && v.expires_ns == 0,
+		   "a lock without expiry stays without");
+		tf_lock_del(tab, &k);
+		ok(tf_lock_extend(tab, &k, 1000000000ull) == -ENOENT, "extend of no lock: -ENOENT");
 	}
 
 	tf_locktab_close(tab);

@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd socat ss nstat bpftool jq setpriv nsenter
 
-plan 77
+plan 91
 
 make_pair
 make_bpffs
@@ -47,7 +47,10 @@ note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
 
 # ---- locked --------------------------------------------------------------------------
 
-ok "lock the IPv4 stream ($L4 $P4)" TFA lock add "$L4" "$P4"
+resets_b=$(nstat_get "$NS_B" TcpEstabResets)
+out=$(TFA lock add "$L4" "$P4" 2>&1)
+ok "lock the IPv4 stream ($L4 $P4)" test $? -eq 0
+ok "  with the programs attached here: no warning ($out)" eval '! grep -q warning <<<"$out"'
 ok "lock the IPv6 stream ($L6 $P6)" TFA lock add "$L6" "$P6"
 sleep 0.3
 size4=$(stat -c %s "$TMP/recv4")
@@ -62,6 +65,11 @@ ok "the streams were still running when locked ($size4, $size6 of $full bytes)" 
 	test "$size4" -lt "$full" -a "$size6" -lt "$full" -a "$size4" -gt 0 -a "$size6" -gt 0
 is "$(stat -c %s "$TMP/recv4")" "$size4" "locked: no IPv4 byte reaches the local receiver"
 is "$(stat -c %s "$TMP/recv6")" "$size6" "locked: no IPv6 byte reaches the peer"
+# No RST reaches the peer: one it accepted would reset its connection (the
+# kernel has no counter of RSTs received: there is no TcpInRsts).
+is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b" "locked: no RST reaches the peer (its TcpEstabResets stays)"
+is "$(in_ns "$NS_B" ss -tnH state established '( dport = :5001 or sport = :5002 )' | wc -l)" 2 \
+	"locked: the peer still has both connections established"
 
 TFA -j lock list >"$TMP/list.json"
 counter() { jq -r --arg l "$1" --arg p "$2" ".locks[] | select(.local == \$l and .peer == \$p) | .$3" "$TMP/list.json"; }
@@ -136,13 +144,36 @@ ok "lock without expiry" TFA lock add 198.18.0.1:80 198.18.0.2:98
 sleep 0.3
 is "$(TFA -j lock gc | jq .removed)" 1 "gc removes only the expired lock"
 is "$(TFA -j lock flush | jq .removed)" 1 "flush removes the rest"
+# An expired lock drops nothing: a new lock replaces it (one add, a list, the kernel's bulk).
+reason_of() { TFA -j lock list | jq -r --arg p "198.18.0.2:$1" '.locks[] | select(.peer == $p) | "\(.reason) \(.expires_ns)"'; }
+TFA lock add 198.18.0.1:80 198.18.0.2:97 --ttl 0.1 --reason dump >/dev/null
+TFA lock add 198.18.0.1:80 198.18.0.2:30050 --ttl 0.1 --reason dump >/dev/null
+TFA lock add 198.18.0.1:80 198.18.0.2:20050 --ttl 0.1 --reason dump >/dev/null
+sleep 0.3
+out=$(TFA lock add 198.18.0.1:80 198.18.0.2:97 --reason restore 2>&1)
+ok "lock over an expired lock: it is replaced ($out)" test $? -eq 0
+is "$(reason_of 97)" "restore 0" "  with the new reason and no expiry"
+out=$(TFA lock add --file "$TMP/bulk100" --reason restore 2>&1)
+ok "bulk of 100 over an expired lock: all 100 locked ($(tail -1 <<<"$out"))" grep -q "locked 100 of 100" <<<"$out"
+is "$(reason_of 30050)" "restore 0" "  the expired one replaced"
+seq 20001 21100 | sed 's/^/198.18.0.1:80 198.18.0.2:/' >"$TMP/bulk1100"
+out=$(TFA lock add --file "$TMP/bulk1100" --reason restore 2>&1)
+ok "kernel bulk of 1,100 over an expired lock: all locked ($(tail -1 <<<"$out"))" grep -q "locked 1100 of 1100" <<<"$out"
+is "$(reason_of 20050)" "restore 0" "  the expired one replaced"
+TFA lock flush >/dev/null
 
 # Table full: a table of two, in a second pin directory.
 SMALL=$BPFFS/small
-ok "lock table of 2 entries" env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:1 --max-locks 2
-env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:1 --max-locks 2 2>&1)
+ok "lock table of 2 entries" test $? -eq 0
+ok "  no device attached to it: a warning says the lock drops nothing ($out)" \
+	grep -qF 'warning: no device in this network namespace has the lock programs attached: the lock drops nothing until `tcpferry attach DEV`' <<<"$out"
+env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:2 >/dev/null 2>&1
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:3 2>&1)
 ok "table full: says so and how to get out ($out)" grep -q "table full (2 entries); raise --max-locks" <<<"$out"
+out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add 10.0.0.1:1 10.0.0.2:9 --max-locks 5 2>&1)
+ok "--max-locks on an existing table: a warning says it is ignored ($out)" \
+	grep -qF "the lock table already exists with 2 entries: --max-locks 5 ignored" <<<"$out"
 printf '10.0.0.1:1 10.0.0.2:%d\n' 4 5 6 >"$TMP/three"
 out=$(env TCPFERRY_BPFFS="$SMALL" "$TF" lock add --file "$TMP/three" 2>&1)
 ok "bulk into a full table: refused as a whole ($out)" grep -q "table full" <<<"$out"
@@ -204,6 +235,13 @@ TFA attach "$DEV_A" >/dev/null
 is "$(hooks)" "$LOCK_TC" "detach + attach: one lock program and one recorder per hook"
 TFA attach --no-tsval "$DEV_A" >/dev/null
 is "$(hooks)" "$LOCK_TC" "attach --no-tsval over an attachment: the recorder stays, once"
+# The lock runs first on its tc hooks, also when the recorder came first: a
+# program before it could pass a locked connection's packet with a final verdict.
+TFA detach "$DEV_A" >/dev/null
+TFA tswatch --attach "$DEV_A" >/dev/null 2>&1
+TFA attach --no-tsval "$DEV_A" >/dev/null
+in_order() { TFA -j status | jq -r --arg d "$DEV_A" '[.devices[] | select(.device == $d) | .hooks[] | "\(.hook):\(.progs | join(","))"] | join(" ")'; }
+is "$(in_order)" "$LOCK_TC" "recorder attached first, then the lock: the lock runs first on each tc hook"
 
 # The other namespace's veth0 (same name, same bpffs) is a device of its own.
 in_ns "$NS_B" "$TF" attach "$DEV_B" >/dev/null
@@ -262,6 +300,20 @@ fi
 ids=$(TFA -j status | jq -r '.devices[].hooks[].prog_id')
 ok "detach" TFA detach "$DEV_A"
 is "$(TFA detach "$DEV_A")" "$DEV_A: nothing attached" "detach again: nothing attached"
+out=$(TFA detach nosuchdev0 2>&1)
+rc=$?
+is "$rc $out" "1 tcpferry: detach nosuchdev0: no such device in this network namespace (see ip link)" \
+	"detach of a device that does not exist: an error naming it"
+if ip -n "$NS_A" link add tfgone0 type veth peer name tfgone1; then
+	TFA attach tfgone0 >/dev/null
+	ip -n "$NS_A" link del tfgone0
+	out=$(TFA detach tfgone0 2>&1)
+	rc=$?
+	ok "detach of a deleted device: its pins are removed, said so ($out)" \
+		eval '[ $rc -eq 0 ] && grep -q "^tfgone0: device gone; removed its pins" <<<"$out"'
+else
+	skip "cannot make a veth" "detach of a deleted device"
+fi
 is "$(ls -A "$TCPFERRY_BPFFS/links")" "" "no link pin left"
 gone() { for id in $ids; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done; return 0; }
 ok "the programs are gone from the kernel" wait_for 5 gone

@@ -14,7 +14,7 @@ need_cmd socat jq ss nstat
 
 DUMP_POINTS="dump-stopped dump-locked dump-repaired dump-images dump-done"
 RESTORE_POINTS="restore-checked restore-locked restore-built restore-live restore-unlocked"
-plan 41
+plan 45
 flowlab_up
 
 # Alive in exactly one place: the relay's 2 connections on one host, 0 on the other.
@@ -63,7 +63,10 @@ done
 new_move
 for s in dump carry; do migrate $s >/dev/null 2>&1; done
 migrate restore >"$MW.noaddr" 2>&1
-ok "restore without the address on the target fails, saying so" eval '! grep -q . /dev/null && grep -qi "address\|bind" "$MW.noaddr"'
+rc=$?
+ok "restore without the address on the target fails (exit $rc), saying the address is not there" \
+	eval '[ $rc -ne 0 ] && grep -q "^tcpferry: restore .*: bind .*: address not on this host; add it" "$MW.noaddr" &&
+		grep -q "restore on $(other "$APP_HOST") failed; the locks stay" "$MW.noaddr"'
 ok "  and the target's locks have an expiry" locks_all_expire "$(other "$APP_HOST")"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  prepare + retry completes the move; one place only" eval 'flowing && one_place'
@@ -76,6 +79,24 @@ migrate rollback >"$MW.rb" 2>&1
 ok "restore without the address, rolled back: the stream goes on at the source" \
 	eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
 
+# A socket that cannot leave repair mode: the restore fails with the advice
+# and keeps the target's locks (peers retransmit instead of meeting an RST);
+# the sockets are closed in repair mode, and a retry completes the move.
+new_move
+for s in prepare dump carry; do migrate $s >/dev/null 2>&1; done
+to=$(other "$APP_HOST")
+"$TF_ROOT/tools/lab.sh" exec "$to" env TCPFERRY_FAULT=restore-live-fails \
+	"$TF" restore --in "$MW/dst" -- true >"$MW.livefail" 2>&1
+rc=$?
+ok "restore whose socket cannot leave repair mode fails (exit $rc), saying so, with the way out" \
+	eval '[ $rc -eq 1 ] && grep -q "leaving repair mode: fault injection" "$MW.livefail" &&
+		grep -q "Retry: tcpferry restore --in $MW/dst" "$MW.livefail"'
+ok "  the target's locks stay ($(lock_count "$to")), with an expiry" \
+	eval '[ "$(lock_count "$to")" -ge 2 ] && locks_all_expire "$to"'
+is "$(established "$to")" 0 "  no restored socket is left established on the target"
+migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
+ok "  a retry completes the move; one place only" eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
+
 # The 4-tuple taken on the target (by a dead restore's sockets): a plain
 # restore is refused; migrate.sh's restore clears them under the lock and succeeds.
 new_move
@@ -83,7 +104,10 @@ for s in prepare dump carry; do migrate $s >/dev/null 2>&1; done
 TCPFERRY_FAULT=restore-live migrate restore >/dev/null 2>&1
 to=$(other "$APP_HOST")
 "$TF_ROOT/tools/lab.sh" exec "$to" "$TF" restore --in "$MW/dst" --keep-lock -- true >"$MW.taken" 2>&1
-ok "restore onto a taken 4-tuple is refused" eval '! grep -q "^$" /dev/null && grep -qi "in use\|taken\|exists" "$MW.taken"'
+rc=$?
+ok "restore onto a taken 4-tuple is refused (exit $rc), saying the address is in use" \
+	eval '[ $rc -eq 1 ] && grep -q "^tcpferry: restore .*: this 4-tuple is already in use on this host" "$MW.taken" &&
+		grep -q "restore of $MW/dst failed; nothing was sent to any peer" "$MW.taken"'
 note "$(head -2 "$MW.taken")"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh restore clears the leftovers and completes the move" eval 'flowing && one_place'

@@ -7,6 +7,7 @@
  * under the bpffs directory, so they stay after the command exits.
  */
 #include <getopt.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
@@ -170,6 +171,7 @@ int cmd_detach(int argc, char **argv)
 {
 	struct json *j;
 	int removed, c;
+	bool gone;
 
 	if (cli_wants_help(argc, argv, detach_usage))
 		return 0;
@@ -186,13 +188,20 @@ int cmd_detach(int argc, char **argv)
 	if (c < 0)
 		return cli_lib_error(c, "detach %s: the tsval recorder", argv[1]);
 	removed += c;
+	/* A device that is gone may have left pins (removed above); else it is a typo. */
+	gone = !if_nametoindex(argv[1]);
+	if (gone && !removed)
+		return cli_error("detach %s: no such device in this network namespace (see ip link)", argv[1]);
 	j = cli_json_open();
 	if (j) {
 		json_object_start(j);
 		json_string_field(j, "device", argv[1]);
 		json_uint_field(j, "removed", removed);
+		json_bool_field(j, "device_gone", gone);
 		json_object_end(j);
 		cli_json_close(j);
+	} else if (gone) {
+		printf("%s: device gone; removed its pins (%d hook%s)\n", argv[1], removed, removed == 1 ? "" : "s");
 	} else if (removed) {
 		printf("%s: detached (%d hook%s)\n", argv[1], removed, removed == 1 ? "" : "s");
 	} else {

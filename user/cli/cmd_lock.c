@@ -10,6 +10,7 @@
 #include <string.h>
 #include <linux/capability.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "lock.h"
 
@@ -154,6 +155,29 @@ fail:
 }
 
 /* ---- verbs --------------------------------------------------------------------------------- */
+
+/*
+ * A lock is only a map entry: it drops packets where a lock program reading
+ * this table runs.  Say so when no device of this network namespace has one.
+ */
+static void warn_if_nothing_attached(struct tf_locktab *t)
+{
+	struct tf_attach_info *d = NULL;
+	size_t n = 0;
+	bool live = false;
+
+	if (tf_attach_list(g.bpffs, &d, &n))
+		return;
+	for (size_t i = 0; i < n && !live; i++)
+		for (int h = 0; h < TF_HOOK__COUNT; h++)
+			if (d[i].ifindex && d[i].hook[h].attached && d[i].hook[h].alive &&
+			    d[i].hook[h].map_id == tf_locktab_map_id(t))
+				live = true;
+	free(d);
+	if (!live)
+		cli_warn("no device in this network namespace has the lock programs attached: "
+			 "the lock drops nothing until `tcpferry attach DEV`");
+}
 
 static int print_result(const char *verb, size_t done, size_t n, const char *why_not, size_t not)
 {
@@ -380,6 +404,10 @@ int cmd_lock(int argc, char **argv)
 		return cli_lib_error(err, "lock %s", verb);
 	if (tf_locktab_mounted(t)[0])
 		cli_info("mounted a bpffs on %s for the lock table", tf_locktab_mounted(t));
+	if (add && a.max_locks && tf_locktab_capacity(t) != a.max_locks)
+		cli_warn("the lock table already exists with %u entries: --max-locks %u ignored "
+			 "(to resize: detach every device, remove %s/%s, attach again)",
+			 tf_locktab_capacity(t), a.max_locks, g.bpffs, TF_PIN_LOCKS);
 
 	if ((add || del) && a.file) {
 		ret = bulk(t, add, &a);
@@ -408,6 +436,8 @@ int cmd_lock(int argc, char **argv)
 		}
 		ret = 0;
 	}
+	if (add && ret != EXIT_USAGE)
+		warn_if_nothing_attached(t);
 	tf_locktab_close(t);
 	return ret;
 }

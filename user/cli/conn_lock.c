@@ -59,13 +59,18 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 		l->adopted = na;
 		l->cap = cap;
 	}
-	err = tf_lock_add(l->t, &k, why, ttl_ns);
-	l->adopted[l->n] = err == -EEXIST;
-	if (err == -EEXIST) {
-		if (g.verbose)
-			cli_info("lock %s: adopting the lock already there", tuple);
-		err = 0;
+	/* A lock already there is adopted, and must hold at least as long as ours would have. */
+	for (int tries = 0; tries < 3; tries++) {
+		err = tf_lock_add(l->t, &k, why, ttl_ns);
+		l->adopted[l->n] = err == -EEXIST;
+		if (err != -EEXIST)
+			break;
+		err = tf_lock_extend(l->t, &k, ttl_ns);
+		if (err != -ENOENT)	/* -ENOENT: it went meanwhile; take our own */
+			break;
 	}
+	if (!err && l->adopted[l->n] && g.verbose)
+		cli_info("lock %s: adopting the lock already there", tuple);
 	if (err)
 		return cli_lib_error(err, "lock %s", tuple);
 	l->keys[l->n++] = k;

@@ -36,3 +36,8 @@ void fault_point(const char *name)
 		raise(SIGKILL);
 	}
 }
+
+bool fault_fails(const char *name)
+{
+	return named("TCPFERRY_FAULT", name);
+}

@@ -20,10 +20,18 @@
  *   restore-built     every socket rebuilt, still in repair mode
  *   restore-live      every socket out of repair mode, the locks still held
  *   restore-unlocked  the locks dropped (unless --keep-lock), not yet handed over
+ *
+ * Points where a step fails instead (fault_fails), as the kernel could:
+ *
+ *   restore-live-fails  the first socket does not leave repair mode
  */
 #ifndef TF_FAULT_H
 #define TF_FAULT_H
 
+#include <stdbool.h>
+
 void fault_point(const char *name);
+/* Should the step called name fail (TCPFERRY_FAULT lists it)? */
+bool fault_fails(const char *name);
 
 #endif

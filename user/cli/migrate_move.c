@@ -344,7 +344,10 @@ int migrate_move(const struct move_opts *o)
 	if (o->flip && (flip = start_flip(o->flip)) < 0)
 		goto stuck;
 	t[P_LIVE] = now_ms();
-	restore_job_live(&rj, true);
+	/* Not all live: the locks stay (no peer meets an RST); migrate.sh's
+	 * restore clears the leftovers under the lock and retries. */
+	if (restore_job_live(&rj, true))
+		goto stuck;
 	live = true;
 	if (o->send_to) {
 		to_pid = send_to_receiver(&rj, handoff, o->send_to);

@@ -83,8 +83,14 @@ int restore_job_live(struct restore_job *j, bool probe)
 	int ret = 0;
 
 	for (uint32_t i = 0; i < j->ix.n; i++) {
-		int err = tf_restore_finish(j->r[i].fd, &j->r[i].conn, probe);
+		int err;
 
+		if (i == 0 && fault_fails("restore-live-fails")) {
+			ret = cli_error("restore %s: leaving repair mode: fault injection (restore-live-fails)",
+					j->r[i].name);
+			continue;
+		}
+		err = tf_restore_finish(j->r[i].fd, &j->r[i].conn, probe);
 		if (err)
 			ret = cli_lib_error(err, "restore %s: leaving repair mode", j->r[i].name);
 	}

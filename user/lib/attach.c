@@ -33,6 +33,7 @@
 #define TF_BPF_TCX_INGRESS	46
 #define TF_BPF_TCX_EGRESS	47
 #define TF_BPF_LINK_TYPE_TCX	11
+#define TF_BPF_F_BEFORE		(1U << 3)
 
 /* bpffs refuses names with a dot (kept for its own progs.debug, maps.debug) */
 #define CLSACT_SUFFIX		"-clsact"
@@ -324,12 +325,18 @@ static int attach_clsact(struct loader *ld, const char *bpffs, const char *ifnam
 
 static int attach_tc(struct loader *ld, const char *bpffs, const char *ifname, int ifindex, enum tf_hook h)
 {
+	/*
+	 * BPF_F_BEFORE with no relative program: first in the chain, so that no
+	 * program before ours can pass a locked connection's packet with a final
+	 * verdict (the recorder appends: it records only what the lock let by).
+	 */
+	LIBBPF_OPTS(bpf_link_create_opts, o, .flags = TF_BPF_F_BEFORE);
 	int fd, err;
 
 	if (ld->clsact)
 		return attach_clsact(ld, bpffs, ifname, ifindex, h);
 	fd = bpf_link_create(prog_fd_for(ld, h), ifindex,
-			     h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, NULL);
+			     h == TF_HOOK_TC_IN ? TF_BPF_TCX_INGRESS : TF_BPF_TCX_EGRESS, &o);
 	if (fd >= 0) {
 		err = pin_link(fd, bpffs, ifname, h);
 		close(fd);

@@ -16,6 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * 0x7466 runs before every filter added without a priority (tc numbers those
+ * from 0xC000 down).  A lower number would not buy "first" either: tools that
+ * pick one pick small ones (Cilium: 1), and a filter at a priority already
+ * taken must match its kind and protocol (EINVAL otherwise); the filters of
+ * an earlier attach are also found by this number.
+ */
 #define TF_CLSACT_LOCK		0x7466	/* handle and priority of the lock's filters */
 #define TF_CLSACT_TSVAL		0x7467	/* the recorder's */
 

@@ -436,13 +436,45 @@ static int fail_exists(struct tf_locktab *t, const struct tf_tuple *k, const cha
 			(unsigned long long)(now > old.since_ns ? (now - old.since_ns) / 1000000000ull : 0));
 }
 
+static bool expired(const struct tf_lock *v, uint64_t now)
+{
+	return v->expires_ns && now > v->expires_ns;
+}
+
+/*
+ * Add k with BPF_NOEXIST; an expired lock there (it drops nothing: the
+ * programs ignore it) counts as absent and is replaced.  It is deleted only
+ * while a fresh look still finds it expired with the same since_ns, and
+ * the add after it is BPF_NOEXIST again, so of two callers replacing it one
+ * wins and the other gets EEXIST.  0, or -1 with errno (as the map calls).
+ */
+static int add_or_replace_expired(int fd, const struct tf_tuple *k, const struct tf_lock *v)
+{
+	struct tf_lock old, again;
+
+	if (bpf_map_update_elem(fd, k, v, BPF_NOEXIST) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (bpf_map_lookup_elem(fd, k, &old) == 0) {
+		if (!expired(&old, tf_mono_ns())) {
+			errno = EEXIST;
+			return -1;
+		}
+		if (bpf_map_lookup_elem(fd, k, &again) == 0 && again.since_ns == old.since_ns &&
+		    again.expires_ns == old.expires_ns)
+			bpf_map_delete_elem(fd, k);
+	}
+	return bpf_map_update_elem(fd, k, v, BPF_NOEXIST);
+}
+
 int tf_lock_add(struct tf_locktab *t, const struct tf_tuple *k, enum tf_lock_reason why, uint64_t ttl_ns)
 {
 	char what[TF_TUPLESTRLEN];
 	struct tf_lock v;
 
 	lock_value(&v, why, ttl_ns);
-	if (bpf_map_update_elem(t->fd, k, &v, BPF_NOEXIST) == 0)
+	if (add_or_replace_expired(t->fd, k, &v) == 0)
 		return 0;
 	tf_tuple_str(k, what, sizeof(what));
 	if (errno == EEXIST)
@@ -450,6 +482,25 @@ int tf_lock_add(struct tf_locktab *t, const struct tf_tuple *k, enum tf_lock_rea
 	if (errno == E2BIG || errno == ENOSPC || errno == ENOMEM)
 		return fail_full(t, what);
 	return tf_fail(errno, "lock %s", what);
+}
+
+int tf_lock_extend(struct tf_locktab *t, const struct tf_tuple *k, uint64_t ttl_ns)
+{
+	char what[TF_TUPLESTRLEN];
+	struct tf_lock v;
+	uint64_t want;
+
+	tf_tuple_str(k, what, sizeof(what));
+	if (bpf_map_lookup_elem(t->fd, k, &v))
+		return errno == ENOENT ? tf_failx(ENOENT, "lock %s: not locked", what) : tf_fail(errno, "lock %s", what);
+	want = ttl_ns ? tf_mono_ns() + ttl_ns : 0;
+	if (!v.expires_ns || (want && want <= v.expires_ns))
+		return 0;
+	v.expires_ns = want;
+	/* BPF_EXIST: if it went meanwhile, nothing is made up; counts dropped since the look are lost. */
+	if (bpf_map_update_elem(t->fd, k, &v, BPF_EXIST))
+		return errno == ENOENT ? tf_failx(ENOENT, "lock %s: not locked", what) : tf_fail(errno, "lock %s", what);
+	return 0;
 }
 
 int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k)
@@ -627,7 +678,7 @@ static int add_each(struct tf_locktab *t, const struct tf_tuple *k, size_t n, en
 		return tf_fail(ENOMEM, "lock %zu tuples", n);
 	lock_value(&val, why, ttl_ns);
 	for (i = 0; i < n; i++) {
-		if (bpf_map_update_elem(t->fd, &k[i], &val, BPF_NOEXIST) == 0) {
+		if (add_or_replace_expired(t->fd, &k[i], &val) == 0) {
 			v[i] = 0;
 			added++;
 		} else if (errno == EEXIST) {

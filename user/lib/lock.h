@@ -73,9 +73,16 @@ int tf_lock_reason_parse(const char *s, enum tf_lock_reason *out);
 
 /*
  * Lock k.  ttl_ns 0: no expiry.  -EEXIST if it is locked already (the message
- * says by whom and since when), -ENOSPC when the table is full.
+ * says by whom and since when), -ENOSPC when the table is full.  An expired
+ * lock (it drops nothing) counts as absent and is replaced.
  */
 int tf_lock_add(struct tf_locktab *t, const struct tf_tuple *k, enum tf_lock_reason why, uint64_t ttl_ns);
+/*
+ * Make k's lock last at least ttl_ns from now (0: forever): its expiry is
+ * moved later, never earlier; a lock without expiry stays without.  For a
+ * caller that adopts a lock it found.  -ENOENT if k is not locked.
+ */
+int tf_lock_extend(struct tf_locktab *t, const struct tf_tuple *k, uint64_t ttl_ns);
 /* Unlock k; -ENOENT if it was not locked. */
 int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k);
 /* The lock on k; -ENOENT if none. */
