@@ -2,8 +2,9 @@
 /*
  * tcpferry tswatch DEV... [filters] [--duration SEC]: follow the TCP tsvals of
  * every matching connection in both directions through the recorder's ring
- * buffer and report each regression (a tsval before the previous one, serial
- * arithmetic) and each jump larger than --max-jump.  Exit status 3 when a
+ * buffer and report each regression (a tsval before the largest one seen so
+ * far in its direction, serial arithmetic) and each jump (more than --max-jump
+ * after that largest one).  Exit status 3 when a
  * regression was seen, 4 when none was seen but events were lost (the ring
  * buffer was full) or the recorder gave up raising a maximum: a test suite runs it across a migration and asks it
  * whether the peer ever saw time go backwards, and must not take "none seen"
@@ -45,9 +46,11 @@ static const char usage[] =
 	"directions, until --duration passes or SIGINT/SIGTERM, and report:\n"
 	"  first       the first tsval of a connection and direction (a SYN or SYN-ACK\n"
 	"              starts a new connection on its tuple: no regression)\n"
-	"  REGRESSION  a tsval before the previous one (mod 2^32): the peer's PAWS\n"
-	"              check drops such segments\n"
-	"  jump        a tsval more than --max-jump after the previous one\n"
+	"  REGRESSION  a tsval before the largest one seen so far in its direction\n"
+	"              (mod 2^32; by more than --slack): the peer's PAWS check drops\n"
+	"              such segments; the line shows that largest one\n"
+	"  jump        a tsval more than --max-jump after the largest one seen so far\n"
+	"              in its direction\n"
 	"Each line names the connection as LOCAL -> PEER (out: sent from this host)\n"
 	"or LOCAL <- PEER (in: sent by the peer), with both tsvals.  At the end, each\n"
 	"watched connection with its largest tsval each way, and how many events were\n"
@@ -71,10 +74,11 @@ static const char usage[] =
 	"  --local ADDR:PORT  only connections with this end on this host (port 0: any)\n"
 	"  --peer ADDR:PORT   only connections with this remote end (port 0: any)\n"
 	"  --duration SEC     stop after SEC seconds (default: until interrupted)\n"
-	"  --max-jump N       report forward steps larger than N (tsval units: ms, or\n"
-	"                     us on usec-timestamp routes; default 0 = never)\n"
-	"  --slack N          a step back of at most N is reordering, not a regression\n"
-	"                     (default 0)\n"
+	"  --max-jump N       report a tsval more than N after the largest earlier one\n"
+	"                     (tsval units: ms, or us on usec-timestamp routes;\n"
+	"                     default 0 = never)\n"
+	"  --slack N          a tsval at most N before the largest earlier one is\n"
+	"                     reordering, not a regression (default 0)\n"
 	"  --quiet            no 'first' lines\n"
 	"  --attach DEV...    attach the recorder and leave it (always-on recording for\n"
 	"                     dump), then exit\n"
@@ -188,11 +192,11 @@ static int on_event(void *ctx, void *data, size_t len)
 		printf("first       %-3s %s %s %s  tsval %u\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval);
 		break;
 	case TF_TSV_EV_REGRESSION:
-		printf("REGRESSION  %-3s %s %s %s  tsval %u after %u (%+d; previous packet %u)\n", dir, l,
+		printf("REGRESSION  %-3s %s %s %s  tsval %u after max %u (%+d; previous packet %u)\n", dir, l,
 		       e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev), e->last);
 		break;
 	default:
-		printf("jump        %-3s %s %s %s  tsval %u after %u (%+d)\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->",
+		printf("jump        %-3s %s %s %s  tsval %u after max %u (%+d)\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->",
 		       p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev));
 	}
 	fflush(stdout);
