@@ -7,12 +7,15 @@
 #   lost   tswatch is stopped (SIGSTOP) while 2,500 connections come and go,
 #          so the ring buffer fills: tswatch reports the lost events and exits
 #          4, not 0 -- "no regression seen" is no answer when events were lost
+#   stale  a tswatch killed with SIGKILL leaves the recorder's watchers count
+#          up, so the recorder keeps filling the ring; a regression it records
+#          then is no business of the next tswatch, which must exit 0
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
 need_cmd python3
 
-plan 7
+plan 9
 
 json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
@@ -32,6 +35,19 @@ while True:
     c.recv(16)
     c.close()' "$1"
 	wait_for 5 sh -c "ip netns exec $NS_B ss -Hltn 'sport = :$1' | grep -q ."
+}
+
+# craft SPORT TSVAL...: bare ACKs from A:SPORT to B:9009 with these tsvals,
+# through a raw socket (the kernel adds the IP header; B answers with an RST).
+craft() {
+	in_ns "$NS_A" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for ts in sys.argv[3:]:
+    opts = struct.pack("!BBBBII", 1, 1, 8, 10, int(ts), 0)
+    hdr = struct.pack("!HHIIBBHHH", int(sys.argv[2]), 9009, 1, 1, (20 + len(opts)) // 4 << 4, 0x10,
+                      65535, 0, 0)
+    s.sendto(hdr + opts, (sys.argv[1], 0))' "$ADDR_B" "$@"
 }
 
 # tswatch LABEL ARGS...: tswatch -j on A's device in the background ($TSW_PID), JSON in $TSW.
@@ -86,5 +102,17 @@ lost=$(json_field "$TSW" 'd["events_lost"]')
 ok "lost: tswatch -j counts the lost events ($lost)" test "$lost" -gt 0
 ok "lost: the warning names the lost events" grep -q "events lost" "$TMP/tsw-lost.err"
 is "$(json_field "$TSW" 'd["regressions"]')" 0 "lost: no regression among what it read"
+
+# ---- stale: events a killed tswatch left in the ring ------------------------------------
+tswatch killed --quiet
+kill -9 "$TSW_PID"
+wait "$TSW_PID" 2>/dev/null
+craft 41901 100000 500	# a regression, recorded while nobody reads
+sleep 0.1
+tswatch stale --duration 1
+wait "$TSW_PID"
+rc=$?
+is "$rc" 0 "stale: a tswatch after a killed one exits 0 (the regression before its start is not its)"
+is "$(json_field "$TSW" 'len(d["events"])')" 0 "stale: and reports none of the killed one's events"
 
 done_testing

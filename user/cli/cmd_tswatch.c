@@ -112,6 +112,7 @@ struct watch {
 	struct filter f;
 	bool quiet;
 	struct json *j;
+	uint64_t start_ns;	/* CLOCK_MONOTONIC (the recorder's bpf_ktime_get_ns) at our start */
 	unsigned long events, regressions, jumps;
 };
 
@@ -155,6 +156,12 @@ static void tuple_strs(const struct tf_tuple *k, char *l, char *p)
 	tf_endpoint_str(&pe, p, TF_ADDRSTRLEN);
 }
 
+static int skip_event(void *ctx, void *data, size_t len)
+{
+	(void)ctx, (void)data, (void)len;
+	return 0;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct watch *w = ctx;
@@ -163,6 +170,12 @@ static int on_event(void *ctx, void *data, size_t len)
 	const char *dir;
 
 	if (len < sizeof(*e) || e->kind > TF_TSV_EV_JUMP || !tuple_match(&w->f, &e->tuple))
+		return 0;
+	/*
+	 * Before our start: left in the ring by a tswatch that was killed
+	 * (its watcher count stays up, so the recorder kept emitting).
+	 */
+	if (e->time_ns < w->start_ns)
 		return 0;
 	w->events++;
 	if (e->kind == TF_TSV_EV_REGRESSION)
@@ -418,15 +431,26 @@ int cmd_tswatch(int argc, char **argv)
 			  g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(-ev_fd));
 		goto out;
 	}
+	/*
+	 * Empty the ring of what a killed tswatch left, so that it does not
+	 * crowd out our events; on_event skips anything older that is still
+	 * there, and the loss counters are taken after: nor are earlier losses ours.
+	 */
+	rb = ring_buffer__new(ev_fd, skip_event, NULL, NULL);
+	if (rb)
+		ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	w.start_ns = (uint64_t)t0.tv_sec * 1000000000 + t0.tv_nsec;
+	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
+	if (!rb) {
+		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
+		goto out;
+	}
 	stats_fd = tf_tsval_map_open(g.bpffs, TF_PIN_TSVAL_STATS);
 	if (stats_fd < 0 || (err = tf_tsval_stats_sum(stats_fd, &stats0))) {
 		cli_error("tswatch: %s/%s: %s; remove the recorder (tcpferry tswatch --detach DEV) and retry",
 			  g.bpffs, TF_PIN_TSVAL_STATS, strerror(stats_fd < 0 ? -stats_fd : -err));
-		goto out;
-	}
-	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
-	if (!rb) {
-		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
 		goto out;
 	}
 	err = set_watching(1, max_jump, slack);
