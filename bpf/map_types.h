@@ -110,8 +110,8 @@ struct tf_tsval {
 /* tswatch's settings, one entry (key 0) of an array map. */
 struct tf_tsval_cfg {
 	__u32 watchers;		/* > 0: send events to the ring buffer */
-	__u32 max_jump;		/* report a forward step larger than this (0: never) */
-	__u32 slack;		/* a step back of at most this much is not a regression */
+	__u32 max_jump;		/* report a tsval more than this above the maximum (0: never) */
+	__u32 slack;		/* a tsval at most this much below the maximum is not a regression */
 	__u32 pad;		/* zero */
 };
 
@@ -132,15 +132,15 @@ enum tf_tsval_dir {
 
 enum tf_tsval_event_kind {
 	TF_TSV_EV_FIRST = 0,	/* first tsval of a connection and direction */
-	TF_TSV_EV_REGRESSION,	/* tsval before the previous packet's (and the max) */
-	TF_TSV_EV_JUMP,		/* tsval more than max_jump after the previous packet's */
+	TF_TSV_EV_REGRESSION,	/* tsval more than slack before the maximum so far */
+	TF_TSV_EV_JUMP,		/* tsval more than max_jump after the maximum so far */
 };
 
 /* One ring buffer record. */
 struct tf_tsval_event {
 	struct tf_tuple tuple;
 	__u64 time_ns;		/* CLOCK_MONOTONIC */
-	__u32 prev;		/* regression: the largest earlier tsval; jump: the previous one */
+	__u32 prev;		/* regression, jump: the largest earlier tsval (the maximum) */
 	__u32 tsval;		/* this packet's */
 	__u32 last;		/* the previous packet's tsval */
 	__u8  dir;		/* enum tf_tsval_dir */

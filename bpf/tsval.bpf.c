@@ -24,8 +24,9 @@
  * without the option empties the record (the new connection has no tsvals).
  *
  * tswatch: while tsval_cfg.watchers > 0, the first tsval of a connection, each
- * step back (a regression, serial arithmetic mod 2^32) and each step forward
- * larger than max_jump go to the ring buffer tsval_events; an event that
+ * tsval before the largest one seen so far in its direction by more than
+ * slack (a regression, serial arithmetic mod 2^32) and each one more than
+ * max_jump after that largest one (a jump) go to the ring buffer tsval_events; an event that
  * does not fit (tswatch is behind) is counted in tsval_stats.events_lost, so
  * that tswatch can tell "no regression" from "no regression it could see".
  */
@@ -362,12 +363,17 @@ static __always_inline void record(const struct tf_tuple *key, __u32 tsval, bool
 	}
 	if (!watching)
 		return;
+	/*
+	 * Both compare with the maximum before this packet, not the previous
+	 * packet: the peer's PAWS drops anything before ts_recent, so every
+	 * packet below the maximum is a regression, not only the first one.
+	 */
 	if (!before.seen)
 		emit(key, now, dir, TF_TSV_EV_FIRST, tsval, tsval, tsval);
-	else if (ts_after(last, tsval) && before.tsval - tsval > cfg->slack)
+	else if (ts_after(before.tsval, tsval) && before.tsval - tsval > cfg->slack)
 		emit(key, now, dir, TF_TSV_EV_REGRESSION, before.tsval, tsval, last);
-	else if (cfg->max_jump && ts_after(tsval, last) && tsval - last > cfg->max_jump)
-		emit(key, now, dir, TF_TSV_EV_JUMP, last, tsval, last);
+	else if (cfg->max_jump && ts_after(tsval, before.tsval) && tsval - before.tsval > cfg->max_jump)
+		emit(key, now, dir, TF_TSV_EV_JUMP, before.tsval, tsval, last);
 }
 
 static __always_inline int tsval_tc(struct __sk_buff *skb, bool ingress)

@@ -33,6 +33,8 @@
 
 static struct tsval_bpf *skel;
 static int kinds[3];
+static struct tf_tsval_event evs[16];	/* the first events since drain_events(), in order */
+static int n_evs;
 
 static int count_event(void *ctx, void *data, size_t len)
 {
@@ -41,6 +43,8 @@ static int count_event(void *ctx, void *data, size_t len)
 	(void)ctx;
 	if (len >= sizeof(*e) && e->kind < 3)
 		kinds[e->kind]++;
+	if (len >= sizeof(*e) && n_evs < (int)ARRAY_SIZE(evs))
+		evs[n_evs++] = *e;
 	return 0;
 }
 
@@ -161,6 +165,7 @@ static void drain_events(void)
 	struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.tsval_events), count_event, NULL, NULL);
 
 	memset(kinds, 0, sizeof(kinds));
+	n_evs = 0;
 	ring_buffer__consume(rb);
 	ring_buffer__free(rb);
 }
@@ -204,7 +209,7 @@ int main(void)
 	uint8_t fast[] = { 1, 1, TS(0) };
 	int verdict;
 
-	plan((int)ARRAY_SIZE(layouts) + 23);
+	plan((int)ARRAY_SIZE(layouts) + 28);
 	skel = tsval_bpf__open();
 	if (!skel)
 		bail_out("open the tsval skeleton: %s", strerror(errno));
@@ -316,6 +321,58 @@ int main(void)
 		ok(kinds[TF_TSV_EV_FIRST] == 1 && kinds[TF_TSV_EV_REGRESSION] == 1 && kinds[TF_TSV_EV_JUMP] == 1,
 		   "events: first %d, regression %d (5001 -> 4000), jump %d (4000 -> 9000 > 100)",
 		   kinds[TF_TSV_EV_FIRST], kinds[TF_TSV_EV_REGRESSION], kinds[TF_TSV_EV_JUMP]);
+	}
+
+	/*
+	 * A regression is a tsval before the largest one seen so far (what the
+	 * peer's PAWS compares with), not only before the previous packet's: each
+	 * of 4000 4500 4600 5900 is before 6000.  The event carries that maximum.
+	 */
+	{
+		uint32_t zero = 0;
+		struct tf_tsval_cfg cfg = { .watchers = 1, .max_jump = 100 };
+		uint32_t seq[] = { 5000, 6000, 4000, 4500, 4600, 5900 };
+		int cfg_fd = bpf_map__fd(skel->maps.tsval_cfg), ok_prev = 1;
+
+		bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY);
+		clear_map();
+		drain_events();
+		for (size_t i = 0; i < ARRAY_SIZE(seq); i++)
+			send_flags(false, seq[i], TCP_ACK);
+		drain_events();
+		for (int i = 0; i < n_evs; i++)
+			if (evs[i].kind == TF_TSV_EV_REGRESSION && evs[i].prev != 6000)
+				ok_prev = 0;
+		ok(kinds[TF_TSV_EV_REGRESSION] == 4 && ok_prev,
+		   "5000 6000 4000 4500 4600 5900: %d regressions (want 4), each against the max 6000: %s",
+		   kinds[TF_TSV_EV_REGRESSION], ok_prev ? "yes" : "no");
+		ok(kinds[TF_TSV_EV_JUMP] == 1,
+		   "... and one jump (5000 -> 6000 > 100; 4000 -> 4500 is below the max): %d",
+		   kinds[TF_TSV_EV_JUMP]);
+
+		/* A jump is over the maximum before the packet, not over the previous packet's tsval. */
+		send_flags(false, 6050, TCP_ACK);	/* 50 over 6000, 150 over 5900 */
+		drain_events();
+		ok(kinds[TF_TSV_EV_JUMP] == 0, "6050 after max 6000, last 5900 (max_jump 100): no jump (%d)",
+		   kinds[TF_TSV_EV_JUMP]);
+		send_flags(false, 6200, TCP_ACK);
+		drain_events();
+		ok(kinds[TF_TSV_EV_JUMP] == 1 && n_evs == 1 && evs[0].prev == 6050 && evs[0].tsval == 6200,
+		   "6200 after 6050: a jump from %u to %u", n_evs ? evs[0].prev : 0, n_evs ? evs[0].tsval : 0);
+
+		/* slack: a step back of at most slack below the maximum is reordering. */
+		cfg.slack = 200;
+		cfg.max_jump = 0;
+		bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY);
+		send_flags(false, 6100, TCP_ACK);	/* 100 back: tolerated */
+		send_flags(false, 6150, TCP_ACK);	/* 50 back of the max, 50 ahead of the last: tolerated */
+		send_flags(false, 5900, TCP_ACK);	/* 300 back: a regression */
+		drain_events();
+		ok(kinds[TF_TSV_EV_REGRESSION] == 1 && n_evs == 1 && evs[0].prev == 6200 && evs[0].tsval == 5900,
+		   "slack 200 after max 6200: 6100, 6150 tolerated, 5900 a regression (%d; prev %u)",
+		   kinds[TF_TSV_EV_REGRESSION], n_evs ? evs[0].prev : 0);
+		cfg = (struct tf_tsval_cfg){ .watchers = 1 };
+		bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY);
 	}
 
 	/* out_seen_ns / in_seen_ns: when the maximum took its value, not the last packet's time. */

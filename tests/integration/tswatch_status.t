@@ -7,12 +7,18 @@
 #   lost   tswatch is stopped (SIGSTOP) while 2,500 connections come and go,
 #          so the ring buffer fills: tswatch reports the lost events and exits
 #          4, not 0 -- "no regression seen" is no answer when events were lost
+#   opts   --duration 1 ends tswatch by itself (exit 0); --max-jump 300 reports
+#          the step of a connection idle for 0.6 s (-j); in text, a regression
+#          (crafted ACKs) names the tuple and both tsvals, and exits 3
+#   stale  a tswatch killed with SIGKILL leaves the recorder's watchers count
+#          up, so the recorder keeps filling the ring; a regression it records
+#          then is no business of the next tswatch, which must exit 0
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
 need_cmd python3
 
-plan 7
+plan 15
 
 json_field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
 
@@ -34,15 +40,36 @@ while True:
 	wait_for 5 sh -c "ip netns exec $NS_B ss -Hltn 'sport = :$1' | grep -q ."
 }
 
-# tswatch LABEL ARGS...: tswatch -j on A's device in the background ($TSW_PID), JSON in $TSW.
+# craft SPORT TSVAL...: bare ACKs from A:SPORT to B:9009 with these tsvals,
+# through a raw socket (the kernel adds the IP header; B answers with an RST).
+craft() {
+	in_ns "$NS_A" python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for ts in sys.argv[3:]:
+    opts = struct.pack("!BBBBII", 1, 1, 8, 10, int(ts), 0)
+    hdr = struct.pack("!HHIIBBHHH", int(sys.argv[2]), 9009, 1, 1, (20 + len(opts)) // 4 << 4, 0x10,
+                      65535, 0, 0)
+    s.sendto(hdr + opts, (sys.argv[1], 0))' "$ADDR_B" "$@"
+}
+
+# tswatch LABEL ARGS...: tswatch -j on A's device in the background ($TSW_PID), JSON in $TSW
+# (text with TSW_FMT=).
 tswatch() {
 	local l=$1
 	shift
 	TSW=$TMP/tsw-$l.json
-	ip netns exec "$NS_A" "$TF" -j tswatch "$DEV_A" "$@" >"$TSW" 2>"$TMP/tsw-$l.err" &
+	ip netns exec "$NS_A" "$TF" ${TSW_FMT--j} tswatch "$DEV_A" "$@" >"$TSW" 2>"$TMP/tsw-$l.err" &
 	TSW_PID=$!
 	at_exit "kill -9 $TSW_PID"
 	wait_for 10 grep -qs watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
+}
+
+# ended: a --duration 1 tswatch ($TSW_PID) has ended within 5 s; else it is stopped, false.
+ended() {
+	wait_for 5 sh -c "! kill -0 $TSW_PID 2>/dev/null" && return 0
+	kill -INT "$TSW_PID"
+	return 1
 }
 
 # ---- reuse: a new connection on the same 4-tuple -------------------------------------
@@ -86,5 +113,43 @@ lost=$(json_field "$TSW" 'd["events_lost"]')
 ok "lost: tswatch -j counts the lost events ($lost)" test "$lost" -gt 0
 ok "lost: the warning names the lost events" grep -q "events lost" "$TMP/tsw-lost.err"
 is "$(json_field "$TSW" 'd["regressions"]')" 0 "lost: no regression among what it read"
+
+# ---- opts: --duration, --max-jump, the text of a regression ------------------------------
+serve 9003
+tswatch duration --quiet --duration 1 --max-jump 300
+in_ns "$NS_A" python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 9003))
+time.sleep(0.6)	# the next tsval is ~600 ms after the handshake ACK
+s.send(b"x")
+s.recv(16)' "$ADDR_B" || diag "opts: the client failed"
+ok "opts: --duration 1 ends tswatch by itself" ended
+wait "$TSW_PID"
+rc=$?
+is "$rc" 0 "opts: and it exits 0 (jumps are no error)"
+jumps=$(json_field "$TSW" 'sum(1 for e in d["events"] if e["kind"] == "jump" and e["dir"] == "out" and e["delta"] > 300)')
+ok "opts: --max-jump 300 reports the 600 ms step out ($jumps jump events, -j)" test "$jumps" -ge 1
+TSW_FMT= tswatch text --quiet --duration 1
+craft 41902 100000 500
+ended
+wait "$TSW_PID"
+rc=$?
+is "$rc" 3 "opts: a crafted regression: exit 3"
+ok "opts: the text line names the tuple and both tsvals" \
+	grep -q "^REGRESSION  out $ADDR_A:41902 -> $ADDR_B:9009  tsval 500 after max 100000 " "$TSW"
+ok "opts: the summary counts it" grep -q "^tswatch: 1 regression(s)" "$TSW"
+
+# ---- stale: events a killed tswatch left in the ring ------------------------------------
+tswatch killed --quiet
+kill -9 "$TSW_PID"
+wait "$TSW_PID" 2>/dev/null
+craft 41901 100000 500	# a regression, recorded while nobody reads
+sleep 0.1
+tswatch stale --duration 1
+ended
+wait "$TSW_PID"
+rc=$?
+is "$rc" 0 "stale: a tswatch after a killed one exits 0 (the regression before its start is not its)"
+is "$(json_field "$TSW" 'len(d["events"])')" 0 "stale: and reports none of the killed one's events"
 
 done_testing

@@ -2,8 +2,9 @@
 /*
  * tcpferry tswatch DEV... [filters] [--duration SEC]: follow the TCP tsvals of
  * every matching connection in both directions through the recorder's ring
- * buffer and report each regression (a tsval before the previous one, serial
- * arithmetic) and each jump larger than --max-jump.  Exit status 3 when a
+ * buffer and report each regression (a tsval before the largest one seen so
+ * far in its direction, serial arithmetic) and each jump (more than --max-jump
+ * after that largest one).  Exit status 3 when a
  * regression was seen, 4 when none was seen but events were lost (the ring
  * buffer was full) or the recorder gave up raising a maximum: a test suite runs it across a migration and asks it
  * whether the peer ever saw time go backwards, and must not take "none seen"
@@ -45,9 +46,11 @@ static const char usage[] =
 	"directions, until --duration passes or SIGINT/SIGTERM, and report:\n"
 	"  first       the first tsval of a connection and direction (a SYN or SYN-ACK\n"
 	"              starts a new connection on its tuple: no regression)\n"
-	"  REGRESSION  a tsval before the previous one (mod 2^32): the peer's PAWS\n"
-	"              check drops such segments\n"
-	"  jump        a tsval more than --max-jump after the previous one\n"
+	"  REGRESSION  a tsval before the largest one seen so far in its direction\n"
+	"              (mod 2^32; by more than --slack): the peer's PAWS check drops\n"
+	"              such segments; the line shows that largest one\n"
+	"  jump        a tsval more than --max-jump after the largest one seen so far\n"
+	"              in its direction\n"
 	"Each line names the connection as LOCAL -> PEER (out: sent from this host)\n"
 	"or LOCAL <- PEER (in: sent by the peer), with both tsvals.  At the end, each\n"
 	"watched connection with its largest tsval each way, and how many events were\n"
@@ -71,10 +74,11 @@ static const char usage[] =
 	"  --local ADDR:PORT  only connections with this end on this host (port 0: any)\n"
 	"  --peer ADDR:PORT   only connections with this remote end (port 0: any)\n"
 	"  --duration SEC     stop after SEC seconds (default: until interrupted)\n"
-	"  --max-jump N       report forward steps larger than N (tsval units: ms, or\n"
-	"                     us on usec-timestamp routes; default 0 = never)\n"
-	"  --slack N          a step back of at most N is reordering, not a regression\n"
-	"                     (default 0)\n"
+	"  --max-jump N       report a tsval more than N after the largest earlier one\n"
+	"                     (tsval units: ms, or us on usec-timestamp routes;\n"
+	"                     default 0 = never)\n"
+	"  --slack N          a tsval at most N before the largest earlier one is\n"
+	"                     reordering, not a regression (default 0)\n"
 	"  --quiet            no 'first' lines\n"
 	"  --attach DEV...    attach the recorder and leave it (always-on recording for\n"
 	"                     dump), then exit\n"
@@ -108,6 +112,7 @@ struct watch {
 	struct filter f;
 	bool quiet;
 	struct json *j;
+	uint64_t start_ns;	/* CLOCK_MONOTONIC (the recorder's bpf_ktime_get_ns) at our start */
 	unsigned long events, regressions, jumps;
 };
 
@@ -151,6 +156,12 @@ static void tuple_strs(const struct tf_tuple *k, char *l, char *p)
 	tf_endpoint_str(&pe, p, TF_ADDRSTRLEN);
 }
 
+static int skip_event(void *ctx, void *data, size_t len)
+{
+	(void)ctx, (void)data, (void)len;
+	return 0;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct watch *w = ctx;
@@ -159,6 +170,12 @@ static int on_event(void *ctx, void *data, size_t len)
 	const char *dir;
 
 	if (len < sizeof(*e) || e->kind > TF_TSV_EV_JUMP || !tuple_match(&w->f, &e->tuple))
+		return 0;
+	/*
+	 * Before our start: left in the ring by a tswatch that was killed
+	 * (its watcher count stays up, so the recorder kept emitting).
+	 */
+	if (e->time_ns < w->start_ns)
 		return 0;
 	w->events++;
 	if (e->kind == TF_TSV_EV_REGRESSION)
@@ -188,11 +205,11 @@ static int on_event(void *ctx, void *data, size_t len)
 		printf("first       %-3s %s %s %s  tsval %u\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval);
 		break;
 	case TF_TSV_EV_REGRESSION:
-		printf("REGRESSION  %-3s %s %s %s  tsval %u after %u (%+d; previous packet %u)\n", dir, l,
+		printf("REGRESSION  %-3s %s %s %s  tsval %u after max %u (%+d; previous packet %u)\n", dir, l,
 		       e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev), e->last);
 		break;
 	default:
-		printf("jump        %-3s %s %s %s  tsval %u after %u (%+d)\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->",
+		printf("jump        %-3s %s %s %s  tsval %u after max %u (%+d)\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->",
 		       p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev));
 	}
 	fflush(stdout);
@@ -414,15 +431,26 @@ int cmd_tswatch(int argc, char **argv)
 			  g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(-ev_fd));
 		goto out;
 	}
+	/*
+	 * Empty the ring of what a killed tswatch left, so that it does not
+	 * crowd out our events; on_event skips anything older that is still
+	 * there, and the loss counters are taken after: nor are earlier losses ours.
+	 */
+	rb = ring_buffer__new(ev_fd, skip_event, NULL, NULL);
+	if (rb)
+		ring_buffer__consume(rb);
+	ring_buffer__free(rb);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	w.start_ns = (uint64_t)t0.tv_sec * 1000000000 + t0.tv_nsec;
+	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
+	if (!rb) {
+		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
+		goto out;
+	}
 	stats_fd = tf_tsval_map_open(g.bpffs, TF_PIN_TSVAL_STATS);
 	if (stats_fd < 0 || (err = tf_tsval_stats_sum(stats_fd, &stats0))) {
 		cli_error("tswatch: %s/%s: %s; remove the recorder (tcpferry tswatch --detach DEV) and retry",
 			  g.bpffs, TF_PIN_TSVAL_STATS, strerror(stats_fd < 0 ? -stats_fd : -err));
-		goto out;
-	}
-	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
-	if (!rb) {
-		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
 		goto out;
 	}
 	err = set_watching(1, max_jump, slack);
