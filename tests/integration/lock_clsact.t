@@ -58,32 +58,15 @@ is "$(progs)" "$PROGS" "status: the programs at each hook are the two filters, n
 
 # ---- two streams ----------------------------------------------------------------------------
 
-LINES=300
-gen() {
-	local i
-	for ((i = 1; i <= LINES; i++)); do
-		printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-		sleep 0.012
-	done
-}
-for ((i = 1; i <= LINES; i++)); do
-	printf 'line %06d abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789\n' "$i"
-done >"$TMP/expect"
+. "$TF_ROOT/tests/helpers/streams.sh"
+streams_expect
 
 resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
-A socat -u TCP4-LISTEN:5001,bind="$ADDR_A" OPEN:"$TMP/recv4",creat,trunc &
-rx4=$!
-at_exit "kill $rx4"
-in_ns "$NS_B" socat -u TCP6-LISTEN:5002,bind="[$ADDR6_B]" OPEN:"$TMP/recv6",creat,trunc &
-rx6=$!
-at_exit "kill $rx6"
-sleep 0.3
-(gen | in_ns "$NS_B" socat -u - TCP4:"$ADDR_A":5001; echo $? >"$TMP/tx4.rc") &
-at_exit "kill $!"
-(gen | A socat -u - TCP6:"[$ADDR6_B]":5002; echo $? >"$TMP/tx6.rc") &
-at_exit "kill $!"
-
-tuple() { A ss -tnH state established "( sport = :$1 or dport = :$1 )" | awk 'NR == 1 { print $3, $4 }'; }
+stream_in4 5001 4
+rx4=$RX_PID
+stream_out6 5002 6
+rx6=$RX_PID
+tuple() { stream_tuple "$1"; }
 has_tuple() { [ -n "$(tuple "$1")" ]; }
 wait_for 5 has_tuple 5001
 wait_for 5 has_tuple 5002
