@@ -10,6 +10,9 @@
 #                           status in $TMP/txTAG.rc, pids in RX_PID and TX_PID
 #                           (killed at exit); 12 ms a line, so about 4 s
 #   stream_tuple PORT       "LOCAL PEER" of that stream's connection, as A sees it
+#   streams_both            stream_in4 5001 4 and stream_out6 5002 6, then waits until
+#                           both are connected: rx4 and rx6 their receivers' pids,
+#                           L4 P4 and L6 P6 their tuples; status 1 if they did not connect
 
 LINES=${LINES:-300}
 
@@ -45,3 +48,17 @@ stream_in4() { stream_start "$NS_A" TCP4-LISTEN:"$1",bind="$ADDR_A" "$NS_B" TCP4
 stream_out6() { stream_start "$NS_B" TCP6-LISTEN:"$1",bind="[$ADDR6_B]" "$NS_A" TCP6:"[$ADDR6_B]":"$1" "$2"; }
 
 stream_tuple() { in_ns "$NS_A" ss -tnH state established "( sport = :$1 or dport = :$1 )" | awk 'NR == 1 { print $3, $4 }'; }
+
+stream_up() { [ -n "$(stream_tuple "$1")" ]; }
+
+streams_both() {
+	stream_in4 5001 4
+	rx4=$RX_PID
+	stream_out6 5002 6
+	rx6=$RX_PID
+	wait_for 5 stream_up 5001 && wait_for 5 stream_up 5002 || return 1
+	sleep 0.5
+	read -r L4 P4 <<<"$(stream_tuple 5001)"
+	read -r L6 P6 <<<"$(stream_tuple 5002)"
+	note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+}

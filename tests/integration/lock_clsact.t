@@ -62,18 +62,7 @@ is "$(progs)" "$PROGS" "status: the programs at each hook are the two filters, n
 streams_expect
 
 resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
-stream_in4 5001 4
-rx4=$RX_PID
-stream_out6 5002 6
-rx6=$RX_PID
-tuple() { stream_tuple "$1"; }
-has_tuple() { [ -n "$(tuple "$1")" ]; }
-wait_for 5 has_tuple 5001
-wait_for 5 has_tuple 5002
-sleep 0.5
-read -r L4 P4 <<<"$(tuple 5001)"
-read -r L6 P6 <<<"$(tuple 5002)"
-note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+streams_both
 
 recorded() { TFA -j tswatch --list --local "$1" --peer "$2" | jq -r '.connections[0] | "\(.out_packets > 0) \(.in_packets > 0) \(.out_max != null)"'; }
 is "$(recorded "$L4" "$P4")" "true true true" "the recorder (clsact) has the IPv4 tuple: packets both ways, a tsval sent"

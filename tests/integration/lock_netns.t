@@ -32,18 +32,7 @@ resets_b0=$(nstat_get "$NS_B" TcpEstabResets)
 # ---- two streams -------------------------------------------------------------------
 
 # IPv4: peer (NS_B) -> local (NS_A).  IPv6: local (NS_A) -> peer (NS_B).
-stream_in4 5001 4
-rx4=$RX_PID
-stream_out6 5002 6
-rx6=$RX_PID
-tuple() { stream_tuple "$1"; }
-has_tuple() { [ -n "$(tuple "$1")" ]; }
-wait_for 5 has_tuple 5001
-wait_for 5 has_tuple 5002
-sleep 0.5
-read -r L4 P4 <<<"$(tuple 5001)"
-read -r L6 P6 <<<"$(tuple 5002)"
-note "IPv4 tuple: $L4 $P4; IPv6 tuple: $L6 $P6"
+streams_both
 
 # ---- locked --------------------------------------------------------------------------
 
