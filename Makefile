@@ -30,7 +30,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Ibpf -Iimages -I$(BUILD)
+CFLAGS    += -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Iuser/move -Ibpf -Iimages -I$(BUILD)
 BPF_CFLAGS = -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
              -Ivmlinux/$(ARCH) -Ibpf
 ifeq ($(WERROR),1)
@@ -44,9 +44,9 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/*.h)
 
-LIB_SRCS   := $(wildcard user/lib/*.c) $(wildcard images/*.c)
+LIB_SRCS   := $(wildcard user/lib/*.c) $(wildcard user/move/*.c) $(wildcard images/*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
-LIB_HDRS   := $(wildcard user/include/*.h user/lib/*.h images/*.h)
+LIB_HDRS   := $(wildcard user/include/*.h user/lib/*.h user/move/*.h images/*.h)
 CLI_SRCS   := $(wildcard user/cli/*.c)
 CLI_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 CLI_HDRS   := $(wildcard user/cli/*.h)

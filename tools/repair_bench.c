@@ -655,9 +655,9 @@ static void check_sample(const int *fds, size_t n, const char *engine)
 
 /* ---- images: what `tcpferry dump` writes and `tcpferry restore` reads -----------------
  * For tcpferry only, in every cycle: after the dump every connection's image
- * and then the index go into img.dir, as user/cli/dump_job.c writes them;
+ * and then the index go into img.dir, as user/move/dump_job.c writes them;
  * after the originals are closed the index and every image are read back, as
- * user/cli/restore_job.c reads them, and the restore rebuilds from what was
+ * user/move/restore_job.c reads them, and the restore rebuilds from what was
  * read.  The files are removed after each cycle, untimed, so each write
  * creates its file anew, as a dump into an empty directory does.
  */

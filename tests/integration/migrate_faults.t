@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults during a live move (the demo's verified stream through an unmodified
 # socat relay): the tool SIGKILLed at every injection point of dump and of
-# restore (TCPFERRY_FAULT, user/cli/fault.h), and restores that fail because
+# restore (TCPFERRY_FAULT, user/move/fault.h), and restores that fail because
 # the service address is missing on the target or the 4-tuple is taken there.
 # After each: every lock left has an expiry; then a retry (or a rollback) of
 # tools/migrate.sh brings the stream back, alive in exactly one place.  At the

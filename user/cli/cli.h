@@ -27,6 +27,9 @@ int cli_lib_error(int err, const char *fmt, ...) __attribute__((format(printf, 2
 void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The move engine (user/move) reports through cli_error/cli_warn/cli_info. */
+void cli_report_moves(void);
+
 /* Is cap in our effective set? */
 bool cli_have_cap(int cap);
 /* Says plainly which capability is missing; returns 0 if we have it. */

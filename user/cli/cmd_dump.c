@@ -47,7 +47,7 @@ static const char usage[] =
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=dump-listed|dump-stopped|dump-locked|dump-repaired|dump-images|\n"
 	"dump-done makes the command SIGKILL itself there, TCPFERRY_PAUSE=POINT SIGSTOP\n"
-	"itself (tests; see user/cli/fault.h).\n";
+	"itself (tests; see user/move/fault.h).\n";
 
 static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
 {

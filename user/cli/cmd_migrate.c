@@ -229,6 +229,41 @@ out:
 	return ret;
 }
 
+static void print_move(const struct move_opts *o, const struct move_result *r)
+{
+	struct json *j = cli_json_open();
+
+	if (!j) {
+		if (g.verbose) {
+			printf("moved %d connection(s) of pid %d to pid %d; locked window %.3f ms (", r->connections, o->pid,
+			       r->to_pid, r->locked_window_ms);
+			for (int i = 0; i < P_N; i++)
+				printf("%s%s %.3f", i ? ", " : "", move_phase_name[i], r->ms[i]);
+			printf(" ms)\n");
+		}
+		return;
+	}
+	json_object_start(j);
+	json_uint_field(j, "from_pid", o->pid);
+	json_uint_field(j, "to_pid", r->to_pid);
+	json_uint_field(j, "connections", r->connections);
+	json_uint_field(j, "nudged", r->nudged);
+	json_uint_field(j, "lock_dropped_packets_from", r->dropped_from);
+	json_uint_field(j, "lock_dropped_packets_to", r->dropped_to);
+	json_name(j, "ms");
+	json_object_start(j);
+	for (int i = 0; i < P_N; i++) {
+		json_name(j, move_phase_name[i]);
+		json_double(j, r->ms[i]);
+	}
+	json_name(j, "locked_window");
+	json_double(j, r->locked_window_ms);
+	json_object_end(j);
+	json_object_end(j);
+	cli_json_close(j);
+}
+
+
 int cmd_migrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -254,6 +289,7 @@ int cmd_migrate(int argc, char **argv)
 	long pid = 0, dupacks = TF_NUDGE_DUPACKS_AUTO, timeout_ms = 2000;
 	const char *dir = NULL, *verb;
 	struct move_opts mo = { .ttl = 30, .nudge = true };
+	struct move_result res;
 	bool unlock = false;
 	int c;
 
@@ -325,7 +361,14 @@ int cmd_migrate(int argc, char **argv)
 		mo.freeze_timeout_ms = timeout_ms;
 		mo.from_bpffs = mo.from_bpffs ? mo.from_bpffs : g.bpffs;
 		mo.to_bpffs = mo.to_bpffs ? mo.to_bpffs : g.bpffs;
-		return migrate_move(&mo);
+		if (cli_need_cap(CAP_NET_ADMIN, "migrate move") || cli_need_cap(CAP_SYS_PTRACE, "migrate move") ||
+		    cli_need_cap(CAP_SYS_ADMIN, "migrate move (entering network namespaces)"))
+			return 1;
+		cli_raise_nofile();
+		if (migrate_move(&mo, &res))
+			return 1;
+		print_move(&mo, &res);
+		return 0;
 	}
 	return cli_error("migrate: unknown step '%s': freeze, nudge or move (the rest is tools/migrate.sh)", verb),
 	       EXIT_USAGE;

@@ -53,7 +53,7 @@ static const char usage[] =
 	"\n"
 	"Needs CAP_NET_ADMIN and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
-	"restore-unlocked makes the command SIGKILL itself there (tests; user/cli/fault.h).\n";
+	"restore-unlocked makes the command SIGKILL itself there (tests; user/move/fault.h).\n";
 
 static void print_result(const struct restored *r, int n, const char *dir)
 {
@@ -116,6 +116,7 @@ int cmd_restore(int argc, char **argv)
 	char **cmd = NULL;
 	int c, err, ret = 1, handoff = -1;
 
+	j.bpffs = g.bpffs;
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {

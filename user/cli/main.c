@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 
 	g.bpffs = env && *env ? env : "/sys/fs/bpf/tcpferry";
 	argc = take_globals(argc, argv);
+	cli_report_moves();
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

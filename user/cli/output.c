@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "report.h"
 #include "tcpferry.h"
 
 static void verror(const char *fmt, va_list ap)
@@ -145,4 +146,21 @@ void cli_raise_nofile(void)
 		r.rlim_cur = r.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &r);
 	}
+}
+
+/* The move engine's lines (report.h) as the command's own. */
+static void move_line(enum mv_level level, const char *text, void *ctx)
+{
+	(void)ctx;
+	if (level == MV_ERROR)
+		cli_error("%s", text);
+	else if (level == MV_WARN)
+		cli_warn("%s", text);
+	else
+		cli_info("%s", text);
+}
+
+void cli_report_moves(void)
+{
+	mv_set_reporter(&(struct mv_reporter){ .line = move_line, .verbose = g.verbose > 0 });
 }

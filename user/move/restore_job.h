@@ -29,7 +29,7 @@ struct restored {
 struct restore_job {
 	/* in */
 	const char *dir;
-	const char *bpffs;	/* this host's lock table; NULL: --bpffs */
+	const char *bpffs;	/* this host's lock table (pin directory) */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
 	bool ts_bare;		/* this host's bare clock (--no-ts-fixup) */

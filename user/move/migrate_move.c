@@ -33,6 +33,7 @@
  * closed (still in repair: silently) and its locks dropped, the source's
  * sockets out of repair, its locks dropped, PID continued.
  */
+#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -44,9 +45,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/capability.h>
 
-#include "cli.h"
+#include "report.h"
 #include "dump_job.h"
 #include "freeze.h"
 #include "handoff.h"
@@ -58,9 +58,8 @@
 #include "restore_log.h"
 #include "route.h"
 
-enum phase { P_FREEZE, P_DUMP, P_RESTORE, P_ROUTE, P_FLIP, P_LIVE, P_UNLOCK, P_NUDGE, P_RETIRE, P_N };
-static const char *const phase_name[P_N] = { "freeze", "dump", "restore", "route", "flip",
-					     "live",   "unlock", "nudge", "retire" };
+const char *const move_phase_name[P_N] = { "freeze", "dump", "restore", "route", "flip",
+					  "live",   "unlock", "nudge", "retire" };
 
 static double now_ms(void)
 {
@@ -77,7 +76,7 @@ static int open_netns(const char *spec)
 	int fd = netns_open(spec, path, sizeof(path));
 
 	if (fd < 0)
-		return cli_error("migrate move: network namespace %s: %s; give a name under /run/netns "
+		return mv_error("migrate move: network namespace %s: %s; give a name under /run/netns "
 				 "(ip netns list) or a path such as /proc/PID/ns/net", path, strerror(-fd)), -1;
 	return fd;
 }
@@ -85,7 +84,7 @@ static int open_netns(const char *spec)
 static int enter(int nsfd, const char *which)
 {
 	if (setns(nsfd, CLONE_NEWNET))
-		return cli_error("migrate move: entering the %s network namespace: %s", which, strerror(errno));
+		return mv_error("migrate move: entering the %s network namespace: %s", which, strerror(errno));
 	return 0;
 }
 
@@ -97,9 +96,9 @@ static int mark(const char *work, const char *name, const char *text)
 	snprintf(path, sizeof(path), "%s/%s", work, name);
 	f = fopen(path, "w");
 	if (!f)
-		return cli_error("migrate move: %s: %s", path, strerror(errno));
+		return mv_error("migrate move: %s: %s", path, strerror(errno));
 	fputs(text, f);
-	return fclose(f) ? cli_error("migrate move: %s: %s", path, strerror(errno)) : 0;
+	return fclose(f) ? mv_error("migrate move: %s: %s", path, strerror(errno)) : 0;
 }
 
 /* The orchestrator's route change, started in the background: its pid. */
@@ -112,7 +111,7 @@ static pid_t start_flip(const char *flip)
 		_exit(127);
 	}
 	if (p < 0)
-		cli_error("migrate move: --flip: fork: %s", strerror(errno));
+		mv_error("migrate move: --flip: fork: %s", strerror(errno));
 	return p;
 }
 
@@ -122,10 +121,10 @@ static int wait_flip(pid_t p, const char *flip)
 
 	while (waitpid(p, &st, 0) < 0)
 		if (errno != EINTR)
-			return cli_error("migrate move: --flip: %s", strerror(errno));
+			return mv_error("migrate move: --flip: %s", strerror(errno));
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
-	return cli_error("migrate move: the --flip command failed (%s %d): %s",
+	return mv_error("migrate move: the --flip command failed (%s %d): %s",
 			 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), flip);
 }
 
@@ -147,7 +146,7 @@ static pid_t send_to_receiver(struct restore_job *rj, int s, const char *path)
 	free(fds);
 	free(names);
 	if (err)
-		return cli_lib_error(err, "migrate move: handing the sockets to %s", path), -1;
+		return mv_lib_error(err, "migrate move: handing the sockets to %s", path), -1;
 	return cred.pid;
 }
 
@@ -165,11 +164,11 @@ static pid_t start_program(struct restore_job *rj, char **cmd)
 	if (p == 0) {
 		int err = tf_handoff_exec(fds, names, n, cmd);
 
-		cli_lib_error(err, "migrate move: the sockets are live but");
+		mv_lib_error(err, "migrate move: the sockets are live but");
 		_exit(127);
 	}
 	if (p < 0)
-		cli_error("migrate move: fork: %s", strerror(errno));
+		mv_error("migrate move: fork: %s", strerror(errno));
 	free(fds);
 	free(names);
 	return p;
@@ -185,52 +184,17 @@ static void write_times(const char *work, const double *ms, double window)
 	snprintf(path, sizeof(path), "%s/times", work);
 	f = fopen(path, "a");
 	if (!f) {
-		cli_warn("migrate move: %s: %s", path, strerror(errno));
+		mv_warn("migrate move: %s: %s", path, strerror(errno));
 		return;
 	}
 	for (int i = 0; i < P_N; i++)
-		fprintf(f, "%s\t%.3f\n", phase_name[i], ms[i]);
+		fprintf(f, "%s\t%.3f\n", move_phase_name[i], ms[i]);
 	fprintf(f, "locked_window\t%.3f\n", window);
 	if (fclose(f))
-		cli_warn("migrate move: %s: %s", path, strerror(errno));
+		mv_warn("migrate move: %s: %s", path, strerror(errno));
 }
 
-static void print_report(const struct move_opts *o, pid_t to_pid, int n, const double *ms, double window,
-			 uint64_t dropped_from, uint64_t dropped_to, int nudged)
-{
-	struct json *j = cli_json_open();
-
-	if (!j) {
-		if (g.verbose) {
-			printf("moved %d connection(s) of pid %d to pid %d; locked window %.3f ms (", n, o->pid,
-			       to_pid, window);
-			for (int i = 0; i < P_N; i++)
-				printf("%s%s %.3f", i ? ", " : "", phase_name[i], ms[i]);
-			printf(" ms)\n");
-		}
-		return;
-	}
-	json_object_start(j);
-	json_uint_field(j, "from_pid", o->pid);
-	json_uint_field(j, "to_pid", to_pid);
-	json_uint_field(j, "connections", n);
-	json_uint_field(j, "nudged", nudged);
-	json_uint_field(j, "lock_dropped_packets_from", dropped_from);
-	json_uint_field(j, "lock_dropped_packets_to", dropped_to);
-	json_name(j, "ms");
-	json_object_start(j);
-	for (int i = 0; i < P_N; i++) {
-		json_name(j, phase_name[i]);
-		json_double(j, ms[i]);
-	}
-	json_name(j, "locked_window");
-	json_double(j, window);
-	json_object_end(j);
-	json_object_end(j);
-	cli_json_close(j);
-}
-
-int migrate_move(const struct move_opts *o)
+int migrate_move(const struct move_opts *o, struct move_result *res)
 {
 	char src[4096], dst[4096];
 	struct dump_job dj = {};
@@ -245,20 +209,16 @@ int migrate_move(const struct move_opts *o)
 	char num[32];
 	bool live = false;
 
-	if (cli_need_cap(CAP_NET_ADMIN, "migrate move") || cli_need_cap(CAP_SYS_PTRACE, "migrate move") ||
-	    cli_need_cap(CAP_SYS_ADMIN, "migrate move (entering network namespaces)"))
-		return 1;
-	cli_raise_nofile();
 	/* Where the sockets go must be there: once live, they cannot wait. */
 	err = o->send_to ? 0 : tf_handoff_exec_check(o->cmd);
 	if (err)
-		return cli_lib_error(err, "migrate move: nothing moved");
+		return mv_lib_error(err, "migrate move: nothing moved");
 	snprintf(src, sizeof(src), "%s/src", o->work);
 	snprintf(dst, sizeof(dst), "%s/dst", o->work);
 	if (mkdir(o->work, 0700) && errno != EEXIST)
-		return cli_error("migrate move: --work %s: %s", o->work, strerror(errno));
+		return mv_error("migrate move: --work %s: %s", o->work, strerror(errno));
 	if (access(dst, F_OK) == 0 || access(src, F_OK) == 0)
-		return cli_error("migrate move: %s holds a move already; go on with its steps (tools/migrate.sh "
+		return mv_error("migrate move: %s holds a move already; go on with its steps (tools/migrate.sh "
 				 "status) or use a fresh --work", o->work);
 	snprintf(num, sizeof(num), "/proc/%d/ns/net", o->pid);
 	from_ns = open_netns(num);
@@ -267,11 +227,11 @@ int migrate_move(const struct move_opts *o)
 		goto out;
 	pidfd = tf_proc_open(o->pid);
 	if (pidfd < 0) {
-		cli_lib_error(pidfd, "migrate move");
+		mv_lib_error(pidfd, "migrate move");
 		goto out;
 	}
 	if (o->send_to && (handoff = tf_handoff_connect(o->send_to)) < 0) {
-		cli_lib_error(handoff, "migrate move: nothing moved");
+		mv_lib_error(handoff, "migrate move: nothing moved");
 		goto out;
 	}
 	if (o->route) {
@@ -283,7 +243,7 @@ int migrate_move(const struct move_opts *o)
 		if (rt_ns >= 0)
 			close(rt_ns);
 		if (err) {
-			cli_lib_error(err, "migrate move: nothing moved");
+			mv_lib_error(err, "migrate move: nothing moved");
 			goto out;
 		}
 	}
@@ -319,7 +279,7 @@ int migrate_move(const struct move_opts *o)
 	if (dump_job_take(&dj))
 		goto unlock_target;	/* undone: the process goes on */
 	if (symlink("src", dst)) {
-		cli_error("migrate move: %s: %s", dst, strerror(errno));
+		mv_error("migrate move: %s: %s", dst, strerror(errno));
 		goto undo;
 	}
 	/* Rebuilt at the target, still in repair mode (they send nothing): a
@@ -335,7 +295,7 @@ int migrate_move(const struct move_opts *o)
 	 * netlink refused has not changed, so that is still undone here. */
 	t[P_ROUTE] = now_ms();
 	if (o->route && (err = tf_route_apply(&route))) {
-		cli_lib_error(err, "migrate move");
+		mv_lib_error(err, "migrate move");
 		goto undo;
 	}
 	/* From here on a failure is not undone here: the route would have to
@@ -382,7 +342,7 @@ int migrate_move(const struct move_opts *o)
 
 	/* Its sockets are in repair mode: they close without a FIN or an RST. */
 	if (tf_proc_kill(pidfd, o->pid))
-		cli_warn("migrate move: pid %d: %s; kill it by hand", o->pid, tf_strerror());
+		mv_warn("migrate move: pid %d: %s; kill it by hand", o->pid, tf_strerror());
 	dropped_from = conn_locks_dropped(&dj.locks);
 	conn_locks_release(&dj.locks, true);
 	t[P_N] = now_ms();
@@ -393,7 +353,10 @@ int migrate_move(const struct move_opts *o)
 	/* Locked from the dump's first lock to the target's unlock. */
 	write_times(o->work, ms, t[P_NUDGE] - t[P_DUMP]);
 	restore_log_append(&rj);
-	print_report(o, to_pid, rj.ix.n, ms, t[P_NUDGE] - t[P_DUMP], dropped_from, dropped_to, nudged);
+	*res = (struct move_result){ .to_pid = to_pid, .connections = rj.ix.n, .nudged = nudged,
+				     .dropped_from = dropped_from, .dropped_to = dropped_to,
+				     .locked_window_ms = t[P_NUDGE] - t[P_DUMP] };
+	memcpy(res->ms, ms, sizeof(res->ms));
 	ret = 0;
 	goto out;
 
@@ -408,10 +371,10 @@ undo:
 unlock_target:
 	conn_locks_release(&rj.locks, true);
 	rmdir(src);	/* made by the dump, empty again */
-	cli_info("tcpferry: migrate move: nothing moved; pid %d goes on at the source", o->pid);
+	mv_info("tcpferry: migrate move: nothing moved; pid %d goes on at the source", o->pid);
 	goto out;
 stuck:
-	cli_info("tcpferry: migrate move: the connections are %s at the target and stay locked on both hosts "
+	mv_info("tcpferry: migrate move: the connections are %s at the target and stay locked on both hosts "
 		 "(expiry %ld s); go on with tools/migrate.sh --work %s (restore, flip, unlock, retire) or roll back",
 		 live ? "live" : "built", o->ttl, o->work);
 out:

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The work of a dump (see dump_job.h). */
+#include <stdio.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "report.h"
 #include "dump_job.h"
 #include "fault.h"
 #include "proc.h"
@@ -22,12 +23,12 @@ static int prepare_dir(const char *dir, bool *made)
 
 	*made = mkdir(dir, 0700) == 0;
 	if (!*made && errno != EEXIST)
-		return cli_error("--out %s: cannot create: %s", dir, strerror(errno));
+		return mv_error("--out %s: cannot create: %s", dir, strerror(errno));
 	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		return cli_error("--out %s: not a directory", dir);
+		return mv_error("--out %s: not a directory", dir);
 	snprintf(path, sizeof(path), "%s/index.tfi", dir);
 	if (access(path, F_OK) == 0)
-		return cli_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
+		return mv_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
 	return 0;
 }
 
@@ -65,16 +66,16 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 	if (n_want) {
 		fds = malloc(n_want * sizeof(*fds));
 		if (!fds)
-			return cli_error("no memory");
+			return mv_error("no memory");
 		memcpy(fds, want, n_want * sizeof(*fds));
 		n = n_want;
 	} else if ((err = tf_proc_list_fds(pid, &fds, &n))) {
-		return cli_lib_error(err, "dump pid %d", pid);
+		return mv_lib_error(err, "dump pid %d", pid);
 	}
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d) {
 		free(fds);
-		return cli_error("no memory");
+		return mv_error("no memory");
 	}
 	*n_out = 0;
 	for (int i = 0; i < n; i++) {
@@ -82,7 +83,7 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 
 		if (ours < 0) {
 			if (n_want) {
-				cli_lib_error(ours, "dump");
+				mv_lib_error(ours, "dump");
 				goto fail;
 			}
 			continue;	/* closed meanwhile, or not a file we may take */
@@ -91,16 +92,16 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 		if (err) {
 			if (n_want) {
 				close(ours);
-				cli_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
+				mv_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
 				goto fail;
 			}
 			if (quiet)
 				;	/* said by the first list */
 			else if (connection_left_behind(ours))
-				cli_warn("dump pid %d fd %d: left behind (the new program will not have it): %s",
+				mv_warn("dump pid %d fd %d: left behind (the new program will not have it): %s",
 					 pid, fds[i], tf_strerror());
-			else if (g.verbose)
-				cli_info("pid %d fd %d: skipped: %s", pid, fds[i], tf_strerror());
+			else if (mv_verbose())
+				mv_info("pid %d fd %d: skipped: %s", pid, fds[i], tf_strerror());
 			close(ours);
 			continue;
 		}
@@ -150,11 +151,11 @@ static int find_sockets(struct dump_job *j)
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, false, &j->d, &j->n))
 		return 1;
 	if (j->n == 0)
-		return cli_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
+		return mv_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
 	for (int i = 0; i < j->n; i++) {
 		err = tf_conn_identify(j->d[i].ours, &j->d[i].conn);
 		if (err && j->n_want)
-			return cli_lib_error(err, "dump pid %d fd %d", j->pid, j->d[i].fd);
+			return mv_lib_error(err, "dump pid %d fd %d", j->pid, j->d[i].fd);
 		if (err)
 			continue;	/* closing as we look: the list after the stop decides */
 		/* Table and programs ready while the process still runs. */
@@ -205,19 +206,19 @@ static int list_again(struct dump_job *j)
 
 		err = tf_conn_identify(e->ours, &e->conn);
 		if (err && j->n_want) {
-			cli_lib_error(err, "dump pid %d fd %d", j->pid, e->fd);
+			mv_lib_error(err, "dump pid %d fd %d", j->pid, e->fd);
 			goto fail;
 		}
 		if (err) {
-			if (g.verbose)
-				cli_info("pid %d fd %d: skipped: %s", j->pid, e->fd, tf_strerror());
+			if (mv_verbose())
+				mv_info("pid %d fd %d: skipped: %s", j->pid, e->fd, tf_strerror());
 			close(e->ours);
 			continue;
 		}
 		if (!known) {
 			describe(e, what, sizeof(what));
 			if (!j->take_new) {
-				cli_warn("dump pid %d %s: left behind (the process got it while the sockets were "
+				mv_warn("dump pid %d %s: left behind (the process got it while the sockets were "
 					 "listed; the new program will not have it)", j->pid, what);
 				close(e->ours);
 				tf_conn_free(&e->conn);
@@ -225,21 +226,21 @@ static int list_again(struct dump_job *j)
 			}
 			if (j->lock && conn_locks_ready(&j->locks, &e->conn))
 				goto fail;
-			if (g.verbose)
-				cli_info("pid %d %s: taken too (the process got it while the sockets were listed)",
+			if (mv_verbose())
+				mv_info("pid %d %s: taken too (the process got it while the sockets were listed)",
 					 j->pid, what);
 		}
 		now[kept++] = *e;
 	}
 	/* The ones that closed, or stopped being a connection, before the stop. */
-	for (int i = 0; g.verbose && i < j->n; i++) {
+	for (int i = 0; mv_verbose() && i < j->n; i++) {
 		bool still = false;
 
 		for (int k = 0; k < kept && !still; k++)
 			still = now[k].fd == j->d[i].fd && now[k].ino == j->d[i].ino;
 		if (!still && j->d[i].conn.sock_family) {
 			describe(&j->d[i], what, sizeof(what));
-			cli_info("pid %d %s: skipped: closed or no longer a connection once the process stopped",
+			mv_info("pid %d %s: skipped: closed or no longer a connection once the process stopped",
 				 j->pid, what);
 		}
 	}
@@ -247,7 +248,7 @@ static int list_again(struct dump_job *j)
 	j->d = now;
 	j->n = kept;
 	if (!kept)
-		return cli_error("dump pid %d: no TCP connection to take once it was stopped (the ones listed "
+		return mv_error("dump pid %d: no TCP connection to take once it was stopped (the ones listed "
 				 "closed meanwhile)", j->pid);
 	return 0;
 fail:
@@ -283,7 +284,7 @@ int dump_job_take(struct dump_job *j)
 	j->locks.bpffs = j->bpffs;
 	err = tf_proc_stop(j->pidfd, j->pid);
 	if (err)
-		return cli_lib_error(err, "dump");
+		return mv_lib_error(err, "dump");
 	fault_point("dump-stopped");
 	if (list_again(j))
 		goto undo;
@@ -297,13 +298,13 @@ int dump_job_take(struct dump_job *j)
 			fault_point("dump-locked");
 		err = tf_repair_on(d->ours);
 		if (err) {
-			cli_lib_error(err, "dump pid %d %s", j->pid, what);
+			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
 		d->repair = true;
 		err = tf_dump(d->ours, &d->conn);
 		if (err) {
-			cli_lib_error(err, "dump pid %d %s", j->pid, what);
+			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
 		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
@@ -318,7 +319,7 @@ int dump_job_take(struct dump_job *j)
 	gethostname(j->ix.host, sizeof(j->ix.host) - 1);
 	j->ix.entries = calloc(j->n, sizeof(*j->ix.entries));
 	if (!j->ix.entries) {
-		cli_error("no memory");
+		mv_error("no memory");
 		goto undo;
 	}
 	for (int i = 0; i < j->n; i++) {
@@ -330,7 +331,7 @@ int dump_job_take(struct dump_job *j)
 		snprintf(path, sizeof(path), "%s/%s", j->dir, j->ix.entries[i].file);
 		err = tf_image_write(path, &j->d[i].conn);
 		if (err) {
-			cli_lib_error(err, "dump pid %d", j->pid);
+			mv_lib_error(err, "dump pid %d", j->pid);
 			goto undo;
 		}
 		j->written++;
@@ -338,7 +339,7 @@ int dump_job_take(struct dump_job *j)
 	fault_point("dump-images");
 	err = tf_index_write(j->dir, &j->ix);
 	if (err) {
-		cli_lib_error(err, "dump pid %d", j->pid);
+		mv_lib_error(err, "dump pid %d", j->pid);
 		goto undo;
 	}
 	fault_point("dump-done");
@@ -364,7 +365,7 @@ void dump_job_undo(struct dump_job *j)
 	tf_proc_cont(j->pidfd, j->pid);
 	remove_images(j->dir, &j->ix, j->written, j->made_dir);
 	j->written = 0;
-	cli_info("tcpferry: dump undone: pid %d continues with its connections where they were", j->pid);
+	mv_info("tcpferry: dump undone: pid %d continues with its connections where they were", j->pid);
 }
 
 void dump_job_free(struct dump_job *j)

@@ -5,6 +5,7 @@
 #define TF_MIGRATE_MOVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct move_opts {
@@ -23,7 +24,25 @@ struct move_opts {
 	const char *send_to;		/* or: a running receiver's unix socket */
 };
 
-/* 0 when the move is complete; 1 with the error printed. */
-int migrate_move(const struct move_opts *o);
+/* The phases of a move, in order; their times are in move_result.ms. */
+enum move_phase { P_FREEZE, P_DUMP, P_RESTORE, P_ROUTE, P_FLIP, P_LIVE, P_UNLOCK, P_NUDGE, P_RETIRE, P_N };
+extern const char *const move_phase_name[P_N];
+
+struct move_result {
+	pid_t to_pid;			/* the program (or receiver) that has the sockets */
+	int connections;
+	int nudged;			/* peers nudged after the unlock */
+	uint64_t dropped_from, dropped_to;	/* packets each side's locks dropped */
+	double ms[P_N];			/* each phase's time */
+	double locked_window_ms;	/* from the first lock to the last unlock */
+};
+
+/*
+ * The whole move.  The caller has checked the capabilities (CAP_NET_ADMIN,
+ * CAP_SYS_PTRACE, CAP_SYS_ADMIN) and raised the open-file limit for many
+ * connections.  0 when the move is complete (*res filled); 1 with the error
+ * reported (report.h).
+ */
+int migrate_move(const struct move_opts *o, struct move_result *res);
 
 #endif

@@ -13,7 +13,7 @@
 #include "lock.h"
 
 struct conn_locks {
-	const char *bpffs;	/* the host's pin directory; NULL: --bpffs */
+	const char *bpffs;	/* the host's pin directory */
 	struct tf_locktab *t;
 	struct tf_tuple *keys;	/* the locks this command holds */
 	bool *adopted;		/* keys[i] was there before we came */

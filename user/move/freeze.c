@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "report.h"
 #include "freeze.h"
 #include "proc.h"
 
@@ -81,13 +81,13 @@ int freeze_idle(int pidfd, pid_t pid, long timeout_ms, int *tries)
 		(*tries)++;
 		err = tf_proc_stop(pidfd, pid);
 		if (err)
-			return cli_lib_error(err, "migrate freeze");
+			return mv_lib_error(err, "migrate freeze");
 		if (all_waiting(pid))
 			return 0;
 		tf_proc_cont(pidfd, pid);
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms)
-			return cli_error("migrate freeze: pid %d was never caught waiting in poll/select/epoll "
+			return mv_error("migrate freeze: pid %d was never caught waiting in poll/select/epoll "
 					 "within %ld ms (%d tries); it is running again. Retry, or raise --timeout-ms",
 					 pid, timeout_ms, *tries);
 		usleep(200 + *tries * 50);

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "report.h"
 #include "restore_log.h"
 
 void restore_log_append(const struct restore_job *j)
@@ -24,7 +24,7 @@ void restore_log_append(const struct restore_job *j)
 	/* 0600 like the images: it names the connections. */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || !(f = fdopen(fd, "a"))) {
-		cli_warn("restore %s: cannot record the timestamps chosen in %s: %s (the connections are restored)",
+		mv_warn("restore %s: cannot record the timestamps chosen in %s: %s (the connections are restored)",
 			 j->dir, path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -39,7 +39,7 @@ void restore_log_append(const struct restore_job *j)
 		fprintf(f, "%s\t%" PRIu32 "\t%" PRId32 "\t%" PRIu64 "\t%s\n", j->r[i].name, j->r[i].ts_chosen,
 			j->r[i].ts_offset, ns, host[0] ? host : "-");
 	if (fclose(f))
-		cli_warn("restore %s: writing %s: %s (the connections are restored)", j->dir, path, strerror(errno));
+		mv_warn("restore %s: writing %s: %s (the connections are restored)", j->dir, path, strerror(errno));
 }
 
 int restore_log_find(const char *image_path, struct restore_record *out)

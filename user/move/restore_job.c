@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The work of a restore (see restore_job.h). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "report.h"
 #include "fault.h"
 #include "restore_job.h"
 #include "tsval.h"
@@ -14,10 +15,10 @@ int restore_job_read(struct restore_job *j)
 	int err = tf_index_read(j->dir, &j->ix);
 
 	if (err)
-		return cli_lib_error(err, "restore %s", j->dir);
+		return mv_lib_error(err, "restore %s", j->dir);
 	j->r = calloc(j->ix.n ? j->ix.n : 1, sizeof(*j->r));
 	if (!j->r)
-		return cli_error("restore %s: no memory", j->dir);
+		return mv_error("restore %s: no memory", j->dir);
 	for (uint32_t i = 0; i < j->ix.n; i++) {
 		const char *file = j->ix.entries[i].file;
 		char path[4096];
@@ -26,7 +27,7 @@ int restore_job_read(struct restore_job *j)
 		snprintf(path, sizeof(path), "%s/%s", j->dir, file);
 		err = tf_image_read(path, &j->r[i].conn);
 		if (err)
-			return cli_lib_error(err, "restore %s", path);
+			return mv_lib_error(err, "restore %s", path);
 		snprintf(j->r[i].name, sizeof(j->r[i].name), "%.*s", (int)strcspn(file, "."), file);
 	}
 	fault_point("restore-checked");
@@ -58,7 +59,7 @@ int restore_job_build(struct restore_job *j)
 		r->ts_chosen = j->ro.ts_chosen;
 		r->ts_offset = j->ro.ts_offset;
 		if (r->fd < 0) {
-			cli_lib_error(r->fd, "restore %s -> %s (%s)", tf_endpoint_str(&r->conn.local, l, sizeof(l)),
+			mv_lib_error(r->fd, "restore %s -> %s (%s)", tf_endpoint_str(&r->conn.local, l, sizeof(l)),
 				      tf_endpoint_str(&r->conn.peer, p, sizeof(p)), r->name);
 			/* Still in repair mode: closing them sends nothing.  The locks stay. */
 			for (int k = 0; k < j->built; k++) {
@@ -69,8 +70,8 @@ int restore_job_build(struct restore_job *j)
 			return 1;
 		}
 		j->built++;
-		if (g.verbose)
-			cli_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u; offset %+d from this host's clock)",
+		if (mv_verbose())
+			mv_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u; offset %+d from this host's clock)",
 				 r->name, j->ro.ts_chosen, r->ts_dumped, r->conn.has_ts_wire ? "" : "none ",
 				 r->conn.ts_wire, j->ro.ts_offset);
 	}
@@ -86,13 +87,13 @@ int restore_job_live(struct restore_job *j, bool probe)
 		int err;
 
 		if (i == 0 && fault_fails("restore-live-fails")) {
-			ret = cli_error("restore %s: leaving repair mode: fault injection (restore-live-fails)",
+			ret = mv_error("restore %s: leaving repair mode: fault injection (restore-live-fails)",
 					j->r[i].name);
 			continue;
 		}
 		err = tf_restore_finish(j->r[i].fd, &j->r[i].conn, probe);
 		if (err)
-			ret = cli_lib_error(err, "restore %s: leaving repair mode", j->r[i].name);
+			ret = mv_lib_error(err, "restore %s: leaving repair mode", j->r[i].name);
 	}
 	fault_point("restore-live");
 	return ret;
@@ -107,7 +108,7 @@ int restore_job_handover(const struct restore_job *j, int **fds, const char ***n
 		free(*names);
 		*fds = NULL;
 		*names = NULL;
-		return cli_error("restore %s: no memory", j->dir);
+		return mv_error("restore %s: no memory", j->dir);
 	}
 	for (uint32_t i = 0; i < j->ix.n; i++) {
 		(*fds)[i] = j->r[i].fd;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Locks held on behalf of dump and restore (see conn_lock.h). */
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attach.h"
-#include "cli.h"
+#include "report.h"
 #include "conn_lock.h"
 
 int conn_locks_ready(struct conn_locks *l, const struct tf_conn *c)
@@ -16,21 +17,21 @@ int conn_locks_ready(struct conn_locks *l, const struct tf_conn *c)
 
 	err = tf_tuple_make(&c->local, &c->peer, &k);
 	if (err)
-		return cli_lib_error(err, "lock");
+		return mv_lib_error(err, "lock");
 	tf_tuple_str(&k, tuple, sizeof(tuple));
 	if (!l->bpffs)
-		l->bpffs = g.bpffs;
+		return mv_error("lock %s: no pin directory given (the caller's bpffs)", tuple);
 	if (!l->t) {
 		err = tf_locktab_open(l->bpffs, true, 0, &l->t);
 		if (err)
-			return cli_lib_error(err, "lock %s", tuple);
+			return mv_lib_error(err, "lock %s", tuple);
 	}
 	/* A lock only works where the programs run: on the peer's device.
 	 * Connections of one process mostly share a peer: look it up once. */
 	if (!l->attached || memcmp(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr))) {
 		err = tf_attach_for_peer(l->bpffs, &c->peer, ifname);
 		if (err)
-			return cli_lib_error(err, "lock %s", tuple);
+			return mv_lib_error(err, "lock %s", tuple);
 		memcpy(&l->attached_peer, c->peer.addr, sizeof(c->peer.addr));
 		l->attached = true;
 	}
@@ -55,7 +56,7 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 		if (nk)
 			l->keys = nk;
 		if (!na)
-			return cli_error("lock %s: no memory", tuple);
+			return mv_error("lock %s: no memory", tuple);
 		l->adopted = na;
 		l->cap = cap;
 	}
@@ -69,10 +70,10 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 		if (err != -ENOENT)	/* -ENOENT: it went meanwhile; take our own */
 			break;
 	}
-	if (!err && l->adopted[l->n] && g.verbose)
-		cli_info("lock %s: adopting the lock already there", tuple);
+	if (!err && l->adopted[l->n] && mv_verbose())
+		mv_info("lock %s: adopting the lock already there", tuple);
 	if (err)
-		return cli_lib_error(err, "lock %s", tuple);
+		return mv_lib_error(err, "lock %s", tuple);
 	l->keys[l->n++] = k;
 	return 0;
 }
@@ -89,7 +90,7 @@ void conn_locks_release(struct conn_locks *l, bool adopted)
 		err = tf_lock_del(l->t, &l->keys[i]);
 
 		if (err && err != -ENOENT)
-			cli_warn("unlock %s: %s", tf_tuple_str(&l->keys[i], tuple, sizeof(tuple)),
+			mv_warn("unlock %s: %s", tf_tuple_str(&l->keys[i], tuple, sizeof(tuple)),
 				 tf_strerror());
 	}
 	l->n = 0;
