@@ -42,15 +42,12 @@ int cli_error(const char *fmt, ...)
 int cli_lib_error(int err, const char *fmt, ...)
 {
 	char what[512];
-	const char *detail = tf_strerror();
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (detail && *detail)
-		return cli_error("%s: %s", what, detail);
-	return cli_error("%s: %s", what, strerror(err < 0 ? -err : err));
+	return mv_lib_error(err, "%s", what);	/* the same wording; back through cli_error */
 }
 
 void cli_info(const char *fmt, ...)
