@@ -50,6 +50,7 @@
 #include "dump_job.h"
 #include "freeze.h"
 #include "handoff.h"
+#include "handover.h"
 #include "migrate_move.h"
 #include "nudge.h"
 #include "proc.h"
@@ -126,52 +127,6 @@ static int wait_flip(pid_t p, const char *flip)
 		return 0;
 	return mv_error("migrate move: the --flip command failed (%s %d): %s",
 			 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), flip);
-}
-
-/* The sockets passed to the running receiver; its pid (SO_PEERCRED), or -1. */
-static pid_t send_to_receiver(struct restore_job *rj, int s, const char *path)
-{
-	int n = rj->ix.n, *fds, err;
-	const char **names;
-	struct ucred cred = {};
-	socklen_t len = sizeof(cred);
-
-	if (restore_job_handover(rj, &fds, &names)) {
-		close(s);
-		return -1;
-	}
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		cred.pid = 0;
-	err = tf_handoff_send(s, path, fds, names, n);	/* closes s */
-	free(fds);
-	free(names);
-	if (err)
-		return mv_lib_error(err, "migrate move: handing the sockets to %s", path), -1;
-	return cred.pid;
-}
-
-/* CMD started in this namespace with the sockets; its pid, or -1. */
-static pid_t start_program(struct restore_job *rj, char **cmd)
-{
-	int n = rj->ix.n, *fds;
-	const char **names;
-	pid_t p;
-
-	if (restore_job_handover(rj, &fds, &names))
-		return -1;
-	fflush(NULL);
-	p = fork();
-	if (p == 0) {
-		int err = tf_handoff_exec(fds, names, n, cmd);
-
-		mv_lib_error(err, "migrate move: the sockets are live but");
-		_exit(127);
-	}
-	if (p < 0)
-		mv_error("migrate move: fork: %s", strerror(errno));
-	free(fds);
-	free(names);
-	return p;
 }
 
 /* WORK/times: each phase and the locked window, appended after the steps
@@ -310,10 +265,10 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 		goto stuck;
 	live = true;
 	if (o->send_to) {
-		to_pid = send_to_receiver(&rj, handoff, o->send_to);
+		to_pid = handover_send(&rj, handoff, o->send_to, "migrate move");
 		handoff = -1;
 	} else {
-		to_pid = start_program(&rj, o->cmd);
+		to_pid = handover_exec(&rj, o->cmd, "migrate move");
 	}
 	if (to_pid < 0)
 		goto stuck;
