@@ -134,6 +134,8 @@ static void remove_images(const char *dir, const struct tf_index *ix, int writte
 {
 	char path[4096];
 
+	if (!dir)
+		return;
 	for (int i = 0; i < written; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, ix->entries[i].file);
 		unlink(path);
@@ -264,7 +266,7 @@ fail:
 
 int dump_job_collect(struct dump_job *j)
 {
-	if (prepare_dir(j->dir, &j->made_dir))
+	if (j->dir && prepare_dir(j->dir, &j->made_dir))
 		return 1;
 	if (find_sockets(j)) {
 		if (j->made_dir)
@@ -328,6 +330,8 @@ int dump_job_take(struct dump_job *j)
 		snprintf(j->ix.entries[i].file, sizeof(j->ix.entries[i].file), "conn-%04d.tfc", i + 1);
 		j->ix.entries[i].local = j->d[i].conn.local;
 		j->ix.entries[i].peer = j->d[i].conn.peer;
+		if (!j->dir)
+			continue;	/* kept in memory, for the caller to send */
 		snprintf(path, sizeof(path), "%s/%s", j->dir, j->ix.entries[i].file);
 		err = tf_image_write(path, &j->d[i].conn);
 		if (err) {
@@ -337,7 +341,7 @@ int dump_job_take(struct dump_job *j)
 		j->written++;
 	}
 	fault_point("dump-images");
-	err = tf_index_write(j->dir, &j->ix);
+	err = j->dir ? tf_index_write(j->dir, &j->ix) : 0;
 	if (err) {
 		mv_lib_error(err, "dump pid %d", j->pid);
 		goto undo;

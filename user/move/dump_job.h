@@ -29,7 +29,7 @@ struct dump_job {
 	int pidfd;
 	const int *want;	/* only these fds; NULL: every established TCP socket */
 	int n_want;
-	const char *dir;
+	const char *dir;	/* NULL: no files; the images stay in d[i].conn, the index in ix */
 	const char *bpffs;	/* the source host's lock table and tsval recorder */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */

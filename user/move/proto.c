@@ -172,9 +172,10 @@ int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f)
 				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
 	if (f->type == MV_ABORT && want != MV_ABORT) {
 		err = mv_decode_abort(f->data, f->len, &a);
-		snprintf(c->peer_abort, sizeof(c->peer_abort), "%s", err ? "(malformed ABORT)" : a.text);
 		tf_frame_free(f);
-		return tf_failx(-ECONNABORTED, "the other side aborted: %s", c->peer_abort);
+		c->aborted = true;
+		c->abort = err ? (struct mv_abort){ .flip_ran = 1, .text = "(a malformed ABORT)" } : a;
+		return tf_failx(-ECONNABORTED, "the other side aborted: %s", c->abort.text);
 	}
 	if (f->type != want || f->version != 1) {
 		err = tf_failx(-EPROTO, "waiting for %s: got %s version %u (this tcpferry speaks version %d of "

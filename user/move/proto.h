@@ -117,13 +117,14 @@ struct mv_abort {
 struct mv_chan {
 	int in, out;		/* read from, write to (may be the same fd) */
 	int timeout_ms;		/* for each reply; < 0: wait for ever */
-	char peer_abort[512];	/* the other side's ABORT text, when it sent one */
+	bool aborted;		/* the other side sent ABORT: */
+	struct mv_abort abort;	/* what it said */
 };
 
 int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len);
 /*
  * Wait for a message of type want.  An ABORT instead is -ECONNABORTED (its
- * text in c->peer_abort), a closed channel -ENODATA or -EPIPE, another type
+ * c->abort), a closed channel -ENODATA or -EPIPE, another type
  * -EPROTO; every error has its detail in tf_strerror().
  */
 int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f);
