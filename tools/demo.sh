@@ -200,6 +200,7 @@ drops=0
 # moves in one process, tcpferry migrate move's phases; a column stays empty
 # where the way of moving has no such part.
 PHASES="prepare freeze dump carry restore route flip live unlock nudge retire"
+[ "$SSH" = 1 ] && PHASES="connect prepare freeze dump send build flip commit retire"
 [ -n "$TSV" ] && { printf 'i\tfrom\tto\tpause_ms'; printf '\t%s' $PHASES window; echo; } >"$TSV"
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i
