@@ -15,10 +15,10 @@ sshlab_up() {
 	ssh-keygen -q -t ed25519 -N '' -C tf-test-host -f "$TMP/ssh_host_key" || bail_out "ssh-keygen failed"
 	ssh-keygen -q -t ed25519 -N '' -C tf-test-root -f "$TMP/ssh_root_key" || bail_out "ssh-keygen failed"
 	cp "$TMP/ssh_root_key.pub" "$TMP/authorized_keys"
-	# sshd's privilege separation directory, if this machine has none yet.
-	if [ ! -d /run/sshd ]; then
-		mkdir -m 0755 /run/sshd && at_exit "rmdir /run/sshd"
-	fi
+	# sshd's privilege separation directory (openssh-server's own, empty), if
+	# this machine has none yet.  Left in place: another run's sshd may be
+	# using it (removing it under a running sshd resets its new sessions).
+	[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
 	for h in "$@"; do
 		case $h in
 		a) ns=$NS_A addr=$A_ADDR addr6=$A_ADDR6 ;;

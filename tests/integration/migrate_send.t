@@ -179,9 +179,9 @@ why <(echo "dir '$dir'") "$TMP/resume.log"
 # 8. The ssh connection killed while the source waits for the build.
 RECEIVE_ENV=TCPFERRY_PAUSE=receive-received send -- >"$TMP/send.json" 2>"$TMP/send.err" &
 sender=$!
-wait_for 20 pgrep -f "TCPFERRY_PAUSE=receive-received" >/dev/null
+wait_for 20 pgrep -f "$TMP/ssh_root_key.*TCPFERRY_PAUSE=receive-received" >/dev/null
 wait_for 20 sh -c "pgrep -f 'tcpferry --bpffs $BPFFS_B receive' | xargs -r ps -o stat= -p | grep -q T"
-pkill -f "^ssh .*TCPFERRY_PAUSE=receive-received"
+pkill -f "^ssh .*$TMP/ssh_root_key.*TCPFERRY_PAUSE=receive-received"
 wait "$sender"
 ok "ssh killed mid-move: the move fails" test $? -ne 0
 pkill -CONT -f "tcpferry --bpffs $BPFFS_B receive"
