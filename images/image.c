@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -875,16 +876,85 @@ static int decode_index(const uint8_t *buf, size_t len, struct tf_index *ix)
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
-/* Whole file into memory; images hold at most two 1 GiB queues. */
-static int slurp(const char *path, uint8_t **buf, size_t *len)
+/* ---- trust: what a dump directory may hold ---------------------------------------------------- */
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a fifo" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       S_ISLNK(m) ? "a symbolic link" : "not a plain file";
+}
+
+/*
+ * Restore runs as root and rebuilds whatever a file says: a file or a
+ * directory that someone else could have written is not trusted.  Owner:
+ * root or the user running tcpferry.  Mode: not writable by group or others;
+ * a directory others may write to only if sticky (as /tmp: they cannot
+ * replace our files there, and a file they add is theirs, so refused here).
+ */
+static int check_trust(const struct stat *st, const char *name)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	struct passwd *pw;
+
+	if (st->st_uid != 0 && st->st_uid != getuid()) {
+		pw = getpwuid(st->st_uid);
+		return tf_failx(EPERM, "owned by uid %u%s%s%s, not by root or you (uid %u): a %s another user "
+				"could write is not trusted; check it, then chown %u %s",
+				(unsigned)st->st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
+				(unsigned)getuid(), dir ? "directory" : "file", (unsigned)getuid(), name);
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX)))
+		return tf_failx(EPERM, "writable by %s (mode %04o): anyone could have replaced %s; "
+				"check it, then chmod go-w %s",
+				(st->st_mode & S_IWOTH) ? "every user" : "its group",
+				(unsigned)(st->st_mode & 07777), dir ? "its files" : "it", name);
+	return 0;
+}
+
+/*
+ * The directory that holds path (or dir itself), opened and checked: an fd
+ * to open files relative to, so that what was checked is what is read.
+ */
+static int open_dir(const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return tf_fail(errno, "directory %s", dir);
+	if (fstat(fd, &st)) {
+		err = tf_fail(errno, "stat %s", dir);
+		close(fd);
+		return err;
+	}
+	err = check_trust(&st, dir);
+	if (err) {
+		tf_error_prefix("directory %s", dir);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Whole file into memory; images hold at most two 1 GiB queues.  Never
+ * through a symbolic link, never blocking on a fifo or a device (O_NONBLOCK
+ * until fstat has said it is a plain file), and only a file we can trust.
+ */
+static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, size_t *len)
 {
 	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
 	struct stat st;
 	size_t got = 0;
 	uint8_t *p;
-	int fd;
+	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno == ELOOP)
+		return tf_failx(ELOOP, "a symbolic link, not a regular file; a dump directory holds only the "
+				"files tcpferry wrote (put the file itself there)");
 	if (fd < 0)
 		return tf_fail(errno, "open");
 	if (fstat(fd, &st)) {
@@ -895,7 +965,12 @@ static int slurp(const char *path, uint8_t **buf, size_t *len)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return tf_failx(EINVAL, "not a regular file");
+		return tf_failx(EINVAL, "not a regular file (%s); a dump directory holds only the files "
+				"tcpferry wrote", file_kind(st.st_mode));
+	}
+	if ((err = check_trust(&st, path))) {
+		close(fd);
+		return err;
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
@@ -926,6 +1001,29 @@ static int slurp(const char *path, uint8_t **buf, size_t *len)
 	*buf = p;
 	*len = got;
 	return 0;
+}
+
+/* path's directory checked, then path read from it (slurp_at). */
+static int slurp(const char *path, uint8_t **buf, size_t *len)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int dfd, err;
+
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
+		return tf_failx(ENAMETOOLONG, "path too long");
+	else if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	if (!*name)
+		return tf_failx(EISDIR, "a directory, not an image");
+	dfd = open_dir(dir);
+	if (dfd < 0)
+		return dfd;
+	err = slurp_at(dfd, name, path, buf, len);
+	close(dfd);
+	return err;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -1116,12 +1214,18 @@ int tf_index_read(const char *dir, struct tf_index *ix)
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
-	int err;
+	int err, dfd;
 
 	memset(ix, 0, sizeof(*ix));
 	if ((err = index_path(dir, path, sizeof(path))))
 		return err;
-	err = slurp(path, &buf, &len);
+	dfd = open_dir(dir);
+	if (dfd < 0) {
+		tf_error_prefix("index %s", path);
+		return dfd;
+	}
+	err = slurp_at(dfd, TF_INDEX_FILE, path, &buf, &len);
+	close(dfd);
 	if (!err) {
 		err = decode_index(buf, len, ix);
 		free(buf);

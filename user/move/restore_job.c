@@ -15,7 +15,7 @@ int restore_job_read(struct restore_job *j)
 	int err = tf_index_read(j->dir, &j->ix);
 
 	if (err)
-		return mv_lib_error(err, "restore %s", j->dir);
+		return mv_lib_error(err, "restore");	/* the error names the index */
 	j->r = calloc(j->ix.n ? j->ix.n : 1, sizeof(*j->r));
 	if (!j->r)
 		return mv_error("restore %s: no memory", j->dir);
@@ -27,7 +27,7 @@ int restore_job_read(struct restore_job *j)
 		snprintf(path, sizeof(path), "%s/%s", j->dir, file);
 		err = tf_image_read(path, &j->r[i].conn);
 		if (err)
-			return mv_lib_error(err, "restore %s", path);
+			return mv_lib_error(err, "restore");	/* the error names the image */
 		snprintf(j->r[i].name, sizeof(j->r[i].name), "%.*s", (int)strcspn(file, "."), file);
 	}
 	fault_point("restore-checked");
