@@ -9,17 +9,6 @@ need_cmd python3 findmnt
 
 plan 12
 
-# expect_error WANT_STATUS PATTERN CMD...: fails with that status and a message matching PATTERN.
-expect_error() {
-	local want=$1 pattern=$2 out status
-	shift 2
-	out=$("$@" 2>&1 >/dev/null)
-	status=$?
-	note "$out"
-	[ "$status" = "$want" ] || { diag "exit $status, want $want"; return 1; }
-	grep -qE -- "$pattern" <<<"$out" || { diag "no match for: $pattern"; return 1; }
-}
-
 # ---- --bpffs on a directory that holds something -------------------------------------
 # A dump directory given to --bpffs by mistake: a bpffs mounted over it would
 # hide its images (and the next restore would fail with EPERM).
