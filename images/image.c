@@ -101,10 +101,52 @@ static int check_endpoints(uint16_t sock_family, const struct tf_endpoint *local
 	return 0;
 }
 
+/*
+ * The values each int option can hold, as getsockopt returns them (and
+ * setsockopt takes them back): images/FORMAT.md lists the same ranges.
+ */
+static const struct { uint16_t id; int32_t min, max; } int_range[] = {
+	{ TF_SO_NODELAY, 0, 1 },	{ TF_SO_CORK, 0, 1 },
+	{ TF_SO_KEEPALIVE, 0, 1 },	{ TF_SO_REUSEADDR, 0, 1 },
+	{ TF_SO_V6ONLY, 0, 1 },
+	{ TF_SO_KEEPIDLE, 1, 32767 },	/* MAX_TCP_KEEPIDLE */
+	{ TF_SO_KEEPINTVL, 1, 32767 },	/* MAX_TCP_KEEPINTVL */
+	{ TF_SO_KEEPCNT, 1, 127 },	/* MAX_TCP_KEEPCNT */
+	{ TF_SO_USER_TIMEOUT, 0, INT32_MAX },
+	{ TF_SO_TOS, 0, 255 },		/* IP_TOS, IPV6_TCLASS */
+	{ TF_SO_TTL, -1, 255 },		/* IP_TTL 1..255, IPV6_UNICAST_HOPS -1..255 */
+	{ TF_SO_SNDBUF, 1, INT32_MAX },	{ TF_SO_RCVBUF, 1, INT32_MAX },
+	{ TF_SO_BUF_LOCK, 0, 3 },	/* SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK */
+	{ TF_SO_RCVLOWAT, 1, INT32_MAX },
+	{ TF_SO_MTU_DISCOVER, 0, 5 },	/* IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT */
+	/* TCP_NOTSENT_LOWAT, SO_MARK, SO_PRIORITY: any 32 bits */
+};
+
+/* A name (TCP_CONGESTION, SO_BINDTODEVICE): printable, no NUL, no space, shorter than the kernel's buffer. */
+static int check_name(const struct tf_sockopt_info *info, const struct tf_sockopt *o)
+{
+	size_t max = 15;	/* TCP_CA_NAME_MAX and IFNAMSIZ are 16, with the NUL */
+
+	for (size_t i = 0; i < o->len; i++)
+		if (o->val[i] <= 0x20 || o->val[i] >= 0x7f || (o->id == TF_SO_BINDTODEVICE && o->val[i] == '/'))
+			return tf_failx(EINVAL, "socket option %s: byte %zu of the name is 0x%02x; a name is "
+					"printable text without NUL%s", info->name, i, o->val[i],
+					o->id == TF_SO_BINDTODEVICE ? ", space or '/'" : " or space");
+	if (o->len > max)
+		return tf_failx(EINVAL, "socket option %s: a name of %u bytes, more than the kernel's %zu",
+				info->name, o->len, max);
+	if (o->id == TF_SO_BINDTODEVICE && o->val[0] == '.' &&
+	    (o->len == 1 || (o->len == 2 && o->val[1] == '.')))
+		return tf_failx(EINVAL, "socket option SO_BINDTODEVICE: '%.*s' is no device name", o->len,
+				(const char *)o->val);
+	return 0;
+}
+
 static int check_sockopt(const struct tf_sockopt *o)
 {
 	const struct tf_sockopt_info *info = tf_sockopt_info(o->id);
 	bool len_ok;
+	int32_t iv[2];
 
 	if (!info)
 		return tf_failx(EINVAL, "socket option id %u is unknown", o->id);
@@ -120,7 +162,27 @@ static int check_sockopt(const struct tf_sockopt *o)
 	if (!len_ok)
 		return tf_failx(EINVAL, "socket option %s: a value of %u bytes makes no sense",
 				info->name, o->len);
-	return 0;
+	switch (info->kind) {
+	case TF_SOK_STRING:
+		return check_name(info, o);
+	case TF_SOK_LINGER:
+		iv[0] = (int32_t)get32(o->val);
+		iv[1] = (int32_t)get32(o->val + 4);
+		if (iv[0] != 0 && iv[0] != 1)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_onoff %d is neither 0 nor 1", iv[0]);
+		if (iv[1] < 0)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_linger %d s is negative", iv[1]);
+		return 0;
+	case TF_SOK_INT:
+		iv[0] = (int32_t)get32(o->val);
+		for (size_t i = 0; i < ARRAY_SIZE(int_range); i++)
+			if (int_range[i].id == o->id && (iv[0] < int_range[i].min || iv[0] > int_range[i].max))
+				return tf_failx(EINVAL, "socket option %s: %d is out of range (%d..%d)",
+						info->name, iv[0], int_range[i].min, int_range[i].max);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static int check_conn(const struct tf_conn *c)

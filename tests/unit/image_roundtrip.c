@@ -124,8 +124,13 @@ static void test_all_sockopts(void)
 			add_opt(&c, id, linger, sizeof(linger));
 		else if (id == TF_SO_MAX_PACING_RATE)
 			add_opt(&c, id, &pacing, sizeof(pacing));
+		else if (id == TF_SO_NODELAY || id == TF_SO_CORK || id == TF_SO_KEEPALIVE ||
+			 id == TF_SO_REUSEADDR || id == TF_SO_V6ONLY)
+			add_int(&c, id, 1);	/* booleans */
+		else if (id == TF_SO_BUF_LOCK || id == TF_SO_MTU_DISCOVER)
+			add_int(&c, id, 3);
 		else
-			add_int(&c, id, 1000 + id);
+			add_int(&c, id, 100 + id);	/* in every other option's range */
 	}
 	all_ids = c.n_sockopts == TF_SO__COUNT - 1;
 	ok(all_ids && roundtrip(&c, "sockopts"), "all %u socket options round-trip",
