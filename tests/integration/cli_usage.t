@@ -7,7 +7,7 @@ need_root
 need_built
 need_cmd python3 findmnt
 
-plan 12
+plan 20
 
 # ---- --bpffs on a directory that holds something -------------------------------------
 # A dump directory given to --bpffs by mistake: a bpffs mounted over it would
@@ -38,4 +38,45 @@ ok "--netns before -- without a value likewise" \
 ok "--bpffs without a value says so" \
 	expect_error 2 "^tcpferry: --bpffs needs a value \(a pin directory\)" "$TF" status --bpffs
 ok "-n '' is refused" expect_error 2 "^tcpferry: -n needs a network namespace, not an empty value" "$TF" -n "" status
+
+# ---- restore: the local address, the route, and what the failure says of the locks ----------
+# The golden dump (192.0.2.1:443 -> 198.51.100.7:51234, and an IPv6 one) in a
+# namespace with a route to both peers but neither local address.
+make_bpffs
+NS=${RUN_ID}f
+make_ns "$NS"
+ip -n "$NS" link add v0 type veth peer name v1
+ip -n "$NS" link set v0 up && ip -n "$NS" link set v1 up
+ip -n "$NS" addr add 198.51.100.1/24 dev v0
+ip -n "$NS" addr add 2001:db8::3/64 dev v0 nodad
+mkdir -m 0700 "$TMP/golden"
+install -m 0600 "$TF_ROOT"/images/golden/* "$TMP/golden/"
+tfn() { "$TF" -n "$NS" --bpffs "$BPFFS/n" "$@"; }
+nlocks() { tfn -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))'; }
+ok "restore without the IPv4 local address says to add it, not --freebind" \
+	expect_error 1 "bind 192.0.2.1:443: address not on this host; add it \(ip addr add 192.0.2.1/32 dev lo, .*--freebind would not do\)" \
+	tfn restore --in "$TMP/golden" -- true
+ok "  a second time: that the 2 locks it found stay" \
+	expect_error 1 "failed; nothing was sent to any peer, and the 2 lock\(s\) it found here \(taken before it\) stay" \
+	tfn restore --in "$TMP/golden" -- true
+tfn lock flush >/dev/null
+ok "  with --lock-ttl 0: that the 2 locks it took stay, with no expiry" \
+	expect_error 1 "failed; nothing was sent to any peer, and the 2 lock\(s\) taken here stay \(no expiry\)" \
+	tfn restore --in "$TMP/golden" --lock-ttl 0 -- true
+tfn lock flush >/dev/null
+# --freebind: the bind succeeds, the connect fails with ENETUNREACH although the
+# peer has a route: the kernel routes an IPv4 connect only from a local address.
+ok "restore --freebind without the IPv4 local address (a route to the peer present) says what to add" \
+	expect_error 1 "connect 198.51.100.7:51234 from 192.0.2.1:443: the local address is not on this host; --freebind got the bind past that, but the kernel routes an IPv4 connect only from a local address: add it \(ip addr add 192.0.2.1/32 dev lo" \
+	tfn restore --in "$TMP/golden" --freebind -- true
+tfn lock flush >/dev/null
+ip -n "$NS" route del 198.51.100.0/24 dev v0
+ok "restore with no route to the peer says so" \
+	expect_error 1 "lock 192.0.2.1:443 -> 198.51.100.7:51234: route to 198.51.100.7:51234: Network is unreachable" \
+	tfn restore --in "$TMP/golden" -- true
+ok "  and that no lock was taken (none was)" \
+	expect_error 1 "failed; nothing was sent to any peer, and no lock was taken here\. Retry: .* on the source host\.$" \
+	tfn restore --in "$TMP/golden" -- true
+is "$(nlocks)" 0 "  indeed none"
+ok "  and no socket is left" test -z "$(ip netns exec "$NS" ss -tanH)"
 done_testing

@@ -40,6 +40,8 @@ static const char usage[] =
 	"  --send-to PATH       pass the sockets to a process listening on a unix\n"
 	"                       stream socket (SCM_RIGHTS; see tcpferry(8))\n"
 	"  --freebind           bind even if the local address is not on this host yet\n"
+	"                       (IPv6 only: the kernel routes an IPv4 connect only\n"
+	"                       from a local address, so add an IPv4 one first)\n"
 	"  --no-lock            do not lock the tuples while restoring\n"
 	"  --keep-lock          leave the locks in place after the restore (an\n"
 	"                       orchestrator drops them once routes have moved)\n"
@@ -216,6 +218,9 @@ failed:
 		else if (!found)
 			snprintf(locks, sizeof(locks), "the %d lock(s) taken here stay (%s), so peers retransmit "
 				 "instead of meeting an RST", taken, ttl);
+		else if (!taken)
+			snprintf(locks, sizeof(locks), "the %d lock(s) it found here (taken before it) stay, so peers "
+				 "retransmit instead of meeting an RST", found);
 		else
 			snprintf(locks, sizeof(locks), "the %d lock(s) taken here and the %d found here stay, so peers "
 				 "retransmit instead of meeting an RST", taken, found);
