@@ -7,7 +7,7 @@ need_root
 need_built
 need_cmd python3 findmnt
 
-plan 20
+plan 34
 
 # ---- --bpffs on a directory that holds something -------------------------------------
 # A dump directory given to --bpffs by mistake: a bpffs mounted over it would
@@ -79,4 +79,68 @@ ok "  and that no lock was taken (none was)" \
 	tfn restore --in "$TMP/golden" -- true
 is "$(nlocks)" 0 "  indeed none"
 ok "  and no socket is left" test -z "$(ip netns exec "$NS" ss -tanH)"
+
+# ---- one option or the other, one step name -----------------------------------------------
+ok "attach --xdp --tc is refused: pick one" \
+	expect_error 2 "^tcpferry: attach: --xdp and --tc exclude each other: pick one" tfn attach v1 --xdp --tc
+ok "  and nothing was attached to v1" eval '! tfn -j status | grep -q "\"v1\""'
+ok "attach --tc --tc is fine" quietly tfn attach v1 --tc --tc
+ok "migrate bogus names the unknown step first" \
+	expect_error 2 "^tcpferry: migrate: unknown step 'bogus': freeze, nudge or move" "$TF" migrate bogus
+ok "  with --pid too" expect_error 2 "unknown step 'bogus'" "$TF" migrate bogus --pid 1
+
+# ---- lock add --ttl 0 means never, as --lock-ttl 0 does ----------------------------------------
+ok "lock add --ttl 0 is a lock that never expires" quietly tfn lock add 198.51.100.1:80 198.51.100.9:5000 --ttl 0
+is "$(tfn -j lock list | python3 -c 'import json,sys; print([l["expires_ns"] for l in json.load(sys.stdin)["locks"]])')" \
+	"[0]" "  (lock list: expires_ns 0, no expiry)"
+ok "lock add --ttl -1 is refused, saying what 0 means" \
+	expect_error 2 "lock: --ttl '-1': expected seconds, 0 for a lock that never expires" \
+	tfn lock add 198.51.100.1:81 198.51.100.9:5000 --ttl -1
+tfn lock flush >/dev/null
+
+# ---- dump --fd of a unix socket -------------------------------------------------------------------
+cat >"$TMP/unix.py" <<'PY'
+import socket, sys, time
+a, b = socket.socketpair()
+open(sys.argv[1], "w").write("%d\n" % a.fileno())
+time.sleep(60)
+PY
+python3 "$TMP/unix.py" "$TMP/unix_fd" &
+holder=$!
+at_exit "kill -9 $holder"
+wait_for 10 test -s "$TMP/unix_fd"
+ufd=$(cat "$TMP/unix_fd")
+ok "dump --fd of a unix socket says it is one, not 'address family 1'" \
+	expect_error 1 "^tcpferry: dump pid $holder fd $ufd: a unix socket, not TCP \(only TCP connections can be carried\)" \
+	"$TF" dump --pid "$holder" --fd "$ufd" --out "$TMP/du" --no-lock
+
+# ---- resume only what a dump stopped -------------------------------------------------------------
+sleep 60 &
+stopped=$!
+at_exit "kill -9 $stopped"
+kill -STOP "$stopped"
+ok "resume of a process no dump stopped is refused, and says how to continue it by hand" \
+	expect_error 1 "^tcpferry: resume pid $stopped: no socket of it is in repair mode, so no dump here stopped it; nothing done .*kill -CONT $stopped$" \
+	"$TF" resume --pid "$stopped"
+is "$(awk '{ print $3 }' "/proc/$stopped/stat")" T "  it was not continued (someone else stopped it)"
+ok "resume --in a dump of another pid is refused" \
+	expect_error 1 "resume --pid $stopped --in $TMP/golden: that dump is of pid 4242, not $stopped; nothing done" \
+	"$TF" resume --pid "$stopped" --in "$TMP/golden"
+# A dump that died before repair mode: its index names the pid, no socket is in repair mode.
+mkdir -m 0700 "$TMP/idx"
+python3 - "$TMP/idx/index.tfi" "$stopped" <<'PY'
+import struct, sys, zlib
+def rec(t, flags, p):
+    h = struct.pack("<HHI", t, flags, len(p)) + p
+    return h + struct.pack("<I", zlib.crc32(h))
+hdr = b"\x89TFI\r\n\x1a\n" + struct.pack("<HH", 1, 0)
+f = hdr + struct.pack("<I", zlib.crc32(hdr))
+f += rec(0x20, 1, struct.pack("<IQH", int(sys.argv[2]), 0, 1) + b"t")
+f += rec(0x01, 1, struct.pack("<II", 1, zlib.crc32(f)))
+open(sys.argv[1], "wb").write(f)
+PY
+chmod 0600 "$TMP/idx/index.tfi"
+ok "resume --in a dump whose index names the pid continues it" quietly "$TF" resume --pid "$stopped" --in "$TMP/idx"
+running() { [ "$(awk '{ print $3 }' "/proc/$1/stat")" != T ]; }
+ok "  (it runs)" wait_for 5 running "$stopped"
 done_testing

@@ -100,8 +100,16 @@ int tf_check_socket(int fd)
 	if (getint(fd, SOL_SOCKET, SO_DOMAIN, &domain) || getint(fd, SOL_SOCKET, SO_TYPE, &type) ||
 	    getint(fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return tf_fail(errno, "reading the socket's type");
-	if (domain != AF_INET && domain != AF_INET6)
-		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (address family %d)", domain);
+	if (domain != AF_INET && domain != AF_INET6) {
+		const char *kind = domain == AF_UNIX ? "a unix" : domain == AF_NETLINK ? "a netlink" :
+				   domain == AF_PACKET ? "a packet" : domain == AF_VSOCK ? "a vsock" : NULL;
+
+		if (kind)
+			return tf_failx(EPROTONOSUPPORT, "%s socket, not TCP (only TCP connections can be carried)",
+					kind);
+		return tf_failx(EPROTONOSUPPORT, "a socket of address family %d, not TCP (only TCP connections "
+				"can be carried)", domain);
+	}
 	if (type != SOCK_STREAM)
 		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (%s)",
 				type == SOCK_DGRAM ? "UDP or other datagram" : "not a stream");
