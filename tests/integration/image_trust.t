@@ -10,7 +10,7 @@ need_root
 need_built
 need_cmd setpriv timeout ss
 
-plan 31
+plan 32
 
 NS=${RUN_ID}t
 make_ns "$NS"
@@ -67,6 +67,9 @@ fresh fifoix
 rm "$D/index.tfi" && mkfifo -m 0600 "$D/index.tfi"
 ok "restore with a fifo for the index does not hang" refused "index $D/index.tfi: not a regular file \(a fifo\)"
 ok "show DIR likewise" show_refused "index.tfi: not a regular file \(a fifo\)" "$D"
+fresh log
+mkfifo -m 0600 "$D/restore.log"
+ok "show of a dump directory whose restore.log is a fifo does not hang" quietly timeout 10 "$TF" show "$D/v1-ipv4.tfc" -j
 fresh dir
 rm "$D/v1-ipv6.tfc" && mkdir -m 0700 "$D/v1-ipv6.tfc"
 ok "a directory for an image is refused" refused "v1-ipv6.tfc: not a regular file \(a directory\)"
