@@ -101,7 +101,7 @@ static void describe_owner(const struct tf_tuple_owner *o, char *who, size_t wle
 	}
 }
 
-int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what)
+int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done)
 {
 	struct tf_tuple_owner *o;
 	struct tf_tuple *k;
@@ -142,8 +142,7 @@ int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what)
 		if (owned > 1)
 			snprintf(more, sizeof(more), " (%d of %zu 4-tuples are)", owned, n);
 		ret = mv_error("%s%s%s: %s: this 4-tuple is already in use on this host by a live socket (%s)%s; "
-			       "nothing was locked or restored: %s",
-			       what, name ? " " : "", name ? name : "", tuple, who, more, way);
+			       "%s: %s", what, name ? " " : "", name ? name : "", tuple, who, more, done, way);
 		break;
 	}
 out:

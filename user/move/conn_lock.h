@@ -55,12 +55,12 @@ int conn_locks_taken(const struct conn_locks *l, bool adopted);
  * Before anything is locked: refuse if a live socket of this network
  * namespace owns any of the n connections' 4-tuples (at(arg, i, &name) gives
  * the i-th and, when name is not NULL, its name for the message).  Prints
- * one error naming the first, its owner and the way out (prefixed by what),
- * and returns 1; 0 when none is owned, or when sock_diag cannot tell (a
+ * one error naming the first, its owner, what was not done (done: "nothing
+ * was locked or restored") and the way out (prefixed by what), and returns 1; 0 when none is owned, or when sock_diag cannot tell (a
  * warning: the kernel still refuses a taken tuple at connect()).
  */
 typedef const struct tf_conn *(*conn_at_fn)(void *arg, size_t i, const char **name);
-int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what);
+int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done);
 
 /* Packets the locks this command holds have dropped so far, both ways. */
 uint64_t conn_locks_dropped(const struct conn_locks *l);

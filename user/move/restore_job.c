@@ -67,7 +67,9 @@ int restore_job_check_owners(struct restore_job *j)
 {
 	struct at_arg a = { .j = j };
 
-	return conn_owners_check(j->ix.n, restored_at, &a, "restore");
+	/* Called before build locks anything (migrate move locked the target itself). */
+	return conn_owners_check(j->ix.n, restored_at, &a, "restore",
+				 j->lock ? "nothing was locked or restored" : "nothing was restored");
 }
 
 int restore_job_build(struct restore_job *j)
