@@ -118,10 +118,10 @@ int main(int argc, char **argv)
 	const char *env = getenv("TCPFERRY_BPFFS");
 
 	g.bpffs = env && *env ? env : "/sys/fs/bpf/tcpferry";
-	cli_report_moves();
 	argc = take_globals(argc, argv);
 	if (argc < 0)
 		return EXIT_USAGE;
+	cli_report_moves();	/* after -v and -j: the reporter takes them */
 	if (!*g.bpffs)
 		return cli_error("--bpffs needs a directory, not an empty value; see tcpferry --help"), EXIT_USAGE;
 	if (g.netns && !*g.netns)
