@@ -13,7 +13,7 @@ need_root
 need_built
 need_cmd python3 socat ss
 
-plan 23
+plan 26
 
 make_pair
 make_bpffs
@@ -140,4 +140,15 @@ ok "migrate move into a namespace where the tuple is live fails (exit $rc), sayi
 	eval '[ $rc -ne 0 ] && grep -q "migrate move: target: .*this 4-tuple is already in use on this host by a live socket .*; nothing was locked or stopped: " "$TMP/mm.out" &&
 		grep -q "nothing moved; pid $app3 goes on at the source" "$TMP/mm.out"'
 is "$(nlocks)" 0 "  no lock is left"
+
+# migrate send to a receive where the tuple is live (the same host): the
+# target refuses at prepare, before it locks anything or the source freezes.
+in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" migrate send --pid "$app3" --journal "$TMP/js" \
+	--via "ip netns exec $NS_A $TF --bpffs $BPFFS/a receive --journal $TMP/jr" -- true >"$TMP/ms.out" 2>&1
+rc=$?
+note "$(cat "$TMP/ms.out")"
+ok "migrate send to a target where the tuple is live fails (exit $rc): the target says so at prepare" \
+	eval '[ $rc -ne 0 ] && grep -q "this 4-tuple is already in use on this host by a live socket (ESTABLISHED, pid $app3 python3); nothing was locked here" "$TMP/ms.out"'
+is "$(nlocks)" 0 "  no lock is left"
+ok "  the stream goes on" eval 'a=$(stat -c %s "$TMP/recv3"); sleep 0.5; [ "$(stat -c %s "$TMP/recv3")" -gt "$a" ]'
 done_testing

@@ -101,7 +101,7 @@ static void describe_owner(const struct tf_tuple_owner *o, char *who, size_t wle
 	}
 }
 
-int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done)
+int conn_owners_find(size_t n, conn_at_fn at, void *arg, const char *done, char *msg, size_t len)
 {
 	struct tf_tuple_owner *o;
 	struct tf_tuple *k;
@@ -112,22 +112,22 @@ int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, cons
 	k = calloc(n, sizeof(*k));
 	o = calloc(n, sizeof(*o));
 	if (!k || !o) {
-		free(k);
-		free(o);
-		return mv_error("%s: no memory", what);
+		ret = -ENOMEM;
+		snprintf(msg, len, "no memory");
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct tf_conn *c = at(arg, i, NULL);
 
-		if (tf_tuple_make(&c->local, &c->peer, &k[i])) {
-			ret = mv_lib_error(-EINVAL, "%s", what);
+		if ((ret = tf_tuple_make(&c->local, &c->peer, &k[i]))) {
+			snprintf(msg, len, "%s", tf_strerror());
 			goto out;
 		}
 	}
 	owned = tf_tuple_owners(k, n, o);
 	if (owned < 0) {
-		mv_warn("%s: cannot tell whether a live socket here owns these 4-tuples (%s); going on",
-			what, tf_strerror());
+		ret = owned;
+		snprintf(msg, len, "cannot tell whether a live socket here owns these 4-tuples (%s)", tf_strerror());
 		goto out;
 	}
 	for (size_t i = 0; owned && i < n; i++) {
@@ -141,14 +141,29 @@ int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, cons
 		describe_owner(&o[i], who, sizeof(who), way, sizeof(way));
 		if (owned > 1)
 			snprintf(more, sizeof(more), " (%d of %zu 4-tuples are)", owned, n);
-		ret = mv_error("%s%s%s: %s: this 4-tuple is already in use on this host by a live socket (%s)%s; "
-			       "%s: %s", what, name ? " " : "", name ? name : "", tuple, who, more, done, way);
+		snprintf(msg, len, "%s%s%s: this 4-tuple is already in use on this host by a live socket (%s)%s; %s: %s",
+			 name ? name : "", name ? ": " : "", tuple, who, more, done, way);
+		ret = 1;
 		break;
 	}
 out:
 	free(k);
 	free(o);
 	return ret;
+}
+
+int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done)
+{
+	char msg[1024];
+	int r = conn_owners_find(n, at, arg, done, msg, sizeof(msg));
+
+	if (r > 0)
+		return mv_error("%s %s", what, msg);
+	if (r == -ENOMEM)
+		return mv_error("%s: no memory", what);
+	if (r < 0)	/* the kernel still refuses a taken tuple at connect() */
+		mv_warn("%s: %s; going on", what, msg);
+	return 0;
 }
 
 int conn_locks_release_owned(struct conn_locks *l)

@@ -61,6 +61,8 @@ int conn_locks_taken(const struct conn_locks *l, bool adopted);
  */
 typedef const struct tf_conn *(*conn_at_fn)(void *arg, size_t i, const char **name);
 int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done);
+/* The same, the line in msg instead of printed: 1 owned, 0 none, -errno could not tell (msg says why). */
+int conn_owners_find(size_t n, conn_at_fn at, void *arg, const char *done, char *msg, size_t len);
 
 /* Packets the locks this command holds have dropped so far, both ways. */
 uint64_t conn_locks_dropped(const struct conn_locks *l);

@@ -194,7 +194,7 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 	rj.locks.bpffs = o->to_bpffs;
 	/* A live socket there with one of these tuples: a lock would drop
 	 * its packets, and the restore could not take the tuple anyway. */
-	if (conn_owners_check(dj.n, dumped_at, &dj, "migrate move: target",
+	if (conn_owners_check(dj.n, dumped_at, &dj, "migrate move: target:",
 			      "nothing was locked or stopped"))
 		goto unlock_target;
 	for (int i = 0; i < dj.n; i++)

@@ -165,10 +165,22 @@ static int step_hello(struct target *t)
 	return 0;
 }
 
+/* The i-th entry of an index as a connection (its tuple is all the owner check reads). */
+static const struct tf_conn *entry_at(void *arg, size_t i, const char **name)
+{
+	static struct tf_conn c;
+	const struct tf_index *ix = arg;
+
+	c = (struct tf_conn){ .local = ix->entries[i].local, .peer = ix->entries[i].peer };
+	if (name)
+		*name = NULL;
+	return &c;
+}
+
 static int step_prepare(struct target *t)
 {
 	struct mv_prepare *p = &t->prep;
-	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN];
+	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN], why[1024];
 	struct mv_reply ok = {};
 	int err;
 
@@ -191,6 +203,13 @@ static int step_prepare(struct target *t)
 	} else if ((err = tf_handoff_exec_check(p->argv))) {
 		return refuse(t, "the program to hand the sockets to: %s", tf_strerror());
 	}
+	/* A tuple a live socket here owns: a lock would drop its packets, and
+	 * the build could not take the tuple anyway. */
+	err = conn_owners_find(p->ix.n, entry_at, &p->ix, "nothing was locked here", why, sizeof(why));
+	if (err > 0)
+		return refuse(t, "%s", why);
+	if (err < 0)
+		mv_warn("receive %s: %s; going on", t->id, why);
 	/* Locked before the source freezes: the peers' packets meet a lock here
 	 * as soon as the traffic moves, and attaching costs them nothing now. */
 	t->rj.locks.bpffs = t->o->bpffs;
