@@ -950,9 +950,9 @@ static const char *file_kind(mode_t m)
 /*
  * Restore runs as root and rebuilds whatever a file says: a file or a
  * directory that someone else could have written is not trusted.  Owner:
- * root or the user running tcpferry.  Mode: not writable by group or others;
- * a directory others may write to only if sticky (as /tmp: they cannot
- * replace our files there, and a file they add is theirs, so refused here).
+ * root or the user running tcpferry.  Mode: not writable by group or others,
+ * a directory neither, sticky or not (in a sticky one another user could
+ * still add a hard link to a file root owns under an image's name).
  */
 static int check_trust(const struct stat *st, const char *name)
 {
@@ -966,7 +966,7 @@ static int check_trust(const struct stat *st, const char *name)
 				(unsigned)st->st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
 				(unsigned)getuid(), dir ? "directory" : "file", (unsigned)getuid(), name);
 	}
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(dir && (st->st_mode & S_ISVTX)))
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
 		return tf_failx(EPERM, "writable by %s (mode %04o): anyone could have replaced %s; "
 				"check it, then chmod go-w %s",
 				(st->st_mode & S_IWOTH) ? "every user" : "its group",

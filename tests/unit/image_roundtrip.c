@@ -504,9 +504,12 @@ static void test_files(void)
 	err = tf_index_read("/nonexistent-tf-dir", &ixgot);
 	ok(err == -ENOENT && strstr(tf_strerror(), "/nonexistent-tf-dir/index.tfi"),
 	   "a missing index is named: %s", tf_strerror());
-	err = tf_image_read(tmpdir, &got);
-	ok(err && strstr(tf_strerror(), "not a regular file"), "a directory is not an image: %s",
+	snprintf(path, sizeof(path), "%s/a-dir.tfc", tmpdir);	/* in our 0700 directory, not in /tmp */
+	mkdir(path, 0700);
+	err = tf_image_read(path, &got);
+	ok(err && strstr(tf_strerror(), "not a regular file (a directory)"), "a directory is not an image: %s",
 	   tf_strerror());
+	rmdir(path);
 	snprintf(path, sizeof(path), "%s/no-such-dir/conn.tfc", tmpdir);
 	golden_ipv6(&c);
 	err = tf_image_write(path, &c);
