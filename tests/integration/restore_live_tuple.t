@@ -13,7 +13,7 @@ need_root
 need_built
 need_cmd python3 socat ss
 
-plan 26
+plan 27
 
 make_pair
 make_bpffs
@@ -151,4 +151,12 @@ ok "migrate send to a target where the tuple is live fails (exit $rc): the targe
 	eval '[ $rc -ne 0 ] && grep -q "this 4-tuple is already in use on this host by a live socket (ESTABLISHED, pid $app3 python3); nothing was locked here" "$TMP/ms.out"'
 is "$(nlocks)" 0 "  no lock is left"
 ok "  the stream goes on" eval 'a=$(stat -c %s "$TMP/recv3"); sleep 0.5; [ "$(stat -c %s "$TMP/recv3")" -gt "$a" ]'
+# And to a target without the IPv4 local address, --freebind or not: refused at
+# prepare, saying to add it (an IPv4 connect needs it, freebind or not).
+in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" migrate send --pid "$app3" --journal "$TMP/js" \
+	--via "ip netns exec $NS_B $TF --bpffs $BPFFS/b receive --freebind --journal $TMP/jr" -- true >"$TMP/ms2.out" 2>&1
+rc=$?
+note "$(cat "$TMP/ms2.out")"
+ok "migrate send to a receive --freebind without the IPv4 address fails (exit $rc) at prepare, saying to add it" \
+	eval '[ $rc -ne 0 ] && grep -q "the local address is not on this host (Cannot assign requested address); add it before the move (an IPv4 connect needs it here, even with --freebind)" "$TMP/ms2.out"'
 done_testing

@@ -48,6 +48,7 @@ static const char usage[] =
 	"  --timeout-ms MS   the longest wait for the source's next message before\n"
 	"                    the commit is asked for (default 30000)\n"
 	"  --freebind        rebuild even where a local address is not (yet) here\n"
+	"                    (IPv6 only: an IPv4 connect needs the address here)\n"
 	"  --output FILE     the program's stdout and stderr, appended (default\n"
 	"                    /dev/null: it outlives the channel's session)\n"
 	"  --status [ID]     how move ID ended here (its last step: committed,\n"

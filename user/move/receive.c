@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "internal.h"	/* tf_endpoint_wire_v4 */
 #include "fault.h"
 #include "handoff.h"
 #include "handover.h"
@@ -190,11 +191,18 @@ static int step_prepare(struct target *t)
 	for (uint32_t i = 0; i < p->ix.n; i++) {
 		const struct tf_index_entry *e = &p->ix.entries[i];
 
-		if (!t->o->freebind && (err = have_address(&e->local)))
+		uint8_t v4[4];
+		/* --freebind does not help IPv4: the kernel routes an IPv4 connect
+		 * only from a local address (restore's --freebind, tcpferry(8)). */
+		bool ipv4 = tf_endpoint_wire_v4(&e->local, v4);
+
+		if ((!t->o->freebind || ipv4) && (err = have_address(&e->local)))
 			return refuse(t, "%s -> %s: the local address is not on this host "
-				      "(%s); add it before the move, or use receive --freebind",
+				      "(%s); add it before the move%s",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
-				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err));
+				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err),
+				      ipv4 ? " (an IPv4 connect needs it here, even with --freebind)"
+					   : ", or use receive --freebind");
 	}
 	if (p->flags & MV_PREP_SEND_TO) {
 		t->handoff = tf_handoff_connect(p->argv[0]);
