@@ -143,20 +143,23 @@ is "$(nlocks)" 0 "  no lock is left"
 
 # migrate send to a receive where the tuple is live (the same host): the
 # target refuses at prepare, before it locks anything or the source freezes.
-in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" migrate send --pid "$app3" --journal "$TMP/js" \
-	--via "ip netns exec $NS_A $TF --bpffs $BPFFS/a receive --journal $TMP/jr" -- true >"$TMP/ms.out" 2>&1
-rc=$?
-note "$(cat "$TMP/ms.out")"
+# send_to NS BPFFS OUT [RECEIVE_OPTION...]: migrate send app3 to a receive in NS; its exit status in rc.
+send_to() {
+	local ns=$1 fs=$2 out=$3
+	shift 3
+	in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" migrate send --pid "$app3" --journal "$TMP/js" \
+		--via "ip netns exec $ns $TF --bpffs $fs receive $* --journal $TMP/jr" -- true >"$out" 2>&1
+	rc=$?
+	note "$(cat "$out")"
+}
+send_to "$NS_A" "$BPFFS/a" "$TMP/ms.out"
 ok "migrate send to a target where the tuple is live fails (exit $rc): the target says so at prepare" \
 	eval '[ $rc -ne 0 ] && grep -q "this 4-tuple is already in use on this host by a live socket (ESTABLISHED, pid $app3 python3); nothing was locked here" "$TMP/ms.out"'
 is "$(nlocks)" 0 "  no lock is left"
 ok "  the stream goes on" eval 'a=$(stat -c %s "$TMP/recv3"); sleep 0.5; [ "$(stat -c %s "$TMP/recv3")" -gt "$a" ]'
 # And to a target without the IPv4 local address, --freebind or not: refused at
 # prepare, saying to add it (an IPv4 connect needs it, freebind or not).
-in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" migrate send --pid "$app3" --journal "$TMP/js" \
-	--via "ip netns exec $NS_B $TF --bpffs $BPFFS/b receive --freebind --journal $TMP/jr" -- true >"$TMP/ms2.out" 2>&1
-rc=$?
-note "$(cat "$TMP/ms2.out")"
+send_to "$NS_B" "$BPFFS/b" "$TMP/ms2.out" --freebind
 ok "migrate send to a receive --freebind without the IPv4 address fails (exit $rc) at prepare, saying to add it" \
 	eval '[ $rc -ne 0 ] && grep -q "the local address is not on this host (Cannot assign requested address); add it before the move (an IPv4 connect needs it here, even with --freebind)" "$TMP/ms2.out"'
 done_testing
