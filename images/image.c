@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,10 +101,52 @@ static int check_endpoints(uint16_t sock_family, const struct tf_endpoint *local
 	return 0;
 }
 
+/*
+ * The values each int option can hold, as getsockopt returns them (and
+ * setsockopt takes them back): images/FORMAT.md lists the same ranges.
+ */
+static const struct { uint16_t id; int32_t min, max; } int_range[] = {
+	{ TF_SO_NODELAY, 0, 1 },	{ TF_SO_CORK, 0, 1 },
+	{ TF_SO_KEEPALIVE, 0, 1 },	{ TF_SO_REUSEADDR, 0, 1 },
+	{ TF_SO_V6ONLY, 0, 1 },
+	{ TF_SO_KEEPIDLE, 1, 32767 },	/* MAX_TCP_KEEPIDLE */
+	{ TF_SO_KEEPINTVL, 1, 32767 },	/* MAX_TCP_KEEPINTVL */
+	{ TF_SO_KEEPCNT, 1, 127 },	/* MAX_TCP_KEEPCNT */
+	{ TF_SO_USER_TIMEOUT, 0, INT32_MAX },
+	{ TF_SO_TOS, 0, 255 },		/* IP_TOS, IPV6_TCLASS */
+	{ TF_SO_TTL, -1, 255 },		/* IP_TTL 1..255, IPV6_UNICAST_HOPS -1..255 */
+	{ TF_SO_SNDBUF, 1, INT32_MAX },	{ TF_SO_RCVBUF, 1, INT32_MAX },
+	{ TF_SO_BUF_LOCK, 0, 3 },	/* SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK */
+	{ TF_SO_RCVLOWAT, 1, INT32_MAX },
+	{ TF_SO_MTU_DISCOVER, 0, 5 },	/* IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT */
+	/* TCP_NOTSENT_LOWAT, SO_MARK, SO_PRIORITY: any 32 bits */
+};
+
+/* A name (TCP_CONGESTION, SO_BINDTODEVICE): printable, no NUL, no space, shorter than the kernel's buffer. */
+static int check_name(const struct tf_sockopt_info *info, const struct tf_sockopt *o)
+{
+	size_t max = 15;	/* TCP_CA_NAME_MAX and IFNAMSIZ are 16, with the NUL */
+
+	for (size_t i = 0; i < o->len; i++)
+		if (o->val[i] <= 0x20 || o->val[i] >= 0x7f || (o->id == TF_SO_BINDTODEVICE && o->val[i] == '/'))
+			return tf_failx(EINVAL, "socket option %s: byte %zu of the name is 0x%02x; a name is "
+					"printable text without NUL%s", info->name, i, o->val[i],
+					o->id == TF_SO_BINDTODEVICE ? ", space or '/'" : " or space");
+	if (o->len > max)
+		return tf_failx(EINVAL, "socket option %s: a name of %u bytes, more than the kernel's %zu",
+				info->name, o->len, max);
+	if (o->id == TF_SO_BINDTODEVICE && o->val[0] == '.' &&
+	    (o->len == 1 || (o->len == 2 && o->val[1] == '.')))
+		return tf_failx(EINVAL, "socket option SO_BINDTODEVICE: '%.*s' is no device name", o->len,
+				(const char *)o->val);
+	return 0;
+}
+
 static int check_sockopt(const struct tf_sockopt *o)
 {
 	const struct tf_sockopt_info *info = tf_sockopt_info(o->id);
 	bool len_ok;
+	int32_t iv[2];
 
 	if (!info)
 		return tf_failx(EINVAL, "socket option id %u is unknown", o->id);
@@ -119,7 +162,27 @@ static int check_sockopt(const struct tf_sockopt *o)
 	if (!len_ok)
 		return tf_failx(EINVAL, "socket option %s: a value of %u bytes makes no sense",
 				info->name, o->len);
-	return 0;
+	switch (info->kind) {
+	case TF_SOK_STRING:
+		return check_name(info, o);
+	case TF_SOK_LINGER:
+		iv[0] = (int32_t)get32(o->val);
+		iv[1] = (int32_t)get32(o->val + 4);
+		if (iv[0] != 0 && iv[0] != 1)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_onoff %d is neither 0 nor 1", iv[0]);
+		if (iv[1] < 0)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_linger %d s is negative", iv[1]);
+		return 0;
+	case TF_SOK_INT:
+		iv[0] = (int32_t)get32(o->val);
+		for (size_t i = 0; i < ARRAY_SIZE(int_range); i++)
+			if (int_range[i].id == o->id && (iv[0] < int_range[i].min || iv[0] > int_range[i].max))
+				return tf_failx(EINVAL, "socket option %s: %d is out of range (%d..%d)",
+						info->name, iv[0], int_range[i].min, int_range[i].max);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static int check_conn(const struct tf_conn *c)
@@ -875,16 +938,85 @@ static int decode_index(const uint8_t *buf, size_t len, struct tf_index *ix)
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
-/* Whole file into memory; images hold at most two 1 GiB queues. */
-static int slurp(const char *path, uint8_t **buf, size_t *len)
+/* ---- trust: what a dump directory may hold ---------------------------------------------------- */
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a fifo" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       S_ISLNK(m) ? "a symbolic link" : "not a plain file";
+}
+
+/*
+ * Restore runs as root and rebuilds whatever a file says: a file or a
+ * directory that someone else could have written is not trusted.  Owner:
+ * root or the user running tcpferry.  Mode: not writable by group or others,
+ * a directory neither, sticky or not (in a sticky one another user could
+ * still add a hard link to a file root owns under an image's name).
+ */
+static int check_trust(const struct stat *st, const char *name)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	struct passwd *pw;
+
+	if (st->st_uid != 0 && st->st_uid != getuid()) {
+		pw = getpwuid(st->st_uid);
+		return tf_failx(EPERM, "owned by uid %u%s%s%s, not by root or you (uid %u): a %s another user "
+				"could write is not trusted; check it, then chown %u %s",
+				(unsigned)st->st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
+				(unsigned)getuid(), dir ? "directory" : "file", (unsigned)getuid(), name);
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return tf_failx(EPERM, "writable by %s (mode %04o): anyone could have replaced %s; "
+				"check it, then chmod go-w %s",
+				(st->st_mode & S_IWOTH) ? "every user" : "its group",
+				(unsigned)(st->st_mode & 07777), dir ? "its files" : "it", name);
+	return 0;
+}
+
+/*
+ * The directory that holds path (or dir itself), opened and checked: an fd
+ * to open files relative to, so that what was checked is what is read.
+ */
+static int open_dir(const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return tf_fail(errno, "directory %s", dir);
+	if (fstat(fd, &st)) {
+		err = tf_fail(errno, "stat %s", dir);
+		close(fd);
+		return err;
+	}
+	err = check_trust(&st, dir);
+	if (err) {
+		tf_error_prefix("directory %s", dir);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Whole file into memory; images hold at most two 1 GiB queues.  Never
+ * through a symbolic link, never blocking on a fifo or a device (O_NONBLOCK
+ * until fstat has said it is a plain file), and only a file we can trust.
+ */
+static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, size_t *len)
 {
 	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
 	struct stat st;
 	size_t got = 0;
 	uint8_t *p;
-	int fd;
+	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && errno == ELOOP)
+		return tf_failx(ELOOP, "a symbolic link, not a regular file; a dump directory holds only the "
+				"files tcpferry wrote (put the file itself there)");
 	if (fd < 0)
 		return tf_fail(errno, "open");
 	if (fstat(fd, &st)) {
@@ -895,7 +1027,12 @@ static int slurp(const char *path, uint8_t **buf, size_t *len)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return tf_failx(EINVAL, "not a regular file");
+		return tf_failx(EINVAL, "not a regular file (%s); a dump directory holds only the files "
+				"tcpferry wrote", file_kind(st.st_mode));
+	}
+	if ((err = check_trust(&st, path))) {
+		close(fd);
+		return err;
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
@@ -926,6 +1063,29 @@ static int slurp(const char *path, uint8_t **buf, size_t *len)
 	*buf = p;
 	*len = got;
 	return 0;
+}
+
+/* path's directory checked, then path read from it (slurp_at). */
+static int slurp(const char *path, uint8_t **buf, size_t *len)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int dfd, err;
+
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
+		return tf_failx(ENAMETOOLONG, "path too long");
+	else if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	if (!*name)
+		return tf_failx(EISDIR, "a directory, not an image");
+	dfd = open_dir(dir);
+	if (dfd < 0)
+		return dfd;
+	err = slurp_at(dfd, name, path, buf, len);
+	close(dfd);
+	return err;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -1116,12 +1276,18 @@ int tf_index_read(const char *dir, struct tf_index *ix)
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
-	int err;
+	int err, dfd;
 
 	memset(ix, 0, sizeof(*ix));
 	if ((err = index_path(dir, path, sizeof(path))))
 		return err;
-	err = slurp(path, &buf, &len);
+	dfd = open_dir(dir);
+	if (dfd < 0) {
+		tf_error_prefix("index %s", path);
+		return dfd;
+	}
+	err = slurp_at(dfd, TF_INDEX_FILE, path, &buf, &len);
+	close(dfd);
 	if (!err) {
 		err = decode_index(buf, len, ix);
 		free(buf);

@@ -85,6 +85,18 @@ done_testing() {
 	[ "$_tap_fail" -eq 0 ]
 }
 
+# expect_error WANT_STATUS PATTERN CMD...: CMD fails with that exit status and
+# an error (stderr) matching the extended regex PATTERN; the error is noted.
+expect_error() {
+	local want=$1 pattern=$2 out status
+	shift 2
+	out=$("$@" 2>&1 >/dev/null)
+	status=$?
+	note "$out"
+	[ "$status" = "$want" ] || { diag "exit $status, want $want"; return 1; }
+	grep -qE -- "$pattern" <<<"$out" || { diag "no match for: $pattern"; return 1; }
+}
+
 # ---- cleanup ----------------------------------------------------------------------
 
 # at_exit CMD...: run at exit, last registered first, whatever happened.

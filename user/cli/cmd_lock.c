@@ -31,7 +31,8 @@ static const char lock_usage[] =
 	"  flush          remove every lock\n"
 	"  gc             remove the locks whose expiry has passed\n"
 	"  --file F       one \"LOCAL PEER\" pair per line (- for stdin; # comments), in bulk\n"
-	"  --ttl SEC      expire after SEC seconds (an expired lock drops nothing; gc removes it)\n"
+	"  --ttl SEC      expire after SEC seconds (an expired lock drops nothing; gc removes it);\n"
+	"                 0, as without --ttl, never expires (as --lock-ttl 0 of dump and restore)\n"
 	"  --reason R     recorded with the lock (default manual)\n"
 	"  --max-locks N  table size if this creates the table (default 65536)\n"
 	"  -j, -p         JSON output\n";
@@ -67,8 +68,8 @@ static int parse_args(int argc, char **argv, struct lock_args *a)
 			break;
 		case 't':
 			ttl = strtod(optarg, &end);
-			if (!*optarg || *end || !(ttl > 0) || ttl > 1e9) {
-				cli_error("lock: --ttl '%s': expected seconds > 0", optarg);
+			if (!*optarg || *end || !(ttl >= 0) || ttl > 1e9) {
+				cli_error("lock: --ttl '%s': expected seconds, 0 for a lock that never expires", optarg);
 				return -1;
 			}
 			a->ttl_ns = (uint64_t)(ttl * 1e9 + 0.5);

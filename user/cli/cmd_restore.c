@@ -5,9 +5,12 @@
  * Every image is read and validated before anything touches the kernel.
  * Then: lock each tuple on this host, rebuild the sockets in repair mode,
  * take them out of repair (unsent data goes out), drop the locks, hand the
- * sockets over.  A failure before repair-off closes what was built (silently:
- * still in repair) and keeps the locks, so the peer retransmits into the lock
- * instead of meeting an RST; the message says how to retry or roll back.
+ * sockets over.  A tuple that a live socket of this host owns is refused
+ * before anything is locked.  A failure before repair-off closes what was
+ * built (silently: still in repair) and keeps the locks, so the peer
+ * retransmits into the lock instead of meeting an RST, but never one taken
+ * here on a tuple a live socket owns; the message says which locks stay and
+ * how to retry or roll back.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,6 +40,8 @@ static const char usage[] =
 	"  --send-to PATH       pass the sockets to a process listening on a unix\n"
 	"                       stream socket (SCM_RIGHTS; see tcpferry(8))\n"
 	"  --freebind           bind even if the local address is not on this host yet\n"
+	"                       (IPv6 only: the kernel routes an IPv4 connect only\n"
+	"                       from a local address, so add an IPv4 one first)\n"
 	"  --no-lock            do not lock the tuples while restoring\n"
 	"  --keep-lock          leave the locks in place after the restore (an\n"
 	"                       orchestrator drops them once routes have moved)\n"
@@ -164,8 +169,9 @@ int cmd_restore(int argc, char **argv)
 	/* 3. Out of repair: the point of no return. */
 	if (restore_job_live(&j, probe)) {
 		/* The locks stay, so peers retransmit to the retry instead of
-		 * meeting an RST. */
+		 * meeting an RST; but none taken here on a tuple a live socket owns. */
 		restore_job_discard(&j);
+		conn_locks_release_owned(&j.locks);
 		goto failed;
 	}
 	if (!keep_lock)
@@ -199,11 +205,29 @@ int cmd_restore(int argc, char **argv)
 	goto out;
 
 failed:
-	cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
-		 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host, "
-		 "then drop the locks here (tcpferry lock del, or let them expire).",
-		 dir, j.lock ? "the locks taken here stay, so peers retransmit instead of meeting an RST" : "no lock was taken",
-		 dir);
+	/* Say only what is true of the locks: which are held here now. */
+	{
+		int taken = conn_locks_taken(&j.locks, false), found = conn_locks_taken(&j.locks, true);
+		char locks[256], ttl[32];
+
+		snprintf(ttl, sizeof(ttl), j.ttl ? "expiry %ld s" : "no expiry", j.ttl);
+		if (!j.lock)
+			snprintf(locks, sizeof(locks), "no lock was taken (--no-lock)");
+		else if (taken + found == 0)
+			snprintf(locks, sizeof(locks), "no lock was taken here");
+		else if (!found)
+			snprintf(locks, sizeof(locks), "the %d lock(s) taken here stay (%s), so peers retransmit "
+				 "instead of meeting an RST", taken, ttl);
+		else if (!taken)
+			snprintf(locks, sizeof(locks), "the %d lock(s) it found here (taken before it) stay, so peers "
+				 "retransmit instead of meeting an RST", found);
+		else
+			snprintf(locks, sizeof(locks), "the %d lock(s) taken here and the %d found here stay, so peers "
+				 "retransmit instead of meeting an RST", taken, found);
+		cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
+			 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host%s.",
+			 dir, locks, dir, taken + found ? ", then drop the locks here (tcpferry lock del, or let them expire)" : "");
+	}
 out:
 	if (handoff >= 0)
 		close(handoff);

@@ -4,7 +4,9 @@
  *
  * Undo a dump on the source host: every TCP socket of PID that a dump left in
  * repair mode leaves it (with a window probe, so the peer answers at once),
- * this host's lock on it is dropped, and the process continues.  The
+ * this host's lock on it is dropped, and the process continues.  Only a
+ * process a dump stopped: one with a socket in repair mode, or the pid the
+ * index of --in DIR names; any other is refused, not continued.  The
  * connections go on where they were; the images, if any, are stale.
  *
  * Repair mode loses the socket's SO_REUSEADDR (it reads 2 while on, 0 after),
@@ -27,12 +29,14 @@ static const char usage[] =
 	"\n"
 	"Roll a dump back on the source host: each TCP socket of PID that is in\n"
 	"repair mode leaves it, its lock here is dropped, and PID continues\n"
-	"(SIGCONT).  Use it while no restore has gone live elsewhere.\n"
+	"(SIGCONT).  Use it while no restore has gone live elsewhere.  A process\n"
+	"with no socket in repair mode is continued only with --in DIR naming it\n"
+	"(its dump's index): anything else may have been stopped by someone else.\n"
 	"\n"
 	"  --pid PID       the process the dump stopped\n"
-	"  --in DIR        the dump's directory: each socket gets back the\n"
-	"                  SO_REUSEADDR its image recorded (repair mode cleared it;\n"
-	"                  without --in it reads 0 afterwards)\n"
+	"  --in DIR        the dump's directory, whose index must name PID: each\n"
+	"                  socket gets back the SO_REUSEADDR its image recorded\n"
+	"                  (repair mode cleared it; without --in it reads 0 afterwards)\n"
 	"  --no-probe      leave repair mode without the window probe\n"
 	"  --keep-lock     leave the locks (drop them yourself: tcpferry lock del)\n"
 	"\n"
@@ -45,8 +49,8 @@ static void free_images(struct tf_conn *c, uint32_t n)
 	free(c);
 }
 
-/* Every image of the dump in DIR, so the sockets get back what they had. */
-static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out)
+/* Every image of the dump in DIR, so the sockets get back what they had; the pid the index names. */
+static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out, uint32_t *pid_out)
 {
 	struct tf_index ix = {};
 	struct tf_conn *c;
@@ -73,6 +77,7 @@ static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out)
 	}
 	*out = c;
 	*n_out = ix.n;
+	*pid_out = ix.pid;
 	tf_index_free(&ix);
 	return 0;
 }
@@ -105,8 +110,8 @@ int cmd_resume(int argc, char **argv)
 	struct tf_locktab *t = NULL;
 	struct tf_conn *imgs = NULL;
 	const char *dir = NULL;
-	uint32_t n_imgs = 0;
-	int *fds = NULL, n = 0, pidfd, c, resumed = 0, ret = 0;
+	uint32_t n_imgs = 0, dumped_pid = 0;
+	int *fds = NULL, n = 0, pidfd, c, resumed = 0, in_repair = 0, ret = 0;
 	long pid = 0;
 	struct json *j;
 
@@ -130,8 +135,14 @@ int cmd_resume(int argc, char **argv)
 		return cli_error("resume needs --pid; see tcpferry resume --help"), EXIT_USAGE;
 	if (cli_need_cap(CAP_NET_ADMIN, "resume") || cli_need_cap(CAP_SYS_PTRACE, "resume"))
 		return 1;
-	if (dir && read_images(dir, &imgs, &n_imgs))
+	if (dir && read_images(dir, &imgs, &n_imgs, &dumped_pid))
 		return 1;
+	if (dir && dumped_pid != pid) {
+		free_images(imgs, n_imgs);
+		return cli_error("resume --pid %ld --in %s: that dump is of pid %u, not %ld; nothing done: give the "
+				 "directory of pid %ld's dump, or resume pid %u", pid, dir, dumped_pid, pid, pid,
+				 dumped_pid);
+	}
 	pidfd = tf_proc_open(pid);
 	if (pidfd < 0) {
 		free_images(imgs, n_imgs);
@@ -141,6 +152,27 @@ int cmd_resume(int argc, char **argv)
 		close(pidfd);
 		free_images(imgs, n_imgs);
 		return cli_lib_error(c, "resume");
+	}
+	/*
+	 * Only a process a dump stopped is continued: one with a socket in
+	 * repair mode (what a dump leaves), or the one --in's index names.
+	 * Any other may be stopped by someone else (a debugger, a job
+	 * control stop, an orchestrator's freeze): SIGCONT would wake it.
+	 */
+	for (int i = 0; i < n; i++) {
+		int fd = tf_proc_getfd(pidfd, pid, fds[i]);
+
+		if (fd < 0)
+			continue;
+		in_repair += tf_check_socket(fd) == 0 && tf_repair_state(fd) == 1;
+		close(fd);
+	}
+	if (!in_repair && !dir) {
+		close(pidfd);
+		free(fds);
+		return cli_error("resume pid %ld: no socket of it is in repair mode, so no dump here stopped it; nothing "
+				 "done (not continued: someone else may have stopped it). Give the dump's directory "
+				 "(--in DIR) to resume it anyway, or continue it yourself: kill -CONT %ld", pid, pid);
 	}
 	if (!keep_lock && tf_locktab_open(g.bpffs, false, 0, &t) < 0)
 		t = NULL;	/* no lock table here: nothing to drop */

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "internal.h"	/* tf_endpoint_wire_v4 */
 #include "fault.h"
 #include "handoff.h"
 #include "handover.h"
@@ -165,10 +166,22 @@ static int step_hello(struct target *t)
 	return 0;
 }
 
+/* The i-th entry of an index as a connection (its tuple is all the owner check reads). */
+static const struct tf_conn *entry_at(void *arg, size_t i, const char **name)
+{
+	static struct tf_conn c;
+	const struct tf_index *ix = arg;
+
+	c = (struct tf_conn){ .local = ix->entries[i].local, .peer = ix->entries[i].peer };
+	if (name)
+		*name = NULL;
+	return &c;
+}
+
 static int step_prepare(struct target *t)
 {
 	struct mv_prepare *p = &t->prep;
-	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN];
+	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN], why[1024];
 	struct mv_reply ok = {};
 	int err;
 
@@ -178,11 +191,18 @@ static int step_prepare(struct target *t)
 	for (uint32_t i = 0; i < p->ix.n; i++) {
 		const struct tf_index_entry *e = &p->ix.entries[i];
 
-		if (!t->o->freebind && (err = have_address(&e->local)))
+		uint8_t v4[4];
+		/* --freebind does not help IPv4: the kernel routes an IPv4 connect
+		 * only from a local address (restore's --freebind, tcpferry(8)). */
+		bool ipv4 = tf_endpoint_wire_v4(&e->local, v4);
+
+		if ((!t->o->freebind || ipv4) && (err = have_address(&e->local)))
 			return refuse(t, "%s -> %s: the local address is not on this host "
-				      "(%s); add it before the move, or use receive --freebind",
+				      "(%s); add it before the move%s",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
-				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err));
+				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err),
+				      ipv4 ? " (an IPv4 connect needs it here, even with --freebind)"
+					   : ", or use receive --freebind");
 	}
 	if (p->flags & MV_PREP_SEND_TO) {
 		t->handoff = tf_handoff_connect(p->argv[0]);
@@ -191,6 +211,13 @@ static int step_prepare(struct target *t)
 	} else if ((err = tf_handoff_exec_check(p->argv))) {
 		return refuse(t, "the program to hand the sockets to: %s", tf_strerror());
 	}
+	/* A tuple a live socket here owns: a lock would drop its packets, and
+	 * the build could not take the tuple anyway. */
+	err = conn_owners_find(p->ix.n, entry_at, &p->ix, "nothing was locked here", why, sizeof(why));
+	if (err > 0)
+		return refuse(t, "%s", why);
+	if (err < 0)
+		mv_warn("receive %s: %s; going on", t->id, why);
 	/* Locked before the source freezes: the peers' packets meet a lock here
 	 * as soon as the traffic moves, and attaching costs them nothing now. */
 	t->rj.locks.bpffs = t->o->bpffs;

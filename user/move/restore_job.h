@@ -3,9 +3,12 @@
  * The work of `tcpferry restore`, shared with `tcpferry migrate move`, in
  * the network namespace the sockets are to live in:
  *   read   every image read and checked; nothing has touched the kernel
- *   build  every tuple locked on this host, then each socket rebuilt in
+ *   build  refused if a live socket here owns a tuple (nothing locked);
+ *          every tuple locked on this host, then each socket rebuilt in
  *          repair mode; a failure closes what was built (silently: still in
- *          repair) and keeps the locks, so peers retransmit into them
+ *          repair) and keeps the locks, so peers retransmit into them,
+ *          except a lock taken here on a tuple a live socket owns (a race
+ *          with the check): that one is dropped
  *   live   out of repair mode: the point of no return
  */
 #ifndef TF_RESTORE_JOB_H
@@ -44,6 +47,8 @@ struct restore_job {
 /* Each step prints its errors and returns 0 or 1. */
 int restore_job_read(struct restore_job *j);
 int restore_job_build(struct restore_job *j);
+/* The check build starts with: does a live socket here own a tuple? 0 or 1 (printed). */
+int restore_job_check_owners(struct restore_job *j);
 int restore_job_live(struct restore_job *j, bool probe);
 /*
  * The sockets and their names as the handoff calls take them (handoff.h):
