@@ -943,6 +943,26 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+void tf_sync_parent(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
 /*
  * Write under a temporary name and rename: readers see all or nothing.  With
  * durable, also fsync the file before the rename and the directory after it.
@@ -950,8 +970,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool durable)
 {
 	static unsigned counter;
-	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-	int fd, err, dfd;
+	char tmp[PATH_MAX];
+	int fd, err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d-%u", path, (int)getpid(),
 		     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >= (int)sizeof(tmp))
@@ -976,19 +996,7 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool d
 	if (!durable)
 		return 0;
 	/* The rename itself must reach the disk too. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	tf_sync_parent(path);
 	return 0;
 }
 
