@@ -19,11 +19,7 @@
 
 #include "frame.h"
 #include "internal.h"
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
+#include "le.h"
 
 static const uint8_t magic_bytes[4] = { 'T', 'F', 'F', 'R' };
 

@@ -20,6 +20,7 @@
 
 #include "image_format.h"
 #include "internal.h"
+#include "le.h"
 
 /* Linux TCP states (include/net/tcp_states.h) that still hold a connection. */
 enum {
@@ -45,15 +46,7 @@ const char *tf_record_name(uint16_t type, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- little-endian, byte by byte ------------------------------------------------------ */
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
-static void set64(uint8_t *p, uint64_t v) { set32(p, v); set32(p + 4, v >> 32); }
+/* ---- little-endian: le.h ------------------------------------------------------------------ */
 
 static uint32_t crc(const uint8_t *p, size_t n)
 {

@@ -22,16 +22,10 @@
 
 #include "image_format.h"
 #include "internal.h"
+#include "le.h"
 #include "stream.h"
 
 #define CHUNK (1u << 20)	/* what the writer gathers and the reader asks for at once */
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
-static void set64(uint8_t *p, uint64_t v) { set32(p, v); set32(p + 4, v >> 32); }
 
 const char *tf_stream_frame_name(uint16_t type, char *buf, size_t len)
 {
