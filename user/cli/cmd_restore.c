@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry restore --in DIR [--send-to PATH | -- CMD [ARGS]]
+ * tcpferry restore --in DIR|FILE|- [--send-to PATH | -- CMD [ARGS]]
  *
- * Every image is read and validated before anything touches the kernel.
+ * Every image, of a dump directory or an image stream, is read and
+ * validated before anything touches the kernel.
  * Then: lock each tuple on this host, rebuild the sockets in repair mode,
  * take them out of repair (unsent data goes out), drop the locks, hand the
  * sockets over.  A failure before repair-off closes what was built (silently:
@@ -24,13 +25,17 @@
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
-	"       tcpferry restore --in DIR [OPTIONS] --send-to UNIX_SOCKET\n"
+	"Usage: tcpferry restore --in DIR|FILE|- [OPTIONS] -- CMD [ARGS]...\n"
+	"       tcpferry restore --in DIR|FILE|- [OPTIONS] --send-to UNIX_SOCKET\n"
 	"\n"
-	"Rebuild the connections of a dump directory in this network namespace and\n"
-	"hand them to a program.\n"
+	"Rebuild the connections of a dump in this network namespace and hand them\n"
+	"to a program.  The whole dump is read and checked first: a damaged or cut\n"
+	"one is refused before any lock or socket is made.\n"
 	"\n"
-	"  --in DIR             the dump directory (index.tfi and its images)\n"
+	"  --in DIR             a dump directory (index.tfi and its images)\n"
+	"  --in FILE            an image stream: a file dump --out FILE.tfs wrote, or\n"
+	"                       a FIFO (anything not a directory is read as a stream)\n"
+	"  --in -               an image stream on standard input (dump --out - | ...)\n"
 	"  -- CMD [ARGS]        exec CMD with the sockets as fds 3, 4, ... and\n"
 	"                       LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
 	"                       socket activation; e.g. socat FD:3 ...)\n"
@@ -209,7 +214,7 @@ failed:
 		 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host, "
 		 "then drop the locks here (tcpferry lock del, or let them expire).",
 		 dir, j.lock ? "the locks taken here stay, so peers retransmit instead of meeting an RST" : "no lock was taken",
-		 dir);
+		 strcmp(dir, "-") ? dir : "- (with the same stream again)");
 out:
 	if (handoff >= 0)
 		close(handoff);
