@@ -269,6 +269,11 @@ int tf_stream_finish(struct tf_stream_writer *w)
 	return w->err;
 }
 
+int tf_stream_flush(struct tf_stream_writer *w)
+{
+	return w_flush(w);
+}
+
 void tf_stream_writer_free(struct tf_stream_writer *w)
 {
 	free(w->buf);

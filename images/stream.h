@@ -89,6 +89,8 @@ struct tf_stream_writer {
 int tf_stream_begin(struct tf_stream_writer *w, int fd, const struct tf_index *ix);
 int tf_stream_put_conn(struct tf_stream_writer *w, const struct tf_conn *c);
 int tf_stream_finish(struct tf_stream_writer *w);
+/* What is gathered so far out to fd now (finish does it too). */
+int tf_stream_flush(struct tf_stream_writer *w);
 void tf_stream_writer_free(struct tf_stream_writer *w);
 
 /* All of it at once: conns[i] is ix->entries[i]'s connection. */

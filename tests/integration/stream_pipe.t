@@ -11,7 +11,7 @@ need_root
 need_built
 need_cmd python3 socat
 
-plan 22
+plan 26
 
 make_pair
 make_bpffs
@@ -38,7 +38,7 @@ spawn "$NS_A" "$TMP/pipe1.out" sh -c '"$1" --bpffs "$2" -j dump --pid "$3" --out
 	sh "$TF" "$BPFFS/a" "$app1" "$TMP/pipe1"
 ok "dump --out - | restore --in -: the source is killed" wait_for 20 gone "$app1"
 no_locks() { [ -z "$(locks)" ]; }
-ok "and the restore drops its locks" wait_for 20 no_locks
+ok "and the restore drops its locks" wait_for 20 no_locks || diag "$(cat "$TMP/pipe1.out" "$TMP/pipe1.dump")"
 wait_for 5 sh -c '[ "$(holder 7400)" = socat ]' 2>/dev/null
 is "$(holder 7400)" socat "socat holds the connection"
 ok "the dump's JSON went to stderr, not into the stream" \
@@ -52,13 +52,14 @@ is "$(nstat_get "$NS_B" TcpEstabResets)" 0 "no connection of the peer was reset"
 # ---- 2. a cut stream: refused before any lock or socket; the source resumes -------------
 spawn "$NS_A" "$TMP/echo2.out" "$HELPERS/tf-stream" echo "$ADDR_A" 7401
 app2=$SPAWNED
-spawn "$NS_B" "$TMP/peer2.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 7401 --count 3 --rounds 4
+spawn "$NS_B" "$TMP/peer2.out" "$HELPERS/tf-stream" many-peer "$ADDR_A" 7401 --count 3 --rounds 5
 peer2=$SPAWNED
 wait_for 20 grep -qs ready "$TMP/peer2.out" || bail_out "peer 2: $(cat "$TMP/peer2.out")"
 kill -USR1 "$peer2"
 wait_for 10 grep -qs 'round 1 ok' "$TMP/peer2.out"
 
-in_ns "$NS_A" bash -c '"$1" --bpffs "$2" dump --pid "$3" --out - 2>"$4.dump" | head -c 700 |
+# The rest of the stream is read and dropped, so the dump itself succeeds.
+in_ns "$NS_A" bash -c '"$1" --bpffs "$2" dump --pid "$3" --out - 2>"$4.dump" | { head -c 700; cat >/dev/null; } |
 	"$1" --bpffs "$2" restore --in - -- true 2>"$4.restore"; echo "${PIPESTATUS[*]}" >"$4.rc"' \
 	bash "$TF" "$BPFFS/a" "$app2" "$TMP/cut"
 is "$(cat "$TMP/cut.rc")" "0 0 1" "a stream cut after 700 bytes: the dump succeeds, the restore fails"
@@ -73,6 +74,16 @@ ok "resume at the source" quietly tfa resume --pid "$app2"
 ok "the process runs again" running "$app2"
 kill -USR1 "$peer2"
 ok "every connection carries round 2 at the source" wait_for 10 grep -qs 'round 2 ok' "$TMP/peer2.out"
+
+# A dump killed at the fault point dump-images: the restore gets every CONN, no END.
+in_ns "$NS_A" bash -c 'TCPFERRY_FAULT=dump-images "$1" --bpffs "$2" dump --pid "$3" --out - 2>/dev/null |
+	"$1" --bpffs "$2" restore --in - -- true 2>"$4.restore"' bash "$TF" "$BPFFS/a" "$app2" "$TMP/fault"
+ok "a dump killed before END: the restore refuses the stream (no END frame, 3 of 3 connections in)" \
+	grep -q "no END frame (3 of 3 connections in)" "$TMP/fault.restore" || diag "$(cat "$TMP/fault.restore")"
+is "$(locks)" "dump dump dump" "and takes no lock"
+ok "resume at the source" quietly tfa resume --pid "$app2"
+kill -USR1 "$peer2"
+ok "every connection carries round 3 at the source" wait_for 10 grep -qs 'round 3 ok' "$TMP/peer2.out"
 
 # ---- 3. a reader that is gone: the dump fails and is undone -----------------------------
 # Its stdout a pipe whose read end is closed before it starts: EPIPE for sure.
@@ -97,7 +108,7 @@ ok "one file, 0600, no temporary left" sh -c '[ "$(stat -c %a "$1")" = 600 ] && 
 spawn "$NS_A" "$TMP/restored.out" "$TF" --bpffs "$BPFFS/a" restore --in "$TMP/d.tfs" -- "$HELPERS/tf-stream" echo-continue
 wait_for 20 test -z "$(locks)"
 kill -USR1 "$peer2"
-wait_for 10 grep -qs 'round 3 ok' "$TMP/peer2.out"
+wait_for 10 grep -qs 'round 4 ok' "$TMP/peer2.out"
 kill -USR1 "$peer2"
-ok "restore --in FILE.tfs: every connection echoes rounds 3 and 4" wait "$peer2"
+ok "restore --in FILE.tfs: every connection echoes rounds 4 and 5" wait "$peer2"
 done_testing

@@ -38,8 +38,10 @@ static const char usage[] =
 	"                     written under a temporary name, fsynced, renamed)\n"
 	"  --out -            the stream on standard output (a pipe: e.g.\n"
 	"                     | ssh host tcpferry restore --in - ...); every other\n"
-	"                     line, -j's too, then goes to stderr.  An existing FIFO\n"
-	"                     or character device also takes the stream as is\n"
+	"                     line, -j's too, then goes to stderr.  The stream ends\n"
+	"                     when dump does (--kill included), and a restore starts\n"
+	"                     then.  An existing FIFO or character device also takes\n"
+	"                     the stream as is\n"
 	"  --leave-running    snapshot only: repair off again, locks dropped, the\n"
 	"                     process continues; the connection goes on at the source\n"
 	"  --kill             after the dump, SIGKILL the process; its sockets close\n"
@@ -183,10 +185,6 @@ int cmd_dump(int argc, char **argv)
 		goto out;
 	n = j.n;
 	d = j.d;
-	if (j.out_to_fd) {
-		close(j.out_fd);	/* the reader sees the end of the stream now */
-		j.out_to_fd = false;
-	}
 
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
@@ -211,11 +209,14 @@ int cmd_dump(int argc, char **argv)
 			     j.sink.form != IMAGE_DIR);
 		cli_json_close(js);
 	}
+	/* Only now does a reader see the stream end (it waits for that): the
+	 * source is killed, resumed or left as it is, so a restore on this host
+	 * does not meet the source's sockets still holding the tuples. */
 	ret = err ? 1 : 0;
 out:
+	dump_job_free(&j);	/* our copies of the sockets closed first, too */
 	if (j.out_to_fd)
 		close(j.out_fd);
-	dump_job_free(&j);
 	close(pidfd);
 	return ret;
 }

@@ -300,6 +300,8 @@ int dump_job_take(struct dump_job *j)
 	err = image_sink_begin(&j->sink, &j->ix);
 	for (int i = 0; !err && i < j->n; i++)
 		err = image_sink_conn(&j->sink, &j->d[i].conn);
+	if (!err)	/* a stream's reader has all but END: what the fault point leaves */
+		err = image_sink_flush(&j->sink);
 	if (err) {
 		mv_lib_error(err, "dump pid %d to %s", j->pid, image_sink_name(&j->sink));
 		goto undo;

@@ -127,6 +127,11 @@ int image_sink_conn(struct image_sink *s, const struct tf_conn *c)
 	return 0;
 }
 
+int image_sink_flush(struct image_sink *s)
+{
+	return s->form == IMAGE_DIR ? 0 : tf_stream_flush(&s->w);
+}
+
 int image_sink_commit(struct image_sink *s)
 {
 	int err;

@@ -68,6 +68,9 @@ int image_sink_open(struct image_sink *s);
 int image_sink_begin(struct image_sink *s, const struct tf_index *ix);
 int image_sink_conn(struct image_sink *s, const struct tf_conn *c);
 int image_sink_commit(struct image_sink *s);
+/* A stream's frames so far out to their fd (before a fault point: a reader
+ * then sees every CONN and no END); nothing for a directory. */
+int image_sink_flush(struct image_sink *s);
 /* Nothing left behind: the images and index, the directory we made, the
  * stream file (temporary or committed).  What went into a fd is gone. */
 void image_sink_undo(struct image_sink *s);
