@@ -5,13 +5,14 @@
 # fail before it takes any lock or makes any socket, and names the frame and
 # its offset; the dump side then still holds the connections and resumes them.
 # A dump whose reader is gone (EPIPE) is a failed dump, undone on the spot.
-# dump --out FILE.tfs writes one file (0600) that restore --in reads.
+# dump --out FIFO writes into a FIFO that show reads; dump --out FILE.tfs
+# writes one file (0600) that restore --in reads.
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
 need_cmd python3 socat
 
-plan 26
+plan 28
 
 make_pair
 make_bpffs
@@ -101,7 +102,21 @@ ok "saying the reader is gone, and that the dump is undone" \
 ok "nothing is locked and the process runs" sh -c '[ -z "$1" ] && [ "$(awk "{print \$3}" /proc/$2/stat)" != T ]' \
 	sh "$(locks)" "$app2"
 
-# ---- 4. dump --out FILE.tfs, restore --in FILE.tfs -------------------------------------------
+# ---- 4. a FIFO: dump --out FIFO --leave-running, show FIFO reads it ---------------------------
+mkfifo "$TMP/fifo"
+"$TF" -j show "$TMP/fifo" >"$TMP/fifo.json" 2>&1 &
+show=$!
+at_exit "kill -9 $show"
+ok "dump --out FIFO --leave-running" quietly tfa dump --pid "$app2" --out "$TMP/fifo" --leave-running ||
+	kill "$show"	# it would wait for a writer for ever
+wait "$show"
+ok "show FIFO reads the whole stream: 3 connections of port 7401" python3 -c '
+import json, sys
+cs = json.load(open(sys.argv[1]))["connections"]
+sys.exit(len(cs) != 3 or any(c["local"]["port"] != 7401 for c in cs))' "$TMP/fifo.json" ||
+	diag "$(cat "$TMP/fifo.json")"
+
+# ---- 5. dump --out FILE.tfs, restore --in FILE.tfs -------------------------------------------
 ok "dump --out FILE.tfs" quietly tfa dump --pid "$app2" --out "$TMP/d.tfs" --kill
 ok "one file, 0600, no temporary left" sh -c '[ "$(stat -c %a "$1")" = 600 ] && [ -z "$(ls "$2" | grep tmp-)" ]' \
 	sh "$TMP/d.tfs" "$TMP"

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -99,6 +100,15 @@ static void print_result(struct json *j, const struct dumped *d, const struct tf
 	}
 }
 
+/* --out /dev/stdout and the like: the stream owns standard output as with "-". */
+static bool same_file_as_stdout(const char *path)
+{
+	struct stat a, b;
+
+	return !stat(path, &a) && !fstat(STDOUT_FILENO, &b) && !S_ISREG(a.st_mode) && !S_ISDIR(a.st_mode) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -158,7 +168,7 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (cli_need_cap(CAP_NET_ADMIN, "dump") || cli_need_cap(CAP_SYS_PTRACE, "dump"))
 		return 1;
-	if (!strcmp(dir, "-")) {
+	if (!strcmp(dir, "-") || same_file_as_stdout(dir)) {
 		/* The stream owns standard output: every other line goes to stderr. */
 		if (isatty(STDOUT_FILENO))
 			return cli_error("dump --out -: standard output is a terminal; pipe it to "

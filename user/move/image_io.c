@@ -97,6 +97,11 @@ int image_sink_open(struct image_sink *s)
 		fd = open(s->out, O_WRONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd < 0)
 			return mv_error("--out %s: cannot open: %s", s->out, strerror(errno));
+		if (isatty(fd)) {
+			close(fd);
+			return mv_error("--out %s: a terminal; a stream goes into a pipe, a FIFO or a NAME%s file",
+					s->out, TF_STREAM_SUFFIX);
+		}
 		s->fd = s->own_fd = fd;
 		return 0;
 	}
