@@ -12,7 +12,7 @@ need_root
 need_built
 need_cmd python3 socat
 
-plan 28
+plan 32
 
 make_pair
 make_bpffs
@@ -23,6 +23,26 @@ gone() { [ ! -e "/proc/$1/stat" ] || [ "$(awk '{print $3}' "/proc/$1/stat")" = Z
 # holder PORT: the programs holding the established connections of local port PORT.
 holder() { in_ns "$NS_A" ss -tnpH state established "( sport = :$1 )" | grep -o '(("[^"]*"' | sort -u | tr -d '(")'; }
 tfa attach "$DEV_A" --tc >/dev/null || bail_out "cannot attach the lock programs on A"
+
+# ---- 0. show of a stream, and what --out refuses ---------------------------------------------
+GOLDEN=$TF_ROOT/images/golden/v1-dump.tfs
+is "$("$TF" -j show - <"$GOLDEN" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["stream"], d["pid"], len(d["connections"]))')" \
+	"- 4242 2" "show -j - reads the golden stream on standard input: pid 4242, 2 connections"
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[300] ^= 1; open(sys.argv[2], "wb").write(b)' \
+	"$GOLDEN" "$TMP/bad.tfs"
+"$TF" show "$TMP/bad.tfs" >/dev/null 2>"$TMP/bad.err"
+ok "show of a damaged stream fails, naming the frame, its offset and the damage" \
+	sh -c '[ "$(wc -l <"$1")" = 1 ] && grep -q "frame 3 at offset 267: .*bad crc" "$1"' sh "$TMP/bad.err" ||
+	diag "$(cat "$TMP/bad.err")"
+: >"$TMP/plain"
+"$TF" --bpffs "$BPFFS/a" dump --pid $$ --out "$TMP/plain" 2>"$TMP/plain.err"
+ok "dump --out an existing file that is not a stream file is refused" \
+	grep -q "is a file; --out takes a directory, a new NAME.tfs stream file, or -" "$TMP/plain.err"
+cp "$GOLDEN" "$TMP/old.tfs"
+"$TF" --bpffs "$BPFFS/a" dump --pid $$ --out "$TMP/old.tfs" 2>"$TMP/old.err"
+ok "dump --out an existing NAME.tfs is refused, the file untouched" \
+	sh -c 'grep -q "already exists; a stream file is never overwritten" "$1" && cmp -s "$2" "$3"' \
+	sh "$TMP/old.err" "$GOLDEN" "$TMP/old.tfs"
 
 # ---- 1. dump --out - | restore --in - -- socat: one connection, byte for byte ----------
 spawn "$NS_A" "$TMP/echo1.out" "$HELPERS/tf-stream" echo "$ADDR_A" 7400

@@ -60,14 +60,14 @@ static const char usage[] =
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
 	"restore-unlocked makes the command SIGKILL itself there (tests; user/move/fault.h).\n";
 
-static void print_result(const struct restored *r, int n, const char *dir)
+static void print_result(const struct restored *r, int n, const char *dir, bool stream)
 {
 	struct json *j = cli_json_open();
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 	if (j) {
 		json_object_start(j);
-		json_string_field(j, "dir", dir);
+		json_string_field(j, stream ? "stream" : "dir", dir);
 		json_name(j, "connections");
 		json_array_start(j);
 	}
@@ -184,7 +184,7 @@ int cmd_restore(int argc, char **argv)
 	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
-	print_result(j.r, j.ix.n, dir);
+	print_result(j.r, j.ix.n, dir, j.stream);
 	restore_log_append(&j);
 	{
 		int *fds;
