@@ -302,7 +302,6 @@ struct sreader {
 	size_t start, end, cap;	/* unread bytes: buf[start, end) */
 	bool eof;
 	uint64_t off;		/* stream offset of buf[start] */
-	uint32_t crc;		/* of every byte consumed */
 };
 
 /* Room in buf for want bytes from start, and for at least one more read. */
@@ -357,13 +356,14 @@ static int sr_want(struct sreader *r, size_t want)
 	return 0;
 }
 
-/* The next frame: 0, -ENODATA at a clean end, or -errno with the detail set. */
-static int sr_frame(struct sreader *r, struct tf_frame *f)
+/* The next frame (*used bytes, now behind start): 0, -ENODATA at a clean end, or -errno. */
+static int sr_frame(struct sreader *r, struct tf_frame *f, size_t *used)
 {
 	const uint8_t magic[4] = { 'T', 'F', 'F', 'R' };
-	size_t avail, used;
+	size_t avail;
 	int err;
 
+	memset(f, 0, sizeof(*f));
 	if ((err = sr_want(r, TF_FRAME_HDR_LEN)))
 		return err;
 	avail = r->end - r->start;
@@ -376,11 +376,10 @@ static int sr_frame(struct sreader *r, struct tf_frame *f)
 			return err;
 		avail = r->end - r->start;
 	}
-	if ((err = tf_frame_parse(r->buf + r->start, avail, f, TF_STREAM_FRAME_MAX, &used)))
+	if ((err = tf_frame_parse(r->buf + r->start, avail, f, TF_STREAM_FRAME_MAX, used)))
 		return err;
-	r->crc = crc32_z(r->crc, r->buf + r->start, used);
-	r->start += used;
-	r->off += used;
+	r->start += *used;
+	r->off += *used;
 	return 0;
 }
 
@@ -401,18 +400,23 @@ static int not_a_stream(const struct sreader *r, int err)
 	return err;
 }
 
-struct sstate {
-	uint32_t frame;		/* frames read, this one included */
-	uint32_t conns;		/* the HEAD's count */
-	uint64_t time_ns;	/* the HEAD's */
-	bool head, index;
-	uint32_t nconn;		/* CONN frames read */
-	struct tf_conn *c;
-};
+/* ---- the frames of a stream, one at a time ------------------------------------------------ */
 
-static int on_head(struct sstate *s, const struct tf_frame *f)
+void tf_stream_reader_init(struct tf_stream_reader *r)
 {
-	if (s->head)
+	memset(r, 0, sizeof(*r));
+}
+
+void tf_stream_reader_free(struct tf_stream_reader *r)
+{
+	tf_stream_conns_free(r->c, r->nconn);
+	tf_index_free(&r->ix);
+	memset(r, 0, sizeof(*r));
+}
+
+static int on_head(struct tf_stream_reader *r, const struct tf_frame *f)
+{
+	if (r->head)
 		return tf_failx(EINVAL, "a second HEAD");
 	if (f->len != TF_STREAM_HEAD_LEN)
 		return tf_failx(EINVAL, "HEAD of %u bytes, expected %u", f->len, TF_STREAM_HEAD_LEN);
@@ -420,123 +424,172 @@ static int on_head(struct sstate *s, const struct tf_frame *f)
 		return tf_failx(EPROTO, "HEAD says the images inside are of format version %u; this "
 				"tcpferry reads version %u%s", get16(f->data), TF_FORMAT_VERSION,
 				get16(f->data) > TF_FORMAT_VERSION ? "; upgrade the target" : "");
-	s->conns = get32(f->data + 4);
-	s->time_ns = get64(f->data + 8);
-	if (s->conns > TF_INDEX_MAX_ENTRIES)
-		return tf_failx(EFBIG, "HEAD counts %u connections, more than %u", s->conns,
+	r->conns = get32(f->data + 4);
+	r->time_ns = get64(f->data + 8);
+	if (r->conns > TF_INDEX_MAX_ENTRIES)
+		return tf_failx(EFBIG, "HEAD counts %u connections, more than %u", r->conns,
 				TF_INDEX_MAX_ENTRIES);
-	s->c = calloc(s->conns ? s->conns : 1, sizeof(*s->c));
-	if (!s->c)
-		return tf_failx(ENOMEM, "no memory for %u connections", s->conns);
-	s->head = true;
+	r->c = calloc(r->conns ? r->conns : 1, sizeof(*r->c));
+	if (!r->c)
+		return tf_failx(ENOMEM, "no memory for %u connections", r->conns);
+	r->head = true;
 	return 0;
 }
 
-static int on_index(struct sstate *s, const struct tf_frame *f, struct tf_index *ix)
+static int on_index(struct tf_stream_reader *r, const struct tf_frame *f)
 {
 	int err;
 
-	if (s->index)
+	if (r->index)
 		return tf_failx(EINVAL, "a second INDEX");
-	if ((err = tf_stream_index_decode(f, ix)))
+	if ((err = tf_stream_index_decode(f, &r->ix)))
 		return err;
-	s->index = true;
-	if (ix->n != s->conns)
-		return tf_failx(EINVAL, "the INDEX lists %u connections, the HEAD counts %u", ix->n, s->conns);
-	if (ix->time_ns != s->time_ns)
+	r->index = true;
+	if (r->ix.n != r->conns)
+		return tf_failx(EINVAL, "the INDEX lists %u connections, the HEAD counts %u", r->ix.n, r->conns);
+	if (r->ix.time_ns != r->time_ns)
 		return tf_failx(EINVAL, "the INDEX's dump time %" PRIu64 " is not the HEAD's %" PRIu64,
-				ix->time_ns, s->time_ns);
+				r->ix.time_ns, r->time_ns);
 	return 0;
 }
 
-static int on_conn(struct sstate *s, const struct tf_frame *f, const struct tf_index *ix)
+static int on_conn(struct tf_stream_reader *r, const struct tf_frame *f)
 {
 	const struct tf_index_entry *e;
 	char name[64];
 	int err;
 
-	if (!s->index)
+	if (!r->index)
 		return tf_failx(EINVAL, "a CONN before the INDEX");
-	if (s->nconn >= ix->n)
-		return tf_failx(EINVAL, "a CONN beyond the %u connections of the index", ix->n);
-	e = &ix->entries[s->nconn];
-	if ((err = tf_stream_conn_decode(f, name, &s->c[s->nconn])))
+	if (r->nconn >= r->ix.n)
+		return tf_failx(EINVAL, "a CONN beyond the %u connections of the index", r->ix.n);
+	e = &r->ix.entries[r->nconn];
+	if ((err = tf_stream_conn_decode(f, name, &r->c[r->nconn])))
 		return err;
-	s->nconn++;	/* decoded: freed with the others */
+	r->nconn++;	/* decoded: freed with the others */
 	if (strcmp(name, e->file))
 		return tf_failx(EINVAL, "CONN %s where the index lists %s (connection %u of %u): reordered "
-				"or duplicated", name, e->file, s->nconn, ix->n);
-	return check_entry(e, &s->c[s->nconn - 1]);
+				"or duplicated", name, e->file, r->nconn, r->ix.n);
+	return check_entry(e, &r->c[r->nconn - 1]);
 }
 
-static int on_end(struct sstate *s, const struct tf_frame *f, const struct tf_index *ix,
-		  uint32_t crc_before)
+static int on_end(struct tf_stream_reader *r, const struct tf_frame *f)
 {
-	if (!s->index)
+	if (!r->index)
 		return tf_failx(EINVAL, "END before the INDEX");
-	if (s->nconn != ix->n)
+	if (r->nconn != r->ix.n)
 		return tf_failx(EINVAL, "END after %u of the %u connections of the index: CONN frames are "
-				"missing", s->nconn, ix->n);
+				"missing", r->nconn, r->ix.n);
 	if (f->len != TF_STREAM_END_LEN)
 		return tf_failx(EINVAL, "END of %u bytes, expected %u", f->len, TF_STREAM_END_LEN);
-	if (get32(f->data) != s->frame - 1)
+	if (get32(f->data) != r->frames - 1)
 		return tf_failx(EINVAL, "END counts %u frames before it, the stream has %u", get32(f->data),
-				s->frame - 1);
-	if (get32(f->data + 4) != crc_before)
+				r->frames - 1);
+	if (get32(f->data + 4) != r->crc)
 		return tf_failx(EINVAL, "END: the crc of the whole stream does not match (frames lost, "
 				"added or reordered)");
+	r->done = true;
+	return 1;
+}
+
+/* f, whose bytes bring the stream's crc to crc_after. */
+static int feed(struct tf_stream_reader *r, const struct tf_frame *f, uint32_t crc_after)
+{
+	char nb[16];
+	int err;
+
+	r->frames++;
+	if (r->done)
+		return tf_failx(EINVAL, "a %s frame after END (the stream ends with END)",
+				tf_stream_frame_name(f->type, nb, sizeof(nb)));
+	if ((err = tf_stream_frame_check(f)))
+		return err;
+	if (!r->head && f->type != TF_SFR_HEAD)
+		return tf_failx(EPROTO, "not an image stream: the first frame is %s, not HEAD",
+				tf_stream_frame_name(f->type, nb, sizeof(nb)));
+	switch (f->type) {
+	case TF_SFR_HEAD:	err = on_head(r, f); break;
+	case TF_SFR_INDEX:	err = on_index(r, f); break;
+	case TF_SFR_CONN:	err = on_conn(r, f); break;
+	default:		err = on_end(r, f); break;	/* END: the checks above leave no other */
+	}
+	r->crc = crc_after;
+	return err;
+}
+
+int tf_stream_reader_feed(struct tf_stream_reader *r, const struct tf_frame *f)
+{
+	uint8_t hdr[TF_FRAME_HDR_LEN];
+	uint32_t crc;
+	int err;
+
+	if ((err = tf_frame_encode(f->type, f->version, f->data, f->len, hdr)))
+		return err;
+	crc = crc32_z(r->crc, hdr, sizeof(hdr));
+	if (f->len)
+		crc = crc32_z(crc, f->data, f->len);
+	return feed(r, f, crc);
+}
+
+int tf_stream_reader_end(struct tf_stream_reader *r)
+{
+	if (r->done)
+		return 0;
+	if (!r->frames)
+		return tf_failx(ENODATA, "empty: not a single frame (did the dump fail?)");
+	return tf_failx(EPIPE, "truncated: no END frame after %u frames (%u of %u connections in): "
+			"the stream was cut short", r->frames, r->nconn, r->conns);
+}
+
+int tf_stream_reader_take(struct tf_stream_reader *r, struct tf_index *ix, struct tf_conn **conns)
+{
+	if (!r->done)
+		return tf_failx(EINVAL, "the stream is not whole yet (no END)");
+	*ix = r->ix;
+	*conns = r->c;
+	memset(r, 0, sizeof(*r));
 	return 0;
 }
 
-static int read_stream(struct sreader *r, struct tf_index *ix, struct tf_conn **conns)
+/* ---- a whole stream from bytes ------------------------------------------------------------ */
+
+static int read_stream(struct sreader *rd, struct tf_index *ix, struct tf_conn **conns)
 {
-	struct sstate s = {};
-	bool done = false;
+	struct tf_stream_reader r;
 	int err = 0;
 
 	memset(ix, 0, sizeof(*ix));
 	*conns = NULL;
-	while (!done && !err) {
-		uint64_t off = r->off;
-		uint32_t crc_before = r->crc;
+	tf_stream_reader_init(&r);
+	while (!err && !r.done) {
+		uint64_t off = rd->off;
 		struct tf_frame f;
-		char nb[16];
+		size_t used = 0;
 
-		s.frame++;
-		err = sr_frame(r, &f);
-		if (err == -ENODATA && s.frame > 1)
+		err = sr_frame(rd, &f, &used);
+		if (err == -ENODATA && r.frames) {
 			err = tf_failx(EPIPE, "truncated: the stream ends at offset %" PRIu64 " with no END "
-				       "frame (%u of %u connections in): it was cut short", off, s.nconn,
-				       s.conns);
-		else if (err && s.frame == 1)
-			err = not_a_stream(r, err);
-		if (!err)
-			err = tf_stream_frame_check(&f);
-		if (!err && !s.head && f.type != TF_SFR_HEAD)
-			err = tf_failx(EPROTO, "not an image stream: the first frame is %s, not HEAD",
-				       tf_stream_frame_name(f.type, nb, sizeof(nb)));
-		if (!err) {
-			switch (f.type) {
-			case TF_SFR_HEAD:	err = on_head(&s, &f); break;
-			case TF_SFR_INDEX:	err = on_index(&s, &f, ix); break;
-			case TF_SFR_CONN:	err = on_conn(&s, &f, ix); break;
-			case TF_SFR_END:	err = on_end(&s, &f, ix, crc_before); done = true; break;
-			}
+				       "frame (%u of %u connections in): it was cut short", off, r.nconn,
+				       r.conns);
+		} else if (err && !r.frames) {
+			err = not_a_stream(rd, err);
+		} else if (!err) {
+			uint32_t crc = crc32_z(r.crc, rd->buf + rd->start - used, used);
+
+			err = feed(&r, &f, crc);
+			err = err > 0 ? 0 : err;
 		}
 		tf_frame_free(&f);
 		if (err)
-			tf_error_prefix("frame %u at offset %" PRIu64, s.frame, off);
+			tf_error_prefix("frame %u at offset %" PRIu64, r.frames + !used, off);
 	}
-	if (!err && (err = sr_want(r, 1)) == 0 && r->end > r->start)
+	if (!err && (err = sr_want(rd, 1)) == 0 && rd->end > rd->start)
 		err = tf_failx(EINVAL, "%s data after END at offset %" PRIu64 " (the stream ends with END)",
-			       r->eof ? "trailing" : "more", r->off);
-	if (err) {
-		tf_stream_conns_free(s.c, s.nconn);
-		tf_index_free(ix);
-		return err;
-	}
-	*conns = s.c;
-	return 0;
+			       rd->eof ? "trailing" : "more", rd->off);
+	if (!err)
+		err = tf_stream_reader_take(&r, ix, conns);
+	tf_stream_reader_free(&r);
+	return err;
 }
 
 void tf_stream_conns_free(struct tf_conn *conns, uint32_t n)

@@ -99,6 +99,32 @@ int tf_stream_write(int fd, const struct tf_index *ix, const struct tf_conn *con
 /* ---- a whole stream, read ---------------------------------------------------------------- */
 
 /*
+ * The frames of a stream handed in one at a time, from wherever they come
+ * (a channel that carries other frames too): each is checked as it comes,
+ * in its place (HEAD, INDEX, CONN per entry, END), its image decoded.
+ * feed returns 0 (taken; more to come), 1 (it was END: the dump is whole and
+ * valid) or -errno, the detail in tf_strerror() without the frame's number
+ * (r->frames is it, counted from 1).  end: 0 if END came, else -EPIPE (cut
+ * short) or -ENODATA (nothing came), with the detail.  take hands over the
+ * index and the connections after END; free frees what is left.
+ */
+struct tf_stream_reader {
+	uint32_t frames;	/* frames fed */
+	uint32_t conns;		/* the HEAD's count */
+	uint64_t time_ns;	/* the HEAD's */
+	bool head, index, done;
+	uint32_t nconn;		/* connections decoded */
+	uint32_t crc;		/* crc32 of the stream's bytes so far (for END) */
+	struct tf_index ix;
+	struct tf_conn *c;	/* conns of them, nconn decoded */
+};
+void tf_stream_reader_init(struct tf_stream_reader *r);
+int tf_stream_reader_feed(struct tf_stream_reader *r, const struct tf_frame *f);
+int tf_stream_reader_end(struct tf_stream_reader *r);
+int tf_stream_reader_take(struct tf_stream_reader *r, struct tf_index *ix, struct tf_conn **conns);
+void tf_stream_reader_free(struct tf_stream_reader *r);
+
+/*
  * A whole stream from fd (a pipe, a socket or a file; read to its end) or
  * from memory, fully validated: every frame, their order and count, the
  * END's count and crc, nothing after END, each image, and the index against

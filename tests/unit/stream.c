@@ -371,6 +371,52 @@ static void test_crafted(const uint8_t *s, size_t len)
 		tf_frame_free(&fs.f[i]);
 }
 
+/* The same frames fed one at a time, as a channel that carries them would. */
+static void test_reader(const uint8_t *s, size_t len)
+{
+	struct tf_stream_reader r;
+	struct tf_index ix;
+	struct tf_conn *c;
+	struct frames fs;
+	int rc[5], err;
+
+	split(s, len, &fs);
+	tf_stream_reader_init(&r);
+	for (int i = 0; i < 5; i++)
+		rc[i] = tf_stream_reader_feed(&r, &fs.f[i]);
+	ok(!rc[0] && !rc[1] && !rc[2] && !rc[3] && rc[4] == 1 && tf_stream_reader_end(&r) == 0,
+	   "tf_stream_reader_feed: 0 for HEAD, INDEX and each CONN, 1 for END");
+	ok(tf_stream_reader_feed(&r, &fs.f[2]) == -EINVAL && strstr(tf_strerror(), "after END"),
+	   "a frame after END is refused: %s", tf_strerror());
+	err = tf_stream_reader_take(&r, &ix, &c);
+	ok(!err && same_dump(&ix, c), "tf_stream_reader_take hands over the whole dump");
+	if (!err) {
+		tf_stream_conns_free(c, ix.n);
+		tf_index_free(&ix);
+	}
+	tf_stream_reader_free(&r);
+
+	tf_stream_reader_init(&r);
+	for (int i = 0; i < 4; i++)
+		tf_stream_reader_feed(&r, &fs.f[i]);
+	ok(tf_stream_reader_end(&r) == -EPIPE && strstr(tf_strerror(), "no END frame after 4 frames (2 of 2"),
+	   "ended without END: %s", tf_strerror());
+	ok(tf_stream_reader_take(&r, &ix, &c) == -EINVAL, "and nothing to take");
+	tf_stream_reader_free(&r);
+	tf_stream_reader_init(&r);
+	ok(tf_stream_reader_end(&r) == -ENODATA, "ended before any frame: %s", tf_strerror());
+	fs.f[3].version = 3;
+	tf_stream_reader_feed(&r, &fs.f[0]);
+	tf_stream_reader_feed(&r, &fs.f[1]);
+	tf_stream_reader_feed(&r, &fs.f[2]);
+	ok(tf_stream_reader_feed(&r, &fs.f[3]) == -EPROTO && r.frames == 4 &&
+	   strstr(tf_strerror(), "CONN version 3; this tcpferry reads up to 1; upgrade the target"),
+	   "a newer CONN: %s", tf_strerror());
+	tf_stream_reader_free(&r);
+	for (int i = 0; i < fs.n; i++)
+		tf_frame_free(&fs.f[i]);
+}
+
 static void test_writer(void)
 {
 	struct tf_stream_writer w;
@@ -503,6 +549,7 @@ int main(void)
 	test_truncations(s, len);
 	test_flips(s, len);
 	test_crafted(s, len);
+	test_reader(s, len);
 	test_writer();
 	test_files(s, len);
 	test_many();
