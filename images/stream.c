@@ -187,11 +187,8 @@ static int w_frame(struct tf_stream_writer *w, uint16_t type, const uint8_t *p, 
 	if (len > TF_STREAM_FRAME_MAX)
 		return w->err = tf_failx(EFBIG, "frame of %zu bytes, over the limit of %u", len,
 					 TF_STREAM_FRAME_MAX);
-	if ((w->err = tf_frame_encode(type, TF_STREAM_VERSION, p, len, hdr)))
+	if ((w->err = tf_frame_encode_running(type, TF_STREAM_VERSION, p, len, hdr, &w->crc)))
 		return w->err;
-	w->crc = crc32_z(w->crc, hdr, sizeof(hdr));
-	if (len)
-		w->crc = crc32_z(w->crc, p, len);
 	if (w->len + whole > w->cap && w_flush(w))
 		return w->err;
 	if (whole <= w->cap) {
@@ -356,8 +353,12 @@ static int sr_want(struct sreader *r, size_t want)
 	return 0;
 }
 
-/* The next frame (*used bytes, now behind start): 0, -ENODATA at a clean end, or -errno. */
-static int sr_frame(struct sreader *r, struct tf_frame *f, size_t *used)
+/*
+ * The next frame (*used bytes, now behind start), *crc moved over its bytes:
+ * 0, -ENODATA at a clean end, or -errno.  f->data points into the buffer:
+ * valid until the next call, not to be freed.
+ */
+static int sr_frame(struct sreader *r, struct tf_frame *f, size_t *used, uint32_t *crc)
 {
 	const uint8_t magic[4] = { 'T', 'F', 'F', 'R' };
 	size_t avail;
@@ -376,7 +377,7 @@ static int sr_frame(struct sreader *r, struct tf_frame *f, size_t *used)
 			return err;
 		avail = r->end - r->start;
 	}
-	if ((err = tf_frame_parse(r->buf + r->start, avail, f, TF_STREAM_FRAME_MAX, used)))
+	if ((err = tf_frame_view(r->buf + r->start, avail, f, TF_STREAM_FRAME_MAX, used, crc)))
 		return err;
 	r->start += *used;
 	r->off += *used;
@@ -520,14 +521,11 @@ static int feed(struct tf_stream_reader *r, const struct tf_frame *f, uint32_t c
 int tf_stream_reader_feed(struct tf_stream_reader *r, const struct tf_frame *f)
 {
 	uint8_t hdr[TF_FRAME_HDR_LEN];
-	uint32_t crc;
+	uint32_t crc = r->crc;
 	int err;
 
-	if ((err = tf_frame_encode(f->type, f->version, f->data, f->len, hdr)))
+	if ((err = tf_frame_encode_running(f->type, f->version, f->data, f->len, hdr, &crc)))
 		return err;
-	crc = crc32_z(r->crc, hdr, sizeof(hdr));
-	if (f->len)
-		crc = crc32_z(crc, f->data, f->len);
 	return feed(r, f, crc);
 }
 
@@ -565,8 +563,9 @@ static int read_stream(struct sreader *rd, struct tf_index *ix, struct tf_conn *
 		uint64_t off = rd->off;
 		struct tf_frame f;
 		size_t used = 0;
+		uint32_t crc = r.crc;
 
-		err = sr_frame(rd, &f, &used);
+		err = sr_frame(rd, &f, &used, &crc);
 		if (err == -ENODATA && r.frames) {
 			err = tf_failx(EPIPE, "truncated: the stream ends at offset %" PRIu64 " with no END "
 				       "frame (%u of %u connections in): it was cut short", off, r.nconn,
@@ -574,12 +573,9 @@ static int read_stream(struct sreader *rd, struct tf_index *ix, struct tf_conn *
 		} else if (err && !r.frames) {
 			err = not_a_stream(rd, err);
 		} else if (!err) {
-			uint32_t crc = crc32_z(r.crc, rd->buf + rd->start - used, used);
-
-			err = feed(&r, &f, crc);
+			err = feed(&r, &f, crc);	/* f's data is in rd's buffer: nothing to free */
 			err = err > 0 ? 0 : err;
 		}
-		tf_frame_free(&f);
 		if (err)
 			tf_error_prefix("frame %u at offset %" PRIu64, r.frames + !used, off);
 	}
@@ -602,7 +598,17 @@ void tf_stream_conns_free(struct tf_conn *conns, uint32_t n)
 int tf_stream_read(int fd, struct tf_index *ix, struct tf_conn **conns)
 {
 	struct sreader r = { .fd = fd };
-	int err = read_stream(&r, ix, conns);
+	struct stat st;
+	int err;
+
+	/* A file is read in one piece into a buffer of its size (and one byte
+	 * more, to see its end): no growing, no moving. */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size < 2ull * TF_STREAM_FRAME_MAX) {
+		r.buf = malloc(st.st_size + 1);
+		r.cap = r.buf ? st.st_size + 1 : 0;
+	}
+	err = read_stream(&r, ix, conns);
 
 	free(r.buf);
 	return err;

@@ -532,6 +532,57 @@ static void test_many(void)
 	free(ix.entries);
 }
 
+/* One connection with 1 MiB in each queue through a pipe (frames longer than the reader's
+ * first buffer), and a flipped queue byte in a copy of it refused. */
+static void test_big(void)
+{
+	struct tf_index_entry e = {};
+	struct tf_index ix = { .pid = 1, .time_ns = gconn[0].dump_time_ns, .n = 1, .entries = &e }, got;
+	struct tf_conn c, *back;
+	int fds[2], err, status;
+	uint8_t *s;
+	size_t len;
+	pid_t pid;
+
+	golden_ipv4(&c);
+	free(c.inq);
+	free(c.outq);
+	c.inq_len = c.outq_len = 1u << 20;
+	c.inq = malloc(c.inq_len);
+	c.outq = malloc(c.outq_len);
+	for (uint32_t i = 0; i < c.inq_len; i++) {
+		c.inq[i] = i * 13;
+		c.outq[i] = i * 17 + 1;
+	}
+	strcpy(e.file, "conn-0001.tfc");
+	e.local = c.local;
+	e.peer = c.peer;
+	if (pipe(fds))
+		bail_out("pipe");
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(tf_stream_write(fds[1], &ix, &c) ? 1 : 0);
+	}
+	close(fds[1]);
+	err = tf_stream_read(fds[0], &got, &back);
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	ok(!err && got.n == 1 && conn_equal(&c, &back[0]), "2 MiB of queues through a pipe, the same%s%s",
+	   err ? ": " : "", err ? tf_strerror() : "");
+	if (!err) {
+		tf_stream_conns_free(back, 1);
+		tf_index_free(&got);
+	}
+	s = encode_stream(&ix, &c, &len);
+	s[len / 2] ^= 0x01;
+	ok(refused_with(s, len, "frame 3 at offset", "bad crc"), "a flipped queue byte in it: %s", tf_strerror());
+	s[len / 2] ^= 0x01;
+	ok(decode(s, len) == 0, "(and the undamaged copy decodes)");
+	free(s);
+	tf_conn_free(&c);
+}
+
 int main(void)
 {
 	uint8_t *s;
@@ -553,6 +604,7 @@ int main(void)
 	test_writer();
 	test_files(s, len);
 	test_many();
+	test_big();
 	free(s);
 	tf_conn_free(&gconn[0]);
 	tf_conn_free(&gconn[1]);
