@@ -631,6 +631,9 @@ int tf_stream_read_path(const char *path, struct tf_index *ix, struct tf_conn **
 	*conns = NULL;
 	if (fd < 0)
 		return tf_fail(errno, "stream %s", path);
+	if (std && isatty(fd))
+		return tf_failx(EINVAL, "stream on standard input: a terminal, not a stream; pipe one in "
+				"(tcpferry dump --out - | ...) or give its file");
 	if (fstat(fd, &st))
 		err = tf_fail(errno, "stream %s", path);
 	else if (S_ISDIR(st.st_mode))
