@@ -60,10 +60,13 @@ bool cli_wants_help(int argc, char **argv, const char *usage);
 	X(status,  "devices, programs and maps in use")			\
 	X(lock,    "lock, unlock and list connections by hand")		\
 	X(tswatch, "follow tsvals on the wire and report regressions")	\
-	X(migrate, "move a process's connections to another host, step by step")
+	X(migrate, "move a process's connections to another host, step by step")	\
+	X(receive, "the target of a move between hosts (on stdin and stdout)")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv) __attribute__((weak));
 CLI_COMMANDS(X)
 #undef X
+/* tcpferry migrate send (cmd_migrate_send.c): argv[0] is "send". */
+int cmd_migrate_send(int argc, char **argv);
 
 #endif

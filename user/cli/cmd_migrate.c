@@ -38,6 +38,7 @@ static const char usage[] =
 	"                [--from-bpffs DIR] [--to-bpffs DIR] [--route PREFIX --via ADDR\n"
 	"                [--route-netns NS]] [--flip CMD] [--ttl SEC] [--no-nudge]\n"
 	"                [--timeout-ms MS] {-- PROG [ARGS]... | --send-to PATH}\n"
+	"       tcpferry migrate send --pid PID --via CMD ...   (see migrate send --help)\n"
 	"\n"
 	"Steps of a move between hosts besides dump and restore (the whole flow\n"
 	"between hosts is tools/migrate.sh; see its header), and a whole move\n"
@@ -73,6 +74,8 @@ static const char usage[] =
 	"           puts everything back at the source.  --ttl: lock\n"
 	"           expiry (default 30 s); the pin directories default to --bpffs.\n"
 	"           -j reports the time of each phase and the locked window (ms).\n"
+	"  send     a whole move to another machine, over a channel to its\n"
+	"           `tcpferry receive` (ssh): tcpferry migrate send --help\n"
 	"  -j       JSON output\n";
 
 static int do_freeze(pid_t pid, long timeout_ms)
@@ -293,6 +296,8 @@ int cmd_migrate(int argc, char **argv)
 	bool unlock = false;
 	int c;
 
+	if (argc >= 2 && !strcmp(argv[1], "send"))
+		return cmd_migrate_send(argc - 1, argv + 1);
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
 	if (argc < 2) {

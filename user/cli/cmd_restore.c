@@ -168,15 +168,9 @@ int cmd_restore(int argc, char **argv)
 		goto failed;
 	/* 3. Out of repair: the point of no return. */
 	if (restore_job_live(&j, probe)) {
-		/* Back into repair mode, then closed: nothing reaches a peer (and
-		 * what a live one sent meanwhile died in the lock); the locks stay,
-		 * so peers retransmit to the retry instead of meeting an RST. */
-		for (int k = 0; k < j.built; k++) {
-			tf_repair_on(j.r[k].fd);
-			close(j.r[k].fd);
-			j.r[k].fd = -1;
-		}
-		j.built = 0;
+		/* The locks stay, so peers retransmit to the retry instead of
+		 * meeting an RST. */
+		restore_job_discard(&j);
 		goto failed;
 	}
 	if (!keep_lock)

@@ -236,7 +236,8 @@ int dump_job_collect(struct dump_job *j)
 	j->sink.out = j->dir;
 	j->sink.fd = j->out_fd;
 	j->sink.use_fd = j->out_to_fd;
-	if (image_sink_open(&j->sink))
+	/* Without --out, nothing is written: the caller sends what is in memory. */
+	if ((j->dir || j->out_to_fd) && image_sink_open(&j->sink))
 		return 1;
 	if (find_sockets(j)) {
 		image_sink_undo(&j->sink);

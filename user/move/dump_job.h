@@ -32,7 +32,8 @@ struct dump_job {
 	int pidfd;
 	const int *want;	/* only these fds; NULL: every established TCP socket */
 	int n_want;
-	const char *dir;	/* --out: a directory, a stream file, a FIFO, or "-" */
+	const char *dir;	/* --out: a directory, a stream file, a FIFO, or "-"; NULL: no
+				 * images written, they stay in d[i].conn, the index in ix */
 	int out_fd;		/* with out_to_fd: the stream goes to this fd (for "-") */
 	bool out_to_fd;
 	const char *bpffs;	/* the source host's lock table and tsval recorder */

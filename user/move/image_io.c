@@ -111,7 +111,7 @@ int image_sink_open(struct image_sink *s)
 int image_sink_begin(struct image_sink *s, const struct tf_index *ix)
 {
 	s->ix = ix;
-	if (s->form == IMAGE_DIR)
+	if (!s->opened || s->form == IMAGE_DIR)
 		return 0;
 	return tf_stream_begin(&s->w, s->fd, ix);
 }
@@ -121,6 +121,8 @@ int image_sink_conn(struct image_sink *s, const struct tf_conn *c)
 	char path[4096];
 	int err;
 
+	if (!s->opened)
+		return 0;
 	if (s->form != IMAGE_DIR)
 		return tf_stream_put_conn(&s->w, c);
 	if (s->written >= s->ix->n)
@@ -134,13 +136,15 @@ int image_sink_conn(struct image_sink *s, const struct tf_conn *c)
 
 int image_sink_flush(struct image_sink *s)
 {
-	return s->form == IMAGE_DIR ? 0 : tf_stream_flush(&s->w);
+	return !s->opened || s->form == IMAGE_DIR ? 0 : tf_stream_flush(&s->w);
 }
 
 int image_sink_commit(struct image_sink *s)
 {
 	int err;
 
+	if (!s->opened)
+		return 0;
 	switch (s->form) {
 	case IMAGE_DIR:
 		err = tf_index_write(s->out, s->ix);

@@ -48,8 +48,10 @@
 
 #include "report.h"
 #include "dump_job.h"
+#include "flip.h"
 #include "freeze.h"
 #include "handoff.h"
+#include "handover.h"
 #include "migrate_move.h"
 #include "nudge.h"
 #include "proc.h"
@@ -61,13 +63,6 @@
 const char *const move_phase_name[P_N] = { "freeze", "dump", "restore", "route", "flip",
 					  "live",   "unlock", "nudge", "retire" };
 
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* An fd for a network namespace: a name under /run/netns, or a path. */
 static int open_netns(const char *spec)
@@ -99,79 +94,6 @@ static int mark(const char *work, const char *name, const char *text)
 		return mv_error("migrate move: %s: %s", path, strerror(errno));
 	fputs(text, f);
 	return fclose(f) ? mv_error("migrate move: %s: %s", path, strerror(errno)) : 0;
-}
-
-/* The orchestrator's route change, started in the background: its pid. */
-static pid_t start_flip(const char *flip)
-{
-	pid_t p = fork();
-
-	if (p == 0) {
-		execl("/bin/sh", "sh", "-c", flip, (char *)NULL);
-		_exit(127);
-	}
-	if (p < 0)
-		mv_error("migrate move: --flip: fork: %s", strerror(errno));
-	return p;
-}
-
-static int wait_flip(pid_t p, const char *flip)
-{
-	int st;
-
-	while (waitpid(p, &st, 0) < 0)
-		if (errno != EINTR)
-			return mv_error("migrate move: --flip: %s", strerror(errno));
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	return mv_error("migrate move: the --flip command failed (%s %d): %s",
-			 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), flip);
-}
-
-/* The sockets passed to the running receiver; its pid (SO_PEERCRED), or -1. */
-static pid_t send_to_receiver(struct restore_job *rj, int s, const char *path)
-{
-	int n = rj->ix.n, *fds, err;
-	const char **names;
-	struct ucred cred = {};
-	socklen_t len = sizeof(cred);
-
-	if (restore_job_handover(rj, &fds, &names)) {
-		close(s);
-		return -1;
-	}
-	if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len))
-		cred.pid = 0;
-	err = tf_handoff_send(s, path, fds, names, n);	/* closes s */
-	free(fds);
-	free(names);
-	if (err)
-		return mv_lib_error(err, "migrate move: handing the sockets to %s", path), -1;
-	return cred.pid;
-}
-
-/* CMD started in this namespace with the sockets; its pid, or -1. */
-static pid_t start_program(struct restore_job *rj, char **cmd)
-{
-	int n = rj->ix.n, *fds;
-	const char **names;
-	pid_t p;
-
-	if (restore_job_handover(rj, &fds, &names))
-		return -1;
-	fflush(NULL);
-	p = fork();
-	if (p == 0) {
-		int err = tf_handoff_exec(fds, names, n, cmd);
-
-		mv_lib_error(err, "migrate move: the sockets are live but");
-		_exit(127);
-	}
-	if (p < 0)
-		mv_error("migrate move: fork: %s", strerror(errno));
-	free(fds);
-	free(names);
-	return p;
 }
 
 /* WORK/times: each phase and the locked window, appended after the steps
@@ -268,10 +190,10 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 		if (conn_locks_add(&rj.locks, &dj.d[i].conn, TF_LOCK_RESTORE, (uint64_t)o->ttl * 1000000000ull))
 			goto unlock_target;
 
-	t[P_FREEZE] = now_ms();
+	t[P_FREEZE] = mv_now_ms();
 	if (freeze_idle(pidfd, o->pid, o->freeze_timeout_ms, &tries))
 		goto unlock_target;
-	t[P_DUMP] = now_ms();
+	t[P_DUMP] = mv_now_ms();
 	if (enter(from_ns, "source")) {
 		tf_proc_cont(pidfd, o->pid);
 		goto unlock_target;
@@ -284,7 +206,7 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 	}
 	/* Rebuilt at the target, still in repair mode (they send nothing): a
 	 * failure up to here is undone, the route being untouched. */
-	t[P_RESTORE] = now_ms();
+	t[P_RESTORE] = mv_now_ms();
 	rj.dir = dst;
 	rj.bpffs = o->to_bpffs;
 	rj.ttl = o->ttl;
@@ -293,27 +215,27 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 		goto undo;
 	/* Both ends are locked: the traffic may move now.  A route that
 	 * netlink refused has not changed, so that is still undone here. */
-	t[P_ROUTE] = now_ms();
+	t[P_ROUTE] = mv_now_ms();
 	if (o->route && (err = tf_route_apply(&route))) {
 		mv_lib_error(err, "migrate move");
 		goto undo;
 	}
 	/* From here on a failure is not undone here: the route would have to
 	 * come back too (tools/migrate.sh rollback). */
-	t[P_FLIP] = now_ms();
-	if (o->flip && (flip = start_flip(o->flip)) < 0)
+	t[P_FLIP] = mv_now_ms();
+	if (o->flip && (flip = flip_start(o->flip, "migrate move")) < 0)
 		goto stuck;
-	t[P_LIVE] = now_ms();
+	t[P_LIVE] = mv_now_ms();
 	/* Not all live: the locks stay (no peer meets an RST); migrate.sh's
 	 * restore clears the leftovers under the lock and retries. */
 	if (restore_job_live(&rj, true))
 		goto stuck;
 	live = true;
 	if (o->send_to) {
-		to_pid = send_to_receiver(&rj, handoff, o->send_to);
+		to_pid = handover_send(&rj, handoff, o->send_to, "migrate move");
 		handoff = -1;
 	} else {
-		to_pid = start_program(&rj, o->cmd);
+		to_pid = handover_exec(&rj, o->cmd, "migrate move");
 	}
 	if (to_pid < 0)
 		goto stuck;
@@ -322,21 +244,21 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 		goto stuck;
 
 	if (flip > 0) {
-		err = wait_flip(flip, o->flip);
+		err = flip_wait(flip, o->flip, "migrate move");
 		flip = -1;
 		if (err)
 			goto stuck;
 	}
 
-	t[P_UNLOCK] = now_ms();
+	t[P_UNLOCK] = mv_now_ms();
 	dropped_to = conn_locks_dropped(&rj.locks);
 	conn_locks_release(&rj.locks, true);
-	t[P_NUDGE] = now_ms();
+	t[P_NUDGE] = mv_now_ms();
 	for (uint32_t i = 0; o->nudge && i < rj.ix.n; i++)
 		if (tf_nudge(&nudger, rj.r[i].fd, &rj.r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
 			nudged++;
 	tf_nudger_close(&nudger);
-	t[P_RETIRE] = now_ms();
+	t[P_RETIRE] = mv_now_ms();
 	if (mark(o->work, "unlocked", ""))
 		goto out;
 
@@ -345,7 +267,7 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 		mv_warn("migrate move: pid %d: %s; kill it by hand", o->pid, tf_strerror());
 	dropped_from = conn_locks_dropped(&dj.locks);
 	conn_locks_release(&dj.locks, true);
-	t[P_N] = now_ms();
+	t[P_N] = mv_now_ms();
 	mark(o->work, "retired", "");
 
 	for (int i = 0; i < P_N; i++)

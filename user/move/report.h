@@ -35,4 +35,7 @@ int mv_lib_error(int err, const char *fmt, ...) __attribute__((format(printf, 2,
 void mv_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void mv_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* CLOCK_MONOTONIC in ms, for the phases' times. */
+double mv_now_ms(void);
+
 #endif

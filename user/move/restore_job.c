@@ -120,6 +120,16 @@ int restore_job_handover(const struct restore_job *j, int **fds, const char ***n
 	return 0;
 }
 
+void restore_job_discard(struct restore_job *j)
+{
+	for (int k = 0; k < j->built; k++) {
+		tf_repair_on(j->r[k].fd);
+		close(j->r[k].fd);
+		j->r[k].fd = -1;
+	}
+	j->built = 0;
+}
+
 void restore_job_free(struct restore_job *j)
 {
 	conn_locks_done(&j->locks);

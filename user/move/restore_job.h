@@ -52,6 +52,12 @@ int restore_job_live(struct restore_job *j, bool probe);
  * two malloc'ed arrays of ix.n, for the caller to free.  0 or 1 (no memory).
  */
 int restore_job_handover(const struct restore_job *j, int **fds, const char ***names);
+/*
+ * The built sockets back into repair mode (those that had left it), then
+ * closed: nothing reaches a peer, and what a live one sent meanwhile died in
+ * the lock.  The locks stay.
+ */
+void restore_job_discard(struct restore_job *j);
 /* Frees the images; the sockets (r[i].fd) are the caller's. */
 void restore_job_free(struct restore_job *j);
 

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry receive: the target of a move between hosts.  It speaks the move
+ * protocol (user/move/proto.h) on its stdin and stdout, so the transport is
+ * whatever joins the hosts: `tcpferry migrate send --via 'ssh root@hostB
+ * tcpferry receive'` (ssh authenticates and encrypts), or a unix socket.
+ * Nothing of it listens on the network.  --status tells how a move ended
+ * here, from its journal (user/move/journal.h).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "cli.h"
+#include "journal.h"
+#include "receive.h"
+
+#define RECEIVE_JOURNAL MV_JOURNAL_DIR "/received"
+
+static const char usage[] =
+	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind]\n"
+	"       tcpferry receive --status [ID] [--journal DIR]\n"
+	"\n"
+	"The target of a move between hosts: speaks the move protocol on stdin and\n"
+	"stdout with the source's `tcpferry migrate send`, which starts it through\n"
+	"its --via command, e.g.\n"
+	"    tcpferry migrate send --pid PID --via 'ssh root@hostB tcpferry receive' -- PROG\n"
+	"It checks that this host has each connection's local address and the\n"
+	"program (or receiver) the sockets go to, attaches the lock programs and\n"
+	"locks every tuple before the source freezes anything, validates every\n"
+	"image, rebuilds the sockets in repair mode, and on the source's commit\n"
+	"takes them out of repair, hands them to the program (fds 3, 4, ... and\n"
+	"LISTEN_FDS, as restore -- PROG) or to a running receiver (--send-to,\n"
+	"given at the source), unlocks and nudges the peers.  Until the commit,\n"
+	"any failure (here, at the source, the channel cut) closes what was built\n"
+	"here without a FIN or RST and the source resumes; the locks taken here\n"
+	"then stay to their expiry if the source's --flip ran.  Lines go to\n"
+	"stderr (through ssh, to the source's terminal).\n"
+	"\n"
+	"  --journal DIR     each move's steps, DIR/ID.state (default " RECEIVE_JOURNAL ")\n"
+	"  --timeout-ms MS   the longest wait for the source's next message before\n"
+	"                    the commit is asked for (default 30000)\n"
+	"  --freebind        rebuild even where a local address is not (yet) here\n"
+	"  --status [ID]     how move ID ended here (its last step: committed,\n"
+	"                    aborted, or where it stopped); without ID, every move\n"
+	"                    in the journal.  -j for JSON.  Exit 0, or 1 if unknown\n";
+
+static void print_state(struct json *j, const char *id, const struct mv_journal_state *st)
+{
+	if (j) {
+		json_object_start(j);
+		json_string_field(j, "id", id);
+		json_string_field(j, "state", st->state);
+		json_uint_field(j, "time_ns", st->time_ns);
+		json_string_field(j, "detail", st->detail);
+		json_uint_field(j, "steps", st->steps);
+		json_object_end(j);
+	} else {
+		printf("%s\t%s%s%s\n", id, st->state, st->detail[0] ? "\t" : "", st->detail);
+	}
+}
+
+static int status(const char *dir, const char *id)
+{
+	struct mv_journal_state st;
+	struct json *j;
+	struct dirent *e;
+	DIR *d;
+	int err;
+
+	if (id) {
+		err = mv_journal_read(dir, id, &st);
+		if (err)
+			return cli_lib_error(err, "receive --status %s: no such move here", id);
+		j = cli_json_open();
+		print_state(j, id, &st);
+		cli_json_close(j);
+		return 0;
+	}
+	d = opendir(dir);
+	j = cli_json_open();
+	if (j)
+		json_array_start(j);
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char name[256];
+
+		if (n < 7 || strcmp(e->d_name + n - 6, ".state"))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 6), e->d_name);
+		if (!mv_journal_read(dir, name, &st))
+			print_state(j, name, &st);
+	}
+	if (j)
+		json_array_end(j);
+	cli_json_close(j);
+	if (d)
+		closedir(d);
+	return 0;
+}
+
+int cmd_receive(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "journal", required_argument, NULL, 'J' },
+		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "freebind", no_argument, NULL, 'F' },
+		{ "status", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct receive_opts o = { .bpffs = g.bpffs, .journal_dir = RECEIVE_JOURNAL, .timeout_ms = 30000 };
+	struct receive_result res;
+	bool want_status = false;
+	long timeout = o.timeout_ms;
+	int c, null;
+
+	if (cli_wants_help(argc, argv, usage))
+		return 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J': o.journal_dir = optarg; break;
+		case 'F': o.freebind = true; break;
+		case 'S': want_status = true; break;
+		case 't':
+			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
+				return EXIT_USAGE;
+			o.timeout_ms = timeout;
+			break;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (want_status) {
+		if (optind + 1 < argc)
+			return cli_error("receive --status takes one move id; see tcpferry receive --help"), EXIT_USAGE;
+		return status(o.journal_dir, optind < argc ? argv[optind] : NULL);
+	}
+	if (optind < argc)
+		return cli_error("receive: unexpected argument '%s' (the program for the sockets is given at the "
+				 "source: migrate send ... -- PROG)", argv[optind]), EXIT_USAGE;
+	if (isatty(0))
+		return cli_error("receive: stdin is a terminal; it speaks the move protocol with `tcpferry "
+				 "migrate send --via '... tcpferry receive'`, not with a person"), EXIT_USAGE;
+	if (cli_need_cap(CAP_NET_ADMIN, "receive") || cli_need_cap(CAP_BPF, "receive"))
+		return 1;
+	cli_raise_nofile();
+	/* The channel keeps stdin and stdout; what else this process or its
+	 * children print goes to stderr, and a program the sockets go to does
+	 * not inherit the channel. */
+	o.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	o.out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (o.in < 0 || o.out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
+		return cli_error("receive: setting up the channel on stdin/stdout failed");
+	close(null);
+	g.json = false;		/* stdout is the channel's */
+	if (move_receive(&o, &res))
+		return 1;
+	if (g.verbose)
+		cli_info("receive %s: committed: %d connection(s) to pid %d", res.id, res.connections, res.pid);
+	return 0;
+}

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The move protocol's messages (see proto.h).  Payloads are little-endian;
+ * a string is u16 length + bytes (no NUL inside, none at the end); nothing
+ * decoded is trusted: every length is checked against what is left and
+ * every field against its range, and a payload with bytes left over is
+ * refused too.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "proto.h"
+
+static const char *const type_names[] = {
+	"HELLO", "WELCOME", "PREPARE", "PREPARED", "INDEX", "CONN", "BUILT", "COMMIT", "COMMITTED",
+	"DONE", "ABORT",
+};
+
+const char *mv_type_name(uint16_t type)
+{
+	static __thread char other[32];
+
+	if (type >= MV_HELLO && type < MV_TYPE_END)
+		return type_names[type - MV_HELLO];
+	snprintf(other, sizeof(other), "type %u", type);
+	return other;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t n, cap;
+	bool failed;
+};
+
+static void put(struct wbuf *w, const void *src, size_t n)
+{
+	if (w->failed)
+		return;
+	if (w->n + n > w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		uint8_t *p;
+
+		while (cap < w->n + n)
+			cap *= 2;
+		p = realloc(w->p, cap);
+		if (!p) {
+			w->failed = true;
+			return;
+		}
+		w->p = p;
+		w->cap = cap;
+	}
+	memcpy(w->p + w->n, src, n);
+	w->n += n;
+}
+
+static void put32(struct wbuf *w, uint32_t v)
+{
+	uint8_t b[4] = { v, v >> 8, v >> 16, v >> 24 };
+
+	put(w, b, 4);
+}
+
+static void put64(struct wbuf *w, uint64_t v)
+{
+	put32(w, v);
+	put32(w, v >> 32);
+}
+
+static void put_str(struct wbuf *w, const char *s)
+{
+	size_t n = strnlen(s, 0xffff);
+	uint8_t b[2] = { n, n >> 8 };
+
+	put(w, b, 2);
+	put(w, s, n);
+}
+
+/* Sends what w holds as one message of type, and frees it. */
+static int send_wbuf(struct mv_chan *c, uint16_t type, struct wbuf *w)
+{
+	int err = w->failed ? tf_failx(-ENOMEM, "%s: no memory", mv_type_name(type))
+			    : mv_send(c, type, w->p, w->n);
+
+	free(w->p);
+	return err;
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+struct rbuf {
+	const uint8_t *p;
+	size_t n, off;
+	bool bad;
+};
+
+static const uint8_t *take(struct rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->bad || r->n - r->off < n) {
+		r->bad = true;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+static uint32_t get32(struct rbuf *r)
+{
+	const uint8_t *b = take(r, 4);
+
+	return b ? b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24 : 0;
+}
+
+static uint64_t get64(struct rbuf *r)
+{
+	uint64_t lo = get32(r);
+
+	return lo | (uint64_t)get32(r) << 32;
+}
+
+/* A string into buf (cap bytes, NUL included): no NUL inside, not too long. */
+static void get_str(struct rbuf *r, char *buf, size_t cap)
+{
+	const uint8_t *b = take(r, 2);
+	size_t n = b ? (size_t)(b[0] | b[1] << 8) : 0;
+	const uint8_t *s = take(r, n);
+
+	buf[0] = '\0';
+	if (!s || n >= cap || memchr(s, '\0', n)) {
+		r->bad = true;
+		return;
+	}
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+}
+
+/* All of it read, and well-formed? */
+static int done(const struct rbuf *r, const char *what)
+{
+	if (r->bad || r->off != r->n)
+		return tf_failx(-EBADMSG, "%s: malformed (%zu bytes)", what, r->n);
+	return 0;
+}
+
+/* ---- the channel -------------------------------------------------------------- */
+
+int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
+{
+	int err = tf_frame_write(c->out, type, 1, p, len);
+
+	if (err)
+		return tf_failx(err, "sending %s: %s", mv_type_name(type),
+				err == -EPIPE ? "the channel is closed" : tf_frame_strerror(err));
+	return 0;
+}
+
+int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f)
+{
+	struct mv_abort a;
+	int err = tf_frame_read(c->in, f, MV_MSG_MAX, c->timeout_ms);
+
+	if (err)
+		return tf_failx(err, "waiting for %s: %s", mv_type_name(want),
+				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
+	if (f->type == MV_ABORT && want != MV_ABORT) {
+		err = mv_decode_abort(f->data, f->len, &a);
+		tf_frame_free(f);
+		c->aborted = true;
+		c->abort = err ? (struct mv_abort){ .flip_ran = 1, .text = "(a malformed ABORT)" } : a;
+		return tf_failx(-ECONNABORTED, "the other side aborted: %s", c->abort.text);
+	}
+	if (f->type != want || f->version != 1) {
+		err = tf_failx(-EPROTO, "waiting for %s: got %s version %u (this tcpferry speaks version %d of "
+			       "the move protocol; run the same tcpferry on both hosts)", mv_type_name(want),
+			       mv_type_name(f->type), f->version, MV_PROTO_VERSION);
+		tf_frame_free(f);
+		return err;
+	}
+	return 0;
+}
+
+/* Receive want and decode it with fn. */
+#define RECV_DECODED(c, want, fn, out)                                \
+	do {                                                          \
+		struct tf_frame f_;                                   \
+		int e_ = mv_recv(c, want, &f_);                       \
+		if (e_)                                               \
+			return e_;                                    \
+		e_ = fn(f_.data, f_.len, out);                        \
+		tf_frame_free(&f_);                                   \
+		return e_;                                            \
+	} while (0)
+
+/* ---- HELLO, WELCOME ------------------------------------------------------------ */
+
+int mv_send_hello(struct mv_chan *c, const struct mv_hello *h)
+{
+	struct wbuf w = {};
+
+	put32(&w, h->version);
+	put64(&w, h->realtime_ns);
+	put_str(&w, h->id);
+	put_str(&w, h->host);
+	return send_wbuf(c, MV_HELLO, &w);
+}
+
+int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	h->version = get32(&r);
+	h->realtime_ns = get64(&r);
+	get_str(&r, h->id, sizeof(h->id));
+	get_str(&r, h->host, sizeof(h->host));
+	if (!r.bad && !h->id[0])
+		r.bad = true;
+	for (const char *s = h->id; !r.bad && *s; s++)
+		if (!(*s == '-' || *s == '.' || *s == '_' || (*s >= '0' && *s <= '9') ||
+		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			r.bad = true;	/* it names a journal directory */
+	return done(&r, "HELLO");
+}
+
+int mv_recv_hello(struct mv_chan *c, struct mv_hello *h)
+{
+	RECV_DECODED(c, MV_HELLO, mv_decode_hello, h);
+}
+
+int mv_send_welcome(struct mv_chan *c, const struct mv_welcome *wl)
+{
+	struct wbuf w = {};
+
+	put32(&w, wl->version);
+	put32(&w, wl->features);
+	put64(&w, wl->realtime_ns);
+	put32(&w, wl->pid);
+	put_str(&w, wl->host);
+	return send_wbuf(c, MV_WELCOME, &w);
+}
+
+int mv_decode_welcome(const uint8_t *p, size_t n, struct mv_welcome *wl)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	wl->version = get32(&r);
+	wl->features = get32(&r);
+	wl->realtime_ns = get64(&r);
+	wl->pid = get32(&r);
+	get_str(&r, wl->host, sizeof(wl->host));
+	return done(&r, "WELCOME");
+}
+
+int mv_recv_welcome(struct mv_chan *c, struct mv_welcome *wl)
+{
+	RECV_DECODED(c, MV_WELCOME, mv_decode_welcome, wl);
+}
+
+/* ---- PREPARE ---------------------------------------------------------------------- */
+
+int mv_send_prepare(struct mv_chan *c, const struct mv_prepare *p)
+{
+	struct wbuf w = {};
+	uint8_t *ix;
+	size_t len;
+	int err;
+
+	err = tf_index_encode(&p->ix, &ix, &len);
+	if (err)
+		return err;
+	put32(&w, p->ttl_s);
+	put32(&w, p->flags);
+	put32(&w, p->argc);
+	for (uint32_t i = 0; i < p->argc; i++)
+		put_str(&w, p->argv[i]);
+	put32(&w, len);
+	put(&w, ix, len);
+	free(ix);
+	return send_wbuf(c, MV_PREPARE, &w);
+}
+
+int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out)
+{
+	struct rbuf r = { .p = p, .n = n };
+	const uint8_t *ix;
+	uint32_t len;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->ttl_s = get32(&r);
+	out->flags = get32(&r);
+	out->argc = get32(&r);
+	if (r.bad || out->argc < 1 || out->argc > MV_ARGS_MAX ||
+	    out->flags & ~(MV_PREP_NUDGE | MV_PREP_SEND_TO | MV_PREP_NO_PROBE) ||
+	    ((out->flags & MV_PREP_SEND_TO) && out->argc != 1))
+		return tf_failx(-EBADMSG, "PREPARE: malformed (flags %#x, %u arguments)", out->flags, out->argc);
+	out->argv = calloc(out->argc + 1, sizeof(*out->argv));
+	if (!out->argv)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < out->argc && !r.bad; i++) {
+		char arg[4096];
+
+		get_str(&r, arg, sizeof(arg));
+		if (!r.bad && !(out->argv[i] = strdup(arg)))
+			r.bad = true;
+	}
+	if (!r.bad && !out->argv[0][0])
+		r.bad = true;
+	len = get32(&r);
+	ix = take(&r, len);
+	err = done(&r, "PREPARE");
+	if (!err)
+		err = tf_index_decode(ix, len, &out->ix);
+	if (err)
+		mv_prepare_free(out);
+	return err;
+}
+
+int mv_recv_prepare(struct mv_chan *c, struct mv_prepare *p)
+{
+	RECV_DECODED(c, MV_PREPARE, mv_decode_prepare, p);
+}
+
+void mv_prepare_free(struct mv_prepare *p)
+{
+	for (uint32_t i = 0; p->argv && i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	p->argv = NULL;
+	tf_index_free(&p->ix);
+}
+
+/* ---- PREPARED, BUILT, COMMITTED; ABORT ----------------------------------------------- */
+
+int mv_send_reply(struct mv_chan *c, uint16_t type, const struct mv_reply *rp)
+{
+	struct wbuf w = {};
+
+	put32(&w, (uint32_t)rp->status);
+	put32(&w, rp->pid);
+	put32(&w, rp->count);
+	put32(&w, rp->nudged);
+	put64(&w, rp->dropped);
+	put_str(&w, rp->text);
+	return send_wbuf(c, type, &w);
+}
+
+int mv_decode_reply(const uint8_t *p, size_t n, struct mv_reply *rp)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	rp->status = (int32_t)get32(&r);
+	rp->pid = get32(&r);
+	rp->count = get32(&r);
+	rp->nudged = get32(&r);
+	rp->dropped = get64(&r);
+	get_str(&r, rp->text, sizeof(rp->text));
+	if (!r.bad && (rp->status > 0 || rp->status < -4095))
+		r.bad = true;
+	return done(&r, "reply");
+}
+
+int mv_recv_reply(struct mv_chan *c, uint16_t type, struct mv_reply *rp)
+{
+	RECV_DECODED(c, type, mv_decode_reply, rp);
+}
+
+int mv_send_abort(struct mv_chan *c, bool flip_ran, const char *text)
+{
+	struct wbuf w = {};
+
+	put32(&w, flip_ran);
+	put_str(&w, text);
+	return send_wbuf(c, MV_ABORT, &w);
+}
+
+int mv_decode_abort(const uint8_t *p, size_t n, struct mv_abort *a)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	a->flip_ran = get32(&r);
+	get_str(&r, a->text, sizeof(a->text));
+	if (!r.bad && a->flip_ran > 1)
+		r.bad = true;
+	return done(&r, "ABORT");
+}

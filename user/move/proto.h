@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The move protocol: how a source (`tcpferry migrate send`) and a target
+ * (`tcpferry receive`) move connections over any byte stream that joins them
+ * (ssh's stdio, a unix socket, a socketpair).  Every message is one frame
+ * (images/frame.h: length, type, version, crc), checked before it is acted
+ * on; its payload is decoded here, every field's range checked.
+ *
+ * The states, in order (source -> target unless marked <-):
+ *
+ *   HELLO          protocol version, the move's id, the source's clock
+ *   <- WELCOME     the target's version, features (tcx, usec timestamps),
+ *                  clock, pid
+ *   PREPARE        lock expiry, the hand-over (PROG ARGS to exec, or a unix
+ *                  socket of a running receiver), the tuples (an index):
+ *                  the target checks it has each local address and the
+ *                  hand-over, attaches its programs and locks every tuple;
+ *                  all of this before the source freezes anything
+ *   <- PREPARED    ok, or the error (nothing was frozen: the source just stops)
+ *     ... the source freezes, locks and dumps: the pause begins ...
+ *   INDEX, CONN*   the dump: the index, then one image per connection (the
+ *                  same records as the files); the target validates all of
+ *                  them, then rebuilds each socket in repair mode
+ *   <- BUILT       ok, or the error
+ *     ... the source runs the user's --flip (traffic moves to the target) ...
+ *   COMMIT         the point of no return: once sent, the source never resumes
+ *   <- COMMITTED   the target took the sockets out of repair, handed them
+ *                  over, dropped its locks and nudged the peers; or the error
+ *   DONE           the source killed the process silently and unlocked
+ *
+ * ABORT, from either side at any point before COMMIT, ends the move: the
+ * target closes its repaired sockets (silently: still in repair) and the
+ * source resumes.  A channel that breaks before COMMIT is an ABORT.  A
+ * channel that breaks after COMMIT was sent and before COMMITTED arrived
+ * leaves the move in doubt: the source stays frozen and locked, and the
+ * target's journal (journal.h) says how it ended.
+ */
+#ifndef TF_MOVE_PROTO_H
+#define TF_MOVE_PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frame.h"
+#include "tcpferry.h"
+
+#define MV_PROTO_VERSION 1
+#define MV_ID_LEN 48		/* a move's id, NUL included */
+#define MV_MSG_MAX (64u << 20)	/* no message is longer (an image: 2 queues) */
+
+enum mv_type {
+	MV_HELLO = 32,
+	MV_WELCOME,
+	MV_PREPARE,
+	MV_PREPARED,
+	MV_INDEX,
+	MV_CONN,
+	MV_BUILT,
+	MV_COMMIT,
+	MV_COMMITTED,
+	MV_DONE,
+	MV_ABORT,
+	MV_TYPE_END
+};
+
+const char *mv_type_name(uint16_t type);
+
+/* What the target's kernel and tcpferry can do (WELCOME.features). */
+#define MV_FEAT_TCX		(1u << 0)	/* tcx links (Linux 6.6) */
+#define MV_FEAT_USEC_TS		(1u << 1)	/* usec TCP timestamps (6.7) */
+
+struct mv_hello {
+	uint32_t version;
+	uint64_t realtime_ns;
+	char id[MV_ID_LEN];
+	char host[64];
+};
+
+struct mv_welcome {
+	uint32_t version;
+	uint32_t features;
+	uint64_t realtime_ns;
+	uint32_t pid;
+	char host[64];
+};
+
+#define MV_PREP_NUDGE	(1u << 0)	/* nudge each peer after the unlock */
+#define MV_PREP_SEND_TO	(1u << 1)	/* argv[0] is a unix socket path, not a program */
+#define MV_PREP_NO_PROBE (1u << 2)	/* leave repair without the window probe */
+#define MV_ARGS_MAX 64
+
+struct mv_prepare {
+	uint32_t ttl_s;		/* lock expiry; 0 = never */
+	uint32_t flags;
+	uint32_t argc;
+	char **argv;		/* argc strings, NULL-terminated (malloc'ed) */
+	struct tf_index ix;	/* the tuples (the images' names are the dump's) */
+};
+
+/* PREPARED, BUILT and COMMITTED: how the step went at the target. */
+struct mv_reply {
+	int32_t status;		/* 0, or a negative errno */
+	uint32_t pid;		/* COMMITTED: who has the sockets now */
+	uint32_t count;		/* connections built / handed over */
+	uint32_t nudged;
+	uint64_t dropped;	/* packets the target's locks dropped */
+	char text[512];		/* the error line, or a note */
+};
+
+struct mv_abort {
+	uint32_t flip_ran;	/* the source ran --flip: traffic may reach the target */
+	char text[512];
+};
+
+/* One end of the channel. */
+struct mv_chan {
+	int in, out;		/* read from, write to (may be the same fd) */
+	int timeout_ms;		/* for each reply; < 0: wait for ever */
+	bool aborted;		/* the other side sent ABORT: */
+	struct mv_abort abort;	/* what it said */
+};
+
+int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len);
+/*
+ * Wait for a message of type want.  An ABORT instead is -ECONNABORTED (its
+ * c->abort), a closed channel -ENODATA or -EPIPE, another type
+ * -EPROTO; every error has its detail in tf_strerror().
+ */
+int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f);
+
+int mv_send_hello(struct mv_chan *c, const struct mv_hello *h);
+int mv_recv_hello(struct mv_chan *c, struct mv_hello *h);
+int mv_send_welcome(struct mv_chan *c, const struct mv_welcome *w);
+int mv_recv_welcome(struct mv_chan *c, struct mv_welcome *w);
+int mv_send_prepare(struct mv_chan *c, const struct mv_prepare *p);
+int mv_recv_prepare(struct mv_chan *c, struct mv_prepare *p);
+void mv_prepare_free(struct mv_prepare *p);
+int mv_send_reply(struct mv_chan *c, uint16_t type, const struct mv_reply *r);
+int mv_recv_reply(struct mv_chan *c, uint16_t type, struct mv_reply *r);
+int mv_send_abort(struct mv_chan *c, bool flip_ran, const char *text);
+
+/* The payload decoders alone (for the fuzzers): 0 or -EBADMSG. */
+int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h);
+int mv_decode_welcome(const uint8_t *p, size_t n, struct mv_welcome *w);
+int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out);
+int mv_decode_reply(const uint8_t *p, size_t n, struct mv_reply *r);
+int mv_decode_abort(const uint8_t *p, size_t n, struct mv_abort *a);
+
+#endif

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The target's side of a move (see receive.h and proto.h for the states).
+ *
+ *   hello      versions, features and clocks exchanged; the source's clock
+ *              against ours gives the skew that the restore's timestamp
+ *              rule needs (its elapsed time is taken on one clock)
+ *   prepare    every local address checked to be here, the hand-over checked
+ *              (the program exists, or the receiver's socket answers), the
+ *              lock programs attached and every tuple locked: all before the
+ *              source freezes anything
+ *   receive    the index and each image, every one validated
+ *   build      each socket rebuilt in repair mode (it sends nothing)
+ *   commit     out of repair, handed over, unlocked, peers nudged
+ *
+ * Before COMMIT, anything that goes wrong (here, at the source, or the
+ * channel) ends the move here: the built sockets are closed (silently: still
+ * in repair) and the source resumes.  Our locks then stay to their expiry,
+ * unless the source said its --flip had not run (no packet of these tuples
+ * comes here: they are dropped at once).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "fault.h"
+#include "handoff.h"
+#include "handover.h"
+#include "journal.h"
+#include "nudge.h"
+#include "proto.h"
+#include "receive.h"
+#include "report.h"
+#include "restore_job.h"
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+static uint32_t features(void)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+	uint32_t f = 0;
+
+	if (!tf_tc_want_clsact())
+		f |= MV_FEAT_TCX;
+	if (!uname(&u) && sscanf(u.release, "%d.%d", &ma, &mi) == 2 && (ma > 6 || (ma == 6 && mi >= 7)))
+		f |= MV_FEAT_USEC_TS;
+	return f;
+}
+
+/* Is e's address one of this host's (a bind to it, port 0, works)? */
+static int have_address(const struct tf_endpoint *e)
+{
+	struct sockaddr_storage ss = {};
+	socklen_t len;
+	int s, err = 0;
+
+	if (e->family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		memcpy(&a->sin_addr, e->addr, 4);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, e->addr, 16);
+		a->sin6_scope_id = e->scope_id;
+		len = sizeof(*a);
+	}
+	s = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (bind(s, (struct sockaddr *)&ss, len))
+		err = -errno;
+	close(s);
+	return err;
+}
+
+struct target {
+	const struct receive_opts *o;
+	struct mv_chan ch;
+	struct mv_journal jn;
+	struct mv_hello hello;
+	int64_t skew_ns;		/* our clock minus the source's (plus one way of the channel) */
+	struct mv_prepare prep;
+	struct restore_job rj;
+	int handoff;			/* the running receiver (MV_PREP_SEND_TO) */
+	char id[MV_ID_LEN];
+};
+
+/* Report the error here and in the reply to the source; returns 1. */
+static int refuse(struct target *t, uint16_t type, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(struct target *t, uint16_t type, int err, const char *fmt, ...)
+{
+	struct mv_reply r = { .status = err < 0 ? err : -EINVAL };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r.text, sizeof(r.text), fmt, ap);
+	va_end(ap);
+	mv_error("receive %s: %s", t->id, r.text);
+	mv_send_reply(&t->ch, type, &r);
+	return 1;
+}
+
+static int step_hello(struct target *t)
+{
+	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = features(),
+				.pid = getpid() };
+	int err;
+
+	err = mv_recv_hello(&t->ch, &t->hello);
+	if (err)
+		return mv_lib_error(err, "receive: no move started");
+	t->skew_ns = (int64_t)(realtime_ns() - t->hello.realtime_ns);
+	snprintf(t->id, sizeof(t->id), "%s", t->hello.id);
+	if (t->hello.version != MV_PROTO_VERSION) {
+		char text[200];
+
+		snprintf(text, sizeof(text), "move protocol version %u; this tcpferry speaks version %d: "
+			 "install the same tcpferry on both hosts", t->hello.version, MV_PROTO_VERSION);
+		mv_send_abort(&t->ch, false, text);
+		return mv_error("receive %s: %s", t->id, text);
+	}
+	err = mv_journal_open(&t->jn, t->o->journal_dir, t->id);
+	if (err) {
+		mv_send_abort(&t->ch, false, tf_strerror());
+		return mv_lib_error(err, "receive %s", t->id);
+	}
+	mv_journal_mark(&t->jn, "hello", t->hello.host);
+	gethostname(w.host, sizeof(w.host) - 1);
+	w.realtime_ns = realtime_ns();
+	err = mv_send_welcome(&t->ch, &w);
+	if (err)
+		return mv_lib_error(err, "receive %s", t->id);
+	fault_point("receive-hello");
+	return 0;
+}
+
+static int step_prepare(struct target *t)
+{
+	struct mv_prepare *p = &t->prep;
+	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN];
+	struct mv_reply ok = {};
+	int err;
+
+	err = mv_recv_prepare(&t->ch, p);
+	if (err)
+		return mv_lib_error(err, "receive %s: prepare", t->id);
+	for (uint32_t i = 0; i < p->ix.n; i++) {
+		const struct tf_index_entry *e = &p->ix.entries[i];
+
+		if (!t->o->freebind && (err = have_address(&e->local)))
+			return refuse(t, MV_PREPARED, err, "%s -> %s: the local address is not on this host "
+				      "(%s); add it before the move, or use receive --freebind",
+				      tf_endpoint_str(&e->local, l, sizeof(l)),
+				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err));
+	}
+	if (p->flags & MV_PREP_SEND_TO) {
+		t->handoff = tf_handoff_connect(p->argv[0]);
+		if (t->handoff < 0)
+			return refuse(t, MV_PREPARED, t->handoff, "the receiver %s: %s", p->argv[0], tf_strerror());
+	} else if ((err = tf_handoff_exec_check(p->argv))) {
+		return refuse(t, MV_PREPARED, err, "the program to hand the sockets to: %s", tf_strerror());
+	}
+	/* Locked before the source freezes: the peers' packets meet a lock here
+	 * as soon as the traffic moves, and attaching costs them nothing now. */
+	t->rj.locks.bpffs = t->o->bpffs;
+	for (uint32_t i = 0; i < p->ix.n; i++) {
+		struct tf_conn c = { .local = p->ix.entries[i].local, .peer = p->ix.entries[i].peer };
+
+		if (conn_locks_add(&t->rj.locks, &c, TF_LOCK_RESTORE, (uint64_t)p->ttl_s * 1000000000ull))
+			return refuse(t, MV_PREPARED, -EIO, "lock %s -> %s: %s (see the error above)",
+				      tf_endpoint_str(&c.local, l, sizeof(l)), tf_endpoint_str(&c.peer, r, sizeof(r)),
+				      tf_strerror());
+	}
+	mv_journal_mark(&t->jn, "prepared", "");
+	ok.count = p->ix.n;
+	err = mv_send_reply(&t->ch, MV_PREPARED, &ok);
+	if (err)
+		return mv_lib_error(err, "receive %s", t->id);
+	fault_point("receive-prepared");
+	return 0;
+}
+
+/* The dump: the index, then its images, all validated before any is built. */
+static int step_images(struct target *t)
+{
+	struct restore_job *rj = &t->rj;
+	struct tf_frame f;
+	int err;
+
+	err = mv_recv(&t->ch, MV_INDEX, &f);
+	if (!err) {
+		err = tf_index_decode(f.data, f.len, &rj->ix);
+		tf_frame_free(&f);
+	}
+	if (err)
+		return mv_lib_error(err, "receive %s: the dump's index", t->id);
+	rj->r = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*rj->r));
+	if (!rj->r)
+		return mv_error("receive %s: no memory for %u connections", t->id, rj->ix.n);
+	for (uint32_t i = 0; i < rj->ix.n; i++) {
+		struct restored *r = &rj->r[i];
+		const char *file = rj->ix.entries[i].file;
+
+		r->fd = -1;
+		snprintf(r->name, sizeof(r->name), "%.*s", (int)strcspn(file, "."), file);
+		err = mv_recv(&t->ch, MV_CONN, &f);
+		if (!err) {
+			err = tf_image_decode(f.data, f.len, &r->conn);
+			tf_frame_free(&f);
+		}
+		if (err)
+			return mv_lib_error(err, "receive %s: image %u of %u (%s)", t->id, i + 1, rj->ix.n, r->name);
+		if (memcmp(&r->conn.local, &rj->ix.entries[i].local, sizeof(r->conn.local)) ||
+		    memcmp(&r->conn.peer, &rj->ix.entries[i].peer, sizeof(r->conn.peer)))
+			return mv_error("receive %s: image %s is not the connection its index entry names",
+					t->id, r->name);
+		/* Its dump time on our clock: the elapsed time is then ours alone. */
+		r->conn.dump_time_ns += t->skew_ns;
+	}
+	mv_journal_mark(&t->jn, "received", "");
+	fault_point("receive-received");
+	return 0;
+}
+
+static int step_build(struct target *t)
+{
+	struct mv_reply ok = {};
+	int err;
+
+	t->rj.dir = t->id;
+	t->rj.bpffs = t->o->bpffs;
+	t->rj.lock = false;		/* locked at prepare */
+	t->rj.ro.freebind = t->o->freebind;
+	if (restore_job_build(&t->rj))
+		return refuse(t, MV_BUILT, -EIO, "rebuilding the sockets failed: %s", tf_strerror());
+	mv_journal_mark(&t->jn, "built", "");
+	ok.count = t->rj.built;
+	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
+	if (err)
+		return mv_lib_error(err, "receive %s", t->id);
+	fault_point("receive-built");
+	return 0;
+}
+
+/* After COMMIT: the sockets are ours whatever happens to the channel. */
+static int step_commit(struct target *t, struct receive_result *res)
+{
+	struct restore_job *rj = &t->rj;
+	struct tf_nudger nudger = TF_NUDGER_INIT;
+	struct mv_reply done = {};
+	char **argv = t->prep.argv;
+	pid_t to;
+
+	mv_journal_mark(&t->jn, "committing", "");
+	fault_point("receive-committing");
+	if (restore_job_live(rj, !(t->prep.flags & MV_PREP_NO_PROBE))) {
+		/* Back in repair and closed: nothing of them reached a peer.
+		 * The locks stay, so the source can take them back. */
+		restore_job_discard(rj);
+		mv_journal_mark(&t->jn, "aborted", "leaving repair mode failed; no socket kept");
+		return refuse(t, MV_COMMITTED, -EIO, "leaving repair mode failed; no socket kept here, the "
+			      "source may resume");
+	}
+	if (t->prep.flags & MV_PREP_SEND_TO) {
+		to = handover_send(rj, t->handoff, argv[0], "receive");
+		t->handoff = -1;
+	} else {
+		to = handover_exec(rj, argv, "receive");
+	}
+	done.count = rj->ix.n;
+	if (to < 0) {
+		mv_journal_mark(&t->jn, "committed", "the hand-over failed");
+		return refuse(t, MV_COMMITTED, -EIO, "the sockets are live here but the hand-over failed");
+	}
+	done.dropped = conn_locks_dropped(&rj->locks);
+	conn_locks_release(&rj->locks, true);
+	for (uint32_t i = 0; (t->prep.flags & MV_PREP_NUDGE) && i < rj->ix.n; i++)
+		if (tf_nudge(&nudger, rj->r[i].fd, &rj->r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
+			done.nudged++;
+	tf_nudger_close(&nudger);
+	done.pid = to;
+	{
+		char detail[64];
+
+		snprintf(detail, sizeof(detail), "pid %d, %u connection(s)", to, rj->ix.n);
+		mv_journal_mark(&t->jn, "committed", detail);
+	}
+	fault_point("receive-committed");
+	res->pid = to;
+	res->connections = rj->ix.n;
+	if (mv_send_reply(&t->ch, MV_COMMITTED, &done))
+		mv_warn("receive %s: committed, but the source did not hear it: %s", t->id, tf_strerror());
+	return 0;
+}
+
+/* Before COMMIT: nothing stays here. */
+static void abort_here(struct target *t)
+{
+	bool flip_ran = true;	/* unless the source says otherwise */
+	struct tf_frame f;
+
+	restore_job_discard(&t->rj);	/* in repair mode: no FIN, no RST */
+	if (t->ch.aborted) {
+		flip_ran = t->ch.abort.flip_ran;	/* the source's ABORT, read already */
+	} else if (mv_recv(&t->ch, MV_ABORT, &f) == 0) {
+		struct mv_abort a;
+
+		if (!mv_decode_abort(f.data, f.len, &a))
+			flip_ran = a.flip_ran;
+		tf_frame_free(&f);
+	}
+	if (!flip_ran)
+		conn_locks_release(&t->rj.locks, false);
+	mv_journal_mark(&t->jn, "aborted", flip_ran ? "locks kept to their expiry" : "locks dropped");
+	if (t->rj.locks.n)
+		mv_info("receive %s: aborted; the sockets built here are closed (silently), the locks stay "
+			"to their expiry (%u s): the source's --flip may have sent traffic here", t->id,
+			t->prep.ttl_s);
+	else if (t->id[0])
+		mv_info("receive %s: aborted; nothing kept here", t->id);
+}
+
+int move_receive(const struct receive_opts *o, struct receive_result *res)
+{
+	struct target t = { .o = o, .handoff = -1, .jn = { .fd = -1 } };
+	int ret = 1, err;
+	struct tf_frame f;
+
+	memset(res, 0, sizeof(*res));
+	t.ch = (struct mv_chan){ .in = o->in, .out = o->out, .timeout_ms = o->timeout_ms };
+	if (step_hello(&t))
+		goto out;
+	if (step_prepare(&t) || step_images(&t) || step_build(&t))
+		goto abort;
+	/* The source flips the traffic now; then it commits, or aborts. */
+	t.ch.timeout_ms = -1;	/* its --flip takes what it takes; a closed channel ends the wait */
+	err = mv_recv(&t.ch, MV_COMMIT, &f);
+	if (err) {
+		mv_lib_error(err, "receive %s: no commit", t.id);
+		goto abort;
+	}
+	tf_frame_free(&f);
+	t.ch.timeout_ms = o->timeout_ms;
+	ret = step_commit(&t, res);
+	if (!ret && mv_recv(&t.ch, MV_DONE, &f) == 0)
+		tf_frame_free(&f);
+	goto out;
+abort:
+	abort_here(&t);
+out:
+	snprintf(res->id, sizeof(res->id), "%s", t.id);
+	if (t.jn.fd >= 0) {
+		struct mv_journal_state st;
+
+		if (!mv_journal_read(o->journal_dir, t.id, &st))
+			snprintf(res->state, sizeof(res->state), "%s", st.state);
+	}
+	mv_journal_close(&t.jn);
+	if (t.handoff >= 0)
+		close(t.handoff);
+	for (int i = 0; ret == 0 && i < t.rj.built; i++)
+		close(t.rj.r[i].fd);	/* live: the new owner has its own copies */
+	restore_job_free(&t.rj);
+	mv_prepare_free(&t.prep);
+	return ret;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The target's side of a move (`tcpferry receive`): it speaks the move
+ * protocol (proto.h) on a channel whose other end is the source's `tcpferry
+ * migrate send`, in this host's network namespace, and writes each step to
+ * its journal (journal.h) before taking it.
+ */
+#ifndef TF_MOVE_RECEIVE_H
+#define TF_MOVE_RECEIVE_H
+
+#include <stdbool.h>
+
+struct receive_opts {
+	int in, out;			/* the channel (stdin, stdout) */
+	const char *bpffs;		/* this host's pin directory */
+	const char *journal_dir;	/* where the moves' journals go */
+	int timeout_ms;			/* the longest wait for the source's next message */
+	bool freebind;			/* restore even if a local address is not here yet */
+};
+
+struct receive_result {
+	char id[48];			/* the move's id */
+	char state[32];			/* its journal's last state */
+	int pid;			/* who has the sockets (committed) */
+	int connections;
+};
+
+/*
+ * One move, from HELLO to DONE.  0 when the move committed here; 1 with the
+ * error reported (report.h) and told to the source: the repaired sockets
+ * closed (still in repair: silently), the locks dropped when the source said
+ * the traffic had not moved, kept to their expiry otherwise.
+ */
+int move_receive(const struct receive_opts *o, struct receive_result *res);
+
+#endif

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The source's side of a move between hosts (see send.h; proto.h has the
+ * protocol).
+ *
+ *   connect   sh -c VIA started on a socketpair; HELLO, WELCOME
+ *   prepare   the sockets listed and identified, this host's lock table and
+ *             programs ready; PREPARE (the tuples, the hand-over) and the
+ *             target's PREPARED: it has attached and locked every tuple
+ *   freeze    the process stopped at an idle moment (freeze.h)
+ *   dump      locked here, repair mode, read: the images in memory
+ *   send      INDEX and each CONN over the channel
+ *   build     the target's BUILT: its sockets rebuilt, still in repair
+ *   flip      the user's --flip moves the traffic
+ *   commit    COMMIT sent, the target's COMMITTED: live there, unlocked,
+ *             nudged
+ *   retire    the process killed (its sockets in repair: no FIN, no RST),
+ *             the locks here dropped; DONE
+ *
+ * Anything that fails before COMMIT is sent puts the move back here: ABORT
+ * to the target (saying whether --flip ran), --unflip if --flip ran, the
+ * dump undone (repair off, unlocked, the process continued).  After COMMIT
+ * the source is never resumed, except when the target answers that it kept
+ * nothing (leaving repair failed there).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dump_job.h"
+#include "fault.h"
+#include "flip.h"
+#include "freeze.h"
+#include "journal.h"
+#include "proc.h"
+#include "report.h"
+#include "send.h"
+
+const char *const send_phase_name[S_N] = { "connect", "prepare", "freeze", "dump",  "send",
+					   "build",   "flip",    "commit", "retire" };
+
+struct source {
+	const struct send_opts *o;
+	struct mv_chan ch;
+	pid_t via;			/* the channel's command */
+	struct mv_journal jn;
+	struct dump_job dj;
+	char id[MV_ID_LEN];
+	bool flipped;
+};
+
+/* A move's id: this host, the process, the time; what a journal file may be called. */
+static void make_id(char *id, size_t len, pid_t pid)
+{
+	char host[64] = "";
+	struct timespec t;
+
+	gethostname(host, sizeof(host) - 1);
+	for (char *s = host; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      *s == '-' || *s == '.'))
+			*s = '_';
+	clock_gettime(CLOCK_REALTIME, &t);
+	snprintf(id, len, "%.24s-%d-%llx", host[0] && host[0] != '.' ? host : "host", pid,
+		 (unsigned long long)t.tv_sec * 1000 + t.tv_nsec / 1000000);
+}
+
+/* sh -c VIA with its stdin and stdout on one end of a socketpair; ours is the other. */
+static int start_channel(struct source *s)
+{
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return mv_error("migrate send: channel: socketpair: %s", strerror(errno));
+	fflush(NULL);
+	s->via = fork();
+	if (s->via < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return mv_error("migrate send: --via: fork: %s", strerror(errno));
+	}
+	if (s->via == 0) {
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		signal(SIGPIPE, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", s->o->via, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	s->ch = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = s->o->timeout_ms };
+	return 0;
+}
+
+/* The channel closed, its command reaped (killed if it does not end soon). */
+static void stop_channel(struct source *s)
+{
+	if (s->ch.in >= 0)
+		close(s->ch.in);
+	s->ch.in = s->ch.out = -1;
+	for (int i = 0; s->via > 0 && i < 200; i++) {
+		if (waitpid(s->via, NULL, WNOHANG) == s->via) {
+			s->via = -1;
+			return;
+		}
+		usleep(10000);
+	}
+	if (s->via > 0) {
+		kill(s->via, SIGKILL);
+		waitpid(s->via, NULL, 0);
+		s->via = -1;
+	}
+}
+
+static int connect_target(struct source *s, struct send_result *res)
+{
+	struct mv_hello h = { .version = MV_PROTO_VERSION };
+	struct mv_welcome w;
+	struct timespec t;
+	int err;
+
+	snprintf(h.id, sizeof(h.id), "%s", s->id);
+	gethostname(h.host, sizeof(h.host) - 1);
+	clock_gettime(CLOCK_REALTIME, &t);
+	h.realtime_ns = (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
+	err = mv_send_hello(&s->ch, &h);
+	if (!err)
+		err = mv_recv_welcome(&s->ch, &w);
+	if (err)
+		return mv_lib_error(err, "migrate send %s: the target (--via %s) did not answer; nothing moved",
+				    s->id, s->o->via);
+	if (w.version != MV_PROTO_VERSION)
+		return mv_error("migrate send %s: the target speaks move protocol version %u, this tcpferry %d: "
+				"install the same tcpferry on both hosts; nothing moved", s->id, w.version,
+				MV_PROTO_VERSION);
+	snprintf(res->target_host, sizeof(res->target_host), "%s", w.host);
+	res->target_features = w.features;
+	return 0;
+}
+
+/* The sockets found here, and the target locked for them. */
+static int prepare(struct source *s)
+{
+	const struct send_opts *o = s->o;
+	char *argv_send_to[2] = { (char *)o->send_to, NULL };
+	struct mv_prepare p = { .ttl_s = o->ttl };
+	struct mv_reply r;
+	int err;
+
+	s->dj.pid = o->pid;
+	s->dj.dir = NULL;	/* the images go over the channel */
+	s->dj.bpffs = o->bpffs;
+	s->dj.lock = true;
+	s->dj.ttl = o->ttl;
+	if (dump_job_collect(&s->dj))
+		return 1;
+	p.flags = (o->nudge ? MV_PREP_NUDGE : 0) | (o->probe ? 0 : MV_PREP_NO_PROBE) |
+		  (o->send_to ? MV_PREP_SEND_TO : 0);
+	p.argv = o->send_to ? argv_send_to : o->cmd;
+	for (p.argc = 0; p.argv[p.argc]; p.argc++)
+		;
+	p.ix.pid = o->pid;
+	p.ix.n = s->dj.n;
+	gethostname(p.ix.host, sizeof(p.ix.host) - 1);
+	p.ix.entries = calloc(s->dj.n, sizeof(*p.ix.entries));
+	if (!p.ix.entries)
+		return mv_error("migrate send: no memory");
+	for (int i = 0; i < s->dj.n; i++) {
+		snprintf(p.ix.entries[i].file, sizeof(p.ix.entries[i].file), "conn-%04d.tfc", i + 1);
+		p.ix.entries[i].local = s->dj.d[i].conn.local;
+		p.ix.entries[i].peer = s->dj.d[i].conn.peer;
+	}
+	err = mv_send_prepare(&s->ch, &p);
+	free(p.ix.entries);
+	if (!err)
+		err = mv_recv_reply(&s->ch, MV_PREPARED, &r);
+	if (err)
+		return mv_lib_error(err, "migrate send %s: prepare", s->id);
+	if (r.status)
+		return mv_error("migrate send %s: the target refused: %s", s->id, r.text);
+	mv_journal_mark(&s->jn, "prepared", "");
+	fault_point("send-prepared");
+	return 0;
+}
+
+/* The dump's index and images, over the channel. */
+static int send_images(struct source *s)
+{
+	uint8_t *buf;
+	size_t len;
+	int err;
+
+	err = tf_index_encode(&s->dj.ix, &buf, &len);
+	if (!err) {
+		err = mv_send(&s->ch, MV_INDEX, buf, len);
+		free(buf);
+	}
+	for (int i = 0; !err && i < s->dj.n; i++) {
+		err = tf_image_encode(&s->dj.d[i].conn, &buf, &len);
+		if (!err) {
+			err = mv_send(&s->ch, MV_CONN, buf, len);
+			free(buf);
+		}
+	}
+	if (err)
+		return mv_lib_error(err, "migrate send %s: sending the images", s->id);
+	fault_point("send-sent");
+	return 0;
+}
+
+static int wait_built(struct source *s)
+{
+	struct mv_reply r;
+	int err = mv_recv_reply(&s->ch, MV_BUILT, &r);
+
+	if (err)
+		return mv_lib_error(err, "migrate send %s: build", s->id);
+	if (r.status)
+		return mv_error("migrate send %s: the target could not rebuild the sockets: %s", s->id, r.text);
+	mv_journal_mark(&s->jn, "built", "");
+	fault_point("send-built");
+	return 0;
+}
+
+/* Before COMMIT: everything back here. */
+static void abort_move(struct source *s, const char *why, bool dumped)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "the source aborted: %s", why);
+	if (s->ch.out >= 0 && !s->ch.aborted)
+		mv_send_abort(&s->ch, s->flipped, text);
+	if (s->flipped) {
+		if (s->o->unflip && !flip_run(s->o->unflip, "migrate send: --unflip"))
+			s->flipped = false;
+		else
+			mv_warn("migrate send %s: the traffic was flipped to the target and %s: move it back by "
+				"hand; the target's locks drop its packets until then (expiry %ld s)", s->id,
+				s->o->unflip ? "--unflip failed" : "there is no --unflip", s->o->ttl);
+	}
+	if (dumped)
+		dump_job_undo(&s->dj);
+	else
+		conn_locks_release(&s->dj.locks, false);
+	mv_journal_mark(&s->jn, "aborted", why);
+}
+
+/* The commit's answer was lost: nobody here knows whether the target has the sockets. */
+static void in_doubt(struct source *s, struct send_result *res, const char *why)
+{
+	char dir[4096];
+	int err = 0;
+
+	res->in_doubt = true;
+	/* What resume needs (SO_REUSEADDR, the tuples), written only now: off the pause. */
+	snprintf(dir, sizeof(dir), "%.3000s/%.60s", s->o->journal_dir, s->id);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		err = -errno;
+	for (int i = 0; !err && i < s->dj.n; i++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%.3900s/%.63s", dir, s->dj.ix.entries[i].file);
+		err = tf_image_write(path, &s->dj.d[i].conn);
+	}
+	if (!err)
+		err = tf_index_write(dir, &s->dj.ix);
+	mv_journal_mark(&s->jn, "in-doubt", why);
+	mv_error("migrate send %s: the move is in doubt: COMMIT was sent but the target's answer was lost "
+		 "(%s). pid %d stays stopped, its connections locked here (expiry %ld s). Ask the target: "
+		 "`%s tcpferry receive --status %s`. If it says committed: kill -KILL %d (its sockets close "
+		 "silently) and the locks expire; otherwise: tcpferry resume --pid %d --in %s%s", s->id, why,
+		 s->o->pid, s->o->ttl, s->o->via, s->id, s->o->pid, s->o->pid, dir,
+		 err ? " (writing that dump failed: resume without --in)" : "");
+}
+
+int move_send(const struct send_opts *o, struct send_result *res)
+{
+	struct source s = { .o = o, .via = -1, .jn = { .fd = -1 }, .ch = { .in = -1, .out = -1 } };
+	double t[S_N + 1] = {};
+	struct mv_reply r;
+	int tries, err, ret = 1;
+
+	memset(res, 0, sizeof(*res));
+	make_id(s.id, sizeof(s.id), o->pid);
+	snprintf(res->id, sizeof(res->id), "%s", s.id);
+	s.dj.pidfd = tf_proc_open(o->pid);
+	if (s.dj.pidfd < 0)
+		return mv_lib_error(s.dj.pidfd, "migrate send: pid %d", o->pid);
+	err = mv_journal_open(&s.jn, o->journal_dir, s.id);
+	if (err) {
+		mv_lib_error(err, "migrate send %s", s.id);
+		goto out;
+	}
+	t[S_CONNECT] = mv_now_ms();
+	if (start_channel(&s) || connect_target(&s, res))
+		goto fail_early;
+	t[S_PREPARE] = mv_now_ms();
+	if (prepare(&s))
+		goto fail_early;
+
+	t[S_FREEZE] = mv_now_ms();
+	if (freeze_idle(s.dj.pidfd, o->pid, o->freeze_timeout_ms, &tries))
+		goto fail_early;
+	t[S_DUMP] = mv_now_ms();
+	if (dump_job_take(&s.dj))	/* undone if it fails: the process goes on */
+		goto fail_early;
+	mv_journal_mark(&s.jn, "dumped", "");
+	t[S_SEND] = mv_now_ms();
+	if (send_images(&s))
+		goto fail;
+	t[S_BUILD] = mv_now_ms();
+	if (wait_built(&s))
+		goto fail;
+	t[S_FLIP] = mv_now_ms();
+	if (o->flip) {
+		s.flipped = true;	/* in part, perhaps, even when it fails */
+		if (flip_run(o->flip, "migrate send"))
+			goto fail;
+		mv_journal_mark(&s.jn, "flipped", "");
+	}
+	fault_point("send-flipped");
+
+	/* The point of no return. */
+	t[S_COMMIT] = mv_now_ms();
+	mv_journal_mark(&s.jn, "committing", "");
+	err = mv_send(&s.ch, MV_COMMIT, NULL, 0);
+	fault_point("send-committing");
+	if (!err)
+		err = mv_recv_reply(&s.ch, MV_COMMITTED, &r);
+	if (err) {
+		in_doubt(&s, res, tf_strerror());
+		goto out;
+	}
+	if (r.status && r.count == 0) {
+		/* The target kept nothing: the connections are only here. */
+		mv_error("migrate send %s: the target failed at the commit and kept nothing: %s", s.id, r.text);
+		s.ch.aborted = true;	/* nothing more to tell it */
+		abort_move(&s, "the target kept nothing", true);
+		goto out;
+	}
+	if (r.status) {
+		mv_error("migrate send %s: the target failed after the commit: %s; pid %d stays stopped and "
+			 "locked: see the target's error", s.id, r.text, o->pid);
+		mv_journal_mark(&s.jn, "in-doubt", r.text);
+		res->in_doubt = true;
+		goto out;
+	}
+	mv_journal_mark(&s.jn, "committed", "");
+	res->to_pid = r.pid;
+	res->connections = s.dj.n;
+	res->nudged = r.nudged;
+	res->dropped_to = r.dropped;
+
+	t[S_RETIRE] = mv_now_ms();
+	if (tf_proc_kill(s.dj.pidfd, o->pid))
+		mv_warn("migrate send %s: pid %d: %s; kill it by hand", s.id, o->pid, tf_strerror());
+	res->dropped_from = conn_locks_dropped(&s.dj.locks);
+	conn_locks_release(&s.dj.locks, true);
+	mv_journal_mark(&s.jn, "retired", "");
+	mv_send(&s.ch, MV_DONE, NULL, 0);
+	t[S_N] = mv_now_ms();
+	for (int i = 0; i < S_N; i++)
+		res->ms[i] = t[i + 1] > 0 ? t[i + 1] - t[i] : 0;
+	res->locked_window_ms = t[S_RETIRE] - t[S_DUMP];
+	ret = 0;
+	goto out;
+
+fail:
+	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", true);
+	mv_info("tcpferry: migrate send %s: nothing moved; pid %d goes on at the source", s.id, o->pid);
+	goto out;
+fail_early:
+	/* Nothing frozen (or the dump undone itself): tell the target, drop what we hold. */
+	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", false);
+	mv_info("tcpferry: migrate send %s: nothing moved; pid %d goes on at the source", s.id, o->pid);
+out:
+	stop_channel(&s);
+	mv_journal_close(&s.jn);
+	dump_job_free(&s.dj);
+	if (s.dj.pidfd >= 0)
+		close(s.dj.pidfd);
+	return ret;
+}
