@@ -241,8 +241,12 @@ int image_source_read(const char *in, struct tf_index *ix, struct tf_conn **conn
 	struct stat st;
 
 	*conns = NULL;
-	/* Whatever exists and is not a directory is read as a stream. */
-	*stream = !strcmp(in, "-") || (stat(in, &st) == 0 && !S_ISDIR(st.st_mode));
+	/* Whatever exists and is not a directory is read as a stream, and so is
+	 * a NAME.tfs that does not (its error then names the stream). */
+	if (stat(in, &st))
+		*stream = !strcmp(in, "-") || ends_with(in, TF_STREAM_SUFFIX);
+	else
+		*stream = !S_ISDIR(st.st_mode);
 	if (*stream)
 		return tf_stream_read_path(in, ix, conns);
 	return read_dir(in, ix, conns);
