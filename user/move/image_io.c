@@ -50,6 +50,8 @@ int image_form_of_out(const char *out, bool use_fd, enum image_form *form)
 
 const char *image_sink_name(const struct image_sink *s)
 {
+	if (!s->out)
+		return "the stream";	/* a fd the caller gave, unnamed */
 	return !strcmp(s->out, "-") ? "standard output" : s->out;
 }
 
@@ -155,10 +157,9 @@ int image_sink_commit(struct image_sink *s)
 			err = tf_stream_file_commit(&s->sf);
 		break;
 	default:
+		/* A FIFO we opened is closed by image_sink_free: its reader sees
+		 * the end only once the whole dump is done (as with "-"). */
 		err = tf_stream_finish(&s->w);
-		if (!err && s->own_fd >= 0 && close(s->own_fd))
-			err = tf_fail(errno, "closing %s", s->out);
-		s->own_fd = -1;
 		break;
 	}
 	if (!err)

@@ -74,6 +74,7 @@ int image_sink_flush(struct image_sink *s);
 /* Nothing left behind: the images and index, the directory we made, the
  * stream file (temporary or committed).  What went into a fd is gone. */
 void image_sink_undo(struct image_sink *s);
+/* Also closes a FIFO image_sink_open opened: its reader sees the end now. */
 void image_sink_free(struct image_sink *s);
 
 /*
