@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod jq python3 util-linux)
+      ethtool procps kmod jq python3 util-linux openssh-server openssh-client strace)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,5 +21,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a daemon (openssh-server) must not start it: the tests start
+# their own sshd in a namespace they make, and nothing listens here.
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
+fi
+trap '[ -z "$made_policy" ] || rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

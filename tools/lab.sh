@@ -7,13 +7,14 @@
 #   tools/lab.sh env [--id ID]              print its variables again
 #   tools/lab.sh list                       the labs that exist
 #
-#        peer (198.18.10.2)
+#        peer (198.18.10.2, fd00:7466:10::2)
 #          |  eth0
-#         rt (router: .10.1, .11.1, .12.1; forwards)
+#         rt (router: .10.1, .11.1, .12.1, fd00:7466:1x::1; forwards both)
 #        /  \
-#   a (.11.2)  b (.12.2)          service address 198.19.0.10/32 on a's lo,
-#                                 routed by rt via a; moving it to b is
-#                                 `ip addr` on a and b plus `ip route replace` on rt.
+#   a (.11.2)  b (.12.2)          service address 198.19.0.10/32 and
+#   (fd00:7466:11::2, :12::2)      fd00:7466:19::10/128 on a's lo, routed by rt
+#                                 via a; moving it to b is `ip addr` on a and b
+#                                 plus `ip route replace` on rt.
 #
 # Every host has its own bpffs mount (its own lock table and pins); a and b have
 # the lock programs attached to eth0 (tc).  Names are unique to the run
@@ -56,6 +57,13 @@ RT_A=198.18.11.1
 B_ADDR=198.18.12.2
 RT_B=198.18.12.1
 SVC=198.19.0.10
+PEER_ADDR6=fd00:7466:10::2
+RT_PEER6=fd00:7466:10::1
+A_ADDR6=fd00:7466:11::2
+RT_A6=fd00:7466:11::1
+B_ADDR6=fd00:7466:12::2
+RT_B6=fd00:7466:12::1
+SVC6=fd00:7466:19::10
 BPFFS_A=$dir/bpffs-a/tcpferry
 BPFFS_B=$dir/bpffs-b/tcpferry
 BPFFS_PEER=$dir/bpffs-peer/tcpferry
@@ -74,13 +82,15 @@ load() {
 	. "$LAB_DIR/$id.env"
 }
 
-# link NS1 NAME1 ADDR1 NS2 NAME2 ADDR2: a veth pair between two hosts (/24 each).
+# link NS1 NAME1 ADDR1 ADDR1_6 NS2 NAME2 ADDR2 ADDR2_6: a veth pair between two
+# hosts (/24 and /64 each; no DAD: the addresses are ours alone).
 link() {
 	local t1=tfl$RANDOM t2=tfr$RANDOM
-	ip link add "$t1" netns "$1" type veth peer name "$t2" netns "$4" || return 1
-	ip -n "$1" link set "$t1" name "$2" && ip -n "$4" link set "$t2" name "$5" &&
-		ip -n "$1" addr add "$3/24" dev "$2" && ip -n "$4" addr add "$6/24" dev "$5" &&
-		ip -n "$1" link set "$2" up && ip -n "$4" link set "$5" up
+	ip link add "$t1" netns "$1" type veth peer name "$t2" netns "$5" || return 1
+	ip -n "$1" link set "$t1" name "$2" && ip -n "$5" link set "$t2" name "$6" &&
+		ip -n "$1" addr add "$3/24" dev "$2" && ip -n "$5" addr add "$7/24" dev "$6" &&
+		ip -n "$1" addr add "$4/64" dev "$2" nodad && ip -n "$5" addr add "$8/64" dev "$6" nodad &&
+		ip -n "$1" link set "$2" up && ip -n "$5" link set "$6" up
 }
 
 host_bpffs() {
@@ -112,16 +122,21 @@ build() {
 		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 ||
 			return 1
 	done
-	link "$NS_PEER" eth0 "$PEER_ADDR" "$NS_RT" eth0 "$RT_PEER" || return 1
-	link "$NS_A" eth0 "$A_ADDR" "$NS_RT" eth1 "$RT_A" || return 1
-	link "$NS_B" eth0 "$B_ADDR" "$NS_RT" eth2 "$RT_B" || return 1
-	ip netns exec "$NS_RT" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	link "$NS_PEER" eth0 "$PEER_ADDR" "$PEER_ADDR6" "$NS_RT" eth0 "$RT_PEER" "$RT_PEER6" || return 1
+	link "$NS_A" eth0 "$A_ADDR" "$A_ADDR6" "$NS_RT" eth1 "$RT_A" "$RT_A6" || return 1
+	link "$NS_B" eth0 "$B_ADDR" "$B_ADDR6" "$NS_RT" eth2 "$RT_B" "$RT_B6" || return 1
+	ip netns exec "$NS_RT" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
 	ip -n "$NS_PEER" route add default via "$RT_PEER" || return 1
 	ip -n "$NS_A" route add default via "$RT_A" || return 1
 	ip -n "$NS_B" route add default via "$RT_B" || return 1
-	# The service lives on a: its address on a's lo, routed there by rt.
+	ip -n "$NS_PEER" -6 route add default via "$RT_PEER6" || return 1
+	ip -n "$NS_A" -6 route add default via "$RT_A6" || return 1
+	ip -n "$NS_B" -6 route add default via "$RT_B6" || return 1
+	# The service lives on a: its addresses on a's lo, routed there by rt.
 	ip -n "$NS_A" addr add "$SVC/32" dev lo || return 1
+	ip -n "$NS_A" addr add "$SVC6/128" dev lo nodad || return 1
 	ip -n "$NS_RT" route add "$SVC/32" via "$A_ADDR" || return 1
+	ip -n "$NS_RT" -6 route add "$SVC6/128" via "$A_ADDR6" || return 1
 	# A bpffs per host, so that tcpferry run through `exec` (ip netns exec,
 	# whose /sys is its own) pins where the pins outlive the command.
 	local h fs

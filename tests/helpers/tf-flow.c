@@ -53,18 +53,22 @@ static double now_ms(void)
 static int connect_to(const char *addr, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	bool v6 = strchr(addr, ':') != NULL;
+	struct sockaddr *sa = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
+	socklen_t len = v6 ? sizeof(a6) : sizeof(a);
+	int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 
-	if (inet_pton(AF_INET, addr, &a.sin_addr) != 1)
-		die("bad IPv4 address %s", addr);
+	if (v6 ? inet_pton(AF_INET6, addr, &a6.sin6_addr) != 1 : inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+		die("bad IP address %s", addr);
 	for (int i = 0; i < 100; i++) {
-		if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0)
+		if (connect(s, sa, len) == 0)
 			return s;
 		if (errno != ECONNREFUSED)
 			break;
 		usleep(50000);	/* the server may still be starting */
 	}
-	die("connect %s:%d: %s", addr, port, strerror(errno));
+	die("connect %s port %d: %s", addr, port, strerror(errno));
 }
 
 int main(int argc, char **argv)

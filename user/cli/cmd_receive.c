@@ -8,6 +8,7 @@
  * here, from its journal (user/move/journal.h).
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #define RECEIVE_JOURNAL MV_JOURNAL_DIR "/received"
 
 static const char usage[] =
-	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind]\n"
+	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind] [--output FILE]\n"
 	"       tcpferry receive --status [ID] [--journal DIR]\n"
 	"\n"
 	"The target of a move between hosts: speaks the move protocol on stdin and\n"
@@ -46,6 +47,8 @@ static const char usage[] =
 	"  --timeout-ms MS   the longest wait for the source's next message before\n"
 	"                    the commit is asked for (default 30000)\n"
 	"  --freebind        rebuild even where a local address is not (yet) here\n"
+	"  --output FILE     the program's stdout and stderr, appended (default\n"
+	"                    /dev/null: it outlives the channel's session)\n"
 	"  --status [ID]     how move ID ended here (its last step: committed,\n"
 	"                    aborted, or where it stopped); without ID, every move\n"
 	"                    in the journal.  -j for JSON.  Exit 0, or 1 if unknown\n";
@@ -110,12 +113,14 @@ int cmd_receive(int argc, char **argv)
 		{ "journal", required_argument, NULL, 'J' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "freebind", no_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct receive_opts o = { .bpffs = g.bpffs, .journal_dir = RECEIVE_JOURNAL, .timeout_ms = 30000 };
 	struct receive_result res;
+	const char *output = "/dev/null";
 	bool want_status = false;
 	long timeout = o.timeout_ms;
 	int c, null;
@@ -126,6 +131,7 @@ int cmd_receive(int argc, char **argv)
 		switch (c) {
 		case 'J': o.journal_dir = optarg; break;
 		case 'F': o.freebind = true; break;
+		case 'o': output = optarg; break;
 		case 'S': want_status = true; break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
@@ -160,6 +166,9 @@ int cmd_receive(int argc, char **argv)
 	if (o.in < 0 || o.out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
 		return cli_error("receive: setting up the channel on stdin/stdout failed");
 	close(null);
+	o.output = open(output, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (o.output < 0)
+		return cli_error("receive --output %s: %s", output, strerror(errno));
 	g.json = false;		/* stdout is the channel's */
 	if (move_receive(&o, &res))
 		return 1;

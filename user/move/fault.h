@@ -21,9 +21,26 @@
  *   restore-live      every socket out of repair mode, the locks still held
  *   restore-unlocked  the locks dropped (unless --keep-lock), not yet handed over
  *
- * Points where a step fails instead (fault_fails), as the kernel could:
+ * A move between hosts (migrate send at the source, receive at the target):
+ *
+ *   send-prepared      the target has locked every tuple; nothing frozen yet
+ *   send-sent          frozen, dumped, the images sent; not yet built there
+ *   send-built         the target's sockets are built (in repair)
+ *   send-flipped       --flip has run; COMMIT not sent
+ *   send-committing    COMMIT sent, its answer not read
+ *   receive-hello      WELCOME sent
+ *   receive-prepared   every tuple locked here, PREPARED sent
+ *   receive-received   every image read and validated; nothing built
+ *   receive-built      the sockets rebuilt in repair mode, BUILT sent
+ *   receive-committing COMMIT received (journal: committing); still in repair
+ *   receive-committed  live, handed over, unlocked; COMMITTED not sent
+ *
+ * Points where a step fails instead (fault_fails), as the kernel or a bad
+ * channel could:
  *
  *   restore-live-fails  the first socket does not leave repair mode
+ *   send-corrupt-image  the first image sent has a bit flipped (in a record)
+ *   send-bad-version    HELLO says move protocol version 99
  */
 #ifndef TF_FAULT_H
 #define TF_FAULT_H

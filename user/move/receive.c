@@ -20,6 +20,7 @@
  * comes here: they are dropped at once).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,23 +102,33 @@ struct target {
 	struct mv_prepare prep;
 	struct restore_job rj;
 	int handoff;			/* the running receiver (MV_PREP_SEND_TO) */
+	bool built_sent;		/* BUILT sent: the source may flip from now on */
+	bool told;			/* the source heard why this side stopped */
 	char id[MV_ID_LEN];
 };
 
-/* Report the error here and in the reply to the source; returns 1. */
-static int refuse(struct target *t, uint16_t type, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int refuse(struct target *t, uint16_t type, int err, const char *fmt, ...)
+/* Report the error here and, as an ABORT, to the source; returns 1. */
+static int refuse(struct target *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(struct target *t, const char *fmt, ...)
 {
-	struct mv_reply r = { .status = err < 0 ? err : -EINVAL };
+	char text[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(r.text, sizeof(r.text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	mv_error("receive %s: %s", t->id, r.text);
-	mv_send_reply(&t->ch, type, &r);
+	mv_error("receive %s: %s", t->id, text);
+	if (!t->ch.aborted && mv_send_abort(&t->ch, false, text) == 0)
+		t->told = true;
 	return 1;
+}
+
+/* A step's error with the library's detail, reported and told; returns 1. */
+static int refuse_lib(struct target *t, int err, const char *what)
+{
+	const char *detail = tf_strerror();
+
+	return refuse(t, "%s: %s", what, detail && *detail ? detail : strerror(-err));
 }
 
 static int step_hello(struct target *t)
@@ -163,12 +174,12 @@ static int step_prepare(struct target *t)
 
 	err = mv_recv_prepare(&t->ch, p);
 	if (err)
-		return mv_lib_error(err, "receive %s: prepare", t->id);
+		return refuse_lib(t, err, "prepare");
 	for (uint32_t i = 0; i < p->ix.n; i++) {
 		const struct tf_index_entry *e = &p->ix.entries[i];
 
 		if (!t->o->freebind && (err = have_address(&e->local)))
-			return refuse(t, MV_PREPARED, err, "%s -> %s: the local address is not on this host "
+			return refuse(t, "%s -> %s: the local address is not on this host "
 				      "(%s); add it before the move, or use receive --freebind",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
 				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err));
@@ -176,9 +187,9 @@ static int step_prepare(struct target *t)
 	if (p->flags & MV_PREP_SEND_TO) {
 		t->handoff = tf_handoff_connect(p->argv[0]);
 		if (t->handoff < 0)
-			return refuse(t, MV_PREPARED, t->handoff, "the receiver %s: %s", p->argv[0], tf_strerror());
+			return refuse(t, "the receiver %s: %s", p->argv[0], tf_strerror());
 	} else if ((err = tf_handoff_exec_check(p->argv))) {
-		return refuse(t, MV_PREPARED, err, "the program to hand the sockets to: %s", tf_strerror());
+		return refuse(t, "the program to hand the sockets to: %s", tf_strerror());
 	}
 	/* Locked before the source freezes: the peers' packets meet a lock here
 	 * as soon as the traffic moves, and attaching costs them nothing now. */
@@ -187,7 +198,7 @@ static int step_prepare(struct target *t)
 		struct tf_conn c = { .local = p->ix.entries[i].local, .peer = p->ix.entries[i].peer };
 
 		if (conn_locks_add(&t->rj.locks, &c, TF_LOCK_RESTORE, (uint64_t)p->ttl_s * 1000000000ull))
-			return refuse(t, MV_PREPARED, -EIO, "lock %s -> %s: %s (see the error above)",
+			return refuse(t, "lock %s -> %s: %s",
 				      tf_endpoint_str(&c.local, l, sizeof(l)), tf_endpoint_str(&c.peer, r, sizeof(r)),
 				      tf_strerror());
 	}
@@ -213,10 +224,10 @@ static int step_images(struct target *t)
 		tf_frame_free(&f);
 	}
 	if (err)
-		return mv_lib_error(err, "receive %s: the dump's index", t->id);
+		return refuse_lib(t, err, "the dump's index");
 	rj->r = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*rj->r));
 	if (!rj->r)
-		return mv_error("receive %s: no memory for %u connections", t->id, rj->ix.n);
+		return refuse(t, "no memory for %u connections", rj->ix.n);
 	for (uint32_t i = 0; i < rj->ix.n; i++) {
 		struct restored *r = &rj->r[i];
 		const char *file = rj->ix.entries[i].file;
@@ -228,12 +239,15 @@ static int step_images(struct target *t)
 			err = tf_image_decode(f.data, f.len, &r->conn);
 			tf_frame_free(&f);
 		}
-		if (err)
-			return mv_lib_error(err, "receive %s: image %u of %u (%s)", t->id, i + 1, rj->ix.n, r->name);
+		if (err) {
+			char what[128];
+
+			snprintf(what, sizeof(what), "image %u of %u (%s)", i + 1, rj->ix.n, r->name);
+			return refuse_lib(t, err, what);
+		}
 		if (memcmp(&r->conn.local, &rj->ix.entries[i].local, sizeof(r->conn.local)) ||
 		    memcmp(&r->conn.peer, &rj->ix.entries[i].peer, sizeof(r->conn.peer)))
-			return mv_error("receive %s: image %s is not the connection its index entry names",
-					t->id, r->name);
+			return refuse(t, "image %s is not the connection its index entry names", r->name);
 		/* Its dump time on our clock: the elapsed time is then ours alone. */
 		r->conn.dump_time_ns += t->skew_ns;
 	}
@@ -252,14 +266,26 @@ static int step_build(struct target *t)
 	t->rj.lock = false;		/* locked at prepare */
 	t->rj.ro.freebind = t->o->freebind;
 	if (restore_job_build(&t->rj))
-		return refuse(t, MV_BUILT, -EIO, "rebuilding the sockets failed: %s", tf_strerror());
+		return refuse(t, "rebuilding the sockets failed: %s", tf_strerror());
 	mv_journal_mark(&t->jn, "built", "");
 	ok.count = t->rj.built;
 	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
+	t->built_sent = true;
 	fault_point("receive-built");
 	return 0;
+}
+
+/* COMMITTED with an error: count, the sockets kept here (0: the source may resume). */
+static int fail_commit(struct target *t, uint32_t count, const char *text)
+{
+	struct mv_reply r = { .status = -EIO, .count = count };
+
+	snprintf(r.text, sizeof(r.text), "%s", text);
+	mv_error("receive %s: %s", t->id, text);
+	mv_send_reply(&t->ch, MV_COMMITTED, &r);
+	return 1;
 }
 
 /* After COMMIT: the sockets are ours whatever happens to the channel. */
@@ -278,19 +304,29 @@ static int step_commit(struct target *t, struct receive_result *res)
 		 * The locks stay, so the source can take them back. */
 		restore_job_discard(rj);
 		mv_journal_mark(&t->jn, "aborted", "leaving repair mode failed; no socket kept");
-		return refuse(t, MV_COMMITTED, -EIO, "leaving repair mode failed; no socket kept here, the "
-			      "source may resume");
+		return fail_commit(t, 0, "leaving repair mode failed; no socket kept here, the source may resume");
 	}
 	if (t->prep.flags & MV_PREP_SEND_TO) {
 		to = handover_send(rj, t->handoff, argv[0], "receive");
 		t->handoff = -1;
 	} else {
+		/* The program outlives this session: it must not hold the
+		 * channel's stderr (an ssh session stays open while it does). */
+		int saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
+
+		dup2(t->o->output, 1);
+		dup2(t->o->output, 2);
 		to = handover_exec(rj, argv, "receive");
+		if (saved >= 0) {
+			dup2(saved, 1);
+			dup2(saved, 2);
+			close(saved);
+		}
 	}
 	done.count = rj->ix.n;
 	if (to < 0) {
 		mv_journal_mark(&t->jn, "committed", "the hand-over failed");
-		return refuse(t, MV_COMMITTED, -EIO, "the sockets are live here but the hand-over failed");
+		return fail_commit(t, rj->ix.n, "the sockets are live here but the hand-over failed");
 	}
 	done.dropped = conn_locks_dropped(&rj->locks);
 	conn_locks_release(&rj->locks, true);
@@ -313,25 +349,30 @@ static int step_commit(struct target *t, struct receive_result *res)
 	return 0;
 }
 
-/* Before COMMIT: nothing stays here. */
+/*
+ * Before COMMIT: nothing stays here.  Our locks go too when no packet of
+ * these tuples can come here: BUILT not sent yet (the source flips only
+ * after it), or the source said its --flip had not run.  Otherwise they
+ * stay to their expiry, and the peers retransmit into them.
+ */
 static void abort_here(struct target *t)
 {
-	bool flip_ran = true;	/* unless the source says otherwise */
+	bool flip_may_have_run = t->built_sent;
 	struct tf_frame f;
 
 	restore_job_discard(&t->rj);	/* in repair mode: no FIN, no RST */
 	if (t->ch.aborted) {
-		flip_ran = t->ch.abort.flip_ran;	/* the source's ABORT, read already */
-	} else if (mv_recv(&t->ch, MV_ABORT, &f) == 0) {
+		flip_may_have_run = t->ch.abort.flip_ran;	/* the source's ABORT, read already */
+	} else if (t->built_sent && !t->told && mv_recv(&t->ch, MV_ABORT, &f) == 0) {
 		struct mv_abort a;
 
 		if (!mv_decode_abort(f.data, f.len, &a))
-			flip_ran = a.flip_ran;
+			flip_may_have_run = a.flip_ran;
 		tf_frame_free(&f);
 	}
-	if (!flip_ran)
+	if (!flip_may_have_run)
 		conn_locks_release(&t->rj.locks, false);
-	mv_journal_mark(&t->jn, "aborted", flip_ran ? "locks kept to their expiry" : "locks dropped");
+	mv_journal_mark(&t->jn, "aborted", flip_may_have_run ? "locks kept to their expiry" : "locks dropped");
 	if (t->rj.locks.n)
 		mv_info("receive %s: aborted; the sockets built here are closed (silently), the locks stay "
 			"to their expiry (%u s): the source's --flip may have sent traffic here", t->id,

@@ -16,6 +16,7 @@ struct receive_opts {
 	const char *journal_dir;	/* where the moves' journals go */
 	int timeout_ms;			/* the longest wait for the source's next message */
 	bool freebind;			/* restore even if a local address is not here yet */
+	int output;			/* the program's stdout and stderr (not the channel's session) */
 };
 
 struct receive_result {

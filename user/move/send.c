@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,7 @@ static int start_channel(struct source *s)
 		return mv_error("migrate send: --via: fork: %s", strerror(errno));
 	}
 	if (s->via == 0) {
+		setpgid(0, 0);	/* its own group: stop_channel ends all of it */
 		dup2(sv[1], 0);
 		dup2(sv[1], 1);
 		signal(SIGPIPE, SIG_DFL);
@@ -95,6 +97,7 @@ static int start_channel(struct source *s)
 		_exit(127);
 	}
 	close(sv[1]);
+	setpgid(s->via, s->via);	/* either side may win the race; both set it */
 	s->ch = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = s->o->timeout_ms };
 	return 0;
 }
@@ -113,7 +116,7 @@ static void stop_channel(struct source *s)
 		usleep(10000);
 	}
 	if (s->via > 0) {
-		kill(s->via, SIGKILL);
+		kill(-s->via, SIGKILL);
 		waitpid(s->via, NULL, 0);
 		s->via = -1;
 	}
@@ -121,7 +124,7 @@ static void stop_channel(struct source *s)
 
 static int connect_target(struct source *s, struct send_result *res)
 {
-	struct mv_hello h = { .version = MV_PROTO_VERSION };
+	struct mv_hello h = { .version = fault_fails("send-bad-version") ? 99 : MV_PROTO_VERSION };
 	struct mv_welcome w;
 	struct timespec t;
 	int err;
@@ -204,6 +207,8 @@ static int send_images(struct source *s)
 	}
 	for (int i = 0; !err && i < s->dj.n; i++) {
 		err = tf_image_encode(&s->dj.d[i].conn, &buf, &len);
+		if (!err && i == 0 && fault_fails("send-corrupt-image"))
+			buf[len / 2] ^= 0x10;	/* a bit flipped inside a record: its crc must catch it */
 		if (!err) {
 			err = mv_send(&s->ch, MV_CONN, buf, len);
 			free(buf);
@@ -227,6 +232,22 @@ static int wait_built(struct source *s)
 	mv_journal_mark(&s->jn, "built", "");
 	fault_point("send-built");
 	return 0;
+}
+
+/* Did the target say anything (or close the channel) since BUILT?  1: the
+ * move cannot commit, the reason reported. */
+static int channel_spoke(struct source *s)
+{
+	struct pollfd p = { .fd = s->ch.in, .events = POLLIN };
+	struct tf_frame f;
+	int err;
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	err = mv_recv(&s->ch, MV_COMMITTED, &f);	/* no COMMITTED comes before COMMIT */
+	if (!err)
+		tf_frame_free(&f);
+	return mv_lib_error(err ? err : -EPROTO, "migrate send %s: before the commit", s->id);
 }
 
 /* Before COMMIT: everything back here. */
@@ -327,13 +348,19 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	}
 	fault_point("send-flipped");
 
+	/* The target said nothing since BUILT: anything it did say (an ABORT,
+	 * or the channel closing as it died) means it cannot commit. */
+	if (channel_spoke(&s))
+		goto fail;
+
 	/* The point of no return. */
 	t[S_COMMIT] = mv_now_ms();
 	mv_journal_mark(&s.jn, "committing", "");
 	err = mv_send(&s.ch, MV_COMMIT, NULL, 0);
+	if (err)	/* not written whole: the target cannot have read it */
+		goto fail;
 	fault_point("send-committing");
-	if (!err)
-		err = mv_recv_reply(&s.ch, MV_COMMITTED, &r);
+	err = mv_recv_reply(&s.ch, MV_COMMITTED, &r);
 	if (err) {
 		in_doubt(&s, res, tf_strerror());
 		goto out;
