@@ -3,6 +3,7 @@
 #   make            build the BPF objects, the library and the CLI
 #   make test       build and run every test (TAP, through prove); needs root
 #   make demo       the live migration demo (tools/demo.sh); needs root
+#   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
 #   make deps       install what building and testing need (Debian 12, root)
 #   make install    CLI, library, header, pkg-config file, man page
@@ -134,6 +135,9 @@ test-unit: all
 demo: all
 	$(Q)tools/demo.sh
 
+demo-ssh: all
+	$(Q)tools/demo.sh --ssh --count 2
+
 soak: all
 	$(Q)SOAK=1 prove --exec '' $(PROVE_FLAGS) $(wildcard tests/integration/*soak*.t)
 
@@ -165,4 +169,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test test-unit demo soak bench bench-quick deps install clean
+.PHONY: all test test-unit demo demo-ssh soak bench bench-quick deps install clean

@@ -3,7 +3,7 @@
 # mid-stream, and the peer sees nothing but a short pause.
 #
 #   tools/demo.sh [--count N] [--tsv FILE] [--quiet] [--no-nudge] [--steps]
-#                 [--receiver socat|relay]
+#                 [--receiver socat|relay] [--ssh]
 #
 # In a fresh lab (tools/lab.sh): the peer runs an echo server (socat) and a
 # client (tests/helpers/tf-flow) that streams a pattern to the service address
@@ -20,6 +20,9 @@
 # `tcpferry migrate move`.  --receiver relay hands the connections to a
 # relay already running on the target (tests/helpers/tf-relay, restore's
 # --send-to), so no program start falls inside the pause.
+# --ssh moves as between two machines: `tcpferry migrate send` on the source
+# over ssh to `tcpferry receive` on the target (an sshd in each host's
+# namespace, keys made for the run, both stopped at the end).
 # --tsv FILE gets one line per migration: i from to pause_ms, the step or
 # phase times (ms) and the locked window (ms).
 # Exit status 0 only if every check passed.  Everything is removed at exit.
@@ -28,7 +31,7 @@ set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TF=$ROOT/build/tcpferry
 FLOW=$ROOT/build/tests/helpers/tf-flow
-COUNT=1 TSV="" QUIET=0 NUDGE="" STEPS="" RECEIVER=socat
+COUNT=1 TSV="" QUIET=0 NUDGE="" STEPS="" RECEIVER=socat SSH=0
 RELAY=$ROOT/build/tests/helpers/tf-relay
 
 while [ $# -gt 0 ]; do
@@ -39,7 +42,8 @@ while [ $# -gt 0 ]; do
 	--no-nudge) NUDGE=--no-nudge; shift ;;
 	--steps) STEPS=--steps; shift ;;
 	--receiver) RECEIVER=$2; shift 2 ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--ssh) SSH=1; shift ;;
+	-h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "demo: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -86,12 +90,29 @@ case $RECEIVER in socat | relay) ;; *) fail "--receiver socat or relay" ;; esac
 T0=$(date +%s%N)
 LABID=tfd$(printf '%07x' $(((($$ << 10) | (RANDOM & 1023)) & 0xfffffff)))	# 10 characters at most
 LABENV=$("$ROOT/tools/lab.sh" up --id "$LABID") || fail "the lab did not come up"
-trap '"$ROOT/tools/lab.sh" down --id "$LABID" >/dev/null 2>&1' EXIT
+CLEANUPS=()
+at_exit() { CLEANUPS+=("$*"); }
+cleanup() {
+	local i
+	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" >/dev/null 2>&1; done
+	"$ROOT/tools/lab.sh" down --id "$LABID" >/dev/null 2>&1
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 eval "$LABENV"
 export TCPFERRY_LAB=$LABID
 W=$LAB_WORK
 say "lab $LABID: peer $PEER_ADDR, hosts a and b, service address $SVC (on a)"
+if [ "$SSH" = 1 ]; then
+	# As between two machines: the channel is ssh over the lab network.
+	TMP=$W
+	bail_out() { fail "$*"; }
+	# shellcheck source=../tests/helpers/sshlab.sh
+	. "$ROOT/tests/helpers/sshlab.sh"
+	sshlab_up a b >/dev/null
+	for h in a b; do "$ROOT/tools/lab.sh" exec $h ip addr replace "$SVC/32" dev lo; done
+	say "sshd on a ($A_ADDR) and b ($B_ADDR); moves go over ssh (migrate send | receive)"
+fi
 
 # ---- the programs -------------------------------------------------------------------
 # The peer stands for another machine: its programs get a realtime priority
@@ -179,6 +200,7 @@ drops=0
 # moves in one process, tcpferry migrate move's phases; a column stays empty
 # where the way of moving has no such part.
 PHASES="prepare freeze dump carry restore route flip live unlock nudge retire"
+[ "$SSH" = 1 ] && PHASES="connect prepare freeze dump send build flip commit retire"
 [ -n "$TSV" ] && { printf 'i\tfrom\tto\tpause_ms'; printf '\t%s' $PHASES window; echo; } >"$TSV"
 for ((i = 1; i <= COUNT; i++)); do
 	mw=$W/m$i
@@ -198,7 +220,21 @@ for ((i = 1; i <= COUNT; i++)); do
 	gap || fail "migration $i: the client does not answer: $(cat "$W/flow.err")"
 	status
 	before=$ST_RECV
-	if ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE $STEPS all "${to_prog[@]}" \
+	if [ "$SSH" = 1 ]; then
+		to_addr=$A_ADDR
+		[ $to = b ] && to_addr=$B_ADDR
+		mkdir -p "$mw"
+		if ! "$ROOT/tools/lab.sh" exec $from "$TF" -j migrate send --pid "$pid" --journal "$W/journal-$from" \
+			--via "$(receive_via $to)" --flip "ip -n $NS_RT route replace $SVC/32 via $to_addr" $NUDGE \
+			"${to_prog[@]}" >"$mw/send.json" 2>"$mw.log"; then
+			cat "$mw.log" "$mw/send.json" >&2
+			fail "migration $i ($from -> $to, migrate send over ssh) failed"
+		fi
+		# The same records as migrate move's: WORK/times, to.pid, move.json.
+		jq -r '.ms | to_entries[] | "\(.key)\t\(.value)"' "$mw/send.json" >"$mw/times"
+		jq -r .to_pid "$mw/send.json" >"$mw/to.pid"
+		cp "$mw/send.json" "$mw/move.json"
+	elif ! "$ROOT/tools/migrate.sh" --from $from --to $to --pid "$pid" --work "$mw" $NUDGE $STEPS all "${to_prog[@]}" \
 		>"$mw.log" 2>&1; then
 		cat "$mw.log" >&2
 		fail "migration $i ($from -> $to) failed"
@@ -267,6 +303,13 @@ worst=$(tail -1 <<<"$sorted")
 secs=$(awk -v a="$T0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 
 echo "---- tcpferry live migration: report ----"
+if [ "$SSH" = 1 ]; then
+	echo "how it moved:              tcpferry migrate send over ssh (a and b share only the lab network)"
+elif [ -n "$STEPS" ]; then
+	echo "how it moved:              tools/migrate.sh, one step at a time"
+else
+	echo "how it moved:              tcpferry migrate move (one process in both namespaces)"
+fi
 if [ "$COUNT" -eq 1 ]; then
 	echo "pause the peer saw:        ${pauses[0]} ms"
 else

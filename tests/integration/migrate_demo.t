@@ -4,12 +4,13 @@
 # socat echo server); tools/migrate.sh moves both of socat's connections to
 # host b mid-stream, into a fresh `socat FD:3 FD:4` fed by tcpferry restore.
 # Every byte checked, no RST, no PAWS drop, no lock left, lock drops counted.
+# Then the same with --ssh (migrate send over ssh, there and back).
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
-need_cmd socat jq ss nstat
+need_cmd socat jq ss nstat ssh /usr/sbin/sshd
 
-plan 7
+plan 11
 out=$TMP/demo.out
 "$TF_ROOT/tools/demo.sh" >"$out" 2>&1
 rc=$?
@@ -27,4 +28,14 @@ ok "the locks dropped packets (the peer kept sending)" test "$(field 'packets th
 v=$(field 'bytes verified')
 ok "every byte the peer sent came back, verified ($v)" awk '{ exit !($1 > 0 && $1 == $3) }' <<<"$v"
 is "$(field 'locks left behind')" 0 "no lock left on a or b"
+
+"$TF_ROOT/tools/demo.sh" --ssh --count 2 >"$out" 2>&1
+rc=$?
+sed 's/^/  /' "$out" | while read -r l; do [ "$rc" -eq 0 ] && note "$l" || diag "$l"; done
+ok "make demo's --ssh run passes its checks (migrate send over ssh, a -> b -> a)" test "$rc" -eq 0
+is "$(field 'how it moved')" "tcpferry migrate send over ssh (a and b share only the lab network)" \
+	"  its report says how it moved"
+is "$(field 'PAWS drops at the peer')$(field 'RSTs sent (peer, a, b)')" "00; peer connections reset: 0" \
+	"  no PAWS drop, no RST"
+is "$(field 'locks left behind')" 0 "  no lock left on a or b"
 done_testing

@@ -25,6 +25,15 @@
 #   pause_many                 1000   ms  the pause the peer saw in that move:
 #                                         the longest gap between two pings of
 #                                         all 1,000 (each every 5 ms)
+#   pause_ssh_median / _p99       1   ms  `tcpferry migrate send` over ssh to the
+#                                         target's `tcpferry receive` (the demo's
+#                                         --ssh: sshd in each lab host), socat
+#   pause_ssh_relay_median / _p99 1   ms  the same, to a running relay
+#   send_<phase>_median           1   ms  migrate send's phases (connect prepare
+#                                         freeze dump send build flip commit
+#                                         retire) and send_window_median
+#   send_<phase>, send_window  1000   ms  one migrate send of 1,000 connections
+#   pause_many_ssh             1000   ms  the pause the peer saw in that move
 #   socat_start_median            1   ms  what starting socat costs by itself
 #                                         (fork, exec, its libraries: socat -V),
 #                                         part of pause_median
@@ -89,6 +98,15 @@ half=$((RUNS / 2 > 5 ? RUNS / 2 : 5))
 demo plain --count "$half" --no-nudge
 pauses plain pause_nonudge
 
+demo ssh --count "$RUNS" --ssh
+pauses ssh pause_ssh
+phases ssh send connect prepare freeze dump send build flip commit retire
+read -r m p < <(tsv_col "$W/ssh.tsv" window | stats)
+row send_window_median 1 "$m" ms
+
+demo sshrelay --count "$RUNS" --ssh --receiver relay
+pauses sshrelay pause_ssh_relay
+
 demo steps --count "$half" --steps
 pauses steps pause_steps
 phases steps step dump carry restore flip unlock retire
@@ -101,6 +119,15 @@ MANY=$MANY prove --exec '' -v "$ROOT/tests/integration/migrate_many.t" >"$W/many
 steps=$(sed -n 's/^# step times (ms): //p' "$W/many.out")
 pause=$(sed -n 's/^# pause at the peer (ms): //p' "$W/many.out")
 [ -n "$pause" ] && row pause_many "$MANY" "$pause" ms
+pause=$(sed -n 's/^# pause at the peer over ssh (ms): //p' "$W/many.out")
+[ -n "$pause" ] && row pause_many_ssh "$MANY" "$pause" ms
+sed -n 's/^# migrate send: \({[^}]*}\).*/\1/p' "$W/many.out" | jq -r 'to_entries[] | "\(.key) \(.value)"' 2>/dev/null |
+	while read -r s v; do
+		case $s in
+		locked_window) row send_window "$MANY" "$v" ms ;;
+		?*) row "send_$s" "$MANY" "$v" ms ;;
+		esac
+	done
 tr ',' '\n' <<<"$steps" | while read -r s v; do
 	case $s in
 	locked_window) row move_window "$MANY" "$v" ms ;;

@@ -534,6 +534,8 @@ if ($runs{migrate}) {
 		['`tcpferry migrate move`, to a relay already running on B (`--send-to`)', $v->('pause_relay_median', 1), $v->('pause_relay_p99', 1)],
 		['`tcpferry migrate move`, starting a fresh `socat FD:3 FD:4` on B', $v->('pause_median', 1), $v->('pause_p99', 1)],
 		['the same, without the nudge', $v->('pause_nonudge_median', 1), $v->('pause_nonudge_p99', 1)],
+		['`tcpferry migrate send` over ssh to `tcpferry receive` on B, to a running relay', $v->('pause_ssh_relay_median', 1), $v->('pause_ssh_relay_p99', 1)],
+		['`tcpferry migrate send` over ssh, starting a fresh `socat FD:3 FD:4` on B', $v->('pause_ssh_median', 1), $v->('pause_ssh_p99', 1)],
 		['`tools/migrate.sh --steps`: each step a separate run of the tool', $v->('pause_steps_median', 1), $v->('pause_steps_p99', 1)]) . "\n";
 	$migrate_md .= "A fresh socat's own start (fork, exec, its 14 shared libraries: `socat -V`) takes " .
 		$v->('socat_start_median', 1) . " ms here by itself; with it inside the pause, the fresh-socat row is the " .
@@ -548,6 +550,17 @@ if ($runs{migrate}) {
 		['pause at the peer', $v->('pause_median', 1), defined $many ? $v->('pause_many', $many) : '-']) . "\n";
 	$migrate_md .= "The pause for " . nlabel($many // 1000) . " connections is the longest gap between two completed " .
 		"pings of all of them (a line on every connection every 5 ms, tf-stream many-peer), over one move.\n\n";
+	if (defined med('migrate', 'pause_ssh_median', 1)) {
+		my @send = qw(connect prepare freeze dump send build flip commit retire);
+		$migrate_md .= "`migrate send` moves as between two machines: A's tool talks to B's `tcpferry receive` over ssh " .
+			"(an sshd in B's namespace), so nothing of A enters B. The channel, the target's attach and locks come " .
+			"before the freeze (connect, prepare); the `--flip` is an `ip route replace` on the router, a program " .
+			"start of its own inside the pause. Its phases (medians; " . nlabel($many // 1000) . " connections: one move):\n\n";
+		$migrate_md .= table(['phase', '1 connection', nlabel($many // 1000) . ' connections'],
+			(map { [$_, $v->("send_${_}_median", 1), defined $many ? $v->("send_$_", $many) : '-'] } @send),
+			['locked window (first lock to COMMITTED)', $v->('send_window_median', 1), defined $many ? $v->('send_window', $many) : '-'],
+			['pause at the peer', $v->('pause_ssh_median', 1), defined $many ? $v->('pause_many_ssh', $many) : '-']) . "\n";
+	}
 	$migrate_md .= "The steps of `--steps` (each an `ip netns exec` of the tool; dump includes the freeze):\n\n";
 	$migrate_md .= table(['step', '1 connection'],
 		(map { [$_, $v->("step_${_}_median", 1)] } @steps),

@@ -127,7 +127,7 @@ int cmd_receive(int argc, char **argv)
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': o.journal_dir = optarg; break;
 		case 'F': o.freebind = true; break;

@@ -294,10 +294,10 @@ static void in_doubt(struct source *s, struct send_result *res, const char *why)
 		err = tf_index_write(dir, &s->dj.ix);
 	mv_journal_mark(&s->jn, "in-doubt", why);
 	mv_error("migrate send %s: the move is in doubt: COMMIT was sent but the target's answer was lost "
-		 "(%s). pid %d stays stopped, its connections locked here (expiry %ld s). Ask the target: "
-		 "`%s tcpferry receive --status %s`. If it says committed: kill -KILL %d (its sockets close "
-		 "silently) and the locks expire; otherwise: tcpferry resume --pid %d --in %s%s", s->id, why,
-		 s->o->pid, s->o->ttl, s->o->via, s->id, s->o->pid, s->o->pid, dir,
+		 "(%s). pid %d stays stopped, its connections locked here (expiry %ld s). Ask the target "
+		 "(where --via reached): tcpferry receive --status %s. If it says committed: kill -KILL %d (its "
+		 "sockets close silently) and the locks expire; otherwise: tcpferry resume --pid %d --in %s%s",
+		 s->id, why, s->o->pid, s->o->ttl, s->id, s->o->pid, s->o->pid, dir,
 		 err ? " (writing that dump failed: resume without --in)" : "");
 }
 
