@@ -21,6 +21,7 @@
 
 #include "image_format.h"
 #include "internal.h"
+#include "le.h"
 
 /* Linux TCP states (include/net/tcp_states.h) that still hold a connection. */
 enum {
@@ -46,15 +47,7 @@ const char *tf_record_name(uint16_t type, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- little-endian, byte by byte ------------------------------------------------------ */
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
-static void set64(uint8_t *p, uint64_t v) { set32(p, v); set32(p + 4, v >> 32); }
+/* ---- little-endian: le.h ------------------------------------------------------------------ */
 
 static uint32_t crc(const uint8_t *p, size_t n)
 {
@@ -1103,6 +1096,26 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+void tf_sync_parent(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
 /*
  * Write under a temporary name and rename: readers see all or nothing.  With
  * durable, also fsync the file before the rename and the directory after it.
@@ -1110,8 +1123,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool durable)
 {
 	static unsigned counter;
-	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-	int fd, err, dfd;
+	char tmp[PATH_MAX];
+	int fd, err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d-%u", path, (int)getpid(),
 		     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >= (int)sizeof(tmp))
@@ -1136,19 +1149,7 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool d
 	if (!durable)
 		return 0;
 	/* The rename itself must reach the disk too. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	tf_sync_parent(path);
 	return 0;
 }
 

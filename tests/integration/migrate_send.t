@@ -16,7 +16,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat ssh ssh-keygen /usr/sbin/sshd nsenter strace
 
-plan 47
+plan 49
 flowlab_up
 sshlab_up a b
 # The IPv6 stream beside the demo's: peer's tf-flow -> socat on a ([SVC6]:5002) -> peer's echo.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry restore --in DIR [--send-to PATH | -- CMD [ARGS]]
+ * tcpferry restore --in DIR|FILE|- [--send-to PATH | -- CMD [ARGS]]
  *
- * Every image is read and validated before anything touches the kernel.
+ * Every image, of a dump directory or an image stream, is read and
+ * validated before anything touches the kernel.
  * Then: lock each tuple on this host, rebuild the sockets in repair mode,
  * take them out of repair (unsent data goes out), drop the locks, hand the
  * sockets over.  A tuple that a live socket of this host owns is refused
@@ -27,13 +28,17 @@
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
-	"       tcpferry restore --in DIR [OPTIONS] --send-to UNIX_SOCKET\n"
+	"Usage: tcpferry restore --in DIR|FILE|- [OPTIONS] -- CMD [ARGS]...\n"
+	"       tcpferry restore --in DIR|FILE|- [OPTIONS] --send-to UNIX_SOCKET\n"
 	"\n"
-	"Rebuild the connections of a dump directory in this network namespace and\n"
-	"hand them to a program.\n"
+	"Rebuild the connections of a dump in this network namespace and hand them\n"
+	"to a program.  The whole dump is read and checked first: a damaged or cut\n"
+	"one is refused before any lock or socket is made.\n"
 	"\n"
-	"  --in DIR             the dump directory (index.tfi and its images)\n"
+	"  --in DIR             a dump directory (index.tfi and its images)\n"
+	"  --in FILE            an image stream: a file dump --out FILE.tfs wrote, or\n"
+	"                       a FIFO (anything not a directory is read as a stream)\n"
+	"  --in -               an image stream on standard input (dump --out - | ...)\n"
 	"  -- CMD [ARGS]        exec CMD with the sockets as fds 3, 4, ... and\n"
 	"                       LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
 	"                       socket activation; e.g. socat FD:3 ...)\n"
@@ -60,14 +65,14 @@ static const char usage[] =
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
 	"restore-unlocked makes the command SIGKILL itself there (tests; user/move/fault.h).\n";
 
-static void print_result(const struct restored *r, int n, const char *dir)
+static void print_result(const struct restored *r, int n, const char *dir, bool stream)
 {
 	struct json *j = cli_json_open();
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 	if (j) {
 		json_object_start(j);
-		json_string_field(j, "dir", dir);
+		json_string_field(j, stream ? "stream" : "dir", dir);
 		json_name(j, "connections");
 		json_array_start(j);
 	}
@@ -179,7 +184,7 @@ int cmd_restore(int argc, char **argv)
 	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
-	print_result(j.r, j.ix.n, dir);
+	print_result(j.r, j.ix.n, dir, j.stream);
 	restore_log_append(&j);
 	{
 		int *fds;
@@ -226,7 +231,7 @@ failed:
 				 "retransmit instead of meeting an RST", taken, found);
 		cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
 			 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host%s.",
-			 dir, locks, dir, taken + found ? ", then drop the locks here (tcpferry lock del, or let them expire)" : "");
+			 dir, locks, strcmp(dir, "-") ? dir : "- (with the same stream again)", taken + found ? ", then drop the locks here (tcpferry lock del, or let them expire)" : "");
 	}
 out:
 	if (handoff >= 0)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry resume --pid PID [--in DIR]
+ * tcpferry resume --pid PID [--in DIR|FILE]
  *
  * Undo a dump on the source host: every TCP socket of PID that a dump left in
  * repair mode leaves it (with a window probe, so the peer answers at once),
@@ -20,12 +20,13 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "image_io.h"
 #include "lock.h"
 #include "proc.h"
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry resume --pid PID [--in DIR] [--no-probe] [--keep-lock]\n"
+	"Usage: tcpferry resume --pid PID [--in DIR|FILE] [--no-probe] [--keep-lock]\n"
 	"\n"
 	"Roll a dump back on the source host: each TCP socket of PID that is in\n"
 	"repair mode leaves it, its lock here is dropped, and PID continues\n"
@@ -34,48 +35,25 @@ static const char usage[] =
 	"(its dump's index): anything else may have been stopped by someone else.\n"
 	"\n"
 	"  --pid PID       the process the dump stopped\n"
-	"  --in DIR        the dump's directory, whose index must name PID: each\n"
-	"                  socket gets back the SO_REUSEADDR its image recorded\n"
-	"                  (repair mode cleared it; without --in it reads 0 afterwards)\n"
+	"  --in DIR|FILE   the dump's directory or stream file, whose index must name\n"
+	"                  PID: each socket gets back the SO_REUSEADDR its image\n"
+	"                  recorded (repair mode cleared it; without --in it reads 0\n"
+	"                  afterwards)\n"
 	"  --no-probe      leave repair mode without the window probe\n"
 	"  --keep-lock     leave the locks (drop them yourself: tcpferry lock del)\n"
 	"\n"
 	"Needs CAP_NET_ADMIN and CAP_SYS_PTRACE.\n";
 
-static void free_images(struct tf_conn *c, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		tf_conn_free(&c[i]);
-	free(c);
-}
-
-/* Every image of the dump in DIR, so the sockets get back what they had; the pid the index names. */
-static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out, uint32_t *pid_out)
+/* Every image of the dump (a directory or a stream), so the sockets get back what they had; the pid the index names. */
+static int read_images(const char *in, struct tf_conn **out, uint32_t *n_out, uint32_t *pid_out)
 {
 	struct tf_index ix = {};
-	struct tf_conn *c;
-	char path[4096];
-	int err = tf_index_read(dir, &ix);
+	bool stream;
+	int err = image_source_read(in, &ix, out, &stream);
 
 	if (err)
-		return cli_error("resume --in %s: %s; name the directory dump --out wrote, or leave --in out",
-				 dir, tf_strerror());
-	c = calloc(ix.n ? ix.n : 1, sizeof(*c));
-	if (!c) {
-		tf_index_free(&ix);
-		return cli_error("no memory");
-	}
-	for (uint32_t i = 0; i < ix.n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
-		err = tf_image_read(path, &c[i]);
-		if (err) {
-			free_images(c, i);
-			tf_index_free(&ix);
-			return cli_error("resume --in %s: %s; leave --in out to resume without it (SO_REUSEADDR then reads 0)",
-					 dir, tf_strerror());
-		}
-	}
-	*out = c;
+		return cli_error("resume --in %s: %s; name the directory or stream file dump --out wrote, or "
+				 "leave --in out (SO_REUSEADDR then reads 0)", in, tf_strerror());
 	*n_out = ix.n;
 	*pid_out = ix.pid;
 	tf_index_free(&ix);
@@ -138,19 +116,19 @@ int cmd_resume(int argc, char **argv)
 	if (dir && read_images(dir, &imgs, &n_imgs, &dumped_pid))
 		return 1;
 	if (dir && dumped_pid != pid) {
-		free_images(imgs, n_imgs);
+		tf_stream_conns_free(imgs, n_imgs);
 		return cli_error("resume --pid %ld --in %s: that dump is of pid %u, not %ld; nothing done: give the "
 				 "directory of pid %ld's dump, or resume pid %u", pid, dir, dumped_pid, pid, pid,
 				 dumped_pid);
 	}
 	pidfd = tf_proc_open(pid);
 	if (pidfd < 0) {
-		free_images(imgs, n_imgs);
+		tf_stream_conns_free(imgs, n_imgs);
 		return cli_lib_error(pidfd, "resume");
 	}
 	if ((c = tf_proc_list_fds(pid, &fds, &n))) {
 		close(pidfd);
-		free_images(imgs, n_imgs);
+		tf_stream_conns_free(imgs, n_imgs);
 		return cli_lib_error(c, "resume");
 	}
 	/*
@@ -231,7 +209,7 @@ int cmd_resume(int argc, char **argv)
 	}
 	if (t)
 		tf_locktab_close(t);
-	free_images(imgs, n_imgs);
+	tf_stream_conns_free(imgs, n_imgs);
 	free(fds);
 	close(pidfd);
 	return ret;

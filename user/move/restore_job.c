@@ -7,29 +7,32 @@
 
 #include "report.h"
 #include "fault.h"
+#include "image_io.h"
 #include "restore_job.h"
 #include "tsval.h"
 
 int restore_job_read(struct restore_job *j)
 {
-	int err = tf_index_read(j->dir, &j->ix);
+	struct tf_conn *c;
+	int err = image_source_read(j->dir, &j->ix, &c, &j->stream);
 
 	if (err)
-		return mv_lib_error(err, "restore");	/* the error names the index */
+		return mv_error("restore %s: %s; nothing was restored (no lock taken, no socket made): the "
+				"connections are still at the source: dump again, or roll back there with "
+				"tcpferry resume", j->dir, *tf_strerror() ? tf_strerror() : strerror(-err));
 	j->r = calloc(j->ix.n ? j->ix.n : 1, sizeof(*j->r));
-	if (!j->r)
+	if (!j->r) {
+		tf_stream_conns_free(c, j->ix.n);
 		return mv_error("restore %s: no memory", j->dir);
+	}
 	for (uint32_t i = 0; i < j->ix.n; i++) {
 		const char *file = j->ix.entries[i].file;
-		char path[4096];
 
 		j->r[i].fd = -1;
-		snprintf(path, sizeof(path), "%s/%s", j->dir, file);
-		err = tf_image_read(path, &j->r[i].conn);
-		if (err)
-			return mv_lib_error(err, "restore");	/* the error names the image */
+		j->r[i].conn = c[i];	/* the image's buffers move over */
 		snprintf(j->r[i].name, sizeof(j->r[i].name), "%.*s", (int)strcspn(file, "."), file);
 	}
+	free(c);
 	fault_point("restore-checked");
 	return 0;
 }

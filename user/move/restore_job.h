@@ -2,7 +2,8 @@
 /*
  * The work of `tcpferry restore`, shared with `tcpferry migrate move`, in
  * the network namespace the sockets are to live in:
- *   read   every image read and checked; nothing has touched the kernel
+ *   read   every image read and checked, from a directory or an image stream
+ *          (image_io.h); nothing has touched the kernel
  *   build  refused if a live socket here owns a tuple (nothing locked);
  *          every tuple locked on this host, then each socket rebuilt in
  *          repair mode; a failure closes what was built (silently: still in
@@ -31,13 +32,14 @@ struct restored {
 
 struct restore_job {
 	/* in */
-	const char *dir;
+	const char *dir;	/* --in: a dump directory, a stream (file, FIFO), or "-" */
 	const char *bpffs;	/* this host's lock table (pin directory) */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
 	bool ts_bare;		/* this host's bare clock (--no-ts-fixup) */
 	struct tf_restore_opts ro;
 	/* out */
+	bool stream;		/* dir was an image stream (no restore.log beside it) */
 	struct tf_index ix;
 	struct restored *r;
 	struct conn_locks locks;

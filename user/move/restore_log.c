@@ -22,6 +22,8 @@ void restore_log_append(const struct restore_job *j)
 	FILE *f;
 	int fd;
 
+	if (j->stream)
+		return;	/* no directory to keep it in: -j and -v show what was set */
 	snprintf(path, sizeof(path), "%s/%s", j->dir, RESTORE_LOG);
 	/* 0600 like the images: it names the connections.  Never blocking on a
 	 * fifo someone put there, never through a symbolic link. */
