@@ -142,9 +142,10 @@ $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
 # Every test through prove; TESTS=... runs a subset (prove's file arguments).
-# The tests take their binaries from $(BUILD) (tests/lib.sh reads BUILD).
+# The tests take their binaries from $(BUILD) (tests/lib.sh reads BUILD), and
+# build a program (install.t) with the same compiler and flags.
 TESTS ?= $(UNIT_TESTS) $(BPF_TESTS) $(INT_TESTS)
-PROVE  = BUILD=$(BUILD) $(if $(filter 1,$(SANITIZED)),tests/sanitized.sh) prove --exec '' $(PROVE_FLAGS)
+PROVE  = BUILD=$(BUILD) TEST_CC='$(CC)' TEST_CFLAGS='$(CFLAGS)' $(if $(filter 1,$(SANITIZED)),tests/sanitized.sh) prove --exec '' $(PROVE_FLAGS)
 test: all
 	$(Q)$(PROVE) $(TESTS)
 
