@@ -80,7 +80,17 @@ HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard t
 TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 
-all: $(CLI) $(LIBA) $(LIBSO) $(BPF_OBJS) $(HELPERS) $(TOOLS_BIN) $(UNIT_TESTS) $(BPF_TESTS)
+# Fuzz targets: tests/fuzz/fuzz_NAME.c for each NAME on this line (a new
+# target is its file and a word here).  Each links against the library and
+# the CLI's objects (not main.o), and is built twice: for libFuzzer (make
+# fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
+# kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
+FUZZ_TARGETS := image lock_file endpoint tswatch_event
+FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
+
+all: $(CLI) $(LIBA) $(LIBSO) $(BPF_OBJS) $(HELPERS) $(TOOLS_BIN) $(UNIT_TESTS) $(BPF_TESTS) $(FUZZ_REPLAYS)
 
 # ---- BPF -------------------------------------------------------------------
 
@@ -138,19 +148,38 @@ $(BUILD)/tools/%: tools/%.c $(LIBA)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
+# ---- fuzz targets ------------------------------------------------------------------
+
+$(CLI_LIBA): $(filter-out %/main.o,$(CLI_OBJS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+FUZZ_DEPS = tests/fuzz/fuzz.h $(CLI_LIBA) $(LIBA)
+$(BUILD)/tests/fuzz/%.t $(BUILD)/fuzz/%: TF_CFLAGS += -Itests -Iuser/cli
+$(BUILD)/tests/fuzz/%.t: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/tap.h $(FUZZ_DEPS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DFUZZ_NAME='"$*"' -o $@ tests/fuzz/replay.c $< $(CLI_LIBA) $(LIBA) \
+		$(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CLI_LIBA) $(LIBA) $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
 # Every test through prove; TESTS=... runs a subset (prove's file arguments).
 # The tests take their binaries from $(BUILD) (tests/lib.sh reads BUILD), and
 # build a program (install.t) with the same compiler and flags.
-TESTS ?= $(UNIT_TESTS) $(BPF_TESTS) $(INT_TESTS)
+TESTS ?= $(UNIT_TESTS) $(FUZZ_REPLAYS) $(BPF_TESTS) $(INT_TESTS)
 PROVE  = BUILD=$(BUILD) TEST_CC='$(CC)' TEST_CFLAGS='$(CFLAGS)' $(if $(filter 1,$(SANITIZED)),tests/sanitized.sh) prove --exec '' $(PROVE_FLAGS)
 test: all
 	$(Q)$(PROVE) $(TESTS)
 
 test-unit: all
-	$(Q)$(PROVE) $(UNIT_TESTS) $(BPF_TESTS)
+	$(Q)$(PROVE) $(UNIT_TESTS) $(FUZZ_REPLAYS) $(BPF_TESTS)
 
 # The same tests on binaries built with AddressSanitizer, UndefinedBehavior-
 # Sanitizer and LeakSanitizer, in a build directory of their own; any report
@@ -162,6 +191,21 @@ ASAN_CFLAGS ?= -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fn
 test-asan test-unit-asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) CFLAGS='$(ASAN_CFLAGS)' SANITIZED=1 \
 		$(patsubst %-asan,%,$@)
+
+# Every fuzz target (or FUZZ=NAME...) for FUZZ_SECONDS each, with libFuzzer,
+# ASan and UBSan (clang, build-fuzz); any crash, report, leak or timeout
+# fails, and its input is kept in tests/fuzz/regress/NAME (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+FUZZ         ?= $(FUZZ_TARGETS)
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  ?= -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+fuzz:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS)' fuzz-run
+
+fuzz-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
+	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
 demo: all
 	$(Q)tools/demo.sh
@@ -200,4 +244,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test test-unit test-asan test-unit-asan demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
