@@ -2,6 +2,8 @@
 #
 #   make            build the BPF objects, the library and the CLI
 #   make test       build and run every test (TAP, through prove); needs root
+#   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
+#   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
