@@ -244,6 +244,6 @@ install: all
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/tcpferry.pc
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 .PHONY: all test test-unit test-asan test-unit-asan fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
