@@ -26,4 +26,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}								\
 	} while (0)
 
+/*
+ * Formats with checksums: run(data) as it came, then run() on a copy that
+ * fix() made checksum-right, so that mutations also reach what is behind
+ * the checks.
+ */
+static inline void fuzz_raw_and_fixed(const uint8_t *data, size_t size,
+				      void (*run)(const uint8_t *, size_t),
+				      void (*fix)(uint8_t *, size_t))
+{
+	uint8_t *fixed = malloc(size ? size : 1);
+
+	run(data, size);
+	if (!fixed)
+		return;
+	for (size_t i = 0; i < size; i++)
+		fixed[i] = data[i];
+	fix(fixed, size);
+	run(fixed, size);
+	free(fixed);
+}
+
 #endif

@@ -149,14 +149,6 @@ static void both(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint8_t *fixed = malloc(size ? size : 1);
-
-	both(data, size);
-	if (fixed) {
-		memcpy(fixed, data, size);
-		fix_crcs(fixed, size);
-		both(fixed, size);
-		free(fixed);
-	}
+	fuzz_raw_and_fixed(data, size, both, fix_crcs);
 	return 0;
 }
