@@ -16,8 +16,14 @@
 set -u
 
 TF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TF=${TF:-$TF_ROOT/build/tcpferry}
-HELPERS=$TF_ROOT/build/tests/helpers
+# The build under test: $BUILD (make passes its own, e.g. build-asan; relative
+# to the source tree), its tcpferry unless $TF names another.  Exported, so
+# the tools a test runs (lab.sh, migrate.sh, demo.sh) use the same binaries.
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TF_ROOT/$BUILD ;; esac
+TF=${TF:-$BUILD/tcpferry}
+HELPERS=$BUILD/tests/helpers
+export BUILD TF
 RUN_ID=${RUN_ID:-tf$$$((RANDOM % 100))}
 TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
 chmod 0700 "$TMP"
