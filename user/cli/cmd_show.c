@@ -383,6 +383,14 @@ static int show_stream(struct json *j, const char *path, size_t payload)
 	return 0;
 }
 
+/* NAME.tfc or index.tfi: a dump directory's file, never a stream. */
+static bool dump_file_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n >= 4 && (!strcmp(path + n - 4, ".tfc") || !strcmp(path + n - 4, ".tfi"));
+}
+
 /* A regular file that starts as a frame does: an image stream, not an image. */
 static bool starts_as_stream(const char *path)
 {
@@ -466,7 +474,10 @@ int cmd_show(int argc, char **argv)
 		return cli_error("show %s: %s", path, strerror(errno));
 
 	j = cli_json_open();
-	if (!strcmp(path, "-") || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
+	/* Not a regular file: a stream (a FIFO, a socket), unless it has the
+	 * name of a dump directory's file, which is refused as one (not read:
+	 * a FIFO there would hang us). */
+	if (!strcmp(path, "-") || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !dump_file_name(path)) ||
 	    (S_ISREG(st.st_mode) && starts_as_stream(path)))
 		rc = show_stream(j, path, payload);
 	else if (S_ISDIR(st.st_mode))

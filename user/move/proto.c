@@ -15,8 +15,7 @@
 #include "proto.h"
 
 static const char *const type_names[] = {
-	"HELLO", "WELCOME", "PREPARE", "PREPARED", "INDEX", "CONN", "BUILT", "COMMIT", "COMMITTED",
-	"DONE", "ABORT",
+	"HELLO", "WELCOME", "PREPARE", "PREPARED", "BUILT", "COMMIT", "COMMITTED", "DONE", "ABORT",
 };
 
 const char *mv_type_name(uint16_t type)
@@ -162,21 +161,30 @@ int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
 	return 0;
 }
 
-int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f)
+int mv_recv_frame(struct mv_chan *c, const char *what, uint32_t max_len, struct tf_frame *f)
 {
 	struct mv_abort a;
-	int err = tf_frame_read(c->in, f, MV_MSG_MAX, c->timeout_ms);
+	int err = tf_frame_read(c->in, f, max_len, c->timeout_ms);
 
 	if (err)
-		return tf_failx(-err, "waiting for %s: %s", mv_type_name(want),
+		return tf_failx(-err, "waiting for %s: %s", what,
 				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
-	if (f->type == MV_ABORT && want != MV_ABORT) {
+	if (f->type == MV_ABORT) {
 		err = mv_decode_abort(f->data, f->len, &a);
 		tf_frame_free(f);
 		c->aborted = true;
 		c->abort = err ? (struct mv_abort){ .flip_ran = 1, .text = "(a malformed ABORT)" } : a;
 		return tf_failx(ECONNABORTED, "the other side aborted: %s", c->abort.text);
 	}
+	return 0;
+}
+
+int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f)
+{
+	int err = mv_recv_frame(c, mv_type_name(want), MV_MSG_MAX, f);
+
+	if (err)
+		return err;
 	if (f->type != want || f->version != 1) {
 		err = tf_failx(EPROTO, "waiting for %s: got %s version %u (this tcpferry speaks version %d of "
 			       "the move protocol; run the same tcpferry on both hosts)", mv_type_name(want),

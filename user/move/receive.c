@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "internal.h"
 #include "internal.h"	/* tf_endpoint_wire_v4 */
 #include "fault.h"
 #include "handoff.h"
@@ -42,6 +43,7 @@
 #include "receive.h"
 #include "report.h"
 #include "restore_job.h"
+#include "stream.h"
 
 static uint64_t realtime_ns(void)
 {
@@ -238,46 +240,46 @@ static int step_prepare(struct target *t)
 	return 0;
 }
 
-/* The dump: the index, then its images, all validated before any is built. */
+/* The dump, an image stream: all of it validated (END included) before anything is built. */
 static int step_images(struct target *t)
 {
 	struct restore_job *rj = &t->rj;
+	struct tf_stream_reader sr;
+	struct tf_conn *conns = NULL;
 	struct tf_frame f;
-	int err;
+	int err = 0;
 
-	err = mv_recv(&t->ch, MV_INDEX, &f);
-	if (!err) {
-		err = tf_index_decode(f.data, f.len, &rj->ix);
+	tf_stream_reader_init(&sr);
+	while (err == 0) {
+		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
+		if (err)
+			break;
+		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
+	if (err == 1)
+		err = tf_stream_reader_take(&sr, &rj->ix, &conns);
+	else if (err != -ECONNABORTED && sr.frames)
+		tf_error_prefix("the dump's frame %u", sr.frames);
+	tf_stream_reader_free(&sr);
 	if (err)
-		return refuse_lib(t, err, "the dump's index");
+		return refuse_lib(t, err, "the dump");
 	rj->r = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*rj->r));
-	if (!rj->r)
+	if (!rj->r) {
+		tf_stream_conns_free(conns, rj->ix.n);
 		return refuse(t, "no memory for %u connections", rj->ix.n);
+	}
 	for (uint32_t i = 0; i < rj->ix.n; i++) {
 		struct restored *r = &rj->r[i];
 		const char *file = rj->ix.entries[i].file;
 
 		r->fd = -1;
+		r->conn = conns[i];	/* its buffers move over */
 		snprintf(r->name, sizeof(r->name), "%.*s", (int)strcspn(file, "."), file);
-		err = mv_recv(&t->ch, MV_CONN, &f);
-		if (!err) {
-			err = tf_image_decode(f.data, f.len, &r->conn);
-			tf_frame_free(&f);
-		}
-		if (err) {
-			char what[128];
-
-			snprintf(what, sizeof(what), "image %u of %u (%s)", i + 1, rj->ix.n, r->name);
-			return refuse_lib(t, err, what);
-		}
-		if (memcmp(&r->conn.local, &rj->ix.entries[i].local, sizeof(r->conn.local)) ||
-		    memcmp(&r->conn.peer, &rj->ix.entries[i].peer, sizeof(r->conn.peer)))
-			return refuse(t, "image %s is not the connection its index entry names", r->name);
 		/* Its dump time on our clock: the elapsed time is then ours alone. */
 		r->conn.dump_time_ns += t->skew_ns;
 	}
+	free(conns);
 	mv_journal_mark(&t->jn, "received", "");
 	fault_point("receive-received");
 	return 0;

@@ -16,6 +16,8 @@ int restore_job_read(struct restore_job *j)
 	struct tf_conn *c;
 	int err = image_source_read(j->dir, &j->ix, &c, &j->stream);
 
+	if (err && !j->stream)
+		return mv_lib_error(err, "restore");	/* the error names the index or the image */
 	if (err)
 		return mv_error("restore %s: %s; nothing was restored (no lock taken, no socket made): the "
 				"connections are still at the source: dump again, or roll back there with "
