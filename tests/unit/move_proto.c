@@ -66,7 +66,7 @@ int main(void)
 	int sv[2], err;
 	struct tf_frame f;
 
-	plan(31);
+	plan(24);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		bail_out("socketpair");
 	a = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = 1000 };
