@@ -66,7 +66,8 @@ one_place() {
 	[ "$here" -eq 2 ] && [ "$there" -eq 0 ] || { diag "established: $APP_HOST $here, other $there"; return 1; }
 }
 settled() { flowing && one_place; }
-stalled() { local r; r=$(recv_bytes); sleep 1; [ "$(recv_bytes)" = "$r" ]; }
+# stalled: no echoed byte for a second (after half a second for what was in flight).
+stalled() { local r; sleep 0.5; r=$(recv_bytes); sleep 1; [ "$(recv_bytes)" = "$r" ]; }
 
 # send [ENV...] -- ARGS: migrate send of the IPv4 app from APP_HOST to the other host, over ssh.
 send() {
@@ -217,7 +218,8 @@ host_tf b lock gc >/dev/null
 ok "no lock left on either host (expired ones gone by gc)" no_locks
 ok "the IPv4 stream came back, every byte verified" flow_finish || diag "$(cat "$TMP/flow.err")"
 kill -USR2 "$CLIENT6"
-ok "the IPv6 stream came back, every byte verified" wait "$CLIENT6" || diag "$(cat "$TMP/flow6.err")"
+ok "the IPv6 stream came back, every byte verified" wait "$CLIENT6"
+why "$TMP/flow6.err" "$TMP/flow6.log"
 is "$(nstat_get "$NS_PEER" TcpExtPAWSEstab)" 0 "no PAWS drop at the peer"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"
 done_testing
