@@ -8,7 +8,8 @@
 #                       key made in $TMP; stopped and removed at exit
 #   ssh_cmd HOST        the ssh command line that reaches HOST as root
 #   receive_via HOST    --via's value: ssh to HOST, then tcpferry receive there
-#                       (with HOST's pin directory and a journal in $TMP)
+#                       (with HOST's pin directory and a journal in $TMP;
+#                       $RECEIVE_ENV before it, $RECEIVE_OPTS after it)
 
 sshlab_up() {
 	local h ns addr addr6 i
@@ -67,5 +68,5 @@ receive_via() {
 	a) fs=$BPFFS_A ;;
 	b) fs=$BPFFS_B ;;
 	esac
-	echo "$(ssh_cmd "$1") ${RECEIVE_ENV:-} $TF --bpffs $fs receive --journal $TMP/journal-$1"
+	echo "$(ssh_cmd "$1") ${RECEIVE_ENV:-} $TF --bpffs $fs receive --journal $TMP/journal-$1 ${RECEIVE_OPTS:-}"
 }

@@ -180,6 +180,19 @@ static const struct tf_conn *entry_at(void *arg, size_t i, const char **name)
 	return &c;
 }
 
+/* Does this host let the sockets go where PREPARE says (receive --allow)? */
+static bool allowed(const struct receive_opts *o, const struct mv_prepare *p)
+{
+	const char *const *list = p->flags & MV_PREP_SEND_TO ? o->allow_send_to : o->allow_exec;
+
+	if (!o->allow_exec && !o->allow_send_to)
+		return true;
+	for (; list && *list; list++)
+		if (!strcmp(*list, p->argv[0]))
+			return true;
+	return false;
+}
+
 static int step_prepare(struct target *t)
 {
 	struct mv_prepare *p = &t->prep;
@@ -206,7 +219,11 @@ static int step_prepare(struct target *t)
 				      ipv4 ? " (an IPv4 connect needs it here, even with --freebind)"
 					   : ", or use receive --freebind");
 	}
-	if (p->flags & MV_PREP_SEND_TO) {
+	if (!allowed(t->o, p)) {
+		return refuse(t, "%s %s is not one that this host's receive allows (--allow%s); the source "
+			      "must name one of those", p->flags & MV_PREP_SEND_TO ? "the receiver" : "the program",
+			      p->argv[0], p->flags & MV_PREP_SEND_TO ? "-send-to" : "");
+	} else if (p->flags & MV_PREP_SEND_TO) {
 		t->handoff = tf_handoff_connect(p->argv[0]);
 		if (t->handoff < 0)
 			return refuse(t, "the receiver %s: %s", p->argv[0], tf_strerror());
@@ -297,12 +314,12 @@ static int step_build(struct target *t)
 	if (restore_job_build(&t->rj))
 		return refuse(t, "rebuilding the sockets failed: %s", tf_strerror());
 	mv_journal_mark(&t->jn, "built", "");
+	fault_point("receive-built");
 	ok.count = t->rj.built;
 	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	t->built_sent = true;
-	fault_point("receive-built");
 	return 0;
 }
 
