@@ -309,9 +309,11 @@ static int sr_room(struct sreader *r, size_t want)
 
 	if (r->cap - r->start >= want && r->end < r->cap)
 		return 0;
-	memmove(r->buf, r->buf + r->start, r->end - r->start);
-	r->end -= r->start;
-	r->start = 0;
+	if (r->start) {		/* (buf is still NULL before the first read: no arithmetic on it) */
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
 	if (r->cap >= want && r->end < r->cap)
 		return 0;
 	ncap = r->cap ? r->cap : CHUNK;

@@ -91,20 +91,9 @@ static void frames(const uint8_t *data, size_t size)
 	}
 }
 
-/* Every frame header's crc set to match (as far as the lengths go). */
 static void fix_crcs(uint8_t *p, size_t n)
 {
-	size_t off = 0;
-
-	while (n - off >= TF_FRAME_HDR_LEN) {
-		uint8_t *h = p + off;
-		uint32_t len = h[8] | h[9] << 8 | h[10] << 16 | (uint32_t)h[11] << 24;
-
-		if (len > n - off - TF_FRAME_HDR_LEN)
-			return;
-		tf_frame_encode(h[4] | h[5] << 8, h[6] | h[7] << 8, h + TF_FRAME_HDR_LEN, len, h);
-		off += TF_FRAME_HDR_LEN + len;
-	}
+	fuzz_fix_frame_crcs(p, n, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
