@@ -994,39 +994,93 @@ static int open_dir(const char *dir)
 }
 
 /*
- * Whole file into memory; images hold at most two 1 GiB queues.  Never
- * through a symbolic link, never blocking on a fifo or a device (O_NONBLOCK
- * until fstat has said it is a plain file), and only a file we can trust.
+ * name in the directory dfd (path, for the messages), opened for reading as
+ * a file tcpferry could have written: never through a symbolic link, never
+ * blocking on a fifo or a device (O_NONBLOCK until fstat has said it is a
+ * plain file; with fifo_ok a fifo is opened as one, blocking until its
+ * writer comes), owned and moded as check_trust wants.  The fd (st filled),
+ * or -errno.
  */
-static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, size_t *len)
+static int open_trusted_at(int dfd, const char *name, const char *path, bool fifo_ok, struct stat *st)
 {
-	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
-	struct stat st;
-	size_t got = 0;
-	uint8_t *p;
+	const char *what = fifo_ok ? "a regular file or a fifo" : "a regular file";
 	int fd, err;
 
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (fifo_ok ? 0 : O_NONBLOCK));
 	if (fd < 0 && errno == ELOOP)
-		return tf_failx(ELOOP, "a symbolic link, not a regular file; a dump directory holds only the "
-				"files tcpferry wrote (put the file itself there)");
+		return tf_failx(ELOOP, "a symbolic link, not %s; %s", what, fifo_ok ?
+				"name the file itself" : "a dump directory holds only the files tcpferry wrote "
+				"(put the file itself there)");
 	if (fd < 0)
 		return tf_fail(errno, "open");
-	if (fstat(fd, &st)) {
+	if (fstat(fd, st)) {
 		int e = errno;
 
 		close(fd);
 		return tf_fail(e, "stat");
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode) && !(fifo_ok && S_ISFIFO(st->st_mode))) {
 		close(fd);
-		return tf_failx(EINVAL, "not a regular file (%s); a dump directory holds only the files "
-				"tcpferry wrote", file_kind(st.st_mode));
+		return tf_failx(EINVAL, "not %s (%s)%s", what, file_kind(st->st_mode),
+				fifo_ok ? "" : "; a dump directory holds only the files tcpferry wrote");
 	}
-	if ((err = check_trust(&st, path))) {
+	if ((err = check_trust(st, path))) {
 		close(fd);
 		return err;
 	}
+	return fd;
+}
+
+/* path's directory checked (open_dir), then path opened from it (open_trusted_at). */
+static int open_trusted(const char *path, bool fifo_ok, struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int dfd, fd;
+
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
+		return tf_failx(ENAMETOOLONG, "path too long");
+	else if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	if (!*name)
+		return tf_failx(EISDIR, "a directory, not a file");
+	dfd = open_dir(dir);
+	if (dfd < 0)
+		return dfd;
+	fd = open_trusted_at(dfd, name, path, fifo_ok, st);
+	close(dfd);
+	return fd;
+}
+
+int tf_open_trusted(const char *path, bool fifo_ok)
+{
+	struct stat st;
+
+	return open_trusted(path, fifo_ok, &st);
+}
+
+/* Whole file into memory (images hold at most two 1 GiB queues), opened as open_trusted_at does. */
+static int slurp_fd(int fd, const struct stat *pst, uint8_t **buf, size_t *len);
+
+static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open_trusted_at(dfd, name, path, false, &st);
+
+	if (fd < 0)
+		return fd;
+	return slurp_fd(fd, &st, buf, len);
+}
+
+static int slurp_fd(int fd, const struct stat *pst, uint8_t **buf, size_t *len)
+{
+	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
+	struct stat st = *pst;
+	size_t got = 0;
+	uint8_t *p;
+
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return tf_failx(EFBIG, "%jd bytes, more than any image can hold", (intmax_t)st.st_size);
@@ -1058,27 +1112,15 @@ static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, 
 	return 0;
 }
 
-/* path's directory checked, then path read from it (slurp_at). */
+/* path's directory checked, then path read from it. */
 static int slurp(const char *path, uint8_t **buf, size_t *len)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
-	int dfd, err;
+	struct stat st;
+	int fd = open_trusted(path, false, &st);
 
-	if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
-		return tf_failx(ENAMETOOLONG, "path too long");
-	else if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	if (!*name)
-		return tf_failx(EISDIR, "a directory, not an image");
-	dfd = open_dir(dir);
-	if (dfd < 0)
-		return dfd;
-	err = slurp_at(dfd, name, path, buf, len);
-	close(dfd);
-	return err;
+	if (fd < 0)
+		return fd;
+	return slurp_fd(fd, &st, buf, len);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

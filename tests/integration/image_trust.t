@@ -11,7 +11,7 @@ need_root
 need_built
 need_cmd setpriv timeout ss
 
-plan 31
+plan 36
 
 NS=${RUN_ID}t
 make_ns "$NS"
@@ -124,6 +124,23 @@ ok "an index owned by another user is refused" refused "index $D/index.tfi: owne
 fresh owndir
 chown 65534 "$D"
 ok "a dump directory owned by another user is refused" refused "directory $D: owned by uid 65534"
+
+# ---- a stream file (restore --in FILE): the same rules --------------------------------------
+mkdir -m 0700 "$TMP/streams"
+printf 'not a stream' >"$TMP/streams/s.tfs" && chmod 0600 "$TMP/streams/s.tfs"
+D=$TMP/streams/s.tfs
+ok "control: a stream file of ours is read (and refused for what it holds)" refused "stream $D: frame 1 at offset 0"
+chmod 0666 "$D"
+ok "a stream file of mode 0666 is refused, with the chmod that fixes it" \
+	refused "stream $D: writable by every user \(mode 0666\): .*chmod go-w $D"
+chmod 0600 "$D" && chown 65534 "$D"
+ok "a stream file owned by another user is refused" refused "stream $D: owned by uid 65534"
+chown 0 "$D" && ln -s s.tfs "$TMP/streams/l.tfs"
+D=$TMP/streams/l.tfs
+ok "a stream file that is a symlink is not followed" refused "stream $D: a symbolic link, not a regular file or a fifo"
+chmod 0777 "$TMP/streams"
+D=$TMP/streams/s.tfs
+ok "a stream file in a directory others may write to is refused" refused "stream $D: directory $TMP/streams: writable by every user"
 
 # The user running tcpferry is trusted with what it owns (nobody here, without root).
 U=$(mktemp -d /tmp/"$RUN_ID"u.XXXXXX)
