@@ -160,6 +160,12 @@ migrate() {
 	wait "$app" 2>/dev/null
 	ip -n "$NA" addr del "$SVC/32" dev lo
 	ip -n "$NC" addr add "$SVC/32" dev lo
+	# C locked before the route points at it, as an orchestrator does (the
+	# restore adopts the lock): a retransmit reaching C before the restore
+	# has locked would meet an RST.
+	in_ns "$NC" "$TF" --bpffs "$BPFFS/$l/c" attach veth0 >/dev/null
+	in_ns "$NC" "$TF" --bpffs "$BPFFS/$l/c" lock add "$SVC:$port" "$PING_LOCAL" --ttl 60 >/dev/null 2>&1 ||
+		diag "$l: lock add on C failed"
 	ip -n "$NB" route replace "$SVC/32" via 198.18.1.1 dev veth1
 	spawn "$NC" "$TMP/rest-$l.out" "$TF" --bpffs "$BPFFS/$l/c" -v restore --in "$dir" "$@" -- \
 		"$HELPERS/tf-stream" echo-continue
