@@ -22,6 +22,7 @@
 #include "receive.h"
 
 #define RECEIVE_JOURNAL MV_JOURNAL_DIR "/received"
+#define ALLOW_MAX 64
 
 static const char usage[] =
 	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind] [--output FILE]\n"
@@ -133,7 +134,7 @@ int cmd_receive(int argc, char **argv)
 	struct receive_opts o = { .bpffs = g.bpffs, .journal_dir = RECEIVE_JOURNAL, .timeout_ms = 30000 };
 	struct receive_result res;
 	const char *output = "/dev/null";
-	const char **allow = calloc(argc + 1, sizeof(*allow)), **allow_send_to = calloc(argc + 1, sizeof(*allow));
+	const char *allow[ALLOW_MAX + 1] = {}, *allow_send_to[ALLOW_MAX + 1] = {};
 	int n_allow = 0, n_allow_send_to = 0;
 	bool want_status = false;
 	long timeout = o.timeout_ms;
@@ -150,9 +151,15 @@ int cmd_receive(int argc, char **argv)
 			if (optarg[0] != '/')
 				return cli_error("receive --allow %s: give the program's absolute path (as the source "
 						 "must name it)", optarg), EXIT_USAGE;
+			if (n_allow == ALLOW_MAX)
+				return cli_error("receive: at most %d --allow", ALLOW_MAX), EXIT_USAGE;
 			allow[n_allow++] = optarg;
 			break;
-		case 'A': allow_send_to[n_allow_send_to++] = optarg; break;
+		case 'A':
+			if (n_allow_send_to == ALLOW_MAX)
+				return cli_error("receive: at most %d --allow-send-to", ALLOW_MAX), EXIT_USAGE;
+			allow_send_to[n_allow_send_to++] = optarg;
+			break;
 		case 'S': want_status = true; break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
@@ -164,8 +171,6 @@ int cmd_receive(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!allow || !allow_send_to)
-		return cli_error("receive: no memory");
 	if (n_allow || n_allow_send_to) {
 		o.allow_exec = allow;
 		o.allow_send_to = allow_send_to;
