@@ -2,6 +2,7 @@
 #
 #   make            build the BPF objects, the library and the CLI
 #   make test       build and run every test (TAP, through prove); needs root
+#   make test-vm    the tests in qemu on Debian's 6.1 kernel (KERNEL=6.12; tools/vm)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
 #   make deps       install what building and testing need (Debian 12, root)
@@ -131,6 +132,14 @@ test: all
 test-unit: all
 	$(Q)prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(BPF_TESTS)
 
+# The suite in qemu on Debian's own kernel package (tools/vm/run.sh): KERNEL=6.1
+# or 6.12 (or a full version), TESTS=... as for test (paths in the tree).
+KERNEL     ?= 6.1
+VM_TIMEOUT ?= 3600
+test-vm:
+	$(Q)tools/vm/run.sh --kernel $(KERNEL) --timeout $(VM_TIMEOUT) \
+		$(if $(filter command line environment,$(origin TESTS)),$(TESTS))
+
 demo: all
 	$(Q)tools/demo.sh
 
@@ -165,4 +174,4 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all test test-unit demo soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-vm demo soak bench bench-quick deps install clean

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install what building, testing, the demo and the benchmarks need, from
-# Debian 12 packages.  Idempotent: installs only what is missing.  Needs root.
+# Debian 12 packages (make test-vm's qemu, busybox-static, cpio and xz-utils
+# too).  Idempotent: installs only what is missing.  Needs root.
 set -euo pipefail
 
 pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod jq python3 util-linux)
+      ethtool procps kmod jq python3 util-linux
+      qemu-system-x86 busybox-static cpio xz-utils)
 
 missing=()
 for p in "${pkgs[@]}"; do
