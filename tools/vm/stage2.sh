@@ -26,7 +26,9 @@ read -r -a flags <"$W/prove_flags" || flags=()
 per_test=$(cat "$W/test_timeout")
 
 # Each test under its own timeout: a hung one fails (and says so), the rest go on.
-prove --exec "timeout -k 10 $per_test" "${flags[@]}" "${tests[@]}" 2>&1 | tee "$W/prove.log"
+# (under script(1): on a terminal prove writes each line as it comes, not in blocks)
+printf -v cmd '%q ' prove --exec "timeout -k 10 $per_test" "${flags[@]}" "${tests[@]}"
+script -qfec "$cmd" /dev/null | tr -d '\r' | tee "$W/prove.log"
 rc=${PIPESTATUS[0]}
 echo "tcpferry-vm: prove exited $rc on $(uname -r)"
 exit "$rc"
