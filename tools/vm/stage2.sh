@@ -28,7 +28,8 @@ per_test=$(cat "$W/test_timeout")
 # Each test under its own timeout: a hung one fails (and says so), the rest go on.
 # (under script(1): on a terminal prove writes each line as it comes, not in blocks)
 printf -v cmd '%q ' prove --exec "timeout -k 10 $per_test" "${flags[@]}" "${tests[@]}"
-script -qfec "$cmd" /dev/null | tr -d '\r' | tee "$W/prove.log"
+script -qfec "$cmd" /dev/null | tee "$W/prove.log"
 rc=${PIPESTATUS[0]}
+sed -i 's/\r$//' "$W/prove.log"
 echo "tcpferry-vm: prove exited $rc on $(uname -r)"
 exit "$rc"
