@@ -4,7 +4,7 @@
 # ($TF_WORK/tree) and built.  Prints the kernel and `tcpferry check`, runs
 # prove over the tests named in $TF_WORK/tests (default: every test), keeps
 # prove's output in $TF_WORK/prove.log and exits with prove's status.  Each
-# test gets $TF_WORK/test_timeout seconds (timeout(1) ends it: exit 124).
+# test gets $TF_WORK/test_timeout seconds (one-test.sh ends it: exit 124).
 set -u
 W=${TF_WORK:?TF_WORK is not set: stage2.sh runs from tools/vm/init.sh}
 cd "$W/tree" || exit 2
@@ -26,10 +26,10 @@ read -r -a flags <"$W/prove_flags" || flags=()
 per_test=$(cat "$W/test_timeout")
 
 # Each test under its own timeout: a hung one fails (and says so), the rest go on.
-# (under script(1): on a terminal prove writes each line as it comes, not in blocks)
-printf -v cmd '%q ' prove --exec "timeout -k 10 $per_test" "${flags[@]}" "${tests[@]}"
-script -qfec "$cmd" /dev/null | tee "$W/prove.log"
+# prove with autoflush: to a pipe perl writes in blocks, and a run killed
+# for hanging would lose what it had said.
+perl -MApp::Prove -e '$| = 1; my $p = App::Prove->new; $p->process_args(@ARGV); exit($p->run ? 0 : 1)' \
+	-- --exec "$W/tree/tools/vm/one-test.sh $per_test" "${flags[@]}" "${tests[@]}" 2>&1 | tee "$W/prove.log"
 rc=${PIPESTATUS[0]}
-sed -i 's/\r$//' "$W/prove.log"
 echo "tcpferry-vm: prove exited $rc on $(uname -r)"
 exit "$rc"
