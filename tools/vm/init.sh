@@ -73,6 +73,18 @@ EOF
 chmod 0755 /work/modprobe
 echo "$TF_WORK_MNT/modprobe" >/proc/sys/kernel/modprobe
 
+# The static nodes of modules.devname (/dev/net/tun, /dev/fuse, ...), as
+# kmod static-nodes makes them at a Debian boot: opening one loads its module.
+grep -v '^#' "/host$TF_KDIR/lib/modules/$(uname -r)/modules.devname" 2>/dev/null |
+while read -r _ node dev; do
+	t=${dev%%[0-9]*}
+	majmin=${dev#?}
+	[ -e "$R/dev/$node" ] && continue
+	mkdir -p "$R/dev/${node%/*}"
+	mknod -m 0600 "$R/dev/$node" "$t" "${majmin%%:*}" "${majmin#*:}" 2>/dev/null
+done
+[ -e $R/dev/net/tun ] && chmod 0666 $R/dev/net/tun
+
 hostname tcpferry-vm
 chroot $R /sbin/ip link set lo up
 
