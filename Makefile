@@ -4,6 +4,7 @@
 #   make test       build and run every test (TAP, through prove); needs root
 #   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
 #   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
+#   make test-vm    the tests in qemu on Debian's 6.1 kernel (KERNEL=6.12; tools/vm)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
@@ -209,6 +210,14 @@ fuzz:
 fuzz-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
 	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
+# The suite in qemu on Debian's own kernel package (tools/vm/run.sh): KERNEL=6.1
+# or 6.12 (or a full version), TESTS=... as for test (paths in the tree).
+KERNEL     ?= 6.1
+VM_TIMEOUT ?= 3600
+test-vm:
+	$(Q)tools/vm/run.sh --kernel $(KERNEL) --timeout $(VM_TIMEOUT) \
+		$(if $(filter command line environment,$(origin TESTS)),$(TESTS))
+
 demo: all
 	$(Q)tools/demo.sh
 
@@ -246,4 +255,4 @@ install: all
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: all test test-unit test-asan test-unit-asan fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan test-vm fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean

@@ -132,6 +132,13 @@ need_cmd() {
 	done
 }
 
+# kernel_has FEATURE: `tcpferry check` says FEATURE is ok on this kernel (tcx,
+# TCP-AO, "TCP_TIMESTAMP usec", ...).  A test that needs a feature older
+# kernels lack takes the other path, or skips naming it: "tcx needs Linux 6.6".
+kernel_has() {
+	"$TF" -j check 2>/dev/null | jq -e --arg f "$1" 'any(.[]; .feature == $f and .ok)' >/dev/null
+}
+
 need_built() {
 	[ -x "$TF" ] || bail_out "$TF is not built; run make"
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install what building, testing, the demo and the benchmarks need, from
-# Debian 12 packages.  Idempotent: installs only what is missing.  Needs root.
+# Debian 12 packages (make test-vm's qemu, busybox-static, cpio and xz-utils
+# too).  Idempotent: installs only what is missing.  Needs root.
 set -euo pipefail
 
 # libclang-rt-14-dev: clang's sanitizer runtimes and libFuzzer (make test-asan, make fuzz).
 pkgs=(make gcc clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod jq python3 util-linux openssh-server openssh-client strace)
+      ethtool procps kmod jq python3 util-linux openssh-server openssh-client strace
+      qemu-system-x86 busybox-static cpio xz-utils)
 
 missing=()
 for p in "${pkgs[@]}"; do

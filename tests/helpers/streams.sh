@@ -35,7 +35,10 @@ streams_expect() {
 
 # stream_start RX_NS LISTEN TX_NS CONNECT TAG
 stream_start() {
-	in_ns "$1" socat -u "$2" OPEN:"$TMP/recv$5",creat,trunc &
+	# (ip netns exec execs socat: RX_PID is the receiver's own pid, so that
+	# at_exit ends it; a shell function in the background would be a subshell
+	# whose socat outlives the kill, holding the test's stdout open)
+	ip netns exec "$1" socat -u "$2" OPEN:"$TMP/recv$5",creat,trunc &
 	RX_PID=$!
 	at_exit "kill $RX_PID"
 	sleep 0.3

@@ -8,7 +8,7 @@ need_built
 need_cmd perl
 
 GOLDEN=$TF_ROOT/images/golden
-plan 47
+plan 49
 
 # json_ok FILE: FILE holds one valid JSON document.
 json_ok() { perl -MJSON::PP -e 'local $/; decode_json(<STDIN>)' <"$1" 2>/dev/null; }
@@ -23,7 +23,7 @@ ok "check exits 0 or 1 (got $rc)" test "$rc" -le 1
 ok "every line but the summary is ok or missing" \
 	bash -c "head -n -1 '$TMP/check.txt' | grep -qv '^ok \|^missing ' && exit 1 || exit 0"
 for f in CAP_NET_ADMIN CAP_BPF TCP_REPAIR TCP_REPAIR_WINDOW "TCP_TIMESTAMP usec" SO_BUF_LOCK \
-	pidfd_getfd "bpf syscall" BTF bpffs "tc (clsact)" XDP; do
+	pidfd_getfd "bpf syscall" BTF bpffs "tc (clsact)" tcx XDP TCP-AO; do
 	ok "check reports $f" grep -qF " $f " "$TMP/check.txt"
 done
 needed_missing=$(grep '^missing ' "$TMP/check.txt" | grep -vc ' optional: ')
@@ -42,12 +42,12 @@ fi
 rcj=$?
 ok "check -j is valid JSON" json_ok "$TMP/check.json"
 is "$rcj" "$rc" "check -j exits as check does"
-is "$(json_get "$TMP/check.json" 'scalar @$d')" 13 "check -j lists 13 features"
+is "$(json_get "$TMP/check.json" 'scalar @$d')" 15 "check -j lists 15 features"
 is "$(json_get "$TMP/check.json" 'join ",", map { $_->{ok} ? 1 : 0 } @$d')" \
 	"$(head -n -1 "$TMP/check.txt" | awk '{ printf "%s%s", (NR > 1 ? "," : ""), ($1 == "ok") }')" \
 	"check -j and the text agree on what is ok"
 ok "every JSON entry has feature, ok and detail" \
-	test "$(json_get "$TMP/check.json" 'scalar grep { defined $_->{feature} && defined $_->{ok} && length $_->{detail} } @$d')" = 13
+	test "$(json_get "$TMP/check.json" 'scalar grep { defined $_->{feature} && defined $_->{ok} && length $_->{detail} } @$d')" = 15
 
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \

@@ -43,8 +43,10 @@ rc=$?
 at_exit "ip netns exec $NS_A $TF detach $DEV"
 note "$out"
 is "$rc" 0 "attach $DEV"
+tc_how=clsact	# before 6.6 there is no tcx: attach takes clsact filters
+kernel_has tcx && tc_how=tcx
 is "$(TFA -j status | jq -r --arg d "$DEV" '.devices[] | select(.device == $d) | "\(.l3) \([.hooks[] | "\(.hook)/\(.how)"] | join(","))"')" \
-	"true tc-in/tcx,tc-out/tcx" "status: no link-layer header, the lock at tc ingress and egress"
+	"true tc-in/$tc_how,tc-out/$tc_how" "status: no link-layer header, the lock at tc ingress and egress ($tc_how)"
 ok "status (text) says so" bash -c "ip netns exec $NS_A $TF status | grep -q '^$DEV (ifindex [0-9]*, no link-layer header)'"
 
 # ---- two streams ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,6 +36,10 @@
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72
 #endif
+#ifndef TCP_AO_INFO
+#define TCP_AO_INFO 40
+#endif
+#define TF_BPF_TCX_INGRESS 46	/* enum bpf_attach_type, 6.6+ */
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
@@ -55,7 +60,7 @@ struct probe_result {
 	char detail[200];
 };
 
-#define MAX_RESULTS 16
+#define MAX_RESULTS 20
 static struct probe_result results[MAX_RESULTS];
 static int n_results;
 
@@ -136,6 +141,27 @@ static bool kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/*
+ * TCP-AO (6.7+): TCP_AO_INFO on a socket without keys fails with ENOENT where
+ * the kernel has it, ENOPROTOOPT where it does not.
+ */
+static void probe_tcp_ao(int fd)
+{
+	unsigned char ao[64] = { 0 };	/* struct tcp_ao_info_opt, zeroed */
+	socklen_t len = sizeof(ao);
+
+	if (fd < 0) {
+		report("TCP-AO", false, false, "not tried (no loopback connection)");
+		return;
+	}
+	if (getsockopt(fd, IPPROTO_TCP, TCP_AO_INFO, ao, &len) == 0 || errno != ENOPROTOOPT)
+		report("TCP-AO", false, true, "the kernel has TCP-AO (6.7+): sockets with AO keys are "
+		       "recognised and refused");
+	else
+		report("TCP-AO", false, false, "no TCP-AO (kernel older than 6.7, or built without "
+		       "it): no socket here can have AO keys, nothing to refuse");
+}
+
 static void probe_tcp(void)
 {
 	char why[160];
@@ -189,6 +215,7 @@ static void probe_tcp(void)
 	else
 		report("SO_BUF_LOCK", false, false, "kernel older than 5.14 (%s): buffer sizes "
 		       "are not carried", fds[2] >= 0 ? strerror(errno) : "not tried");
+	probe_tcp_ao(fds[2]);
 	for (int i = 2; i >= 0; i--)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -255,6 +282,27 @@ static void probe_bpffs(void)
 		       "one on %s when it needs it", parent, g.bpffs);
 }
 
+/*
+ * tcx (6.6+): a query of lo's tcx ingress hook answers (with no program)
+ * where the kernel has tcx, EINVAL where the attach type is unknown.  The
+ * detail says which path attach takes: tcx links, or clsact filters.
+ */
+static void probe_tcx(void)
+{
+	LIBBPF_OPTS(bpf_prog_query_opts, q);
+	int r = bpf_prog_query_opts(1 /* lo */, TF_BPF_TCX_INGRESS, &q);
+	const char *env = getenv("TCPFERRY_TC");
+	bool forced = env && !strcmp(env, "clsact");
+
+	if (r == 0)
+		report("tcx", false, true, "%s", forced ?
+		       "tcx links work here, but TCPFERRY_TC=clsact: tc hooks are clsact filters" :
+		       "tc hooks are tcx links (6.6+)");
+	else
+		report("tcx", false, false, "no tcx (%s; kernel older than 6.6): tc hooks are clsact "
+		       "filters", strerror(errno));
+}
+
 static void probe_bpf(void)
 {
 	libbpf_print_fn_t old = libbpf_set_print(quiet);
@@ -289,6 +337,8 @@ static void probe_bpf(void)
 	else
 		report("tc (clsact)", true, false, "tc programs do not load (%s): no lock on "
 		       "devices without XDP", r < 0 ? strerror(-r) : "not supported");
+
+	probe_tcx();
 
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL);
 	if (r == 1)
