@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "phase.h"
 #include "dump_job.h"
 #include "proc.h"
 #include "tcpferry.h"
@@ -143,6 +144,7 @@ int cmd_dump(int argc, char **argv)
 		cli_error("--leave-running and --kill contradict each other");
 		return EXIT_USAGE;
 	}
+	mv_phase("cli-start");
 	if (cli_need_cap(CAP_NET_ADMIN, "dump") || cli_need_cap(CAP_SYS_PTRACE, "dump"))
 		return 1;
 	cli_raise_nofile();
@@ -166,8 +168,11 @@ int cmd_dump(int argc, char **argv)
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
 			tf_repair_leave(d[i].ours, &d[i].conn, false);
+		mv_phase("repair-off");
 		conn_locks_release(&j.locks, false);
+		mv_phase("unlock");
 		tf_proc_cont(pidfd, pid);
+		mv_phase("cont");
 	} else if (kill_it) {
 		err = tf_proc_kill(pidfd, pid);
 		if (err)
@@ -183,9 +188,12 @@ int cmd_dump(int argc, char **argv)
 		print_result(js, d, &j.ix, dir);
 		cli_json_close(js);
 	}
+	mv_phase("print");
 	ret = err ? 1 : 0;
 out:
 	dump_job_free(&j);
 	close(pidfd);
+	mv_phase("free");
+	mv_phase_report();
 	return ret;
 }

@@ -13,6 +13,7 @@
 #include "report.h"
 #include "dump_job.h"
 #include "fault.h"
+#include "phase.h"
 #include "proc.h"
 #include "tsval.h"
 
@@ -72,6 +73,7 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 	} else if ((err = tf_proc_list_fds(pid, &fds, &n))) {
 		return mv_lib_error(err, "dump pid %d", pid);
 	}
+	mv_phase(quiet ? "relist-fds" : "list-fds");
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d) {
 		free(fds);
@@ -88,7 +90,9 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 			}
 			continue;	/* closed meanwhile, or not a file we may take */
 		}
+		mv_phase(quiet ? "relist-getfd" : "getfd");
 		err = tf_check_socket(ours);
+		mv_phase(quiet ? "relist-check" : "check");
 		if (err) {
 			if (n_want) {
 				close(ours);
@@ -152,6 +156,7 @@ static int find_sockets(struct dump_job *j)
 
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, false, &j->d, &j->n))
 		return 1;
+	mv_phase("list-rest");
 	if (j->n == 0)
 		return mv_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
 	for (int i = 0; i < j->n; i++) {
@@ -165,6 +170,7 @@ static int find_sockets(struct dump_job *j)
 		if (j->lock && conn_locks_ready(&j->locks, &j->d[i].conn))
 			return 1;
 	}
+	mv_phase("identify+ready");
 	return 0;
 }
 
@@ -202,6 +208,7 @@ static int list_again(struct dump_job *j)
 
 	if (collect(j->pid, j->pidfd, j->want, j->n_want, true, &now, &n))
 		return 1;
+	mv_phase("relist-rest");
 	for (i = 0; i < n; i++) {
 		struct dumped *e = &now[i];
 		bool known = listed_before(j, e);
@@ -249,6 +256,7 @@ static int list_again(struct dump_job *j)
 	free_list(j->d, j->n);
 	j->d = now;
 	j->n = kept;
+	mv_phase("reidentify");
 	if (!kept)
 		return mv_error("dump pid %d: no TCP connection to take once it was stopped (the ones listed "
 				 "closed meanwhile)", j->pid);
@@ -284,9 +292,11 @@ int dump_job_take(struct dump_job *j)
 	int err;
 
 	j->locks.bpffs = j->bpffs;
+	mv_phase("collect-rest");
 	err = tf_proc_stop(j->pidfd, j->pid);
 	if (err)
 		return mv_lib_error(err, "dump");
+	mv_phase("stop");
 	fault_point("dump-stopped");
 	if (list_again(j))
 		goto undo;
@@ -294,8 +304,10 @@ int dump_job_take(struct dump_job *j)
 		struct dumped *d = &j->d[i];
 
 		describe(d, what, sizeof(what));
+		mv_phase("loop-other");
 		if (j->lock && conn_locks_add(&j->locks, &d->conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
 			goto undo;
+		mv_phase("lock");
 		if (i == 0)
 			fault_point("dump-locked");
 		err = tf_repair_on(d->ours);
@@ -304,13 +316,16 @@ int dump_job_take(struct dump_job *j)
 			goto undo;
 		}
 		d->repair = true;
+		mv_phase("repair-on");
 		err = tf_dump(d->ours, &d->conn);
 		if (err) {
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
+		mv_phase("tf_dump");
 		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
 		tf_tsval_fill_conn(j->bpffs, &d->conn);
+		mv_phase("tsval");
 	}
 
 	fault_point("dump-repaired");
@@ -340,12 +355,14 @@ int dump_job_take(struct dump_job *j)
 		}
 		j->written++;
 	}
+	mv_phase("images");
 	fault_point("dump-images");
 	err = j->dir ? tf_index_write(j->dir, &j->ix) : 0;
 	if (err) {
 		mv_lib_error(err, "dump pid %d", j->pid);
 		goto undo;
 	}
+	mv_phase("index");
 	fault_point("dump-done");
 	return 0;
 undo:
