@@ -85,6 +85,11 @@ static int carried_state(unsigned s)
 
 int tf_check_socket(int fd)
 {
+	return tf_check_socket_scan(fd, NULL);
+}
+
+int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
+{
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	char ulp[16] = "";
@@ -117,7 +122,7 @@ int tf_check_socket(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
 				(int)len, ulp);
-	if ((auth = tf_tcp_auth_keys(fd)))
+	if ((auth = tf_tcp_auth_keys_scan(fd, scan)))
 		return tf_failx(EOPNOTSUPP, "%s keys on the socket: they cannot be read back, and the peer would drop "
 				"every segment of a socket restored without them", auth);
 	return 0;

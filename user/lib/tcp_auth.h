@@ -9,4 +9,23 @@
  */
 const char *tf_tcp_auth_keys(int fd);
 
+/*
+ * The TCP-MD5 answer for many sockets at once: one sock_diag dump of this
+ * network namespace's TCP sockets in the states a dump carries (both
+ * families), remembered by socket cookie.  A socket the scan did not see (made
+ * since, in another state then, in another namespace) is asked about alone,
+ * as tf_tcp_auth_keys does, so the answer is the same, only cheaper: two
+ * system calls a socket (TCP_AO_INFO, SO_COOKIE) instead of nine.
+ */
+struct tf_auth_scan;
+/* 0 and *out, or a negative errno (no sock_diag: ask each socket alone). */
+int tf_auth_scan(struct tf_auth_scan **out);
+void tf_auth_scan_free(struct tf_auth_scan *s);
+/* The scan's answer for fd: 1 TCP-MD5 keys, 0 none, -1 not in the scan. */
+int tf_auth_scan_md5(const struct tf_auth_scan *s, int fd);
+/* tf_tcp_auth_keys with the scan's answer where it has one; s may be NULL. */
+const char *tf_tcp_auth_keys_scan(int fd, const struct tf_auth_scan *s);
+/* tf_check_socket (tcpferry.h), its TCP-MD5 question answered from s (or NULL). */
+int tf_check_socket_scan(int fd, const struct tf_auth_scan *s);
+
 #endif

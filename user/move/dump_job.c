@@ -15,6 +15,7 @@
 #include "fault.h"
 #include "phase.h"
 #include "proc.h"
+#include "tcp_auth.h"
 #include "tsval.h"
 
 static int prepare_dir(const char *dir, bool *made)
@@ -60,6 +61,7 @@ static bool connection_left_behind(int fd)
  */
 static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet, struct dumped **out, int *n_out)
 {
+	struct tf_auth_scan *scan = NULL;
 	int *fds = NULL, n = 0, err;
 	struct dumped *d;
 	struct stat st;
@@ -74,9 +76,15 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 		return mv_lib_error(err, "dump pid %d", pid);
 	}
 	mv_phase(quiet ? "relist-fds" : "list-fds");
+	/* TCP-MD5 keys of every socket here in one sock_diag dump (tcp_auth.h);
+	 * without it, each socket is asked alone. */
+	if (n > 1)
+		tf_auth_scan(&scan);
+	mv_phase(quiet ? "relist-md5scan" : "md5scan");
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d) {
 		free(fds);
+		tf_auth_scan_free(scan);
 		return mv_error("no memory");
 	}
 	*n_out = 0;
@@ -91,7 +99,7 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 			continue;	/* closed meanwhile, or not a file we may take */
 		}
 		mv_phase(quiet ? "relist-getfd" : "getfd");
-		err = tf_check_socket(ours);
+		err = tf_check_socket_scan(ours, scan);
 		mv_phase(quiet ? "relist-check" : "check");
 		if (err) {
 			if (n_want) {
@@ -115,6 +123,7 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 		(*n_out)++;
 	}
 	free(fds);
+	tf_auth_scan_free(scan);
 	*out = d;
 	return 0;
 fail:
@@ -122,6 +131,7 @@ fail:
 		close(d[i].ours);
 	free(d);
 	free(fds);
+	tf_auth_scan_free(scan);
 	return 1;
 }
 
@@ -289,7 +299,7 @@ int dump_job_take(struct dump_job *j)
 {
 	char what[256];
 	long ttl = j->ttl;
-	int err;
+	int err, tsvals = -1;
 
 	j->locks.bpffs = j->bpffs;
 	mv_phase("collect-rest");
@@ -300,16 +310,37 @@ int dump_job_take(struct dump_job *j)
 	fault_point("dump-stopped");
 	if (list_again(j))
 		goto undo;
+	/* The recorder's map, once for all (none: -ENOENT, the dumped clocks alone). */
+	tsvals = tf_tsval_map_open(j->bpffs, TF_PIN_TSVALS);
+	/* Every connection locked before the first goes into repair mode: one
+	 * map update each (the bulk program for long lists), one getpid. */
+	if (j->lock) {
+		struct tf_tuple *k = malloc(j->n * sizeof(*k));
+
+		if (!k) {
+			mv_error("dump pid %d: no memory", j->pid);
+			goto undo;
+		}
+		for (int i = 0; i < j->n; i++) {
+			err = tf_tuple_make(&j->d[i].conn.local, &j->d[i].conn.peer, &k[i]);
+			if (err) {
+				free(k);
+				mv_lib_error(err, "dump pid %d", j->pid);
+				goto undo;
+			}
+		}
+		err = conn_locks_add_tuples(&j->locks, k, j->n, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull);
+		free(k);
+		if (err)
+			goto undo;
+		mv_phase("lock");
+		fault_point("dump-locked");
+	}
 	for (int i = 0; i < j->n; i++) {
 		struct dumped *d = &j->d[i];
 
 		describe(d, what, sizeof(what));
 		mv_phase("loop-other");
-		if (j->lock && conn_locks_add(&j->locks, &d->conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
-			goto undo;
-		mv_phase("lock");
-		if (i == 0)
-			fault_point("dump-locked");
 		err = tf_repair_on(d->ours);
 		if (err) {
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
@@ -324,7 +355,7 @@ int dump_job_take(struct dump_job *j)
 		}
 		mv_phase("tf_dump");
 		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
-		tf_tsval_fill_conn(j->bpffs, &d->conn);
+		tf_tsval_fill_conn_fd(tsvals, &d->conn);
 		mv_phase("tsval");
 	}
 
@@ -364,8 +395,12 @@ int dump_job_take(struct dump_job *j)
 	}
 	mv_phase("index");
 	fault_point("dump-done");
+	if (tsvals >= 0)
+		close(tsvals);
 	return 0;
 undo:
+	if (tsvals >= 0)
+		close(tsvals);
 	dump_job_undo(j);
 	return 1;
 }
