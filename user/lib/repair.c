@@ -88,19 +88,20 @@ int tf_check_socket(int fd)
 	return tf_check_socket_scan(fd, NULL);
 }
 
+static int check_connection(int fd, int md5);
+
 int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	char ulp[16] = "";
-	const char *auth;
 	struct stat st;
-	int domain, type, proto, err;
+	int domain, type, proto, md5;
 
 	if (fstat(fd, &st))
 		return tf_fail(errno, "fstat");
 	if (!S_ISSOCK(st.st_mode))
 		return tf_failx(ENOTSOCK, "not a socket");
+	md5 = tf_auth_scan_md5(scan, fd);
+	if (md5 >= 0)
+		return check_connection(fd, md5);	/* in the scan of TCP sockets: one */
 	if (getint(fd, SOL_SOCKET, SO_DOMAIN, &domain) || getint(fd, SOL_SOCKET, SO_TYPE, &type) ||
 	    getint(fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return tf_fail(errno, "reading the socket's type");
@@ -113,6 +114,23 @@ int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
 		return tf_failx(EPROTONOSUPPORT, "MPTCP socket: the kernel refuses TCP_REPAIR on MPTCP");
 	if (proto != IPPROTO_TCP)
 		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (protocol %d)", proto);
+	return check_connection(fd, -1);
+}
+
+int tf_check_connection(int fd, const struct tf_auth_scan *scan)
+{
+	return check_connection(fd, tf_auth_scan_md5(scan, fd));
+}
+
+/* The state, the ULP, the keys (md5: the TCP-MD5 answer known, or -1). */
+static int check_connection(int fd, int md5)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char ulp[16] = "";
+	const char *auth;
+	int err;
+
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");
 	err = carried_state(ti.tcpi_state);
@@ -122,7 +140,7 @@ int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
 				(int)len, ulp);
-	if ((auth = tf_tcp_auth_keys_scan(fd, scan)))
+	if ((auth = tf_tcp_auth_keys_md5(fd, md5)))
 		return tf_failx(EOPNOTSUPP, "%s keys on the socket: they cannot be read back, and the peer would drop "
 				"every segment of a socket restored without them", auth);
 	return 0;
@@ -303,11 +321,23 @@ static int dump_queues(int fd, struct tf_conn *c)
 	return tf_failx(EAGAIN, "the queues kept changing while being read: is the peer locked out?");
 }
 
+static void read_reuse(int fd, struct tf_conn *c)
+{
+	int reuse;
+
+	if (getint(fd, SOL_SOCKET, SO_REUSEADDR, &reuse) == 0 && reuse != SK_FORCE_REUSE) {
+		struct tf_sockopt *o = &c->sockopts[c->n_sockopts++];
+
+		o->id = TF_SO_REUSEADDR;
+		o->len = sizeof(reuse);
+		memcpy(o->val, &reuse, sizeof(reuse));
+	}
+}
+
 int tf_conn_identify(int fd, struct tf_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int reuse;
 
 	memset(c, 0, sizeof(*c));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
@@ -319,13 +349,17 @@ int tf_conn_identify(int fd, struct tf_conn *c)
 		return tf_fail(errno, "getpeername");
 	endpoint_from(&ss, &c->peer);
 	/* Repair mode forces sk_reuse and repair off clears it: read it now. */
-	if (getint(fd, SOL_SOCKET, SO_REUSEADDR, &reuse) == 0 && reuse != SK_FORCE_REUSE) {
-		struct tf_sockopt *o = &c->sockopts[c->n_sockopts++];
+	read_reuse(fd, c);
+	return 0;
+}
 
-		o->id = TF_SO_REUSEADDR;
-		o->len = sizeof(reuse);
-		memcpy(o->val, &reuse, sizeof(reuse));
-	}
+int tf_conn_identify_again(int fd, const struct tf_conn *before, struct tf_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->local = before->local;
+	c->peer = before->peer;
+	c->sock_family = before->sock_family;
+	read_reuse(fd, c);
 	return 0;
 }
 

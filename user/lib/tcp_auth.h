@@ -2,6 +2,9 @@
 #ifndef TF_TCP_AUTH_H
 #define TF_TCP_AUTH_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 /*
  * Does the TCP socket fd carry authentication keys: TCP-MD5 (RFC 2385) or
  * TCP-AO (RFC 5925)?  Returns "TCP-MD5", "TCP-AO", or NULL for none or for
@@ -18,6 +21,13 @@ const char *tf_tcp_auth_keys(int fd);
  * system calls a socket (TCP_AO_INFO, SO_COOKIE) instead of nine.
  */
 struct tf_auth_scan;
+/*
+ * Does a scan pay for n sockets?  It costs about a quarter of a lone question
+ * for every TCP socket of the namespace, n or not (sockstat's inuse): on a
+ * host with many more connections than the process holds, asking each one
+ * alone is cheaper.
+ */
+bool tf_auth_scan_pays(size_t n);
 /* 0 and *out, or a negative errno (no sock_diag: ask each socket alone). */
 int tf_auth_scan(struct tf_auth_scan **out);
 void tf_auth_scan_free(struct tf_auth_scan *s);
@@ -25,7 +35,18 @@ void tf_auth_scan_free(struct tf_auth_scan *s);
 int tf_auth_scan_md5(const struct tf_auth_scan *s, int fd);
 /* tf_tcp_auth_keys with the scan's answer where it has one; s may be NULL. */
 const char *tf_tcp_auth_keys_scan(int fd, const struct tf_auth_scan *s);
-/* tf_check_socket (tcpferry.h), its TCP-MD5 question answered from s (or NULL). */
+/* The same with the TCP-MD5 answer given (tf_auth_scan_md5's: -1 asks alone). */
+const char *tf_tcp_auth_keys_md5(int fd, int md5);
+/*
+ * tf_check_socket (tcpferry.h), its TCP-MD5 question answered from s (or
+ * NULL); a socket in s is a TCP socket of AF_INET or AF_INET6, so its type is
+ * not read again.
+ */
 int tf_check_socket_scan(int fd, const struct tf_auth_scan *s);
+/*
+ * Its second half, for a socket that passed it before (a TCP socket of
+ * family AF_INET or AF_INET6 stays one): the state, the ULP, the keys.
+ */
+int tf_check_connection(int fd, const struct tf_auth_scan *s);
 
 #endif

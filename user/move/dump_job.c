@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "report.h"
 #include "dump_job.h"
@@ -55,14 +57,43 @@ static bool connection_left_behind(int fd)
 }
 
 /*
- * Collect the sockets to dump: the named fds, or every TCP connection it can
- * carry (established or half-closed).  quiet: say nothing of the ones left
- * out (the list after the stop: the one before it said so).
+ * The entry of before (the list before the stop) that is the process's fd
+ * now: same number, and the very open file our copy holds (kcmp; no kcmp:
+ * NULL, and the fd is taken again).  cursor: where the last one was (both
+ * lists are mostly in fd order).
  */
-static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet, struct dumped **out, int *n_out)
+static const struct dumped *same_file(pid_t pid, pid_t self, int fd, const struct dumped *before, int n_before,
+				      int *cursor)
+{
+	for (int t = 0; t < n_before; t++) {
+		int k = (*cursor + t) % n_before;
+
+		if (before[k].fd != fd)
+			continue;
+		*cursor = k + 1;
+		if (before[k].conn.sock_family && before[k].ours >= 0 &&
+		    syscall(SYS_kcmp, pid, self, KCMP_FILE, fd, before[k].ours) == 0)
+			return &before[k];
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Collect the sockets to dump: the named fds, or every TCP connection it can
+ * carry (established or half-closed).  before: the list before the stop, for
+ * the list after it, which says nothing of the ones left out (the first list
+ * said so), and shares the copies of the sockets that are still the same
+ * open files (e->same): their type and endpoints cannot have changed, so
+ * only their state, ULP and keys are checked again.
+ */
+static int collect(pid_t pid, int pidfd, const int *want, int n_want, const struct dumped *before, int n_before,
+		   struct dumped **out, int *n_out)
 {
 	struct tf_auth_scan *scan = NULL;
-	int *fds = NULL, n = 0, err;
+	bool quiet = before != NULL;
+	pid_t self = getpid();
+	int *fds = NULL, n = 0, err, cursor = 0;
 	struct dumped *d;
 	struct stat st;
 
@@ -76,9 +107,9 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 		return mv_lib_error(err, "dump pid %d", pid);
 	}
 	mv_phase(quiet ? "relist-fds" : "list-fds");
-	/* TCP-MD5 keys of every socket here in one sock_diag dump (tcp_auth.h);
-	 * without it, each socket is asked alone. */
-	if (n > 1)
+	/* TCP-MD5 keys of every socket here in one sock_diag dump (tcp_auth.h),
+	 * where that pays; without it, each socket is asked alone. */
+	if (n > 1 && tf_auth_scan_pays(n))
 		tf_auth_scan(&scan);
 	mv_phase(quiet ? "relist-md5scan" : "md5scan");
 	d = calloc(n ? n : 1, sizeof(*d));
@@ -89,7 +120,23 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 	}
 	*n_out = 0;
 	for (int i = 0; i < n; i++) {
-		int ours = tf_proc_getfd(pidfd, pid, fds[i]);
+		const struct dumped *same = quiet ? same_file(pid, self, fds[i], before, n_before, &cursor) : NULL;
+		int ours;
+
+		if (same) {
+			err = tf_check_connection(same->ours, scan);
+			mv_phase("relist-same");
+			if (err && n_want) {
+				mv_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
+				goto fail;
+			}
+			if (err)
+				continue;	/* closed meanwhile: the caller says so with -v */
+			d[*n_out] = (struct dumped){ .fd = fds[i], .ours = same->ours, .ino = same->ino, .same = same };
+			(*n_out)++;
+			continue;
+		}
+		ours = tf_proc_getfd(pidfd, pid, fds[i]);
 
 		if (ours < 0) {
 			if (n_want) {
@@ -128,7 +175,8 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 	return 0;
 fail:
 	for (int i = 0; i < *n_out; i++)
-		close(d[i].ours);
+		if (!d[i].same)
+			close(d[i].ours);
 	free(d);
 	free(fds);
 	tf_auth_scan_free(scan);
@@ -164,7 +212,7 @@ static int find_sockets(struct dump_job *j)
 {
 	int err;
 
-	if (collect(j->pid, j->pidfd, j->want, j->n_want, false, &j->d, &j->n))
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, NULL, 0, &j->d, &j->n))
 		return 1;
 	mv_phase("list-rest");
 	if (j->n == 0)
@@ -216,14 +264,15 @@ static int list_again(struct dump_job *j)
 	int n = 0, kept = 0, i, err;
 	char what[256];
 
-	if (collect(j->pid, j->pidfd, j->want, j->n_want, true, &now, &n))
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, j->d, j->n, &now, &n))
 		return 1;
 	mv_phase("relist-rest");
 	for (i = 0; i < n; i++) {
 		struct dumped *e = &now[i];
-		bool known = listed_before(j, e);
+		bool known = e->same || listed_before(j, e);
 
-		err = tf_conn_identify(e->ours, &e->conn);
+		err = e->same ? tf_conn_identify_again(e->ours, &e->same->conn, &e->conn) :
+				tf_conn_identify(e->ours, &e->conn);
 		if (err && j->n_want) {
 			mv_lib_error(err, "dump pid %d fd %d", j->pid, e->fd);
 			goto fail;
@@ -263,6 +312,12 @@ static int list_again(struct dump_job *j)
 				 j->pid, what);
 		}
 	}
+	/* The copies shared with the list before now belong to this one. */
+	for (int k = 0; k < kept; k++)
+		if (now[k].same) {
+			j->d[now[k].same - j->d].ours = -1;
+			now[k].same = NULL;
+		}
 	free_list(j->d, j->n);
 	j->d = now;
 	j->n = kept;
@@ -275,7 +330,8 @@ fail:
 	/* Kept so far in [0, kept), not looked at yet in [i, n). */
 	for (int k = 0; k < n; k++)
 		if (k < kept || k >= i) {
-			close(now[k].ours);
+			if (!now[k].same)
+				close(now[k].ours);
 			tf_conn_free(&now[k].conn);
 		}
 	free(now);
