@@ -5,20 +5,25 @@
 #
 #   dump_ms        N  ms   `tcpferry dump --pid P --out DIR --leave-running`,
 #                          wall time from fork to exit, median of RUNS, DIR on
-#                          ext4 (/var/tmp)
+#                          ext4 (/var/tmp: the index's syncfs waits for the disk)
 #   dump_nolock_ms N  ms   the same with --no-lock
-#   lock_us        N  us   (dump_ms - dump_nolock_ms) / N: the lock's share a
-#                          connection
-#   dump_tmpfs_ms, dump_tmpfs_nolock_ms   the same, DIR on tmpfs (/dev/shm)
 #   dump_min_ms    N  ms   the fastest of the runs (the machine is shared: the
 #                          minimum is the least disturbed)
+#   dump_tmpfs_ms, dump_tmpfs_nolock_ms, dump_tmpfs_min_ms, dump_tmpfs_max_ms
+#                          the same, DIR on tmpfs (/dev/shm)
+#   cpu_ms, cpu_nolock_ms  N  ms  the CPU time (user + system) of tmpfs dumps:
+#                          what they cost however loaded the machine is;
+#                          perf stat's task-clock (runs of their own), or
+#                          without perf the shell's times (10 ms steps)
+#   lock_us, lock_cpu_us   N  us  the lock's share a connection: (tmpfs with
+#                          the lock - tmpfs --no-lock) / N, wall and CPU
 #   phase_<name>   N  ms   the median of each phase the dump reports with
 #                          TCPFERRY_PHASES set (user/move/phase.h), tmpfs, with
 #                          the lock; phase_exec is what the process spends
 #                          before main() and after its last mark (wall - total)
 #   cpu_<name>     N  ms   the CPU time of each phase (the thread's clock:
 #                          what it costs, however loaded the machine is);
-#                          cpu_total, and cpu_nolock_total for --no-lock
+#                          cpu_total
 #   syscalls       N  count  the dump's system calls (strace -f -c), with the lock
 #   floor_dump_us  N  us   repair_bench's floor: repair on + the getsockopts, no
 #                          lock, no images, no process to stop (a libsoccr-like
@@ -27,8 +32,9 @@
 # Setup, before any clock: a netns pair (tests/lib.sh make_pair), the lock
 # programs attached on A (tcpferry attach DEV --tc), an echo server on A
 # (tf-stream echo) holding N connections from one tf-stream many-peer on B.
-# The runs of the four variants are interleaved (lock, no lock, tmpfs lock,
-# tmpfs no lock, then again).
+# The runs of the variants are interleaved (lock, no lock, tmpfs lock, tmpfs
+# no lock, tmpfs lock with the phase marks, tmpfs lock and no lock under perf
+# stat, then again).
 #
 #   tools/bench/dump.sh [N...]      default 100 1000 10000; RUNS=9
 #   QUICK=1                         N = 100, RUNS = 3, no strace
@@ -56,18 +62,57 @@ DISK=$(mktemp -d /var/tmp/tfbench-dump.XXXXXX)
 SHM=$(mktemp -d /dev/shm/tfbench-dump.XXXXXX)
 at_exit "rm -rf $DISK $SHM"
 
-# one_dump VARIANT DIR ARGS...: one dump; appends "wall_us phases..." to $TMP/VARIANT
+# children_cpu VAR: the CPU time (user + system, us, millisecond steps) of
+# every child this shell has waited for, from the times builtin, into VAR
+# (no subshell: a forked one would count its own children, none)
+children_cpu() {
+	local _ u s x
+	times >"$TMP/times"
+	{ read -r _ _; read -r u s; } <"$TMP/times"
+	for x in u s; do
+		local t=${!x} m sec
+		m=${t%%m*}
+		sec=${t#*m}
+		sec=${sec%s}
+		printf -v "$x" '%d' "$(( (10#$m * 60000 + 10#${sec/[.,]/}) * 1000 ))"
+	done
+	printf -v "$1" '%d' "$((u + s))"
+}
+
+# one_dump VARIANT DIR ARGS...: one dump; appends "wall_us cpu_us" to
+# $TMP/VARIANT (VARIANT phases: with TCPFERRY_PHASES, "wall_us phases...")
 one_dump() {
-	local v=$1 dir=$2 t0 t1 line
+	local v=$1 dir=$2 t0 t1 c0 c1 line
 	shift 2
 	rm -rf "$dir/out"
+	children_cpu c0
 	t0=${EPOCHREALTIME/[.,]/}
-	TCPFERRY_PHASES=1 "${TFA[@]}" dump --pid "$app" --out "$dir/out" --leave-running "$@" \
-		>/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; bail_out "dump ($v) failed"; }
+	if [ "$v" = phases ]; then
+		TCPFERRY_PHASES=1 "${TFA[@]}" dump --pid "$app" --out "$dir/out" --leave-running "$@" \
+			>/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; bail_out "dump ($v) failed"; }
+	elif [ "${v%cpu}" != "$v" ]; then
+		# perf's task-clock: the CPU time to the microsecond (times counts in ticks)
+		perf stat -x, -e task-clock -o "$TMP/perf" "${TFA[@]}" dump --pid "$app" --out "$dir/out" \
+			--leave-running "$@" >/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; bail_out "dump ($v) failed"; }
+		awk -F, '$3 == "task-clock" { printf "%d\n", $1 * 1000 }' "$TMP/perf" >>"$TMP/$v"
+		return
+	else
+		"${TFA[@]}" dump --pid "$app" --out "$dir/out" --leave-running "$@" \
+			>/dev/null 2>"$TMP/err" || { cat "$TMP/err" >&2; bail_out "dump ($v) failed"; }
+	fi
 	t1=${EPOCHREALTIME/[.,]/}
-	line=$(sed -n 's/^tcpferry phases (us wall cpu): //p' "$TMP/err")
-	echo "$((10#$t1 - 10#$t0)) $line" >>"$TMP/$v"
+	children_cpu c1
+	if [ "$v" = phases ]; then
+		line=$(sed -n 's/^tcpferry phases (us wall cpu): //p' "$TMP/err")
+		echo "$((10#$t1 - 10#$t0)) $line" >>"$TMP/$v"
+	else
+		echo "$((10#$t1 - 10#$t0)) $((c1 - c0))" >>"$TMP/$v"
+	fi
 }
+
+# CPU from perf stat's task-clock where perf works, else from times (10 ms steps)
+PERF=0
+perf stat -x, -e task-clock -o /dev/null true >/dev/null 2>&1 && PERF=1
 
 port=6000
 for n in "${SIZES[@]}"; do
@@ -77,27 +122,46 @@ for n in "${SIZES[@]}"; do
 	spawn "$NS_B" "$TMP/peer.$n" "$HELPERS/tf-stream" many-peer "$ADDR_A" "$port" --count "$n" --rounds 1
 	peer=$SPAWNED
 	wait_for 120 grep -qs ready "$TMP/peer.$n" || bail_out "peer of $n: $(cat "$TMP/peer.$n")"
-	rm -f "$TMP"/lock "$TMP"/nolock "$TMP"/tlock "$TMP"/tnolock
+	rm -f "$TMP"/lock "$TMP"/nolock "$TMP"/tlock "$TMP"/tnolock "$TMP"/phases "$TMP"/lockcpu "$TMP"/nolockcpu
 	one_dump warm "$SHM"	# page cache, the first attach of the table
 	for ((r = 0; r < RUNS; r++)); do
 		one_dump lock "$DISK"
 		one_dump nolock "$DISK" --no-lock
 		one_dump tlock "$SHM"
 		one_dump tnolock "$SHM" --no-lock
+		one_dump phases "$SHM"
+		if [ "$PERF" = 1 ]; then
+			one_dump lockcpu "$SHM"
+			one_dump nolockcpu "$SHM" --no-lock
+		fi
 	done
-	m_lock=$(cut -d' ' -f1 "$TMP/lock" | median)
-	m_nolock=$(cut -d' ' -f1 "$TMP/nolock" | median)
-	row dump_ms "$n" "$(awk -v a="$m_lock" 'BEGIN { printf "%.2f", a / 1000 }')" ms
-	row dump_nolock_ms "$n" "$(awk -v a="$m_nolock" 'BEGIN { printf "%.2f", a / 1000 }')" ms
+	ms() { awk '{ printf "%.2f", $1 / 1000 }'; }
+	m_lock=$(cut -d' ' -f1 "$TMP/tlock" | median)
+	m_nolock=$(cut -d' ' -f1 "$TMP/tnolock" | median)
+	if [ "$PERF" = 1 ]; then
+		c_lock=$(median <"$TMP/lockcpu")
+		c_nolock=$(median <"$TMP/nolockcpu")
+	else
+		c_lock=$(cut -d' ' -f2 "$TMP/tlock" | median)
+		c_nolock=$(cut -d' ' -f2 "$TMP/tnolock" | median)
+	fi
+	row dump_ms "$n" "$(cut -d' ' -f1 "$TMP/lock" | median | ms)" ms
+	row dump_nolock_ms "$n" "$(cut -d' ' -f1 "$TMP/nolock" | median | ms)" ms
+	row dump_min_ms "$n" "$(cut -d' ' -f1 "$TMP/lock" | minimum | ms)" ms
+	row dump_tmpfs_ms "$n" "$(echo "$m_lock" | ms)" ms
+	row dump_tmpfs_nolock_ms "$n" "$(echo "$m_nolock" | ms)" ms
+	row dump_tmpfs_min_ms "$n" "$(cut -d' ' -f1 "$TMP/tlock" | minimum | ms)" ms
+	row dump_tmpfs_max_ms "$n" "$(cut -d' ' -f1 "$TMP/tlock" | sort -g | tail -1 | ms)" ms
+	row cpu_ms "$n" "$(echo "$c_lock" | ms)" ms
+	row cpu_nolock_ms "$n" "$(echo "$c_nolock" | ms)" ms
 	row lock_us "$n" "$(awk -v a="$m_lock" -v b="$m_nolock" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }')" us
-	row dump_min_ms "$n" "$(cut -d' ' -f1 "$TMP/lock" | minimum | awk '{ printf "%.2f", $1 / 1000 }')" ms
-	row dump_tmpfs_ms "$n" "$(cut -d' ' -f1 "$TMP/tlock" | median | awk '{ printf "%.2f", $1 / 1000 }')" ms
-	row dump_tmpfs_nolock_ms "$n" "$(cut -d' ' -f1 "$TMP/tnolock" | median | awk '{ printf "%.2f", $1 / 1000 }')" ms
-	# The phases of the tmpfs runs with the lock: the median of each, wall and CPU.
+	row lock_cpu_us "$n" "$(awk -v a="$c_lock" -v b="$c_nolock" -v n="$n" 'BEGIN { printf "%.2f", (a - b) / n }')" us
+	# The phases (tmpfs, with the lock, their own runs: the marks cost a
+	# little): the median of each, wall and CPU.
 	awk '{ for (i = 2; i + 2 <= NF; i += 3) { if (!($i in seen)) { seen[$i] = 1; order[++k] = $i }
 	         print $i, $(i + 1), $(i + 2); if ($i == "total") t = $(i + 1) }
 	       print "exec", $1 - t, "-" }
-	     END { for (i = 1; i <= k; i++) print "ORDER", order[i] }' "$TMP/tlock" >"$TMP/ph"
+	     END { for (i = 1; i <= k; i++) print "ORDER", order[i] }' "$TMP/phases" >"$TMP/ph"
 	for p in $(awk '$1 == "ORDER" { print $2 }' "$TMP/ph") exec; do
 		row "phase_$p" "$n" "$(awk -v p="$p" '$1 == p { print $2 }' "$TMP/ph" | median |
 			awk '{ printf "%.3f", $1 / 1000 }')" ms
@@ -105,8 +169,6 @@ for n in "${SIZES[@]}"; do
 		row "cpu_$p" "$n" "$(awk -v p="$p" '$1 == p { print $3 }' "$TMP/ph" | median |
 			awk '{ printf "%.3f", $1 / 1000 }')" ms
 	done
-	row cpu_nolock_total "$n" "$(sed -n 's/.* total [0-9]* \([0-9]*\)$/\1/p' "$TMP/tnolock" | median |
-		awk '{ printf "%.3f", $1 / 1000 }')" ms
 	if [ "${QUICK:-0}" != 1 ] && command -v strace >/dev/null; then
 		rm -rf "$SHM/out"
 		strace -f -c -o "$TMP/strace" "${TFA[@]}" dump --pid "$app" --out "$SHM/out" --leave-running \

@@ -22,10 +22,11 @@ const char *tf_tcp_auth_keys(int fd);
  */
 struct tf_auth_scan;
 /*
- * Does a scan pay for n sockets?  It costs about a quarter of a lone question
- * for every TCP socket of the namespace, n or not (sockstat's inuse): on a
- * host with many more connections than the process holds, asking each one
- * alone is cheaper.
+ * Does a scan pay for n sockets?  It walks the host's whole established hash
+ * table first (a few ms), then costs about a quarter of a lone question for
+ * every TCP socket of the namespace, n or not (sockstat's inuse): for fewer
+ * than 512 sockets, or on a host with many more connections than the process
+ * holds, asking each one alone is cheaper.
  */
 bool tf_auth_scan_pays(size_t n);
 /* 0 and *out, or a negative errno (no sock_diag: ask each socket alone). */
