@@ -182,7 +182,7 @@ done
 if [ -x "$REPAIR_BENCH" ] && [ "${QUICK:-0}" != 1 ]; then
 	for n in "${SIZES[@]}"; do
 		[ "$n" -le 1000 ] || continue
-		ns=${RUN_ID}f
+		ns=${RUN_ID}f$n
 		make_ns "$ns"
 		ip netns exec "$ns" "$REPAIR_BENCH" "$n" 2>/dev/null |
 			awk -F'\t' -v n="$n" '$1 == "floor_dump_us" || $1 == "dump_us" { print $1 "\t" n "\t" $3 "\t" $4 }'

@@ -280,7 +280,8 @@ static int peek_queue(int fd, int queue, uint32_t len, uint8_t **out)
  */
 static int dump_queues(int fd, struct tf_conn *c)
 {
-	uint32_t outq = 0, unsent = 0, inq = 0, seq2 = 0, len2 = 0, fin = 0;
+	uint32_t outq = 0, unsent = 0, inq = 0, len2 = 0, fin = 0;
+	int seq2 = 0;
 	unsigned st = c->tcp_state;
 	int err;
 
@@ -304,9 +305,10 @@ static int dump_queues(int fd, struct tf_conn *c)
 			err = peek_queue(fd, TF_RECV_QUEUE, inq, &c->inq);
 		if (err && err != -EAGAIN)
 			return err;
-		/* Did anything move (an ACK, new data) while we read? */
+		/* Did anything move (an ACK, new data) while we read?  (The receive
+		 * queue is still the one selected: no TCP_REPAIR_QUEUE again.) */
 		if (!err && !ioctl_int(fd, SIOCINQ, &len2) && len2 == inq &&
-		    !queue_seq(fd, TF_RECV_QUEUE, &seq2) && seq2 == c->rcv_seq &&
+		    !getint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq2) && (uint32_t)seq2 == c->rcv_seq &&
 		    !ioctl_int(fd, SIOCOUTQ, &len2) && len2 == outq) {
 			c->outq_len = outq - fin;
 			/* Our FIN is last in the queue: unsent only if it counts in unsent. */

@@ -393,12 +393,11 @@ int dump_job_take(struct dump_job *j)
 		fault_point("dump-locked");
 	}
 	for (int i = 0; i < j->n; i++) {
-		struct dumped *d = &j->d[i];
+		struct dumped *d = &j->d[i], named = *d;	/* for the message: a failed tf_dump clears d->conn */
 
-		describe(d, what, sizeof(what));
-		mv_phase("loop-other");
 		err = tf_repair_on(d->ours);
 		if (err) {
+			describe(&named, what, sizeof(what));
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
@@ -406,6 +405,7 @@ int dump_job_take(struct dump_job *j)
 		mv_phase("repair-on");
 		err = tf_dump(d->ours, &d->conn);
 		if (err) {
+			describe(&named, what, sizeof(what));
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
