@@ -2,6 +2,8 @@
 #
 #   make            build the BPF objects, the library and the CLI
 #   make test       build and run every test (TAP, through prove); needs root
+#   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
+#   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
@@ -30,15 +32,32 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
+# CFLAGS and LDFLAGS are the user's (make CFLAGS='-O1 -g -fsanitize=address'
+# replaces them whole); what the build cannot do without is in TF_CFLAGS, which
+# comes first so that the user's -O, -W or -D win.  CFLAGS is passed to the
+# links too, so a -fsanitize or -flto in it reaches the linker.
 CFLAGS    ?= -O2 -g
-CFLAGS    += -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Iuser/move -Ibpf -Iimages -I$(BUILD)
+TF_CFLAGS  = -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Iuser/move -Ibpf -Iimages -I$(BUILD)
+ALL_CFLAGS = $(TF_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 BPF_CFLAGS = -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
              -Ivmlinux/$(ARCH) -Ibpf
 ifeq ($(WERROR),1)
-CFLAGS    += -Werror
+TF_CFLAGS += -Werror
 BPF_CFLAGS += -Werror
 endif
 LDLIBS    += -lbpf -lelf -lz
+
+# A build directory holds one build: when the compiler or its flags change,
+# what is in it is rebuilt (make BUILD=build-asan CFLAGS=... keeps another).
+FLAGS_FILE := $(BUILD)/flags
+FLAGS_NOW  := $(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(file <$(FLAGS_FILE)),$(FLAGS_NOW))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_FILE),$(FLAGS_NOW))
+endif
+endif
 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -63,7 +82,17 @@ HELPERS    := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(wildcard t
 TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 
-all: $(CLI) $(LIBA) $(LIBSO) $(BPF_OBJS) $(HELPERS) $(TOOLS_BIN) $(UNIT_TESTS) $(BPF_TESTS)
+# Fuzz targets: tests/fuzz/fuzz_NAME.c for each NAME on this line (a new
+# target is its file and a word here).  Each links against the library and
+# the CLI's objects (not main.o), and is built twice: for libFuzzer (make
+# fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
+# kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
+FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream
+FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
+CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
+
+all: $(CLI) $(LIBA) $(LIBSO) $(BPF_OBJS) $(HELPERS) $(TOOLS_BIN) $(UNIT_TESTS) $(BPF_TESTS) $(FUZZ_REPLAYS)
 
 # ---- BPF -------------------------------------------------------------------
 
@@ -80,10 +109,10 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 
 # ---- library and CLI -----------------------------------------------------------
 
-$(BUILD)/obj/%.o: %.c $(LIB_HDRS) $(CLI_HDRS) $(BPF_HDRS) $(SKELS)
+$(BUILD)/obj/%.o: %.c $(LIB_HDRS) $(CLI_HDRS) $(BPF_HDRS) $(SKELS) $(FLAGS_FILE)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJS)
 	$(call msg,AR,$@)
@@ -91,46 +120,94 @@ $(LIBA): $(LIB_OBJS)
 
 $(LIBSO): $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,libtcpferry.so.0 -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) -shared -Wl,-soname,libtcpferry.so.0 -o $@ $^ $(ALL_LDFLAGS) $(LDLIBS)
 
 $(CLI): $(CLI_OBJS) $(LIBA)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -o $@ $(CLI_OBJS) $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) -o $@ $(CLI_OBJS) $(LIBA) $(ALL_LDFLAGS) $(LDLIBS)
 
 # ---- tests, helpers, tools -------------------------------------------------------
 
-$(BUILD)/tests/unit/%.t $(BUILD)/tests/bpf/%.t: CFLAGS += -Itests
+$(BUILD)/tests/unit/%.t $(BUILD)/tests/bpf/%.t: TF_CFLAGS += -Itests
 $(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/bpf/%.t: tests/bpf/%.c tests/tap.h $(LIBA) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/helpers/% $(BUILD)/tools/%: CFLAGS += -Itests
+$(BUILD)/tests/helpers/% $(BUILD)/tools/%: TF_CFLAGS += -Itests
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(wildcard tests/helpers/*.h) $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tools/%: tools/%.c $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+
+# ---- fuzz targets ------------------------------------------------------------------
+
+$(CLI_LIBA): $(filter-out %/main.o,$(CLI_OBJS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+FUZZ_DEPS = tests/fuzz/fuzz.h $(CLI_LIBA) $(LIBA)
+$(BUILD)/tests/fuzz/%.t $(BUILD)/fuzz/%: TF_CFLAGS += -Itests -Iuser/cli
+$(BUILD)/tests/fuzz/%.t: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/tap.h $(FUZZ_DEPS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -DFUZZ_NAME='"$*"' -o $@ tests/fuzz/replay.c $< $(CLI_LIBA) $(LIBA) \
+		$(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CLI_LIBA) $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bpf:
 	$(Q)mkdir -p $@
 
 # Every test through prove; TESTS=... runs a subset (prove's file arguments).
-TESTS ?= $(UNIT_TESTS) $(BPF_TESTS) $(INT_TESTS)
+# The tests take their binaries from $(BUILD) (tests/lib.sh reads BUILD), and
+# build a program (install.t) with the same compiler and flags.
+TESTS ?= $(UNIT_TESTS) $(FUZZ_REPLAYS) $(BPF_TESTS) $(INT_TESTS)
+PROVE  = BUILD=$(BUILD) TEST_CC='$(CC)' TEST_CFLAGS='$(CFLAGS)' $(if $(filter 1,$(SANITIZED)),tests/sanitized.sh) prove --exec '' $(PROVE_FLAGS)
 test: all
-	$(Q)prove --exec '' $(PROVE_FLAGS) $(TESTS)
+	$(Q)$(PROVE) $(TESTS)
 
 test-unit: all
-	$(Q)prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(BPF_TESTS)
+	$(Q)$(PROVE) $(UNIT_TESTS) $(FUZZ_REPLAYS) $(BPF_TESTS)
+
+# The same tests on binaries built with AddressSanitizer, UndefinedBehavior-
+# Sanitizer and LeakSanitizer, in a build directory of their own; any report
+# of any process fails the run (tests/sanitized.sh).  Clang by default (gcc's
+# UBSan ignores log_path); ASAN_CC=gcc works, but its UBSan reports then go to stderr only.
+ASAN_BUILD  ?= build-asan
+ASAN_CC     ?= clang
+ASAN_CFLAGS ?= -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test-asan test-unit-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=$(ASAN_CC) CFLAGS='$(ASAN_CFLAGS)' SANITIZED=1 \
+		$(patsubst %-asan,%,$@)
+
+# Every fuzz target (or FUZZ=NAME...) for FUZZ_SECONDS each, with libFuzzer,
+# ASan and UBSan (clang, build-fuzz); any crash, report, leak or timeout
+# fails, and its input is kept in tests/fuzz/regress/NAME (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+FUZZ         ?= $(FUZZ_TARGETS)
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  ?= -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+fuzz:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS)' fuzz-run
+
+fuzz-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
+	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
 demo: all
 	$(Q)tools/demo.sh
@@ -167,6 +244,6 @@ install: all
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/tcpferry.pc
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: all test test-unit demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean

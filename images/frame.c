@@ -19,11 +19,7 @@
 
 #include "frame.h"
 #include "internal.h"
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
+#include "le.h"
 
 static const uint8_t magic_bytes[4] = { 'T', 'F', 'F', 'R' };
 
@@ -34,17 +30,62 @@ static uint32_t frame_crc(const uint8_t hdr[TF_FRAME_HDR_LEN], const uint8_t *p,
 	return len ? crc32_z(c, p, len) : c;
 }
 
-int tf_frame_encode(uint16_t type, uint16_t version, const void *p, uint32_t len,
-		    uint8_t hdr[TF_FRAME_HDR_LEN])
+/*
+ * A payload this long or longer is crc'ed once when a running crc is kept
+ * too: the frame's crc and the running one are both combined from that pass
+ * (crc32_combine costs about what 200 bytes of crc32 do).
+ */
+#define ONE_PASS_MIN 4096
+
+struct fcrc {
+	uint32_t frame;		/* crc32 of hdr[0..12) then the payload */
+	uint32_t payload;	/* crc32 of the payload alone, with one_pass */
+	bool one_pass;
+};
+
+static void fcrc_compute(const uint8_t *hdr, const uint8_t *p, uint32_t len, bool running, struct fcrc *c)
 {
+	c->one_pass = running && len >= ONE_PASS_MIN;
+	if (c->one_pass) {
+		c->payload = crc32_z(0, p, len);
+		c->frame = crc32_combine(crc32_z(0, hdr, 12), c->payload, len);
+	} else {
+		c->frame = frame_crc(hdr, p, len);
+	}
+}
+
+/* running moved over the 16 header bytes (crc included), then the payload. */
+static uint32_t fcrc_running(uint32_t running, const uint8_t *hdr, const uint8_t *p, uint32_t len,
+			     const struct fcrc *c)
+{
+	running = crc32_z(running, hdr, TF_FRAME_HDR_LEN);
+	if (c->one_pass)
+		return crc32_combine(running, c->payload, len);
+	return len ? crc32_z(running, p, len) : running;
+}
+
+int tf_frame_encode_running(uint16_t type, uint16_t version, const void *p, uint32_t len,
+			    uint8_t hdr[TF_FRAME_HDR_LEN], uint32_t *running)
+{
+	struct fcrc c;
+
 	if (len && !p)
 		return tf_failx(EINVAL, "frame type %u: %u bytes of payload but no buffer", type, len);
 	set32(hdr, TF_FRAME_MAGIC);
 	set16(hdr + 4, type);
 	set16(hdr + 6, version);
 	set32(hdr + 8, len);
-	set32(hdr + 12, frame_crc(hdr, p, len));
+	fcrc_compute(hdr, p, len, running, &c);
+	set32(hdr + 12, c.frame);
+	if (running)
+		*running = fcrc_running(*running, hdr, p, len, &c);
 	return 0;
+}
+
+int tf_frame_encode(uint16_t type, uint16_t version, const void *p, uint32_t len,
+		    uint8_t hdr[TF_FRAME_HDR_LEN])
+{
+	return tf_frame_encode_running(type, version, p, len, hdr, NULL);
 }
 
 const char *tf_frame_strerror(int err)
@@ -89,14 +130,17 @@ static int check_len(const uint8_t *hdr, uint32_t max_len)
 			get16(hdr + 4), len, max_len);
 }
 
+static int crc_mismatch(const uint8_t *hdr)
+{
+	return tf_failx(EBADMSG, "frame type %u version %u (%u bytes): bad crc (damaged)",
+			get16(hdr + 4), get16(hdr + 6), get32(hdr + 8));
+}
+
 static int check_crc(const uint8_t *hdr, const uint8_t *p)
 {
-	uint32_t len = get32(hdr + 8);
-
-	if (get32(hdr + 12) == frame_crc(hdr, p, len))
+	if (get32(hdr + 12) == frame_crc(hdr, p, get32(hdr + 8)))
 		return 0;
-	return tf_failx(EBADMSG, "frame type %u version %u (%u bytes): bad crc (damaged)",
-			get16(hdr + 4), get16(hdr + 6), len);
+	return crc_mismatch(hdr);
 }
 
 static int truncated(size_t got, uint32_t len)
@@ -123,10 +167,11 @@ static void fill(struct tf_frame *f, const uint8_t *hdr, uint8_t *data)
 
 /* ---- buffers ---------------------------------------------------------------------------------- */
 
-int tf_frame_parse(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t max_len,
-		   size_t *used)
+int tf_frame_view(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t max_len, size_t *used,
+		  uint32_t *running)
 {
-	uint8_t *data = NULL;
+	const uint8_t *p = buf + TF_FRAME_HDR_LEN;
+	struct fcrc c;
 	uint32_t len;
 	int err;
 
@@ -143,16 +188,33 @@ int tf_frame_parse(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t ma
 	len = get32(buf + 8);
 	if (n - TF_FRAME_HDR_LEN < len)
 		return truncated(n, len);
-	if ((err = check_crc(buf, buf + TF_FRAME_HDR_LEN)))
-		return err;
-	if (len) {
-		data = malloc(len);
-		if (!data)
-			return tf_failx(ENOMEM, "frame type %u: no memory for %u bytes", get16(buf + 4), len);
-		memcpy(data, buf + TF_FRAME_HDR_LEN, len);
-	}
-	fill(f, buf, data);
+	fcrc_compute(buf, p, len, running, &c);
+	if (get32(buf + 12) != c.frame)
+		return crc_mismatch(buf);
+	if (running)
+		*running = fcrc_running(*running, buf, p, len, &c);
+	fill(f, buf, len ? (uint8_t *)p : NULL);
 	*used = TF_FRAME_HDR_LEN + (size_t)len;
+	return 0;
+}
+
+int tf_frame_parse(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t max_len,
+		   size_t *used)
+{
+	int err = tf_frame_view(buf, n, f, max_len, used, NULL);
+	uint8_t *data;
+
+	if (err || !f->len)
+		return err;
+	data = malloc(f->len);
+	if (!data) {
+		err = tf_failx(ENOMEM, "frame type %u: no memory for %u bytes", f->type, f->len);
+		memset(f, 0, sizeof(*f));
+		*used = 0;
+		return err;
+	}
+	memcpy(data, f->data, f->len);
+	f->data = data;
 	return 0;
 }
 

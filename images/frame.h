@@ -75,6 +75,19 @@ int tf_frame_read(int fd, struct tf_frame *f, uint32_t max_len, int timeout_ms);
 int tf_frame_parse(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t max_len,
 		   size_t *used);
 void tf_frame_free(struct tf_frame *f);
+
+/*
+ * For streams of many frames, with a crc32 over all of their bytes kept
+ * (*running, as crc32_z would give it): encode and view also move *running
+ * over the frame's 16 header bytes and its payload, without a second pass
+ * over a long payload.  view is tf_frame_parse without the copy: f->data
+ * points into buf (do not free it), valid as long as buf is.  running may
+ * be NULL.
+ */
+int tf_frame_encode_running(uint16_t type, uint16_t version, const void *p, uint32_t len,
+			    uint8_t hdr[TF_FRAME_HDR_LEN], uint32_t *running);
+int tf_frame_view(const uint8_t *buf, size_t n, struct tf_frame *f, uint32_t max_len, size_t *used,
+		  uint32_t *running);
 /* "bad magic", "too long", "bad crc", "truncated", "closed", "timed out", else strerror. */
 const char *tf_frame_strerror(int err);
 

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 
 #include "image_format.h"
 #include "internal.h"
+#include "le.h"
 
 /* Linux TCP states (include/net/tcp_states.h) that still hold a connection. */
 enum {
@@ -45,15 +47,7 @@ const char *tf_record_name(uint16_t type, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- little-endian, byte by byte ------------------------------------------------------ */
-
-static uint16_t get16(const uint8_t *p) { return p[0] | p[1] << 8; }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static void set16(uint8_t *p, uint16_t v) { p[0] = v; p[1] = v >> 8; }
-static void set32(uint8_t *p, uint32_t v) { set16(p, v); set16(p + 2, v >> 16); }
-static void set64(uint8_t *p, uint64_t v) { set32(p, v); set32(p + 4, v >> 32); }
+/* ---- little-endian: le.h ------------------------------------------------------------------ */
 
 static uint32_t crc(const uint8_t *p, size_t n)
 {
@@ -100,10 +94,52 @@ static int check_endpoints(uint16_t sock_family, const struct tf_endpoint *local
 	return 0;
 }
 
+/*
+ * The values each int option can hold, as getsockopt returns them (and
+ * setsockopt takes them back): images/FORMAT.md lists the same ranges.
+ */
+static const struct { uint16_t id; int32_t min, max; } int_range[] = {
+	{ TF_SO_NODELAY, 0, 1 },	{ TF_SO_CORK, 0, 1 },
+	{ TF_SO_KEEPALIVE, 0, 1 },	{ TF_SO_REUSEADDR, 0, 1 },
+	{ TF_SO_V6ONLY, 0, 1 },
+	{ TF_SO_KEEPIDLE, 1, 32767 },	/* MAX_TCP_KEEPIDLE */
+	{ TF_SO_KEEPINTVL, 1, 32767 },	/* MAX_TCP_KEEPINTVL */
+	{ TF_SO_KEEPCNT, 1, 127 },	/* MAX_TCP_KEEPCNT */
+	{ TF_SO_USER_TIMEOUT, 0, INT32_MAX },
+	{ TF_SO_TOS, 0, 255 },		/* IP_TOS, IPV6_TCLASS */
+	{ TF_SO_TTL, -1, 255 },		/* IP_TTL 1..255, IPV6_UNICAST_HOPS -1..255 */
+	{ TF_SO_SNDBUF, 1, INT32_MAX },	{ TF_SO_RCVBUF, 1, INT32_MAX },
+	{ TF_SO_BUF_LOCK, 0, 3 },	/* SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK */
+	{ TF_SO_RCVLOWAT, 1, INT32_MAX },
+	{ TF_SO_MTU_DISCOVER, 0, 5 },	/* IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT */
+	/* TCP_NOTSENT_LOWAT, SO_MARK, SO_PRIORITY: any 32 bits */
+};
+
+/* A name (TCP_CONGESTION, SO_BINDTODEVICE): printable, no NUL, no space, shorter than the kernel's buffer. */
+static int check_name(const struct tf_sockopt_info *info, const struct tf_sockopt *o)
+{
+	size_t max = 15;	/* TCP_CA_NAME_MAX and IFNAMSIZ are 16, with the NUL */
+
+	for (size_t i = 0; i < o->len; i++)
+		if (o->val[i] <= 0x20 || o->val[i] >= 0x7f || (o->id == TF_SO_BINDTODEVICE && o->val[i] == '/'))
+			return tf_failx(EINVAL, "socket option %s: byte %zu of the name is 0x%02x; a name is "
+					"printable text without NUL%s", info->name, i, o->val[i],
+					o->id == TF_SO_BINDTODEVICE ? ", space or '/'" : " or space");
+	if (o->len > max)
+		return tf_failx(EINVAL, "socket option %s: a name of %u bytes, more than the kernel's %zu",
+				info->name, o->len, max);
+	if (o->id == TF_SO_BINDTODEVICE && o->val[0] == '.' &&
+	    (o->len == 1 || (o->len == 2 && o->val[1] == '.')))
+		return tf_failx(EINVAL, "socket option SO_BINDTODEVICE: '%.*s' is no device name", o->len,
+				(const char *)o->val);
+	return 0;
+}
+
 static int check_sockopt(const struct tf_sockopt *o)
 {
 	const struct tf_sockopt_info *info = tf_sockopt_info(o->id);
 	bool len_ok;
+	int32_t iv[2];
 
 	if (!info)
 		return tf_failx(EINVAL, "socket option id %u is unknown", o->id);
@@ -119,7 +155,27 @@ static int check_sockopt(const struct tf_sockopt *o)
 	if (!len_ok)
 		return tf_failx(EINVAL, "socket option %s: a value of %u bytes makes no sense",
 				info->name, o->len);
-	return 0;
+	switch (info->kind) {
+	case TF_SOK_STRING:
+		return check_name(info, o);
+	case TF_SOK_LINGER:
+		iv[0] = (int32_t)get32(o->val);
+		iv[1] = (int32_t)get32(o->val + 4);
+		if (iv[0] != 0 && iv[0] != 1)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_onoff %d is neither 0 nor 1", iv[0]);
+		if (iv[1] < 0)
+			return tf_failx(EINVAL, "socket option SO_LINGER: l_linger %d s is negative", iv[1]);
+		return 0;
+	case TF_SOK_INT:
+		iv[0] = (int32_t)get32(o->val);
+		for (size_t i = 0; i < ARRAY_SIZE(int_range); i++)
+			if (int_range[i].id == o->id && (iv[0] < int_range[i].min || iv[0] > int_range[i].max))
+				return tf_failx(EINVAL, "socket option %s: %d is out of range (%d..%d)",
+						info->name, iv[0], int_range[i].min, int_range[i].max);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static int check_conn(const struct tf_conn *c)
@@ -875,28 +931,156 @@ static int decode_index(const uint8_t *buf, size_t len, struct tf_index *ix)
 
 /* ---- files ------------------------------------------------------------------------------------- */
 
-/* Whole file into memory; images hold at most two 1 GiB queues. */
-static int slurp(const char *path, uint8_t **buf, size_t *len)
-{
-	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
-	struct stat st;
-	size_t got = 0;
-	uint8_t *p;
-	int fd;
+/* ---- trust: what a dump directory may hold ---------------------------------------------------- */
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a fifo" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       S_ISLNK(m) ? "a symbolic link" : "not a plain file";
+}
+
+/*
+ * Restore runs as root and rebuilds whatever a file says: a file or a
+ * directory that someone else could have written is not trusted.  Owner:
+ * root or the user running tcpferry.  Mode: not writable by group or others,
+ * a directory neither, sticky or not (in a sticky one another user could
+ * still add a hard link to a file root owns under an image's name).
+ */
+static int check_trust(const struct stat *st, const char *name)
+{
+	bool dir = S_ISDIR(st->st_mode);
+	struct passwd *pw;
+
+	if (st->st_uid != 0 && st->st_uid != getuid()) {
+		pw = getpwuid(st->st_uid);
+		return tf_failx(EPERM, "owned by uid %u%s%s%s, not by root or you (uid %u): a %s another user "
+				"could write is not trusted; check it, then chown %u %s",
+				(unsigned)st->st_uid, pw ? " (" : "", pw ? pw->pw_name : "", pw ? ")" : "",
+				(unsigned)getuid(), dir ? "directory" : "file", (unsigned)getuid(), name);
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return tf_failx(EPERM, "writable by %s (mode %04o): anyone could have replaced %s; "
+				"check it, then chmod go-w %s",
+				(st->st_mode & S_IWOTH) ? "every user" : "its group",
+				(unsigned)(st->st_mode & 07777), dir ? "its files" : "it", name);
+	return 0;
+}
+
+/*
+ * The directory that holds path (or dir itself), opened and checked: an fd
+ * to open files relative to, so that what was checked is what is read.
+ */
+static int open_dir(const char *dir)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return tf_fail(errno, "directory %s", dir);
+	if (fstat(fd, &st)) {
+		err = tf_fail(errno, "stat %s", dir);
+		close(fd);
+		return err;
+	}
+	err = check_trust(&st, dir);
+	if (err) {
+		tf_error_prefix("directory %s", dir);
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * name in the directory dfd (path, for the messages), opened for reading as
+ * a file tcpferry could have written: never through a symbolic link, never
+ * blocking on a fifo or a device (O_NONBLOCK until fstat has said it is a
+ * plain file; with fifo_ok a fifo is opened as one, blocking until its
+ * writer comes), owned and moded as check_trust wants.  The fd (st filled),
+ * or -errno.
+ */
+static int open_trusted_at(int dfd, const char *name, const char *path, bool fifo_ok, struct stat *st)
+{
+	const char *what = fifo_ok ? "a regular file or a fifo" : "a regular file";
+	int fd, err;
+
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | (fifo_ok ? 0 : O_NONBLOCK));
+	if (fd < 0 && errno == ELOOP)
+		return tf_failx(ELOOP, "a symbolic link, not %s; %s", what, fifo_ok ?
+				"name the file itself" : "a dump directory holds only the files tcpferry wrote "
+				"(put the file itself there)");
 	if (fd < 0)
 		return tf_fail(errno, "open");
-	if (fstat(fd, &st)) {
+	if (fstat(fd, st)) {
 		int e = errno;
 
 		close(fd);
 		return tf_fail(e, "stat");
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode) && !(fifo_ok && S_ISFIFO(st->st_mode))) {
 		close(fd);
-		return tf_failx(EINVAL, "not a regular file");
+		return tf_failx(EINVAL, "not %s (%s)%s", what, file_kind(st->st_mode),
+				fifo_ok ? "" : "; a dump directory holds only the files tcpferry wrote");
 	}
+	if ((err = check_trust(st, path))) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* path's directory checked (open_dir), then path opened from it (open_trusted_at). */
+static int open_trusted(const char *path, bool fifo_ok, struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int dfd, fd;
+
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash && snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path) >= (int)sizeof(dir))
+		return tf_failx(ENAMETOOLONG, "path too long");
+	else if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	if (!*name)
+		return tf_failx(EISDIR, "a directory, not a file");
+	dfd = open_dir(dir);
+	if (dfd < 0)
+		return dfd;
+	fd = open_trusted_at(dfd, name, path, fifo_ok, st);
+	close(dfd);
+	return fd;
+}
+
+int tf_open_trusted(const char *path, bool fifo_ok)
+{
+	struct stat st;
+
+	return open_trusted(path, fifo_ok, &st);
+}
+
+/* Whole file into memory (images hold at most two 1 GiB queues), opened as open_trusted_at does. */
+static int slurp_fd(int fd, const struct stat *pst, uint8_t **buf, size_t *len);
+
+static int slurp_at(int dfd, const char *name, const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open_trusted_at(dfd, name, path, false, &st);
+
+	if (fd < 0)
+		return fd;
+	return slurp_fd(fd, &st, buf, len);
+}
+
+static int slurp_fd(int fd, const struct stat *pst, uint8_t **buf, size_t *len)
+{
+	const uint64_t max = 2ull * TF_RECORD_MAX + 64 * 1024;
+	struct stat st = *pst;
+	size_t got = 0;
+	uint8_t *p;
+
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return tf_failx(EFBIG, "%jd bytes, more than any image can hold", (intmax_t)st.st_size);
@@ -928,6 +1112,17 @@ static int slurp(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+/* path's directory checked, then path read from it. */
+static int slurp(const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat st;
+	int fd = open_trusted(path, false, &st);
+
+	if (fd < 0)
+		return fd;
+	return slurp_fd(fd, &st, buf, len);
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -943,6 +1138,26 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+void tf_sync_parent(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+}
+
 /*
  * Write under a temporary name and rename: readers see all or nothing.  With
  * durable, also fsync the file before the rename and the directory after it.
@@ -950,8 +1165,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool durable)
 {
 	static unsigned counter;
-	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-	int fd, err, dfd;
+	char tmp[PATH_MAX];
+	int fd, err;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d-%u", path, (int)getpid(),
 		     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >= (int)sizeof(tmp))
@@ -976,19 +1191,7 @@ static int write_atomic(const char *path, const uint8_t *buf, size_t len, bool d
 	if (!durable)
 		return 0;
 	/* The rename itself must reach the disk too. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	else
-		strcpy(dir, ".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	tf_sync_parent(path);
 	return 0;
 }
 
@@ -1116,12 +1319,18 @@ int tf_index_read(const char *dir, struct tf_index *ix)
 	char path[PATH_MAX];
 	uint8_t *buf;
 	size_t len;
-	int err;
+	int err, dfd;
 
 	memset(ix, 0, sizeof(*ix));
 	if ((err = index_path(dir, path, sizeof(path))))
 		return err;
-	err = slurp(path, &buf, &len);
+	dfd = open_dir(dir);
+	if (dfd < 0) {
+		tf_error_prefix("index %s", path);
+		return dfd;
+	}
+	err = slurp_at(dfd, TF_INDEX_FILE, path, &buf, &len);
+	close(dfd);
 	if (!err) {
 		err = decode_index(buf, len, ix);
 		free(buf);

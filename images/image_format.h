@@ -59,6 +59,9 @@ enum tf_record_type {
 
 /* Socket option names and kinds: user/lib/sockopts.h (one table for all). */
 
+/* fsync the directory that holds path, so a rename into it is on disk. */
+void tf_sync_parent(const char *path);
+
 /* "CONN", "INQ", ... or "0x1234" into buf. */
 const char *tf_record_name(uint16_t type, char *buf, size_t len);
 

@@ -16,8 +16,14 @@
 set -u
 
 TF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TF=${TF:-$TF_ROOT/build/tcpferry}
-HELPERS=$TF_ROOT/build/tests/helpers
+# The build under test: $BUILD (make passes its own, e.g. build-asan; relative
+# to the source tree), its tcpferry unless $TF names another.  Exported, so
+# the tools a test runs (lab.sh, migrate.sh, demo.sh) use the same binaries.
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$TF_ROOT/$BUILD ;; esac
+TF=${TF:-$BUILD/tcpferry}
+HELPERS=$BUILD/tests/helpers
+export BUILD TF
 RUN_ID=${RUN_ID:-tf$$$((RANDOM % 100))}
 TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
 chmod 0700 "$TMP"
@@ -83,6 +89,18 @@ bail_out() {
 done_testing() {
 	[ "$_tap_plan" -lt 0 ] && echo "1..$_tap_n"
 	[ "$_tap_fail" -eq 0 ]
+}
+
+# expect_error WANT_STATUS PATTERN CMD...: CMD fails with that exit status and
+# an error (stderr) matching the extended regex PATTERN; the error is noted.
+expect_error() {
+	local want=$1 pattern=$2 out status
+	shift 2
+	out=$("$@" 2>&1 >/dev/null)
+	status=$?
+	note "$out"
+	[ "$status" = "$want" ] || { diag "exit $status, want $want"; return 1; }
+	grep -qE -- "$pattern" <<<"$out" || { diag "no match for: $pattern"; return 1; }
 }
 
 # ---- cleanup ----------------------------------------------------------------------

@@ -20,14 +20,14 @@ static inline void plan(int n)
 	fflush(stdout);
 }
 
-static inline void skip_all(const char *why)
+__attribute__((noreturn)) static inline void skip_all(const char *why)
 {
 	printf("1..0 # SKIP %s\n", why);
 	fflush(stdout);
 	exit(0);
 }
 
-static inline void bail_out(const char *fmt, ...)
+__attribute__((noreturn, format(printf, 1, 2))) static inline void bail_out(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -40,7 +40,7 @@ static inline void bail_out(const char *fmt, ...)
 	exit(255);
 }
 
-static inline void diag(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, ...)
 {
 	va_list ap;
 

@@ -29,10 +29,11 @@
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TF=$ROOT/build/tcpferry
-FLOW=$ROOT/build/tests/helpers/tf-flow
+case ${BUILD:=build} in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac	# make BUILD=...
+TF=${TF:-$BUILD/tcpferry}
+FLOW=$BUILD/tests/helpers/tf-flow
 COUNT=1 TSV="" QUIET=0 NUDGE="" STEPS="" RECEIVER=socat SSH=0
-RELAY=$ROOT/build/tests/helpers/tf-relay
+RELAY=$BUILD/tests/helpers/tf-relay
 
 while [ $# -gt 0 ]; do
 	case $1 in

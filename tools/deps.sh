@@ -3,7 +3,8 @@
 # Debian 12 packages.  Idempotent: installs only what is missing.  Needs root.
 set -euo pipefail
 
-pkgs=(make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+# libclang-rt-14-dev: clang's sanitizer runtimes and libFuzzer (make test-asan, make fuzz).
+pkgs=(make gcc clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
       ethtool procps kmod jq python3 util-linux openssh-server openssh-client strace)
 

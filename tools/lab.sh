@@ -27,7 +27,8 @@ set -u
 
 LAB_DIR=${TCPFERRY_LAB_DIR:-/run/tcpferry-lab}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TF=${TF:-$ROOT/build/tcpferry}
+case ${BUILD:=build} in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac	# make BUILD=...
+TF=${TF:-$BUILD/tcpferry}
 
 die() {
 	echo "lab: $*" >&2

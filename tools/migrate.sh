@@ -51,7 +51,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TF=${TF:-$ROOT/build/tcpferry}
+case ${BUILD:=build} in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac	# make BUILD=...
+TF=${TF:-$BUILD/tcpferry}
 LAB=${TCPFERRY_LAB:-}
 FROM="" TO="" PID="" WORK="" TTL=30 NUDGE=1 STEP="" STEPS=0 SEND_TO=""
 CMD=()

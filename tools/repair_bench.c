@@ -25,6 +25,12 @@
  *                        tf_image_read of its image
  *   P image_write_syscalls, P image_read_syscalls   per connection, counted
  *       the files `tcpferry dump` writes and `tcpferry restore` reads
+ *   P stream_write_us    per connection: the same dump as one image stream
+ *                        file (tf_stream_file_create, tf_stream_write, one
+ *                        fsync and the rename: `dump --out FILE.tfs`)
+ *   P stream_read_us     per connection: tf_stream_read_path of it, every
+ *                        frame and image validated (`restore --in FILE.tfs`)
+ *   P stream_write_syscalls, P stream_read_syscalls   per connection, counted
  *       (tcpferry only: the floor has no file format), timed apart from
  *       dump_us and restore_us, which stay library calls on live sockets
  *
@@ -88,6 +94,7 @@
 
 #include "tcpferry.h"
 #include "repair_defs.h"
+#include "stream.h"
 
 #define DEFAULT_SIZES		{ 1, 1000, 10000 }
 #define CONNS_PER_LISTENER	4000	/* well inside one destination's ephemeral ports */
@@ -816,9 +823,43 @@ static void images_read(struct tf_conn *c, size_t n)
 	tf_index_free(&ix);
 }
 
+/* The same dump as one stream file beside them (`dump --out FILE.tfs`); after images_write. */
+static void stream_write(const struct tf_conn *c)
+{
+	struct tf_stream_file sf;
+	char path[PATH_MAX + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/dump.tfs", img.dir);
+	fd = tf_stream_file_create(&sf, path);
+	if (fd < 0)
+		die("tcpferry: %s", tf_strerror());
+	if (tf_stream_write(fd, &img.ix, c) || tf_stream_file_commit(&sf)) {
+		tf_stream_file_abort(&sf);
+		die("tcpferry: writing the stream of %u connections: %s", img.ix.n, tf_strerror());
+	}
+}
+
+/* It read back whole into c[] (which holds nothing), as `restore --in FILE.tfs` reads it. */
+static void stream_read(struct tf_conn *c, size_t n)
+{
+	char path[PATH_MAX + 16];
+	struct tf_conn *back;
+	struct tf_index ix;
+
+	snprintf(path, sizeof(path), "%s/dump.tfs", img.dir);
+	if (tf_stream_read_path(path, &ix, &back))
+		die("tcpferry: reading the stream back: %s", tf_strerror());
+	if (ix.n != n)
+		die("tcpferry: the stream read back holds %u connections, %zu were written", ix.n, n);
+	memcpy(c, back, n * sizeof(*c));	/* the buffers move over */
+	free(back);
+	tf_index_free(&ix);
+}
+
 /* ---- one cycle: dump all, (images), close the originals in repair mode, restore all ---- */
 
-enum { DUMP, RESTORE, IMG_WRITE, IMG_READ, PHASES };
+enum { DUMP, RESTORE, IMG_WRITE, IMG_READ, STREAM_WRITE, STREAM_READ, PHASES };
 
 struct cycle {
 	double ns[PHASES];	/* totals */
@@ -870,6 +911,9 @@ static struct cycle run_cycle(const struct engine *e, int *fds, size_t n, void *
 		stretch_start(&s, count);
 		images_write(states, n);
 		stretch_stop(&s, &r, IMG_WRITE);
+		stretch_start(&s, count);
+		stream_write(states);
+		stretch_stop(&s, &r, STREAM_WRITE);
 	}
 
 	for (size_t i = 0; i < n; i++)
@@ -882,6 +926,12 @@ static struct cycle run_cycle(const struct engine *e, int *fds, size_t n, void *
 		stretch_start(&s, count);
 		images_read(states, n);
 		stretch_stop(&s, &r, IMG_READ);
+		/* And the stream: the restore starts from what it gave back. */
+		for (size_t i = 0; i < n; i++)
+			e->release(st + i * e->state_size);
+		stretch_start(&s, count);
+		stream_read(states, n);
+		stretch_stop(&s, &r, STREAM_READ);
 		images_clear();
 	}
 
@@ -948,6 +998,10 @@ static void report(const char *prefix, const char *label, size_t n, const struct
 	line(prefix, "image_read_us", n, o->us[IMG_READ], "us");
 	line(prefix, "image_write_syscalls", n, o->calls[IMG_WRITE], "count");
 	line(prefix, "image_read_syscalls", n, o->calls[IMG_READ], "count");
+	line(prefix, "stream_write_us", n, o->us[STREAM_WRITE], "us");
+	line(prefix, "stream_read_us", n, o->us[STREAM_READ], "us");
+	line(prefix, "stream_write_syscalls", n, o->calls[STREAM_WRITE], "count");
+	line(prefix, "stream_read_syscalls", n, o->calls[STREAM_READ], "count");
 	fflush(stdout);
 
 	fprintf(stderr, "%-24s %-8s %9s %19s %8s %9s %19s %8s\n", label, "", "dump us", "(min-max)",
@@ -962,6 +1016,9 @@ static void report(const char *prefix, const char *label, size_t n, const struct
 	fprintf(stderr, "%-24s %-8s %9.2f (%8.2f-%8.2f) %8.1f %9.2f (%8.2f-%8.2f) %8.1f   image write, read (%s)\n",
 		"", "images", o->us[IMG_WRITE], o->min[IMG_WRITE], o->max[IMG_WRITE], o->calls[IMG_WRITE],
 		o->us[IMG_READ], o->min[IMG_READ], o->max[IMG_READ], o->calls[IMG_READ], img.fs);
+	fprintf(stderr, "%-24s %-8s %9.2f (%8.2f-%8.2f) %8.1f %9.2f (%8.2f-%8.2f) %8.1f   stream write, read (%s)\n",
+		"", "stream", o->us[STREAM_WRITE], o->min[STREAM_WRITE], o->max[STREAM_WRITE], o->calls[STREAM_WRITE],
+		o->us[STREAM_READ], o->min[STREAM_READ], o->max[STREAM_READ], o->calls[STREAM_READ], img.fs);
 }
 
 static bool quick(void)

@@ -158,7 +158,8 @@ static size_t build(const struct pkt_spec *s, uint8_t *buf)
 		buf[l4 + 12] = (l4len / 4) << 4;
 		buf[l4 + 13] = 0x10;	/* ACK */
 		put16(buf + l4 + 14, 65535);
-		memcpy(buf + l4 + 20, s->tcp_opts, s->tcp_opts_len);
+		if (s->tcp_opts_len)	/* memcpy from NULL is undefined even for 0 bytes */
+			memcpy(buf + l4 + 20, s->tcp_opts, s->tcp_opts_len);
 	} else if (proto == IPPROTO_UDP) {
 		put16(buf + l4 + 4, 8 + s->payload);
 	} else {

@@ -8,17 +8,18 @@
 #                       key made in $TMP; stopped and removed at exit
 #   ssh_cmd HOST        the ssh command line that reaches HOST as root
 #   receive_via HOST    --via's value: ssh to HOST, then tcpferry receive there
-#                       (with HOST's pin directory and a journal in $TMP)
+#                       (with HOST's pin directory and a journal in $TMP;
+#                       $RECEIVE_ENV before it, $RECEIVE_OPTS after it)
 
 sshlab_up() {
 	local h ns addr addr6 i
 	ssh-keygen -q -t ed25519 -N '' -C tf-test-host -f "$TMP/ssh_host_key" || bail_out "ssh-keygen failed"
 	ssh-keygen -q -t ed25519 -N '' -C tf-test-root -f "$TMP/ssh_root_key" || bail_out "ssh-keygen failed"
 	cp "$TMP/ssh_root_key.pub" "$TMP/authorized_keys"
-	# sshd's privilege separation directory, if this machine has none yet.
-	if [ ! -d /run/sshd ]; then
-		mkdir -m 0755 /run/sshd && at_exit "rmdir /run/sshd"
-	fi
+	# sshd's privilege separation directory (openssh-server's own, empty), if
+	# this machine has none yet.  Left in place: another run's sshd may be
+	# using it (removing it under a running sshd resets its new sessions).
+	[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
 	for h in "$@"; do
 		case $h in
 		a) ns=$NS_A addr=$A_ADDR addr6=$A_ADDR6 ;;
@@ -67,5 +68,5 @@ receive_via() {
 	a) fs=$BPFFS_A ;;
 	b) fs=$BPFFS_B ;;
 	esac
-	echo "$(ssh_cmd "$1") ${RECEIVE_ENV:-} $TF --bpffs $fs receive --journal $TMP/journal-$1"
+	echo "$(ssh_cmd "$1") ${RECEIVE_ENV:-} $TF --bpffs $fs receive --journal $TMP/journal-$1 ${RECEIVE_OPTS:-}"
 }

@@ -327,8 +327,10 @@ static int echo_loop(int *fds, int n, int listener)
 				close(p[i].fd);
 				p[i] = p[--np];
 				i--;
-				if (np == 0)
+				if (np == 0) {
+					free(p);
 					return 0;
+				}
 				continue;
 			}
 			if (write(p[i].fd, buf, r) != r)
@@ -363,7 +365,9 @@ static int mode_echo_continue(void)
 		die("expected LISTEN_FDS");
 	for (int i = 0; i < n; i++)
 		fds[i] = 3 + i;
-	return echo_loop(fds, n, -1);
+	n = echo_loop(fds, n, -1);
+	free(fds);
+	return n;
 }
 
 /* Send "round r conn i\n" on each connection and expect it back. */
@@ -440,6 +444,7 @@ static int mode_many_peer(int argc, char **argv)
 		fflush(stdout);
 	}
 	printf("ok %d connections, %d rounds\n", n, rounds);
+	free(s);
 	return 0;
 }
 

@@ -14,16 +14,6 @@ tfa() { in_ns "$NS_A" "$TF" --bpffs "$BPFFS/a" "$@"; }
 tfb() { in_ns "$NS_B" "$TF" --bpffs "$BPFFS/b" "$@"; }
 nlocks() { "$@" -j lock list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["locks"]))'; }
 
-# expect_error WANT_STATUS PATTERN CMD...: fails with that status and a message matching PATTERN.
-expect_error() {
-	local want=$1 pattern=$2 out status
-	shift 2
-	out=$("$@" 2>&1 >/dev/null)
-	status=$?
-	note "$out"
-	[ "$status" = "$want" ] && grep -qE -- "$pattern" <<<"$out"
-}
-
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
 
 ok "dump as an unprivileged user says which capability is missing" \

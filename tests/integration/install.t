@@ -31,7 +31,11 @@ int main(void)
 	return 0;
 }
 C
+# With the build's compiler and flags: an instrumented library (make test-asan)
+# needs its sanitizer's runtime in the program too.
+# shellcheck disable=SC2086
 ok "a program builds against the installed library" \
-	cc -o "$TMP/use" "$TMP/use.c" $(pkg-config --cflags tcpferry) $(pkg-config --libs --static tcpferry)
+	"${TEST_CC:-cc}" ${TEST_CFLAGS:-} -o "$TMP/use" "$TMP/use.c" $(pkg-config --cflags tcpferry) \
+	$(pkg-config --libs --static tcpferry)
 is "$(LD_LIBRARY_PATH=$dest/usr/local/lib "$TMP/use")" "[fd00::1]:80" "and runs (shared library)"
 done_testing

@@ -339,6 +339,46 @@ static void test_epipe(void)
 	}
 }
 
+/* encode_running and view keep a crc32 over the frames' bytes: the same as crc32_z over them. */
+static void test_running(void)
+{
+	static const uint32_t lens[] = { 0, 100, 4095, 4096, 100000 };
+	size_t max = TF_FRAME_HDR_LEN + 100000;
+	uint8_t *big = malloc(max), *buf = malloc(max);
+	bool same = true, views = true, flips = true;
+
+	for (size_t i = 0; i < max; i++)
+		big[i] = i * 31 + 7;
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		uint32_t len = lens[i], run = 0x1234, vrun = 0x1234, want;
+		uint8_t hdr[TF_FRAME_HDR_LEN], plain[TF_FRAME_HDR_LEN];
+		struct tf_frame f;
+		size_t used;
+
+		tf_frame_encode_running(8, 1, big, len, hdr, &run);
+		tf_frame_encode(8, 1, big, len, plain);
+		memcpy(buf, hdr, sizeof(hdr));
+		memcpy(buf + sizeof(hdr), big, len);
+		want = crc32_z(0x1234, buf, sizeof(hdr) + len);
+		same &= !memcmp(hdr, plain, sizeof(hdr)) && run == want;
+		views &= !tf_frame_view(buf, sizeof(hdr) + len, &f, 1 << 20, &used, &vrun) && vrun == want &&
+			 used == sizeof(hdr) + len && f.len == len && (!len || f.data == buf + sizeof(hdr));
+		for (int k = 0; len && k < 3; k++) {
+			size_t at = sizeof(hdr) + (k == 0 ? 0 : k == 1 ? len / 2 : len - 1);
+
+			buf[at] ^= 0x20;
+			flips &= tf_frame_view(buf, sizeof(hdr) + len, &f, 1 << 20, &used, &vrun) == -EBADMSG;
+			buf[at] ^= 0x20;
+		}
+	}
+	ok(same, "tf_frame_encode_running: the header of tf_frame_encode, and the running crc of crc32_z "
+	   "over the frame's bytes (0, 100, 4095, 4096, 100000 bytes of payload)");
+	ok(views, "tf_frame_view: no copy (data points into the buffer), the same running crc");
+	ok(flips, "and a flipped payload byte (first, middle, last) is a bad crc on both paths");
+	free(big);
+	free(buf);
+}
+
 static void test_strerror(void)
 {
 	ok(!strcmp(tf_frame_strerror(-EPROTO), "bad magic") &&
@@ -366,6 +406,7 @@ int main(void)
 	test_magic_early();
 	test_timeout();
 	test_epipe();
+	test_running();
 	test_strerror();
 	return done_testing();
 }

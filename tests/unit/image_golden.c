@@ -17,9 +17,60 @@
 #include <unistd.h>
 
 #include "image_testlib.h"
+#include "stream.h"
 
 static const char *const image_files[] = { "v1-ipv4.tfc", "v1-ipv6.tfc" };
 static void (*const image_fixture[])(struct tf_conn *) = { golden_ipv4, golden_ipv6 };
+
+#define STREAM_FILE "v1-dump.tfs"	/* the index and both images as one image stream */
+
+/* The golden dump as a stream: golden_index and both fixtures, malloc'ed. */
+static int golden_stream(uint8_t **buf, size_t *len)
+{
+	struct tf_index_entry e[2];
+	struct tf_conn c[2];
+	struct tf_index ix;
+	char path[] = "/tmp/tf-golden.XXXXXX";
+	int fd = mkstemp(path), err;
+	off_t n;
+
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	golden_index(&ix, e);
+	image_fixture[0](&c[0]);
+	image_fixture[1](&c[1]);
+	err = tf_stream_write(fd, &ix, c);
+	tf_conn_free(&c[0]);
+	tf_conn_free(&c[1]);
+	n = lseek(fd, 0, SEEK_END);
+	*buf = malloc(n > 0 ? n : 1);
+	if (!err && (n <= 0 || !*buf || pread(fd, *buf, n, 0) != n))
+		err = -EIO;
+	close(fd);
+	*len = n;
+	return err;
+}
+
+static int regenerate_stream(const char *dir)
+{
+	char path[PATH_MAX];
+	uint8_t *buf;
+	size_t len;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STREAM_FILE);
+	if (golden_stream(&buf, &len) || !(f = fopen(path, "wb"))) {
+		fprintf(stderr, "%s: %s\n", path, tf_strerror());
+		return 1;
+	}
+	fwrite(buf, 1, len, f);
+	free(buf);
+	if (fclose(f))
+		return 1;
+	printf("wrote %s\n", path);
+	return 0;
+}
 
 static int regenerate(const char *dir)
 {
@@ -48,7 +99,7 @@ static int regenerate(const char *dir)
 	snprintf(path, sizeof(path), "%s/index.tfi", dir);
 	chmod(path, 0644);
 	printf("wrote %s\n", path);
-	return 0;
+	return regenerate_stream(dir);
 }
 
 /* images/golden from $TF_SRCDIR, the current directory, or the binary's place in build/. */
@@ -148,6 +199,38 @@ static void check_index(const char *dir)
 	tf_index_free(&got);
 }
 
+static void check_stream(const char *dir)
+{
+	struct tf_index_entry e[2];
+	struct tf_index want, got;
+	struct tf_conn c[2], *back = NULL;
+	char path[PATH_MAX];
+	uint8_t *file, *enc = NULL;
+	size_t file_len, enc_len = 0;
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, STREAM_FILE);
+	golden_index(&want, e);
+	image_fixture[0](&c[0]);
+	image_fixture[1](&c[1]);
+	err = tf_stream_read_path(path, &got, &back);
+	ok(err == 0, STREAM_FILE " decodes%s%s", err ? ": " : "", err ? tf_strerror() : "");
+	ok(!err && index_equal(&want, &got) && conn_equal(&c[0], &back[0]) && conn_equal(&c[1], &back[1]),
+	   STREAM_FILE " holds exactly the expected index and connections");
+	file = read_bytes(path, &file_len);
+	err = golden_stream(&enc, &enc_len);
+	ok(file && !err && enc_len == file_len && !memcmp(enc, file, file_len),
+	   "streaming the expected dump gives " STREAM_FILE " byte for byte");
+	free(file);
+	free(enc);
+	if (back) {
+		tf_stream_conns_free(back, got.n);
+		tf_index_free(&got);
+	}
+	tf_conn_free(&c[0]);
+	tf_conn_free(&c[1]);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir;
@@ -162,9 +245,10 @@ int main(int argc, char **argv)
 	if (access(dir, R_OK))
 		bail_out("golden files not found at '%s'; set TF_SRCDIR to the source tree", dir);
 	diag("golden files in %s", dir);
-	plan(9);
+	plan(12);
 	check_image(dir, 0);
 	check_image(dir, 1);
 	check_index(dir);
+	check_stream(dir);
 	return done_testing();
 }

@@ -124,8 +124,13 @@ static void test_all_sockopts(void)
 			add_opt(&c, id, linger, sizeof(linger));
 		else if (id == TF_SO_MAX_PACING_RATE)
 			add_opt(&c, id, &pacing, sizeof(pacing));
+		else if (id == TF_SO_NODELAY || id == TF_SO_CORK || id == TF_SO_KEEPALIVE ||
+			 id == TF_SO_REUSEADDR || id == TF_SO_V6ONLY)
+			add_int(&c, id, 1);	/* booleans */
+		else if (id == TF_SO_BUF_LOCK || id == TF_SO_MTU_DISCOVER)
+			add_int(&c, id, 3);
 		else
-			add_int(&c, id, 1000 + id);
+			add_int(&c, id, 100 + id);	/* in every other option's range */
 	}
 	all_ids = c.n_sockopts == TF_SO__COUNT - 1;
 	ok(all_ids && roundtrip(&c, "sockopts"), "all %u socket options round-trip",
@@ -499,9 +504,12 @@ static void test_files(void)
 	err = tf_index_read("/nonexistent-tf-dir", &ixgot);
 	ok(err == -ENOENT && strstr(tf_strerror(), "/nonexistent-tf-dir/index.tfi"),
 	   "a missing index is named: %s", tf_strerror());
-	err = tf_image_read(tmpdir, &got);
-	ok(err && strstr(tf_strerror(), "not a regular file"), "a directory is not an image: %s",
+	snprintf(path, sizeof(path), "%s/a-dir.tfc", tmpdir);	/* in our 0700 directory, not in /tmp */
+	mkdir(path, 0700);
+	err = tf_image_read(path, &got);
+	ok(err && strstr(tf_strerror(), "not a regular file (a directory)"), "a directory is not an image: %s",
 	   tf_strerror());
+	rmdir(path);
 	snprintf(path, sizeof(path), "%s/no-such-dir/conn.tfc", tmpdir);
 	golden_ipv6(&c);
 	err = tf_image_write(path, &c);

@@ -503,6 +503,30 @@ if ($runs{repair}) {
 		'repair.png', 'Dump and restore per idle connection', 'µs / connection');
 	$repair_md .= table(['case', 'N', 'dump µs', 'floor', 'dump : floor', 'restore µs', 'floor', 'restore : floor',
 		'syscalls', 'floor syscalls', 'image write µs', 'image read µs', 'image syscalls'], @rows) . "\n";
+
+	# One file per connection against one image stream, on $TMPDIR's file system and on a tmpfs.
+	my $fs = defined $tmp ? ($tmp =~ /, *(\S+)$/ ? $1 : $tmp) : '$TMPDIR';
+	my $ms = sub { my ($m, $n) = @_; my $v = med('repair', $m, $n); defined $v ? num($v * $n / 1000) : '' };
+	my @srows;
+	for my $c ([$fs, ''], ['tmpfs', 'tmpfs_']) {
+		my ($label, $p) = @$c;
+		for my $n (grep { $_ >= 10 && defined med('repair', "${p}stream_write_us", $_) } sizes('repair')) {
+			push @srows, [$label, nlabel($n), $ms->("${p}image_write_us", $n), $ms->("${p}stream_write_us", $n),
+				xfold(ratio(med('repair', "${p}image_write_us", $n), med('repair', "${p}stream_write_us", $n))),
+				$ms->("${p}image_read_us", $n), $ms->("${p}stream_read_us", $n),
+				xfold(ratio(med('repair', "${p}image_read_us", $n), med('repair', "${p}stream_read_us", $n)))];
+		}
+	}
+	if (@srows) {
+		$repair_md .= "### Images: one file per connection, or one stream\n\n";
+		$repair_md .= "The same dump of N idle connections written as a dump directory (`dump --out DIR`: one " .
+			"file per connection, one syncfs, the index fsynced) and as one image stream file (`dump --out " .
+			"FILE.tfs`: `tf_stream_write`, one fsync, the rename), and read back whole (`restore --in`: every " .
+			"record validated, the stream's frames and END too). Whole milliseconds for the N, from the " .
+			"per-connection medians of `repair_bench`; the tmpfs rows run it again with `TMPDIR` on `/dev/shm`.\n\n";
+		$repair_md .= table(['file system', 'N', 'files write ms', 'stream write ms', 'files : stream',
+			'files read ms', 'stream read ms', 'files : stream'], @srows) . "\n";
+	}
 }
 
 # ---- migration ----

@@ -50,10 +50,10 @@ bool cli_wants_help(int argc, char **argv, const char *usage);
 /* Each command lives in cmd_<name>.c; main.c lists them (weakly, so a
  * command's file can be added without touching main.c's table). */
 #define CLI_COMMANDS(X)							\
-	X(dump,    "take established TCP sockets out of a process into images") \
+	X(dump,    "take established TCP sockets out of a process into images or a stream") \
 	X(restore, "rebuild sockets from images and hand them to a program") \
 	X(resume,  "undo a dump at the source: sockets out of repair, unlocked, process continued") \
-	X(show,    "print an image or a dump directory")			\
+	X(show,    "print an image, a dump directory or an image stream")	\
 	X(check,   "what this kernel and machine support")		\
 	X(attach,  "attach the lock programs to a device")		\
 	X(detach,  "detach the lock programs from a device")		\

@@ -26,7 +26,7 @@ static const char attach_usage[] =
 	"/sys/fs/bpf/tcpferry; a bpffs is mounted there if needed).  Idempotent: what\n"
 	"is attached stays, a stale attachment is replaced.\n\n"
 	"  --xdp            XDP ingress: native, or generic where the driver has none\n"
-	"  --tc             tc ingress (tcx; clsact filters before 6.6)\n"
+	"  --tc             tc ingress (tcx; clsact filters before 6.6); not with --xdp\n"
 	"                   default: keep the ingress that is there; otherwise native XDP\n"
 	"                   on a NIC whose driver has it, tc everywhere else\n"
 	"  --max-locks N    size of the lock table when it is created here (default 65536)\n"
@@ -91,10 +91,13 @@ int cmd_attach(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'x':
-			mode = TF_ATTACH_XDP;
-			break;
 		case 't':
-			mode = TF_ATTACH_TC;
+			if (mode != TF_ATTACH_AUTO && mode != (c == 'x' ? TF_ATTACH_XDP : TF_ATTACH_TC)) {
+				cli_error("attach: --xdp and --tc exclude each other: pick one (or neither: the "
+					  "ingress there is kept, else XDP on a NIC with a native driver, tc elsewhere)");
+				return EXIT_USAGE;
+			}
+			mode = c == 'x' ? TF_ATTACH_XDP : TF_ATTACH_TC;
 			break;
 		case 'n':
 			tsval = false;

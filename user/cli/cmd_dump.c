@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry dump --pid PID [--fd N]... --out DIR
+ * tcpferry dump --pid PID [--fd N]... --out DIR|FILE.tfs|-
  *
  * Stop the process, lock each connection, put it in repair mode, read it,
- * write the images.  Any failure puts everything back as it was: repair off
+ * write the images: a dump directory, or one image stream (a .tfs file, a
+ * FIFO, or standard output with "-"; user/move/image_io.h has the rule).  Any failure puts everything back as it was: repair off
  * without a probe, locks gone, process continued.  On success the sockets stay
  * in repair mode (a later close sends nothing), unless --leave-running.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -21,17 +24,26 @@
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry dump --pid PID [--fd N]... --out DIR [OPTIONS]\n"
+	"Usage: tcpferry dump --pid PID [--fd N]... --out DIR|FILE.tfs|- [OPTIONS]\n"
 	"\n"
 	"Take TCP connections (established or half-closed) out of a running process\n"
-	"into image files (one per connection, plus DIR/index.tfi).  The process is\n"
-	"stopped while this runs.  Each connection's peer is locked out (BPF lock)\n"
-	"before repair mode.\n"
+	"into images: a dump directory (one file per connection, plus index.tfi), or\n"
+	"one image stream (the whole dump, checksummed, ending in an END frame).  The\n"
+	"process is stopped while this runs.  Each connection's peer is locked out\n"
+	"(BPF lock) before repair mode.\n"
 	"\n"
 	"  --pid PID          the process holding the sockets\n"
 	"  --fd N             only this fd (repeatable); default: every TCP\n"
 	"                     connection of the process\n"
-	"  --out DIR          where the images go (created 0700; must hold no dump)\n"
+	"  --out DIR          a dump directory (created 0700; must hold no dump)\n"
+	"  --out FILE.tfs     one stream file (a new name ending in .tfs; 0600,\n"
+	"                     written under a temporary name, fsynced, renamed)\n"
+	"  --out -            the stream on standard output (a pipe: e.g.\n"
+	"                     | ssh host tcpferry restore --in - ...); every other\n"
+	"                     line, -j's too, then goes to stderr.  The stream ends\n"
+	"                     when dump does (--kill included), and a restore starts\n"
+	"                     then.  An existing FIFO or character device also takes\n"
+	"                     the stream as is\n"
 	"  --leave-running    snapshot only: repair off again, locks dropped, the\n"
 	"                     process continues; the connection goes on at the source\n"
 	"  --kill             after the dump, SIGKILL the process; its sockets close\n"
@@ -44,20 +56,22 @@ static const char usage[] =
 	"sockets in repair mode and locked: kill it to retire the source, or roll\n"
 	"back with `tcpferry resume --pid PID --in DIR` (repair off, SO_REUSEADDR as\n"
 	"it was, locks dropped, continued).  --leave-running and a failed dump also\n"
-	"put SO_REUSEADDR back (repair mode clears it).\n"
+	"put SO_REUSEADDR back (repair mode clears it).  A stream whose reader goes\n"
+	"away (EPIPE) fails the dump, which is then undone like any other failure.\n"
 	"Needs CAP_NET_ADMIN, CAP_SYS_PTRACE and, for the lock, CAP_BPF.\n"
 	"TCPFERRY_FAULT=dump-listed|dump-stopped|dump-locked|dump-repaired|dump-images|\n"
 	"dump-done makes the command SIGKILL itself there, TCPFERRY_PAUSE=POINT SIGSTOP\n"
 	"itself (tests; see user/move/fault.h).\n";
 
-static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir)
+static void print_result(struct json *j, const struct dumped *d, const struct tf_index *ix, const char *dir,
+			 bool stream)
 {
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 	if (j) {
 		json_object_start(j);
 		json_uint_field(j, "pid", ix->pid);
-		json_string_field(j, "dir", dir);
+		json_string_field(j, stream ? "stream" : "dir", dir);
 		json_name(j, "connections");
 		json_array_start(j);
 	}
@@ -77,14 +91,23 @@ static void print_result(struct json *j, const struct dumped *d, const struct tf
 			json_uint_field(j, "unsent", c->unsent_len);
 			json_object_end(j);
 		} else {
-			printf("fd %-4d %s -> %s  recvq %u sendq %u (unsent %u)  %s/%s\n", d[i].fd, l, p,
-			       c->inq_len, c->outq_len, c->unsent_len, dir, file);
+			printf("fd %-4d %s -> %s  recvq %u sendq %u (unsent %u)  %s%s%s\n", d[i].fd, l, p,
+			       c->inq_len, c->outq_len, c->unsent_len, dir, stream ? ":" : "/", file);
 		}
 	}
 	if (j) {
 		json_array_end(j);
 		json_object_end(j);
 	}
+}
+
+/* --out /dev/stdout and the like: the stream owns standard output as with "-". */
+static bool same_file_as_stdout(const char *path)
+{
+	struct stat a, b;
+
+	return !stat(path, &a) && !fstat(STDOUT_FILENO, &b) && !S_ISREG(a.st_mode) && !S_ISDIR(a.st_mode) &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int cmd_dump(int argc, char **argv)
@@ -147,6 +170,16 @@ int cmd_dump(int argc, char **argv)
 	mv_phase("cli-start");
 	if (cli_need_cap(CAP_NET_ADMIN, "dump") || cli_need_cap(CAP_SYS_PTRACE, "dump"))
 		return 1;
+	if (!strcmp(dir, "-") || same_file_as_stdout(dir)) {
+		/* The stream owns standard output: every other line goes to stderr. */
+		if (isatty(STDOUT_FILENO))
+			return cli_error("dump --out -: standard output is a terminal; pipe it to "
+					 "tcpferry restore --in -, or redirect it to a file");
+		j.out_fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (j.out_fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+			return cli_error("dump --out -: %s", strerror(errno));
+		j.out_to_fd = true;
+	}
 	cli_raise_nofile();
 	pidfd = tf_proc_open(pid);
 	if (pidfd < 0)
@@ -178,20 +211,28 @@ int cmd_dump(int argc, char **argv)
 		if (err)
 			cli_lib_error(err, "dump: --kill");
 	} else {
+		bool fd_only = j.sink.form == IMAGE_STREAM_FD;
+
 		cli_info("pid %ld left stopped with %d socket(s) in repair mode and locked; kill it to retire "
-			 "the source (no FIN or RST is sent), or roll back with: tcpferry resume --pid %ld --in %s",
-			 pid, n, pid, dir);
+			 "the source (no FIN or RST is sent), or roll back with: tcpferry resume --pid %ld%s%s",
+			 pid, n, pid, fd_only ? "" : " --in ", fd_only ? "" : dir);
 	}
 	{
 		struct json *js = cli_json_open();
 
-		print_result(js, d, &j.ix, dir);
+		print_result(js, d, &j.ix, j.sink.form == IMAGE_STREAM_FD ? image_sink_name(&j.sink) : dir,
+			     j.sink.form != IMAGE_DIR);
 		cli_json_close(js);
 	}
 	mv_phase("print");
+	/* Only now does a reader see the stream end (it waits for that): the
+	 * source is killed, resumed or left as it is, so a restore on this host
+	 * does not meet the source's sockets still holding the tuples. */
 	ret = err ? 1 : 0;
 out:
-	dump_job_free(&j);
+	dump_job_free(&j);	/* our copies of the sockets closed first, too */
+	if (j.out_to_fd)
+		close(j.out_fd);
 	close(pidfd);
 	mv_phase("free");
 	mv_phase_report();

@@ -13,6 +13,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "lock.h"
+#include "lock_file.h"
 
 static const char lock_usage[] =
 	"Usage: tcpferry lock add LOCAL PEER [--ttl SEC] [--reason manual|dump|restore] [--max-locks N]\n"
@@ -30,8 +31,10 @@ static const char lock_usage[] =
 	"  list           every lock, with age, expiry and dropped packets/bytes per direction\n"
 	"  flush          remove every lock\n"
 	"  gc             remove the locks whose expiry has passed\n"
-	"  --file F       one \"LOCAL PEER\" pair per line (- for stdin; # comments), in bulk\n"
-	"  --ttl SEC      expire after SEC seconds (an expired lock drops nothing; gc removes it)\n"
+	"  --file F       one \"LOCAL PEER\" pair per line (- for stdin; # comments), in bulk;\n"
+	"                 lines of at most 4096 bytes, as many tuples as the table holds\n"
+	"  --ttl SEC      expire after SEC seconds (an expired lock drops nothing; gc removes it);\n"
+	"                 0, as without --ttl, never expires (as --lock-ttl 0 of dump and restore)\n"
 	"  --reason R     recorded with the lock (default manual)\n"
 	"  --max-locks N  table size if this creates the table (default 65536)\n"
 	"  -j, -p         JSON output\n";
@@ -67,8 +70,8 @@ static int parse_args(int argc, char **argv, struct lock_args *a)
 			break;
 		case 't':
 			ttl = strtod(optarg, &end);
-			if (!*optarg || *end || !(ttl > 0) || ttl > 1e9) {
-				cli_error("lock: --ttl '%s': expected seconds > 0", optarg);
+			if (!*optarg || *end || !(ttl >= 0) || ttl > 1e9) {
+				cli_error("lock: --ttl '%s': expected seconds, 0 for a lock that never expires", optarg);
 				return -1;
 			}
 			a->ttl_ns = (uint64_t)(ttl * 1e9 + 0.5);
@@ -93,65 +96,6 @@ static int parse_args(int argc, char **argv, struct lock_args *a)
 	}
 	a->first = optind;
 	return 0;
-}
-
-/* ---- reading tuples in bulk --------------------------------------------------------- */
-
-/* Tuples from "LOCAL PEER" lines; a bad line is an error naming file and line. */
-static int read_tuples(const char *file, struct tf_tuple **out, size_t *n)
-{
-	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-	const char *name = strcmp(file, "-") ? file : "stdin";
-	struct tf_tuple *v = NULL;
-	size_t cnt = 0, cap = 0, lineno = 0, len = 0;
-	char *line = NULL;
-
-	if (!f)
-		return cli_error("lock: %s: %s", file, strerror(errno));
-	while (getline(&line, &len, f) > 0) {
-		char local[128], peer[128], extra[2];
-		char *p = line;
-		int k;
-
-		lineno++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || *p == '\0')
-			continue;
-		k = sscanf(p, "%127s %127s %1s", local, peer, extra);
-		if (k != 2) {
-			cli_error("lock: %s:%zu: expected \"LOCAL PEER\"", name, lineno);
-			goto fail;
-		}
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct tf_tuple *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv) {
-				cli_error("lock: %s: no memory", name);
-				goto fail;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if (tf_tuple_parse(local, peer, &v[cnt])) {
-			cli_error("lock: %s:%zu: %s", name, lineno, tf_strerror());
-			goto fail;
-		}
-		cnt++;
-	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
-	*out = v;
-	*n = cnt;
-	return 0;
-fail:
-	free(line);
-	free(v);
-	if (f != stdin)
-		fclose(f);
-	return EXIT_USAGE;
 }
 
 /* ---- verbs --------------------------------------------------------------------------------- */
@@ -199,6 +143,29 @@ static int print_result(const char *verb, size_t done, size_t n, const char *why
 	return not ? 1 : 0;
 }
 
+/*
+ * The tuples of --file F (- for stdin).  No more than the table can hold
+ * (and at least the default table's worth, so that a list too long for a
+ * small table still meets "table full"): bounded memory, whatever F is.
+ */
+static int read_tuples(struct tf_locktab *t, bool add, const char *file, struct tf_tuple **k, size_t *n)
+{
+	size_t max = tf_locktab_capacity(t) > TF_DEFAULT_MAX_LOCKS ? tf_locktab_capacity(t) : TF_DEFAULT_MAX_LOCKS;
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	int err;
+
+	if (!f)
+		return cli_error("lock %s --file %s: %s", add ? "add" : "del", file, strerror(errno));
+	err = lock_file_read(f, max, k, n);
+	if (f != stdin)
+		fclose(f);
+	if (err) {
+		cli_error("lock %s --file %s: %s", add ? "add" : "del", file, tf_strerror());
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 static int bulk(struct tf_locktab *t, bool add, const struct lock_args *a)
 {
 	struct tf_tuple *k = NULL;
@@ -206,7 +173,7 @@ static int bulk(struct tf_locktab *t, bool add, const struct lock_args *a)
 	int *res, r;
 	char s[TF_TUPLESTRLEN];
 
-	r = read_tuples(a->file, &k, &n);
+	r = read_tuples(t, add, a->file, &k, &n);
 	if (r)
 		return r;
 	res = calloc(n + 1, sizeof(*res));

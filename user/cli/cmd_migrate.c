@@ -72,7 +72,8 @@ static const char usage[] =
 	"           to.pid, unlocked, retired): a move cut short goes on with its\n"
 	"           steps or its rollback.  A failure before the route changes\n"
 	"           puts everything back at the source.  --ttl: lock\n"
-	"           expiry (default 30 s); the pin directories default to --bpffs.\n"
+	"           expiry (default 30 s; 0 = never); the pin directories default\n"
+	"           to --bpffs.\n"
 	"           -j reports the time of each phase and the locked window (ms).\n"
 	"  send     a whole move to another machine, over a channel to its\n"
 	"           `tcpferry receive` (ssh): tcpferry migrate send --help\n"
@@ -305,6 +306,9 @@ int cmd_migrate(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	verb = argv[1];
+	if (strcmp(verb, "freeze") && strcmp(verb, "nudge") && strcmp(verb, "move"))
+		return cli_error("migrate: unknown step '%s': freeze, nudge or move (the rest is tools/migrate.sh)",
+				 verb), EXIT_USAGE;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
@@ -375,6 +379,5 @@ int cmd_migrate(int argc, char **argv)
 		print_move(&mo, &res);
 		return 0;
 	}
-	return cli_error("migrate: unknown step '%s': freeze, nudge or move (the rest is tools/migrate.sh)", verb),
-	       EXIT_USAGE;
+	return EXIT_USAGE;	/* not reached: the step was checked first */
 }

@@ -25,14 +25,16 @@
 
 static const char usage[] =
 	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind] [--output FILE]\n"
+	"                        [--allow PROG]... [--allow-send-to PATH]...\n"
 	"       tcpferry receive --status [ID] [--journal DIR]\n"
 	"\n"
 	"The target of a move between hosts: speaks the move protocol on stdin and\n"
 	"stdout with the source's `tcpferry migrate send`, which starts it through\n"
 	"its --via command, e.g.\n"
 	"    tcpferry migrate send --pid PID --via 'ssh root@hostB tcpferry receive' -- PROG\n"
-	"It checks that this host has each connection's local address and the\n"
-	"program (or receiver) the sockets go to, attaches the lock programs and\n"
+	"It checks that this host has each connection's local address, that no\n"
+	"live socket here owns one of the tuples (the lock would drop its packets),\n"
+	"and the program (or receiver) the sockets go to, attaches the lock programs and\n"
 	"locks every tuple before the source freezes anything, validates every\n"
 	"image, rebuilds the sockets in repair mode, and on the source's commit\n"
 	"takes them out of repair, hands them to the program (fds 3, 4, ... and\n"
@@ -47,6 +49,14 @@ static const char usage[] =
 	"  --timeout-ms MS   the longest wait for the source's next message before\n"
 	"                    the commit is asked for (default 30000)\n"
 	"  --freebind        rebuild even where a local address is not (yet) here\n"
+	"                    (IPv6 only: an IPv4 connect needs the address here)\n"
+	"  --allow PROG      hand sockets only to this program (an absolute path, as\n"
+	"                    the source's -- PROG must name it; repeat for more);\n"
+	"  --allow-send-to PATH  only to the receiver listening on PATH (repeat);\n"
+	"                    with neither, whatever the source names, run as the\n"
+	"                    user ssh logged in: in an authorized_keys forced command\n"
+	"                    (command=\"tcpferry receive --allow /usr/bin/socat\") they\n"
+	"                    limit what the key can do\n"
 	"  --output FILE     the program's stdout and stderr, appended (default\n"
 	"                    /dev/null: it outlives the channel's session)\n"
 	"  --status [ID]     how move ID ended here (its last step: committed,\n"
@@ -114,6 +124,8 @@ int cmd_receive(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "freebind", no_argument, NULL, 'F' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "allow", required_argument, NULL, 'a' },
+		{ "allow-send-to", required_argument, NULL, 'A' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -121,6 +133,8 @@ int cmd_receive(int argc, char **argv)
 	struct receive_opts o = { .bpffs = g.bpffs, .journal_dir = RECEIVE_JOURNAL, .timeout_ms = 30000 };
 	struct receive_result res;
 	const char *output = "/dev/null";
+	const char **allow = calloc(argc + 1, sizeof(*allow)), **allow_send_to = calloc(argc + 1, sizeof(*allow));
+	int n_allow = 0, n_allow_send_to = 0;
 	bool want_status = false;
 	long timeout = o.timeout_ms;
 	int c, null;
@@ -132,6 +146,13 @@ int cmd_receive(int argc, char **argv)
 		case 'J': o.journal_dir = optarg; break;
 		case 'F': o.freebind = true; break;
 		case 'o': output = optarg; break;
+		case 'a':
+			if (optarg[0] != '/')
+				return cli_error("receive --allow %s: give the program's absolute path (as the source "
+						 "must name it)", optarg), EXIT_USAGE;
+			allow[n_allow++] = optarg;
+			break;
+		case 'A': allow_send_to[n_allow_send_to++] = optarg; break;
 		case 'S': want_status = true; break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
@@ -142,6 +163,12 @@ int cmd_receive(int argc, char **argv)
 			fputs(usage, stderr);
 			return EXIT_USAGE;
 		}
+	}
+	if (!allow || !allow_send_to)
+		return cli_error("receive: no memory");
+	if (n_allow || n_allow_send_to) {
+		o.allow_exec = allow;
+		o.allow_send_to = allow_send_to;
 	}
 	if (want_status) {
 		if (optind + 1 < argc)

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry restore --in DIR [--send-to PATH | -- CMD [ARGS]]
+ * tcpferry restore --in DIR|FILE|- [--send-to PATH | -- CMD [ARGS]]
  *
- * Every image is read and validated before anything touches the kernel.
+ * Every image, of a dump directory or an image stream, is read and
+ * validated before anything touches the kernel.
  * Then: lock each tuple on this host, rebuild the sockets in repair mode,
  * take them out of repair (unsent data goes out), drop the locks, hand the
- * sockets over.  A failure before repair-off closes what was built (silently:
- * still in repair) and keeps the locks, so the peer retransmits into the lock
- * instead of meeting an RST; the message says how to retry or roll back.
+ * sockets over.  A tuple that a live socket of this host owns is refused
+ * before anything is locked.  A failure before repair-off closes what was
+ * built (silently: still in repair) and keeps the locks, so the peer
+ * retransmits into the lock instead of meeting an RST, but never one taken
+ * here on a tuple a live socket owns; the message says which locks stay and
+ * how to retry or roll back.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,19 +28,25 @@
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry restore --in DIR [OPTIONS] -- CMD [ARGS]...\n"
-	"       tcpferry restore --in DIR [OPTIONS] --send-to UNIX_SOCKET\n"
+	"Usage: tcpferry restore --in DIR|FILE|- [OPTIONS] -- CMD [ARGS]...\n"
+	"       tcpferry restore --in DIR|FILE|- [OPTIONS] --send-to UNIX_SOCKET\n"
 	"\n"
-	"Rebuild the connections of a dump directory in this network namespace and\n"
-	"hand them to a program.\n"
+	"Rebuild the connections of a dump in this network namespace and hand them\n"
+	"to a program.  The whole dump is read and checked first: a damaged or cut\n"
+	"one is refused before any lock or socket is made.\n"
 	"\n"
-	"  --in DIR             the dump directory (index.tfi and its images)\n"
+	"  --in DIR             a dump directory (index.tfi and its images)\n"
+	"  --in FILE            an image stream: a file dump --out FILE.tfs wrote, or\n"
+	"                       a FIFO (anything not a directory is read as a stream)\n"
+	"  --in -               an image stream on standard input (dump --out - | ...)\n"
 	"  -- CMD [ARGS]        exec CMD with the sockets as fds 3, 4, ... and\n"
 	"                       LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
 	"                       socket activation; e.g. socat FD:3 ...)\n"
 	"  --send-to PATH       pass the sockets to a process listening on a unix\n"
 	"                       stream socket (SCM_RIGHTS; see tcpferry(8))\n"
 	"  --freebind           bind even if the local address is not on this host yet\n"
+	"                       (IPv6 only: the kernel routes an IPv4 connect only\n"
+	"                       from a local address, so add an IPv4 one first)\n"
 	"  --no-lock            do not lock the tuples while restoring\n"
 	"  --keep-lock          leave the locks in place after the restore (an\n"
 	"                       orchestrator drops them once routes have moved)\n"
@@ -55,14 +65,14 @@ static const char usage[] =
 	"TCPFERRY_FAULT=restore-checked|restore-locked|restore-built|restore-live|\n"
 	"restore-unlocked makes the command SIGKILL itself there (tests; user/move/fault.h).\n";
 
-static void print_result(const struct restored *r, int n, const char *dir)
+static void print_result(const struct restored *r, int n, const char *dir, bool stream)
 {
 	struct json *j = cli_json_open();
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 
 	if (j) {
 		json_object_start(j);
-		json_string_field(j, "dir", dir);
+		json_string_field(j, stream ? "stream" : "dir", dir);
 		json_name(j, "connections");
 		json_array_start(j);
 	}
@@ -164,8 +174,9 @@ int cmd_restore(int argc, char **argv)
 	/* 3. Out of repair: the point of no return. */
 	if (restore_job_live(&j, probe)) {
 		/* The locks stay, so peers retransmit to the retry instead of
-		 * meeting an RST. */
+		 * meeting an RST; but none taken here on a tuple a live socket owns. */
 		restore_job_discard(&j);
+		conn_locks_release_owned(&j.locks);
 		goto failed;
 	}
 	if (!keep_lock)
@@ -173,7 +184,7 @@ int cmd_restore(int argc, char **argv)
 	fault_point("restore-unlocked");
 
 	/* 4. Hand them over. */
-	print_result(j.r, j.ix.n, dir);
+	print_result(j.r, j.ix.n, dir, j.stream);
 	restore_log_append(&j);
 	{
 		int *fds;
@@ -199,11 +210,29 @@ int cmd_restore(int argc, char **argv)
 	goto out;
 
 failed:
-	cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
-		 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host, "
-		 "then drop the locks here (tcpferry lock del, or let them expire).",
-		 dir, j.lock ? "the locks taken here stay, so peers retransmit instead of meeting an RST" : "no lock was taken",
-		 dir);
+	/* Say only what is true of the locks: which are held here now. */
+	{
+		int taken = conn_locks_taken(&j.locks, false), found = conn_locks_taken(&j.locks, true);
+		char locks[256], ttl[32];
+
+		snprintf(ttl, sizeof(ttl), j.ttl ? "expiry %ld s" : "no expiry", j.ttl);
+		if (!j.lock)
+			snprintf(locks, sizeof(locks), "no lock was taken (--no-lock)");
+		else if (taken + found == 0)
+			snprintf(locks, sizeof(locks), "no lock was taken here");
+		else if (!found)
+			snprintf(locks, sizeof(locks), "the %d lock(s) taken here stay (%s), so peers retransmit "
+				 "instead of meeting an RST", taken, ttl);
+		else if (!taken)
+			snprintf(locks, sizeof(locks), "the %d lock(s) it found here (taken before it) stay, so peers "
+				 "retransmit instead of meeting an RST", found);
+		else
+			snprintf(locks, sizeof(locks), "the %d lock(s) taken here and the %d found here stay, so peers "
+				 "retransmit instead of meeting an RST", taken, found);
+		cli_info("tcpferry: restore of %s failed; nothing was sent to any peer, and %s. "
+			 "Retry: tcpferry restore --in %s ...  Roll back: tcpferry resume --pid PID on the source host%s.",
+			 dir, locks, strcmp(dir, "-") ? dir : "- (with the same stream again)", taken + found ? ", then drop the locks here (tcpferry lock del, or let them expire)" : "");
+	}
 out:
 	if (handoff >= 0)
 		close(handoff);

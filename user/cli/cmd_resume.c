@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry resume --pid PID [--in DIR]
+ * tcpferry resume --pid PID [--in DIR|FILE]
  *
  * Undo a dump on the source host: every TCP socket of PID that a dump left in
  * repair mode leaves it (with a window probe, so the peer answers at once),
- * this host's lock on it is dropped, and the process continues.  The
+ * this host's lock on it is dropped, and the process continues.  Only a
+ * process a dump stopped: one with a socket in repair mode, or the pid the
+ * index of --in DIR names; any other is refused, not continued.  The
  * connections go on where they were; the images, if any, are stale.
  *
  * Repair mode loses the socket's SO_REUSEADDR (it reads 2 while on, 0 after),
@@ -18,61 +20,42 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "image_io.h"
 #include "lock.h"
 #include "proc.h"
 #include "tcpferry.h"
 
 static const char usage[] =
-	"Usage: tcpferry resume --pid PID [--in DIR] [--no-probe] [--keep-lock]\n"
+	"Usage: tcpferry resume --pid PID [--in DIR|FILE] [--no-probe] [--keep-lock]\n"
 	"\n"
 	"Roll a dump back on the source host: each TCP socket of PID that is in\n"
 	"repair mode leaves it, its lock here is dropped, and PID continues\n"
-	"(SIGCONT).  Use it while no restore has gone live elsewhere.\n"
+	"(SIGCONT).  Use it while no restore has gone live elsewhere.  A process\n"
+	"with no socket in repair mode is continued only with --in DIR naming it\n"
+	"(its dump's index): anything else may have been stopped by someone else.\n"
 	"\n"
 	"  --pid PID       the process the dump stopped\n"
-	"  --in DIR        the dump's directory: each socket gets back the\n"
-	"                  SO_REUSEADDR its image recorded (repair mode cleared it;\n"
-	"                  without --in it reads 0 afterwards)\n"
+	"  --in DIR|FILE   the dump's directory or stream file, whose index must name\n"
+	"                  PID: each socket gets back the SO_REUSEADDR its image\n"
+	"                  recorded (repair mode cleared it; without --in it reads 0\n"
+	"                  afterwards)\n"
 	"  --no-probe      leave repair mode without the window probe\n"
 	"  --keep-lock     leave the locks (drop them yourself: tcpferry lock del)\n"
 	"\n"
 	"Needs CAP_NET_ADMIN and CAP_SYS_PTRACE.\n";
 
-static void free_images(struct tf_conn *c, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		tf_conn_free(&c[i]);
-	free(c);
-}
-
-/* Every image of the dump in DIR, so the sockets get back what they had. */
-static int read_images(const char *dir, struct tf_conn **out, uint32_t *n_out)
+/* Every image of the dump (a directory or a stream), so the sockets get back what they had; the pid the index names. */
+static int read_images(const char *in, struct tf_conn **out, uint32_t *n_out, uint32_t *pid_out)
 {
 	struct tf_index ix = {};
-	struct tf_conn *c;
-	char path[4096];
-	int err = tf_index_read(dir, &ix);
+	bool stream;
+	int err = image_source_read(in, &ix, out, &stream);
 
 	if (err)
-		return cli_error("resume --in %s: %s; name the directory dump --out wrote, or leave --in out",
-				 dir, tf_strerror());
-	c = calloc(ix.n ? ix.n : 1, sizeof(*c));
-	if (!c) {
-		tf_index_free(&ix);
-		return cli_error("no memory");
-	}
-	for (uint32_t i = 0; i < ix.n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, ix.entries[i].file);
-		err = tf_image_read(path, &c[i]);
-		if (err) {
-			free_images(c, i);
-			tf_index_free(&ix);
-			return cli_error("resume --in %s: %s; leave --in out to resume without it (SO_REUSEADDR then reads 0)",
-					 dir, tf_strerror());
-		}
-	}
-	*out = c;
+		return cli_error("resume --in %s: %s; name the directory or stream file dump --out wrote, or "
+				 "leave --in out (SO_REUSEADDR then reads 0)", in, tf_strerror());
 	*n_out = ix.n;
+	*pid_out = ix.pid;
 	tf_index_free(&ix);
 	return 0;
 }
@@ -105,8 +88,8 @@ int cmd_resume(int argc, char **argv)
 	struct tf_locktab *t = NULL;
 	struct tf_conn *imgs = NULL;
 	const char *dir = NULL;
-	uint32_t n_imgs = 0;
-	int *fds = NULL, n = 0, pidfd, c, resumed = 0, ret = 0;
+	uint32_t n_imgs = 0, dumped_pid = 0;
+	int *fds = NULL, n = 0, pidfd, c, resumed = 0, in_repair = 0, ret = 0;
 	long pid = 0;
 	struct json *j;
 
@@ -130,17 +113,44 @@ int cmd_resume(int argc, char **argv)
 		return cli_error("resume needs --pid; see tcpferry resume --help"), EXIT_USAGE;
 	if (cli_need_cap(CAP_NET_ADMIN, "resume") || cli_need_cap(CAP_SYS_PTRACE, "resume"))
 		return 1;
-	if (dir && read_images(dir, &imgs, &n_imgs))
+	if (dir && read_images(dir, &imgs, &n_imgs, &dumped_pid))
 		return 1;
+	if (dir && dumped_pid != pid) {
+		tf_stream_conns_free(imgs, n_imgs);
+		return cli_error("resume --pid %ld --in %s: that dump is of pid %u, not %ld; nothing done: give the "
+				 "directory of pid %ld's dump, or resume pid %u", pid, dir, dumped_pid, pid, pid,
+				 dumped_pid);
+	}
 	pidfd = tf_proc_open(pid);
 	if (pidfd < 0) {
-		free_images(imgs, n_imgs);
+		tf_stream_conns_free(imgs, n_imgs);
 		return cli_lib_error(pidfd, "resume");
 	}
 	if ((c = tf_proc_list_fds(pid, &fds, &n))) {
 		close(pidfd);
-		free_images(imgs, n_imgs);
+		tf_stream_conns_free(imgs, n_imgs);
 		return cli_lib_error(c, "resume");
+	}
+	/*
+	 * Only a process a dump stopped is continued: one with a socket in
+	 * repair mode (what a dump leaves), or the one --in's index names.
+	 * Any other may be stopped by someone else (a debugger, a job
+	 * control stop, an orchestrator's freeze): SIGCONT would wake it.
+	 */
+	for (int i = 0; i < n; i++) {
+		int fd = tf_proc_getfd(pidfd, pid, fds[i]);
+
+		if (fd < 0)
+			continue;
+		in_repair += tf_check_socket(fd) == 0 && tf_repair_state(fd) == 1;
+		close(fd);
+	}
+	if (!in_repair && !dir) {
+		close(pidfd);
+		free(fds);
+		return cli_error("resume pid %ld: no socket of it is in repair mode, so no dump here stopped it; nothing "
+				 "done (not continued: someone else may have stopped it). Give the dump's directory "
+				 "(--in DIR) to resume it anyway, or continue it yourself: kill -CONT %ld", pid, pid);
 	}
 	if (!keep_lock && tf_locktab_open(g.bpffs, false, 0, &t) < 0)
 		t = NULL;	/* no lock table here: nothing to drop */
@@ -199,7 +209,7 @@ int cmd_resume(int argc, char **argv)
 	}
 	if (t)
 		tf_locktab_close(t);
-	free_images(imgs, n_imgs);
+	tf_stream_conns_free(imgs, n_imgs);
 	free(fds);
 	close(pidfd);
 	return ret;

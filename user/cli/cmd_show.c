@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry show [--payload[=N]] IMAGE|DIR
+ * tcpferry show [--payload[=N]] IMAGE|DIR|STREAM|-
  *
- * Prints one image, or a dump directory (its index, then each image it
- * lists), as text or with -j as JSON.  Reads only; every error names the file.
+ * Prints one image, a dump directory (its index, then each image it lists),
+ * or an image stream (a file, a FIFO, or standard input with "-"), as text
+ * or with -j as JSON.  Reads only; every error names the file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -14,10 +16,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "image_format.h"
 #include "restore_log.h"
+#include "stream.h"
 #include "tcpferry.h"
 
 /* CLOCK_REALTIME in ns: the clock the timestamp rule measures elapsed time with. */
@@ -30,11 +34,13 @@ static uint64_t realtime_ns(void)
 }
 
 static const char usage[] =
-	"Usage: tcpferry [-j] [-p] show [--payload[=N]] IMAGE|DIR\n\n"
-	"Print a connection image, or a dump directory: its index, then every image\n"
-	"it lists.  Nothing is changed.\n\n"
+	"Usage: tcpferry [-j] [-p] show [--payload[=N]] IMAGE|DIR|STREAM|-\n\n"
+	"Print a connection image, a dump directory (its index, then every image it\n"
+	"lists), or an image stream (a file dump --out FILE.tfs wrote, a FIFO, or -\n"
+	"for standard input), checked whole.  Nothing is changed.\n\n"
 	"  --payload[=N]  also hexdump the first N bytes of each queue (default 64)\n"
-	"  -j, -p         JSON (-p indented): one object per image, \"connections\" for a DIR\n"
+	"  -j, -p         JSON (-p indented): one object per image, \"connections\" for\n"
+	"                 a DIR or a STREAM\n"
 	"  -h, --help     this text\n\n"
 	"Exit status: 0 all read and valid, 1 a file is missing or damaged, 2 bad usage.\n";
 
@@ -80,7 +86,8 @@ static void hexdump(const char *what, const uint8_t *p, uint32_t len, size_t max
 	}
 }
 
-static void print_conn_text(const char *path, const struct tf_conn *c, size_t payload)
+/* logged: path is DIR/NAME.tfc, whose DIR/restore.log may say what a restore set. */
+static void print_conn_text(const char *path, const struct tf_conn *c, size_t payload, bool logged)
 {
 	struct restore_record rec;
 	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN], t[64], v[160];
@@ -121,7 +128,7 @@ static void print_conn_text(const char *path, const struct tf_conn *c, size_t pa
 		printf("  ts restore   %u if restored now (max(wire, clock) + time since dump + margin; %+" PRId32
 		       " from the clock)\n", v, (int32_t)(v - c->ts_clock));
 	}
-	if (restore_log_find(path, &rec))
+	if (logged && restore_log_find(path, &rec))
 		printf("  ts restored  %u at %s on %s (%+" PRId32 " from the dumped clock; offset %+" PRId32
 		       " from that host's TCP clock)\n", rec.ts_chosen, time_str(rec.time_ns, t, sizeof(t)), rec.host,
 		       (int32_t)(rec.ts_chosen - c->ts_clock), rec.ts_offset);
@@ -181,7 +188,8 @@ static void json_hex(struct json *j, const char *name, const uint8_t *p, uint32_
 }
 
 /* The fields of one image, inside an object the caller opened. */
-static void print_conn_json(struct json *j, const char *path, const struct tf_conn *c, size_t payload)
+static void print_conn_json(struct json *j, const char *path, const struct tf_conn *c, size_t payload,
+			    bool logged)
 {
 	struct restore_record rec;
 	char t[64], v[160];
@@ -223,7 +231,7 @@ static void print_conn_json(struct json *j, const char *path, const struct tf_co
 		json_null(j);
 	json_uint_field(j, "ts_restore_now", tf_ts_restore_value(c, realtime_ns(), 0));
 	json_name(j, "ts_restored");	/* from DIR/restore.log, once restored */
-	if (restore_log_find(path, &rec)) {
+	if (logged && restore_log_find(path, &rec)) {
 		json_object_start(j);
 		json_uint_field(j, "ts", rec.ts_chosen);
 		json_int_field(j, "offset", rec.ts_offset);
@@ -300,45 +308,114 @@ static int show_image(struct json *j, const char *path, const struct tf_index_en
 		rc = 1;
 	}
 	if (j) {
-		print_conn_json(j, path, &c, payload);
+		print_conn_json(j, path, &c, payload, true);
 		json_object_end(j);
 	} else {
-		print_conn_text(path, &c, payload);
+		print_conn_text(path, &c, payload, true);
 	}
 	tf_conn_free(&c);
 	return rc;
 }
 
-static int show_dir(struct json *j, const char *dir, size_t payload)
+/* A dump's index: its fields inside an object the caller opened, or a text header. */
+static void print_index(struct json *j, const char *what, const char *path, const struct tf_index *ix)
 {
-	struct tf_index ix;
-	char t[64], path[PATH_MAX];
-	int rc = 0;
+	char t[64];
 
-	if (tf_index_read(dir, &ix)) {
-		if (j) {
-			json_object_start(j);
-			json_string_field(j, "dir", dir);
-			json_string_field(j, "error", tf_strerror());
-			json_object_end(j);
-			return 1;
-		}
-		return cli_error("%s", tf_strerror());
-	}
 	if (j) {
-		json_object_start(j);
-		json_string_field(j, "dir", dir);
-		json_uint_field(j, "pid", ix.pid);
-		json_uint_field(j, "time_ns", ix.time_ns);
-		json_string_field(j, "time", time_str(ix.time_ns, t, sizeof(t)));
-		json_string_field(j, "host", ix.host);
+		json_string_field(j, what, path);
+		json_uint_field(j, "pid", ix->pid);
+		json_uint_field(j, "time_ns", ix->time_ns);
+		json_string_field(j, "time", time_str(ix->time_ns, t, sizeof(t)));
+		json_string_field(j, "host", ix->host);
 		json_name(j, "connections");
 		json_array_start(j);
 	} else {
-		printf("dump %s\n  host %s, pid %u, at %s, %u connection%s\n", dir,
-		       ix.host[0] ? ix.host : "(unknown)", ix.pid, time_str(ix.time_ns, t, sizeof(t)),
-		       ix.n, ix.n == 1 ? "" : "s");
+		printf("%s %s\n  host %s, pid %u, at %s, %u connection%s\n", what, path,
+		       ix->host[0] ? ix->host : "(unknown)", ix->pid, time_str(ix->time_ns, t, sizeof(t)),
+		       ix->n, ix->n == 1 ? "" : "s");
 	}
+}
+
+/* A dump that cannot be read: {"dir"|"stream": path, "error": ...}, or the error line. */
+static int show_unreadable(struct json *j, const char *what, const char *path)
+{
+	if (!j)
+		return cli_error("%s", tf_strerror());
+	json_object_start(j);
+	json_string_field(j, what, path);
+	json_string_field(j, "error", tf_strerror());
+	json_object_end(j);
+	return 1;
+}
+
+/* An image stream, checked whole before anything is printed. */
+static int show_stream(struct json *j, const char *path, size_t payload)
+{
+	const char *name = path;
+	struct tf_conn *c;
+	struct tf_index ix;
+	char label[PATH_MAX + 80];
+
+	if (tf_stream_read_path(path, &ix, &c))
+		return show_unreadable(j, "stream", name);
+	if (j)
+		json_object_start(j);
+	print_index(j, "stream", name, &ix);
+	for (uint32_t i = 0; i < ix.n; i++) {
+		snprintf(label, sizeof(label), "%s:%s", name, ix.entries[i].file);
+		if (j) {
+			json_object_start(j);
+			json_string_field(j, "file", ix.entries[i].file);
+			print_conn_json(j, label, &c[i], payload, false);
+			json_object_end(j);
+		} else {
+			printf("\n");
+			print_conn_text(label, &c[i], payload, false);
+		}
+	}
+	if (j) {
+		json_array_end(j);
+		json_object_end(j);
+	}
+	tf_stream_conns_free(c, ix.n);
+	tf_index_free(&ix);
+	return 0;
+}
+
+/* NAME.tfc or index.tfi: a dump directory's file, never a stream. */
+static bool dump_file_name(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n >= 4 && (!strcmp(path + n - 4, ".tfc") || !strcmp(path + n - 4, ".tfi"));
+}
+
+/* A regular file that starts as a frame does: an image stream, not an image. */
+static bool starts_as_stream(const char *path)
+{
+	uint8_t b[4];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	bool yes;
+
+	if (fd < 0)
+		return false;
+	yes = read(fd, b, sizeof(b)) == (ssize_t)sizeof(b) && !memcmp(b, "TFFR", 4);
+	close(fd);
+	return yes;
+}
+
+static int show_dir(struct json *j, const char *dir, size_t payload)
+{
+	struct tf_index ix;
+	char path[PATH_MAX];
+	int rc = 0;
+
+	if (tf_index_read(dir, &ix))
+		return show_unreadable(j, "dir", dir);
+	if (j)
+		json_object_start(j);
+	print_index(j, j ? "dir" : "dump", dir, &ix);
 	for (uint32_t i = 0; i < ix.n; i++) {
 		if (!j)
 			printf("\n");
@@ -393,11 +470,17 @@ int cmd_show(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	path = argv[optind];
-	if (stat(path, &st))
+	if (strcmp(path, "-") && stat(path, &st))
 		return cli_error("show %s: %s", path, strerror(errno));
 
 	j = cli_json_open();
-	if (S_ISDIR(st.st_mode))
+	/* Not a regular file: a stream (a FIFO, a socket), unless it has the
+	 * name of a dump directory's file, which is refused as one (not read:
+	 * a FIFO there would hang us). */
+	if (!strcmp(path, "-") || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) && !dump_file_name(path)) ||
+	    (S_ISREG(st.st_mode) && starts_as_stream(path)))
+		rc = show_stream(j, path, payload);
+	else if (S_ISDIR(st.st_mode))
 		rc = show_dir(j, path, payload);
 	else
 		rc = show_image(j, path, NULL, payload);

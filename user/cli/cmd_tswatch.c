@@ -30,6 +30,7 @@
 #include "cli.h"
 #include "lock.h"
 #include "tsval.h"
+#include "tswatch_event.h"
 
 #define EXIT_REGRESSION 3
 #define EXIT_LOST 4
@@ -89,48 +90,12 @@ static const char usage[] =
 	"\n"
 	"Needs CAP_BPF and CAP_NET_ADMIN.\n";
 
-static const char *const kind_names[] = {
-	[TF_TSV_EV_FIRST] = "first",
-	[TF_TSV_EV_REGRESSION] = "regression",
-	[TF_TSV_EV_JUMP] = "jump",
-};
-
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-struct filter {
-	bool has_local, has_peer;
-	struct tf_endpoint local, peer;
-};
-
-struct watch {
-	struct filter f;
-	bool quiet;
-	struct json *j;
-	uint64_t start_ns;	/* CLOCK_MONOTONIC (the recorder's bpf_ktime_get_ns) at our start */
-	unsigned long events, regressions, jumps;
-};
-
-static bool endpoint_match(const struct tf_endpoint *want, const struct tf_endpoint *got)
-{
-	int len = want->family == AF_INET ? 4 : 16;
-
-	if (want->port && want->port != got->port)
-		return false;
-	return want->family == got->family && !memcmp(want->addr, got->addr, len);
-}
-
-static bool tuple_match(const struct filter *f, const struct tf_tuple *k)
-{
-	struct tf_endpoint l, p;
-
-	tf_tuple_endpoints(k, &l, &p);
-	return (!f->has_local || endpoint_match(&f->local, &l)) && (!f->has_peer || endpoint_match(&f->peer, &p));
 }
 
 /* An endpoint as the tuple keys have it: v4-mapped becomes IPv4. */
@@ -147,77 +112,14 @@ static int parse_filter_endpoint(const char *s, const char *opt, struct tf_endpo
 	return 0;
 }
 
-static void tuple_strs(const struct tf_tuple *k, char *l, char *p)
-{
-	struct tf_endpoint le, pe;
-
-	tf_tuple_endpoints(k, &le, &pe);
-	tf_endpoint_str(&le, l, TF_ADDRSTRLEN);
-	tf_endpoint_str(&pe, p, TF_ADDRSTRLEN);
-}
-
 static int skip_event(void *ctx, void *data, size_t len)
 {
 	(void)ctx, (void)data, (void)len;
 	return 0;
 }
 
-static int on_event(void *ctx, void *data, size_t len)
-{
-	struct watch *w = ctx;
-	const struct tf_tsval_event *e = data;
-	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
-	const char *dir;
-
-	if (len < sizeof(*e) || e->kind > TF_TSV_EV_JUMP || !tuple_match(&w->f, &e->tuple))
-		return 0;
-	/*
-	 * Before our start: left in the ring by a tswatch that was killed
-	 * (its watcher count stays up, so the recorder kept emitting).
-	 */
-	if (e->time_ns < w->start_ns)
-		return 0;
-	w->events++;
-	if (e->kind == TF_TSV_EV_REGRESSION)
-		w->regressions++;
-	if (e->kind == TF_TSV_EV_JUMP)
-		w->jumps++;
-	if (e->kind == TF_TSV_EV_FIRST && w->quiet)
-		return 0;
-	tuple_strs(&e->tuple, l, p);
-	dir = e->dir == TF_TSV_IN ? "in" : "out";
-	if (w->j) {
-		json_object_start(w->j);
-		json_string_field(w->j, "kind", kind_names[e->kind]);
-		json_string_field(w->j, "dir", dir);
-		json_string_field(w->j, "local", l);
-		json_string_field(w->j, "peer", p);
-		json_uint_field(w->j, "tsval", e->tsval);
-		json_uint_field(w->j, "prev", e->prev);
-		json_uint_field(w->j, "last", e->last);
-		json_int_field(w->j, "delta", (int32_t)(e->tsval - e->prev));
-		json_uint_field(w->j, "time_ns", e->time_ns);
-		json_object_end(w->j);
-		return 0;
-	}
-	switch (e->kind) {
-	case TF_TSV_EV_FIRST:
-		printf("first       %-3s %s %s %s  tsval %u\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval);
-		break;
-	case TF_TSV_EV_REGRESSION:
-		printf("REGRESSION  %-3s %s %s %s  tsval %u after max %u (%+d; previous packet %u)\n", dir, l,
-		       e->dir == TF_TSV_IN ? "<-" : "->", p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev), e->last);
-		break;
-	default:
-		printf("jump        %-3s %s %s %s  tsval %u after max %u (%+d)\n", dir, l, e->dir == TF_TSV_IN ? "<-" : "->",
-		       p, e->tsval, e->prev, (int32_t)(e->tsval - e->prev));
-	}
-	fflush(stdout);
-	return 0;
-}
-
 /* Every recorded connection that matches f: text lines or JSON array items. */
-static int list_records(const struct filter *f, struct json *j)
+static int list_records(const struct tswatch_filter *f, struct json *j)
 {
 	struct tf_tuple k, next, *prev = NULL;
 	char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
@@ -230,10 +132,10 @@ static int list_records(const struct filter *f, struct json *j)
 
 		k = next;
 		prev = &k;
-		if (tf_tsval_get(fd, &k, &v) || !tuple_match(f, &k))
+		if (tf_tsval_get(fd, &k, &v) || !tswatch_tuple_match(f, &k))
 			continue;
 		n++;
-		tuple_strs(&k, l, p);
+		tswatch_tuple_strs(&k, l, p);
 		if (j) {
 			json_object_start(j);
 			json_string_field(j, "local", l);
@@ -308,7 +210,7 @@ int cmd_tswatch(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct watch w = {};
+	struct tswatch w = { .out = stdout };
 	struct tf_tsval_attach_info info[MAX_DEVS] = {};
 	bool attach_only = false, detach_only = false, list_only = false, created_maps = false;
 	uint32_t max_jump = 0, slack = 0, max_tsvals = 0;
@@ -433,7 +335,7 @@ int cmd_tswatch(int argc, char **argv)
 	}
 	/*
 	 * Empty the ring of what a killed tswatch left, so that it does not
-	 * crowd out our events; on_event skips anything older that is still
+	 * crowd out our events; tswatch_on_event skips anything older that is still
 	 * there, and the loss counters are taken after: nor are earlier losses ours.
 	 */
 	rb = ring_buffer__new(ev_fd, skip_event, NULL, NULL);
@@ -442,7 +344,7 @@ int cmd_tswatch(int argc, char **argv)
 	ring_buffer__free(rb);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	w.start_ns = (uint64_t)t0.tv_sec * 1000000000 + t0.tv_nsec;
-	rb = ring_buffer__new(ev_fd, on_event, &w, NULL);
+	rb = ring_buffer__new(ev_fd, tswatch_on_event, &w, NULL);
 	if (!rb) {
 		cli_error("tswatch: ring buffer %s/%s: %s", g.bpffs, TF_PIN_TSVAL_EVENTS, strerror(errno));
 		goto out;

@@ -49,7 +49,8 @@ static void usage(FILE *f)
 		"                  mounts, so pins last (ip netns exec gives the command a\n"
 		"                  /sys of its own, where a bpffs it mounts does not)\n"
 		"  --bpffs DIR     where the pinned maps and links live\n"
-		"                  (default $TCPFERRY_BPFFS or /sys/fs/bpf/tcpferry)\n"
+		"                  (default $TCPFERRY_BPFFS or /sys/fs/bpf/tcpferry); a DIR\n"
+		"                  that is no bpffs gets one mounted on it only if empty\n"
 		"  -V, --version   print the version\n\n"
 		"See tcpferry(8).\n");
 }
@@ -73,7 +74,7 @@ static int enter_netns(const char *name)
 	return 0;
 }
 
-/* Take the global options out of argv (up to "--"); returns the new argc. */
+/* Take the global options out of argv (up to "--"); returns the new argc, or -1 (said). */
 static int take_globals(int argc, char **argv)
 {
 	int out = 1;
@@ -92,12 +93,17 @@ static int take_globals(int argc, char **argv)
 			g.json = g.pretty = true;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			g.verbose++;
-		} else if ((!strcmp(a, "-n") || !strcmp(a, "--netns")) && i + 1 < argc) {
-			g.netns = argv[++i];
+		} else if (!strcmp(a, "-n") || !strcmp(a, "--netns") || !strcmp(a, "--bpffs")) {
+			/* The next word is the value, even one that looks like an option. */
+			if (i + 1 >= argc || !strcmp(argv[i + 1], "--"))
+				return cli_error("%s needs a value (%s); see tcpferry --help", a,
+						 a[2] == 'b' ? "a pin directory" : "a network namespace"), -1;
+			if (a[2] == 'b')
+				g.bpffs = argv[++i];
+			else
+				g.netns = argv[++i];
 		} else if (!strncmp(a, "--netns=", 8)) {
 			g.netns = a + 8;
-		} else if (!strcmp(a, "--bpffs") && i + 1 < argc) {
-			g.bpffs = argv[++i];
 		} else if (!strncmp(a, "--bpffs=", 8)) {
 			g.bpffs = a + 8;
 		} else {
@@ -115,7 +121,13 @@ int main(int argc, char **argv)
 	mv_phase_start();
 	g.bpffs = env && *env ? env : "/sys/fs/bpf/tcpferry";
 	argc = take_globals(argc, argv);
-	cli_report_moves();
+	if (argc < 0)
+		return EXIT_USAGE;
+	cli_report_moves();	/* after -v and -j: the reporter takes them */
+	if (!*g.bpffs)
+		return cli_error("--bpffs needs a directory, not an empty value; see tcpferry --help"), EXIT_USAGE;
+	if (g.netns && !*g.netns)
+		return cli_error("-n needs a network namespace, not an empty value; see ip netns list"), EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

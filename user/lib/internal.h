@@ -25,6 +25,15 @@ void tf_error_clear(void);
  */
 bool tf_endpoint_wire_v4(const struct tf_endpoint *e, uint8_t out[4]);
 
+/*
+ * path opened for reading only as a file tcpferry could have written
+ * (images/FORMAT.md): not through a symbolic link, a regular file (or, with
+ * fifo_ok, a fifo, opened as one), owned by root or getuid(), not writable
+ * by group or others, in a directory owned likewise and not so writable.
+ * The fd, or -errno with the reason as the library's error.  images/image.c.
+ */
+int tf_open_trusted(const char *path, bool fifo_ok);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/socket.h>
@@ -76,10 +77,42 @@ static int mount_would_vanish(const char *where)
 			"on a bpffs mounted on the host", where);
 }
 
+/*
+ * A bpffs mounted on a directory hides what it holds (a dump directory
+ * given to --bpffs by mistake: its images vanish from view): only on an
+ * empty one.  dir is the --bpffs path, where the mount point it names.
+ */
+static int check_empty(const char *where, const char *dir)
+{
+	struct dirent *e;
+	char first[NAME_MAX + 1] = "", more[32] = "";
+	int n = 0;
+	DIR *d = opendir(where);
+
+	if (!d)
+		return tf_fail(errno, "pin directory %s: %s", dir, where);
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!n++)
+			snprintf(first, sizeof(first), "%s", e->d_name);
+	}
+	closedir(d);
+	if (!n)
+		return 0;
+	if (n > 1)
+		snprintf(more, sizeof(more), " and %d more", n - 1);
+	return tf_failx(ENOTEMPTY, "pin directory %s: %s is no bpffs and not empty (it holds '%s'%s), and a bpffs "
+			"mounted there would hide what it holds; give --bpffs an empty directory or one on a bpffs "
+			"(default /sys/fs/bpf/tcpferry; mount -t bpf bpf DIR makes one)", dir, where, first, more);
+}
+
 static int mount_bpffs(const char *dir)
 {
 	int err = mount_would_vanish(dir);
 
+	if (!err)
+		err = check_empty(dir, dir);
 	if (err)
 		return err;
 	if (mount("bpf", dir, "bpf", 0, "mode=0700"))
@@ -95,6 +128,8 @@ int tf_pin_dir_prepare(const char *dir, char *mounted, size_t mounted_len)
 
 	if (mounted && mounted_len)
 		mounted[0] = '\0';
+	if (!*dir)
+		return tf_failx(EINVAL, "pin directory '': an empty path; give --bpffs a directory");
 	if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
 		return tf_failx(ENAMETOOLONG, "pin directory %s: path too long", dir);
 	slash = strrchr(parent, '/');
@@ -140,6 +175,8 @@ int tf_pin_dir_prepare(const char *dir, char *mounted, size_t mounted_len)
 				dir, parent);
 	int err = mount_would_vanish(dir);
 
+	if (!err)
+		err = check_empty(parent, dir);
 	if (err)
 		return err;
 	if (mount("bpf", parent, "bpf", 0, "mode=0700"))

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -105,8 +106,16 @@ int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
 	if (getint(fd, SOL_SOCKET, SO_DOMAIN, &domain) || getint(fd, SOL_SOCKET, SO_TYPE, &type) ||
 	    getint(fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return tf_fail(errno, "reading the socket's type");
-	if (domain != AF_INET && domain != AF_INET6)
-		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (address family %d)", domain);
+	if (domain != AF_INET && domain != AF_INET6) {
+		const char *kind = domain == AF_UNIX ? "a unix" : domain == AF_NETLINK ? "a netlink" :
+				   domain == AF_PACKET ? "a packet" : domain == AF_VSOCK ? "a vsock" : NULL;
+
+		if (kind)
+			return tf_failx(EPROTONOSUPPORT, "%s socket, not TCP (only TCP connections can be carried)",
+					kind);
+		return tf_failx(EPROTONOSUPPORT, "a socket of address family %d, not TCP (only TCP connections "
+				"can be carried)", domain);
+	}
 	if (type != SOCK_STREAM)
 		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (%s)",
 				type == SOCK_DGRAM ? "UDP or other datagram" : "not a stream");
@@ -491,11 +500,49 @@ static int repair_options(int fd, const struct tf_conn *c)
 	return 0;
 }
 
+/* Is e's address one of this network namespace's own?  (A plain bind to it, port 0.) */
+static bool address_is_local(const struct tf_endpoint *e)
+{
+	struct tf_endpoint any = *e;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, ok;
+
+	any.port = 0;
+	len = sockaddr_from(&any, &ss);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return true;	/* cannot tell: say nothing about it */
+	ok = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRNOTAVAIL;
+	close(fd);
+	return ok;
+}
+
+/* e's address alone, as ip addr add takes it ("198.18.0.1/32", "fd00::1/128"). */
+static const char *addr_arg(const struct tf_endpoint *e, char *buf, size_t len)
+{
+	uint8_t v4[4];
+	char a[INET6_ADDRSTRLEN] = "?";
+	bool is4 = tf_endpoint_wire_v4(e, v4);
+
+	inet_ntop(is4 ? AF_INET : AF_INET6, is4 ? (const void *)v4 : (const void *)e->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%d", a, is4 ? 32 : 128);
+	return buf;
+}
+
+/* IPv4 on the wire (AF_INET, or v4-mapped): its connect() needs a local source address. */
+static bool ipv4_wire(const struct tf_conn *c)
+{
+	uint8_t v4[4];
+
+	return tf_endpoint_wire_v4(&c->local, v4);
+}
+
 static int bind_local(int fd, const struct tf_conn *c, bool freebind)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sockaddr_from(&c->local, &ss);
-	char a[TF_ADDRSTRLEN];
+	char a[TF_ADDRSTRLEN], arg[64];
 
 	if (freebind && (c->sock_family == AF_INET ? setint(fd, IPPROTO_IP, IP_FREEBIND, 1)
 						   : setint(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)))
@@ -503,6 +550,11 @@ static int bind_local(int fd, const struct tf_conn *c, bool freebind)
 	if (bind(fd, (struct sockaddr *)&ss, len) == 0)
 		return 0;
 	tf_endpoint_str(&c->local, a, sizeof(a));
+	if (errno == EADDRNOTAVAIL && ipv4_wire(c))
+		return tf_failx(EADDRNOTAVAIL,
+				"bind %s: address not on this host; add it (ip addr add %s dev lo, or on the device "
+				"that carries it) and retry (an IPv4 connect needs it here, so --freebind would not do)", a,
+				addr_arg(&c->local, arg, sizeof(arg)));
 	if (errno == EADDRNOTAVAIL)
 		return tf_failx(EADDRNOTAVAIL,
 				"bind %s: address not on this host; add it (ip addr add) or restore with --freebind", a);
@@ -515,17 +567,31 @@ static int connect_peer(int fd, const struct tf_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sockaddr_from(&c->peer, &ss);
-	char a[TF_ADDRSTRLEN];
+	char a[TF_ADDRSTRLEN], l[TF_ADDRSTRLEN], arg[64];
 
 	if (connect(fd, (struct sockaddr *)&ss, len) == 0)
 		return 0;
 	tf_endpoint_str(&c->peer, a, sizeof(a));
+	tf_endpoint_str(&c->local, l, sizeof(l));
 	if (errno == EADDRNOTAVAIL || errno == EADDRINUSE || errno == EISCONN)
 		return tf_failx(EADDRINUSE,
 				"connect %s: this 4-tuple is already in use on this host (is the source socket still alive here?)",
 				a);
+	/*
+	 * A bind with --freebind takes an address this host does not have, but
+	 * the kernel routes an IPv4 connect() only from a local source address
+	 * (ip_route_output_key_hash_rcu() in net/ipv4/route.c: -ENETUNREACH
+	 * unless the flow has FLOWI_FLAG_ANYSRC, which only IP_TRANSPARENT
+	 * gives), whatever the route to the peer.
+	 */
+	if (errno == ENETUNREACH && !address_is_local(&c->local))
+		return tf_failx(ENETUNREACH,
+				"connect %s from %s: the local address is not on this host; --freebind got the bind "
+				"past that, but the kernel routes an IPv4 connect only from a local address: add it "
+				"(ip addr add %s dev lo, or on the device that carries it) and retry", a, l,
+				addr_arg(&c->local, arg, sizeof(arg)));
 	if (errno == ENETUNREACH || errno == EHOSTUNREACH)
-		return tf_failx(errno, "connect %s: no route to the peer from this host", a);
+		return tf_failx(errno, "connect %s: no route to the peer from this host; add one (ip route) and retry", a);
 	return tf_fail(errno, "connect %s", a);
 }
 

@@ -61,7 +61,10 @@ int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *
 	memset(r, 0, sizeof(*r));
 	r->nl = -1;
 	snprintf(r->text, sizeof(r->text), "route %s via %s", prefix, via);
-	snprintf(buf, sizeof(buf), "%s", prefix);
+	/* Cut short, "10.0.0.0/0000...8" would read as another prefix. */
+	if (snprintf(buf, sizeof(buf), "%s", prefix) >= (int)sizeof(buf))
+		return tf_failx(EINVAL, "%s: prefix of %zu characters, not an address", r->text,
+				strlen(prefix));
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash++ = '\0';

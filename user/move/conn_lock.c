@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "attach.h"
+#include "sockdiag.h"
 #include "report.h"
 #include "conn_lock.h"
 
@@ -155,6 +156,145 @@ int conn_locks_add_tuples(struct conn_locks *l, const struct tf_tuple *k, int n,
 	return err ? 1 : 0;
 }
 
+/* "ESTABLISHED, pid 123 tf-stream" and the way out for a live owner of tuple. */
+static void describe_owner(const struct tf_tuple_owner *o, char *who, size_t wlen, char *out, size_t olen)
+{
+	char comm[32] = "", pstate = '?';
+	const char *state = tf_tcp_state_name(o->state);
+	pid_t pid = tf_socket_pid(o->inode, comm, sizeof(comm), &pstate);
+
+	if (!pid) {
+		snprintf(who, wlen, "%s, no process: a leftover of a killed program or restore", state);
+		snprintf(out, olen, "destroy it while its tuple is locked (ss -K, as tools/migrate.sh restore does), "
+			 "then retry");
+	} else if (pstate == 'T' || pstate == 't') {
+		snprintf(who, wlen, "%s, pid %d %s, stopped", state, (int)pid, comm);
+		snprintf(out, olen, "if pid %d is the dumped source (in repair mode it sends nothing), kill it first "
+			 "and retry; otherwise restore on another host", (int)pid);
+	} else {
+		snprintf(who, wlen, "%s, pid %d %s", state, (int)pid, comm);
+		snprintf(out, olen, "the connection is alive here (a dump with --leave-running, or the wrong host): "
+			 "restore it on another host, or end pid %d first", (int)pid);
+	}
+}
+
+int conn_owners_find(size_t n, conn_at_fn at, void *arg, const char *done, char *msg, size_t len)
+{
+	struct tf_tuple_owner *o;
+	struct tf_tuple *k;
+	int owned, ret = 0;
+
+	if (!n)
+		return 0;
+	k = calloc(n, sizeof(*k));
+	o = calloc(n, sizeof(*o));
+	if (!k || !o) {
+		ret = -ENOMEM;
+		snprintf(msg, len, "no memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct tf_conn *c = at(arg, i, NULL);
+
+		if ((ret = tf_tuple_make(&c->local, &c->peer, &k[i]))) {
+			snprintf(msg, len, "%s", tf_strerror());
+			goto out;
+		}
+	}
+	owned = tf_tuple_owners(k, n, o);
+	if (owned < 0) {
+		ret = owned;
+		snprintf(msg, len, "cannot tell whether a live socket here owns these 4-tuples (%s)", tf_strerror());
+		goto out;
+	}
+	for (size_t i = 0; owned && i < n; i++) {
+		char tuple[TF_TUPLESTRLEN], who[160], way[256], more[64] = "";
+		const char *name = NULL;
+
+		if (!o[i].state)
+			continue;
+		at(arg, i, &name);
+		tf_tuple_str(&k[i], tuple, sizeof(tuple));
+		describe_owner(&o[i], who, sizeof(who), way, sizeof(way));
+		if (owned > 1)
+			snprintf(more, sizeof(more), " (%d of %zu 4-tuples are)", owned, n);
+		snprintf(msg, len, "%s%s%s: this 4-tuple is already in use on this host by a live socket (%s)%s; %s: %s",
+			 name ? name : "", name ? ": " : "", tuple, who, more, done, way);
+		ret = 1;
+		break;
+	}
+out:
+	free(k);
+	free(o);
+	return ret;
+}
+
+int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done)
+{
+	char msg[1024];
+	int r = conn_owners_find(n, at, arg, done, msg, sizeof(msg));
+
+	if (r > 0)
+		return mv_error("%s %s", what, msg);
+	if (r == -ENOMEM)
+		return mv_error("%s: no memory", what);
+	if (r < 0)	/* the kernel still refuses a taken tuple at connect() */
+		mv_warn("%s: %s; going on", what, msg);
+	return 0;
+}
+
+int conn_locks_release_owned(struct conn_locks *l)
+{
+	struct tf_tuple_owner *o;
+	struct tf_tuple *k;
+	int n = 0, owned, kept = 0, released = 0;
+
+	if (!l->n || !l->t)
+		return 0;
+	k = calloc(l->n, sizeof(*k));
+	o = calloc(l->n, sizeof(*o));
+	if (!k || !o)
+		goto out;
+	/* Only the locks taken here: one found (the dump's, an orchestrator's) is not ours to drop. */
+	for (int i = 0; i < l->n; i++)
+		if (!l->adopted[i])
+			k[n++] = l->keys[i];
+	owned = tf_tuple_owners(k, n, o);
+	if (owned < 0) {
+		mv_warn("cannot tell whether a live socket here owns the 4-tuples locked (%s); "
+			"check with ss and drop such locks (tcpferry lock del)", tf_strerror());
+		goto out;
+	}
+	for (int i = 0, j = 0; i < l->n; i++) {
+		char tuple[TF_TUPLESTRLEN], who[160], way[256];
+		int err;
+
+		if (l->adopted[i] || !o[j++].state) {
+			l->keys[kept] = l->keys[i];
+			l->adopted[kept++] = l->adopted[i];
+			continue;
+		}
+		tf_tuple_str(&l->keys[i], tuple, sizeof(tuple));
+		describe_owner(&o[j - 1], who, sizeof(who), way, sizeof(way));
+		err = tf_lock_del(l->t, &l->keys[i]);
+		if (err && err != -ENOENT) {
+			mv_warn("unlock %s: %s; a live socket here owns it (%s): drop the lock by hand "
+				"(tcpferry lock del)", tuple, tf_strerror(), who);
+			l->keys[kept] = l->keys[i];
+			l->adopted[kept++] = false;
+			continue;
+		}
+		released++;
+		mv_warn("lock %s dropped again: a live socket here owns it (%s), and the lock would drop its packets",
+			tuple, who);
+	}
+	l->n = kept;
+out:
+	free(k);
+	free(o);
+	return released;
+}
+
 void conn_locks_release(struct conn_locks *l, bool adopted)
 {
 	char tuple[TF_TUPLESTRLEN];
@@ -181,6 +321,15 @@ void conn_locks_release(struct conn_locks *l, bool adopted)
 				 tf_strerror());
 	}
 	l->n = 0;
+}
+
+int conn_locks_taken(const struct conn_locks *l, bool adopted)
+{
+	int n = 0;
+
+	for (int i = 0; i < l->n; i++)
+		n += l->adopted[i] == adopted;
+	return n;
 }
 
 uint64_t conn_locks_dropped(const struct conn_locks *l)

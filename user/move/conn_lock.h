@@ -8,6 +8,7 @@
 #ifndef TF_CONN_LOCK_H
 #define TF_CONN_LOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lock.h"
@@ -48,6 +49,29 @@ int conn_locks_add_tuples(struct conn_locks *l, const struct tf_tuple *k, int n,
  * finished restore: their purpose is over).
  */
 void conn_locks_release(struct conn_locks *l, bool adopted);
+/*
+ * After a failure: drop each lock this command took (not one it adopted) on
+ * a 4-tuple that a live socket of this network namespace owns (sockdiag.h),
+ * saying so; a lock there would drop that connection's packets.  Returns how
+ * many it dropped.
+ */
+int conn_locks_release_owned(struct conn_locks *l);
+/* How many of the locks held were taken here (adopted false) or found (true). */
+int conn_locks_taken(const struct conn_locks *l, bool adopted);
+
+/*
+ * Before anything is locked: refuse if a live socket of this network
+ * namespace owns any of the n connections' 4-tuples (at(arg, i, &name) gives
+ * the i-th and, when name is not NULL, its name for the message).  Prints
+ * one error naming the first, its owner, what was not done (done: "nothing
+ * was locked or restored") and the way out (prefixed by what), and returns 1; 0 when none is owned, or when sock_diag cannot tell (a
+ * warning: the kernel still refuses a taken tuple at connect()).
+ */
+typedef const struct tf_conn *(*conn_at_fn)(void *arg, size_t i, const char **name);
+int conn_owners_check(size_t n, conn_at_fn at, void *arg, const char *what, const char *done);
+/* The same, the line in msg instead of printed: 1 owned, 0 none, -errno could not tell (msg says why). */
+int conn_owners_find(size_t n, conn_at_fn at, void *arg, const char *done, char *msg, size_t len);
+
 /* Packets the locks this command holds have dropped so far, both ways. */
 uint64_t conn_locks_dropped(const struct conn_locks *l);
 /* Forget them (they stay in the table) and close the table. */

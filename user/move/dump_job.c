@@ -20,22 +20,6 @@
 #include "tcp_auth.h"
 #include "tsval.h"
 
-static int prepare_dir(const char *dir, bool *made)
-{
-	struct stat st;
-	char path[4096];
-
-	*made = mkdir(dir, 0700) == 0;
-	if (!*made && errno != EEXIST)
-		return mv_error("--out %s: cannot create: %s", dir, strerror(errno));
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode))
-		return mv_error("--out %s: not a directory", dir);
-	snprintf(path, sizeof(path), "%s/index.tfi", dir);
-	if (access(path, F_OK) == 0)
-		return mv_error("--out %s: already holds a dump (index.tfi); choose an empty directory", dir);
-	return 0;
-}
-
 /*
  * A socket dump leaves behind that still carries (or is making) a connection:
  * TCP or MPTCP, neither listening nor closed.  Those the new program will not
@@ -191,23 +175,6 @@ static void describe(const struct dumped *d, char *buf, size_t len)
 		 tf_endpoint_str(&d->conn.peer, p, sizeof(p)));
 }
 
-/* A dump that is undone leaves no payload behind. */
-static void remove_images(const char *dir, const struct tf_index *ix, int written, bool made)
-{
-	char path[4096];
-
-	if (!dir)
-		return;
-	for (int i = 0; i < written; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, ix->entries[i].file);
-		unlink(path);
-	}
-	snprintf(path, sizeof(path), "%s/index.tfi", dir);
-	unlink(path);
-	if (made)
-		rmdir(dir);	/* ours: gone again (the user's stays) */
-}
-
 static int find_sockets(struct dump_job *j)
 {
 	int err;
@@ -340,11 +307,14 @@ fail:
 
 int dump_job_collect(struct dump_job *j)
 {
-	if (j->dir && prepare_dir(j->dir, &j->made_dir))
+	j->sink.out = j->dir;
+	j->sink.fd = j->out_fd;
+	j->sink.use_fd = j->out_to_fd;
+	/* Without --out, nothing is written: the caller sends what is in memory. */
+	if ((j->dir || j->out_to_fd) && image_sink_open(&j->sink))
 		return 1;
 	if (find_sockets(j)) {
-		if (j->made_dir)
-			rmdir(j->dir);
+		image_sink_undo(&j->sink);
 		return 1;
 	}
 	fault_point("dump-listed");
@@ -416,7 +386,6 @@ int dump_job_take(struct dump_job *j)
 	}
 
 	fault_point("dump-repaired");
-	/* Images, then the index last: a directory with an index is complete. */
 	j->ix.pid = j->pid;
 	j->ix.n = j->n;
 	j->ix.time_ns = j->d[0].conn.dump_time_ns;
@@ -427,24 +396,23 @@ int dump_job_take(struct dump_job *j)
 		goto undo;
 	}
 	for (int i = 0; i < j->n; i++) {
-		char path[4096];
-
 		snprintf(j->ix.entries[i].file, sizeof(j->ix.entries[i].file), "conn-%04d.tfc", i + 1);
 		j->ix.entries[i].local = j->d[i].conn.local;
 		j->ix.entries[i].peer = j->d[i].conn.peer;
-		if (!j->dir)
-			continue;	/* kept in memory, for the caller to send */
-		snprintf(path, sizeof(path), "%s/%s", j->dir, j->ix.entries[i].file);
-		err = tf_image_write(path, &j->d[i].conn);
-		if (err) {
-			mv_lib_error(err, "dump pid %d", j->pid);
-			goto undo;
-		}
-		j->written++;
+	}
+	err = image_sink_begin(&j->sink, &j->ix);
+	for (int i = 0; !err && i < j->n; i++)
+		err = image_sink_conn(&j->sink, &j->d[i].conn);
+	if (!err)	/* a stream's reader has all but END: what the fault point leaves */
+		err = image_sink_flush(&j->sink);
+	if (err) {
+		mv_lib_error(err, "dump pid %d to %s", j->pid, image_sink_name(&j->sink));
+		goto undo;
 	}
 	mv_phase("images");
 	fault_point("dump-images");
-	err = j->dir ? tf_index_write(j->dir, &j->ix) : 0;
+	/* The index (a directory), or END (a stream): now the dump is complete. */
+	err = image_sink_commit(&j->sink);
 	if (err) {
 		mv_lib_error(err, "dump pid %d", j->pid);
 		goto undo;
@@ -475,14 +443,14 @@ void dump_job_undo(struct dump_job *j)
 		}
 	conn_locks_release(&j->locks, false);
 	tf_proc_cont(j->pidfd, j->pid);
-	remove_images(j->dir, &j->ix, j->written, j->made_dir);
-	j->written = 0;
+	image_sink_undo(&j->sink);
 	mv_info("tcpferry: dump undone: pid %d continues with its connections where they were", j->pid);
 }
 
 void dump_job_free(struct dump_job *j)
 {
 	conn_locks_done(&j->locks);
+	image_sink_free(&j->sink);
 	for (int i = 0; i < j->n; i++) {
 		close(j->d[i].ours);
 		tf_conn_free(&j->d[i].conn);

@@ -2,9 +2,11 @@
 /*
  * The work of `tcpferry dump`, shared with `tcpferry migrate move`: stop the
  * process, lock each connection, put it in repair mode, read it, write the
- * images and then the index (a directory with an index is a complete dump).
- * A failure undoes all of it: repair off without a probe, the locks this job
- * took dropped, the process continued, the images removed.
+ * images and then the index (a directory with an index is a complete dump),
+ * or the image stream (complete with its END frame; image_io.h).  A failure,
+ * a stream whose reader went away too, undoes all of it: repair off without
+ * a probe, the locks this job took dropped, the process continued, the
+ * images (or the stream file) removed.
  */
 #ifndef TF_DUMP_JOB_H
 #define TF_DUMP_JOB_H
@@ -13,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conn_lock.h"
+#include "image_io.h"
 #include "tcpferry.h"
 
 struct dumped {
@@ -32,7 +35,10 @@ struct dump_job {
 	int pidfd;
 	const int *want;	/* only these fds; NULL: every established TCP socket */
 	int n_want;
-	const char *dir;	/* NULL: no files; the images stay in d[i].conn, the index in ix */
+	const char *dir;	/* --out: a directory, a stream file, a FIFO, or "-"; NULL: no
+				 * images written, they stay in d[i].conn, the index in ix */
+	int out_fd;		/* with out_to_fd: the stream goes to this fd (for "-") */
+	bool out_to_fd;
 	const char *bpffs;	/* the source host's lock table and tsval recorder */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
@@ -45,8 +51,7 @@ struct dump_job {
 	int n;
 	struct tf_index ix;
 	struct conn_locks locks;
-	int written;		/* images on disk */
-	bool made_dir;		/* dir did not exist before */
+	struct image_sink sink;	/* where the images go (image_io.h) */
 };
 
 /* The whole dump; prints its errors.  0, or 1 with everything undone. */

@@ -31,7 +31,7 @@
  *   receive-hello      WELCOME sent
  *   receive-prepared   every tuple locked here, PREPARED sent
  *   receive-received   every image read and validated; nothing built
- *   receive-built      the sockets rebuilt in repair mode, BUILT sent
+ *   receive-built      the sockets rebuilt in repair mode, BUILT not sent yet
  *   receive-committing COMMIT received (journal: committing); still in repair
  *   receive-committed  live, handed over, unlocked; COMMITTED not sent
  *

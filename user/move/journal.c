@@ -23,11 +23,11 @@ static int make_dirs(const char *dir)
 			continue;
 		*s = '\0';
 		if (mkdir(path, 0700) && errno != EEXIST)
-			return tf_fail(-errno, "journal directory %s", path);
+			return tf_fail(errno, "journal directory %s", path);
 		*s = '/';
 	}
 	if (mkdir(path, 0700) && errno != EEXIST)
-		return tf_fail(-errno, "journal directory %s", path);
+		return tf_fail(errno, "journal directory %s", path);
 	return 0;
 }
 
@@ -41,7 +41,7 @@ int mv_journal_open(struct mv_journal *j, const char *dir, const char *id)
 	snprintf(j->path, sizeof(j->path), "%s/%s.state", dir, id);
 	j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (j->fd < 0)
-		return tf_fail(-errno, "journal %s%s", j->path,
+		return tf_fail(errno, "journal %s%s", j->path,
 			       errno == EEXIST ? " (a move with this id ran here already)" : "");
 	return 0;
 }
@@ -61,7 +61,7 @@ int mv_journal_mark(struct mv_journal *j, const char *state, const char *detail)
 		if (*s == '\n' || *s == '\t')
 			*s = ' ';
 	if (write(j->fd, line, n) != n || fdatasync(j->fd))
-		return tf_fail(errno ? -errno : -EIO, "journal %s", j->path);
+		return tf_fail(errno ? errno : EIO, "journal %s", j->path);
 	return 0;
 }
 
@@ -80,15 +80,15 @@ int mv_journal_read(const char *dir, const char *id, struct mv_journal_state *ou
 
 	memset(out, 0, sizeof(*out));
 	if (strchr(id, '/') || !*id || id[0] == '.')
-		return tf_failx(-EINVAL, "move id '%s': not a move id (letters, digits, '-', '.', '_')", id);
+		return tf_failx(EINVAL, "move id '%s': not a move id (letters, digits, '-', '.', '_')", id);
 	snprintf(path, sizeof(path), "%s/%s.state", dir, id);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return tf_fail(-errno, "journal %s", path);
+		return tf_fail(errno, "journal %s", path);
 	f = fdopen(fd, "r");
 	if (!f) {
 		close(fd);
-		return tf_fail(-errno, "journal %s", path);
+		return tf_fail(errno, "journal %s", path);
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char *tab = strchr(line, '\t'), *tab2;
@@ -107,6 +107,6 @@ int mv_journal_read(const char *dir, const char *id, struct mv_journal_state *ou
 	}
 	fclose(f);
 	if (!out->steps)
-		return tf_failx(-ENODATA, "journal %s: empty", path);
+		return tf_failx(ENODATA, "journal %s: empty", path);
 	return 0;
 }

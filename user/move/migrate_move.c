@@ -116,6 +116,12 @@ static void write_times(const char *work, const double *ms, double window)
 		mv_warn("migrate move: %s: %s", path, strerror(errno));
 }
 
+static const struct tf_conn *dumped_at(void *arg, size_t i, const char **name)
+{
+	(void)name;
+	return &((struct dump_job *)arg)->d[i].conn;
+}
+
 int migrate_move(const struct move_opts *o, struct move_result *res)
 {
 	char src[4096], dst[4096];
@@ -186,6 +192,11 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 	if (enter(to_ns, "target"))
 		goto unlock_target;
 	rj.locks.bpffs = o->to_bpffs;
+	/* A live socket there with one of these tuples: a lock would drop
+	 * its packets, and the restore could not take the tuple anyway. */
+	if (conn_owners_check(dj.n, dumped_at, &dj, "migrate move: target:",
+			      "nothing was locked or stopped"))
+		goto unlock_target;
 	for (int i = 0; i < dj.n; i++)
 		if (conn_locks_add(&rj.locks, &dj.d[i].conn, TF_LOCK_RESTORE, (uint64_t)o->ttl * 1000000000ull))
 			goto unlock_target;

@@ -15,8 +15,7 @@
 #include "proto.h"
 
 static const char *const type_names[] = {
-	"HELLO", "WELCOME", "PREPARE", "PREPARED", "INDEX", "CONN", "BUILT", "COMMIT", "COMMITTED",
-	"DONE", "ABORT",
+	"HELLO", "WELCOME", "PREPARE", "PREPARED", "BUILT", "COMMIT", "COMMITTED", "DONE", "ABORT",
 };
 
 const char *mv_type_name(uint16_t type)
@@ -84,7 +83,7 @@ static void put_str(struct wbuf *w, const char *s)
 /* Sends what w holds as one message of type, and frees it. */
 static int send_wbuf(struct mv_chan *c, uint16_t type, struct wbuf *w)
 {
-	int err = w->failed ? tf_failx(-ENOMEM, "%s: no memory", mv_type_name(type))
+	int err = w->failed ? tf_failx(ENOMEM, "%s: no memory", mv_type_name(type))
 			    : mv_send(c, type, w->p, w->n);
 
 	free(w->p);
@@ -146,7 +145,7 @@ static void get_str(struct rbuf *r, char *buf, size_t cap)
 static int done(const struct rbuf *r, const char *what)
 {
 	if (r->bad || r->off != r->n)
-		return tf_failx(-EBADMSG, "%s: malformed (%zu bytes)", what, r->n);
+		return tf_failx(EBADMSG, "%s: malformed (%zu bytes)", what, r->n);
 	return 0;
 }
 
@@ -157,28 +156,37 @@ int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
 	int err = tf_frame_write(c->out, type, 1, p, len);
 
 	if (err)
-		return tf_failx(err, "sending %s: %s", mv_type_name(type),
+		return tf_failx(-err, "sending %s: %s", mv_type_name(type),
 				err == -EPIPE ? "the channel is closed" : tf_frame_strerror(err));
+	return 0;
+}
+
+int mv_recv_frame(struct mv_chan *c, const char *what, uint32_t max_len, struct tf_frame *f)
+{
+	struct mv_abort a;
+	int err = tf_frame_read(c->in, f, max_len, c->timeout_ms);
+
+	if (err)
+		return tf_failx(-err, "waiting for %s: %s", what,
+				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
+	if (f->type == MV_ABORT) {
+		err = mv_decode_abort(f->data, f->len, &a);
+		tf_frame_free(f);
+		c->aborted = true;
+		c->abort = err ? (struct mv_abort){ .flip_ran = 1, .text = "(a malformed ABORT)" } : a;
+		return tf_failx(ECONNABORTED, "the other side aborted: %s", c->abort.text);
+	}
 	return 0;
 }
 
 int mv_recv(struct mv_chan *c, uint16_t want, struct tf_frame *f)
 {
-	struct mv_abort a;
-	int err = tf_frame_read(c->in, f, MV_MSG_MAX, c->timeout_ms);
+	int err = mv_recv_frame(c, mv_type_name(want), MV_MSG_MAX, f);
 
 	if (err)
-		return tf_failx(err, "waiting for %s: %s", mv_type_name(want),
-				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
-	if (f->type == MV_ABORT && want != MV_ABORT) {
-		err = mv_decode_abort(f->data, f->len, &a);
-		tf_frame_free(f);
-		c->aborted = true;
-		c->abort = err ? (struct mv_abort){ .flip_ran = 1, .text = "(a malformed ABORT)" } : a;
-		return tf_failx(-ECONNABORTED, "the other side aborted: %s", c->abort.text);
-	}
+		return err;
 	if (f->type != want || f->version != 1) {
-		err = tf_failx(-EPROTO, "waiting for %s: got %s version %u (this tcpferry speaks version %d of "
+		err = tf_failx(EPROTO, "waiting for %s: got %s version %u (this tcpferry speaks version %d of "
 			       "the move protocol; run the same tcpferry on both hosts)", mv_type_name(want),
 			       mv_type_name(f->type), f->version, MV_PROTO_VERSION);
 		tf_frame_free(f);
@@ -300,7 +308,7 @@ int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out)
 	if (r.bad || out->argc < 1 || out->argc > MV_ARGS_MAX ||
 	    out->flags & ~(MV_PREP_NUDGE | MV_PREP_SEND_TO | MV_PREP_NO_PROBE) ||
 	    ((out->flags & MV_PREP_SEND_TO) && out->argc != 1))
-		return tf_failx(-EBADMSG, "PREPARE: malformed (flags %#x, %u arguments)", out->flags, out->argc);
+		return tf_failx(EBADMSG, "PREPARE: malformed (flags %#x, %u arguments)", out->flags, out->argc);
 	out->argv = calloc(out->argc + 1, sizeof(*out->argv));
 	if (!out->argv)
 		return -ENOMEM;

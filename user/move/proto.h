@@ -18,9 +18,11 @@
  *                  all of this before the source freezes anything
  *   <- PREPARED    ok, or the error (nothing was frozen: the source just stops)
  *     ... the source freezes, locks and dumps: the pause begins ...
- *   INDEX, CONN*   the dump: the index, then one image per connection (the
- *                  same records as the files); the target validates all of
- *                  them, then rebuilds each socket in repair mode
+ *   the dump       as an image stream (images/stream.h: HEAD, INDEX, one
+ *                  CONN per connection, END; the same frames and records as
+ *                  `dump --out -`): the target validates all of it, END's
+ *                  count and crc included, then rebuilds each socket in
+ *                  repair mode
  *   <- BUILT       ok, or the error
  *     ... the source runs the user's --flip (traffic moves to the target) ...
  *   COMMIT         the point of no return: once sent, the source never resumes
@@ -54,8 +56,6 @@ enum mv_type {
 	MV_WELCOME,
 	MV_PREPARE,
 	MV_PREPARED,
-	MV_INDEX,
-	MV_CONN,
 	MV_BUILT,
 	MV_COMMIT,
 	MV_COMMITTED,
@@ -122,6 +122,11 @@ struct mv_chan {
 };
 
 int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len);
+/*
+ * The next frame, whatever its type (the dump's stream frames come this
+ * way), at most max_len bytes; an ABORT is -ECONNABORTED, as below.
+ */
+int mv_recv_frame(struct mv_chan *c, const char *what, uint32_t max_len, struct tf_frame *f);
 /*
  * Wait for a message of type want.  An ABORT instead is -ECONNABORTED (its
  * c->abort), a closed channel -ENODATA or -EPIPE, another type

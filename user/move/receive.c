@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "internal.h"
+#include "internal.h"	/* tf_endpoint_wire_v4 */
 #include "fault.h"
 #include "handoff.h"
 #include "handover.h"
@@ -41,6 +43,7 @@
 #include "receive.h"
 #include "report.h"
 #include "restore_job.h"
+#include "stream.h"
 
 static uint64_t realtime_ns(void)
 {
@@ -165,10 +168,35 @@ static int step_hello(struct target *t)
 	return 0;
 }
 
+/* The i-th entry of an index as a connection (its tuple is all the owner check reads). */
+static const struct tf_conn *entry_at(void *arg, size_t i, const char **name)
+{
+	static struct tf_conn c;
+	const struct tf_index *ix = arg;
+
+	c = (struct tf_conn){ .local = ix->entries[i].local, .peer = ix->entries[i].peer };
+	if (name)
+		*name = NULL;
+	return &c;
+}
+
+/* Does this host let the sockets go where PREPARE says (receive --allow)? */
+static bool allowed(const struct receive_opts *o, const struct mv_prepare *p)
+{
+	const char *const *list = p->flags & MV_PREP_SEND_TO ? o->allow_send_to : o->allow_exec;
+
+	if (!o->allow_exec && !o->allow_send_to)
+		return true;
+	for (; list && *list; list++)
+		if (!strcmp(*list, p->argv[0]))
+			return true;
+	return false;
+}
+
 static int step_prepare(struct target *t)
 {
 	struct mv_prepare *p = &t->prep;
-	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN];
+	char l[TF_ADDRSTRLEN], r[TF_ADDRSTRLEN], why[1024];
 	struct mv_reply ok = {};
 	int err;
 
@@ -178,19 +206,37 @@ static int step_prepare(struct target *t)
 	for (uint32_t i = 0; i < p->ix.n; i++) {
 		const struct tf_index_entry *e = &p->ix.entries[i];
 
-		if (!t->o->freebind && (err = have_address(&e->local)))
+		uint8_t v4[4];
+		/* --freebind does not help IPv4: the kernel routes an IPv4 connect
+		 * only from a local address (restore's --freebind, tcpferry(8)). */
+		bool ipv4 = tf_endpoint_wire_v4(&e->local, v4);
+
+		if ((!t->o->freebind || ipv4) && (err = have_address(&e->local)))
 			return refuse(t, "%s -> %s: the local address is not on this host "
-				      "(%s); add it before the move, or use receive --freebind",
+				      "(%s); add it before the move%s",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
-				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err));
+				      tf_endpoint_str(&e->peer, r, sizeof(r)), strerror(-err),
+				      ipv4 ? " (an IPv4 connect needs it here, even with --freebind)"
+					   : ", or use receive --freebind");
 	}
-	if (p->flags & MV_PREP_SEND_TO) {
+	if (!allowed(t->o, p)) {
+		return refuse(t, "%s %s is not one that this host's receive allows (--allow%s); the source "
+			      "must name one of those", p->flags & MV_PREP_SEND_TO ? "the receiver" : "the program",
+			      p->argv[0], p->flags & MV_PREP_SEND_TO ? "-send-to" : "");
+	} else if (p->flags & MV_PREP_SEND_TO) {
 		t->handoff = tf_handoff_connect(p->argv[0]);
 		if (t->handoff < 0)
 			return refuse(t, "the receiver %s: %s", p->argv[0], tf_strerror());
 	} else if ((err = tf_handoff_exec_check(p->argv))) {
 		return refuse(t, "the program to hand the sockets to: %s", tf_strerror());
 	}
+	/* A tuple a live socket here owns: a lock would drop its packets, and
+	 * the build could not take the tuple anyway. */
+	err = conn_owners_find(p->ix.n, entry_at, &p->ix, "nothing was locked here", why, sizeof(why));
+	if (err > 0)
+		return refuse(t, "%s", why);
+	if (err < 0)
+		mv_warn("receive %s: %s; going on", t->id, why);
 	/* Locked before the source freezes: the peers' packets meet a lock here
 	 * as soon as the traffic moves, and attaching costs them nothing now. */
 	t->rj.locks.bpffs = t->o->bpffs;
@@ -211,46 +257,46 @@ static int step_prepare(struct target *t)
 	return 0;
 }
 
-/* The dump: the index, then its images, all validated before any is built. */
+/* The dump, an image stream: all of it validated (END included) before anything is built. */
 static int step_images(struct target *t)
 {
 	struct restore_job *rj = &t->rj;
+	struct tf_stream_reader sr;
+	struct tf_conn *conns = NULL;
 	struct tf_frame f;
-	int err;
+	int err = 0;
 
-	err = mv_recv(&t->ch, MV_INDEX, &f);
-	if (!err) {
-		err = tf_index_decode(f.data, f.len, &rj->ix);
+	tf_stream_reader_init(&sr);
+	while (err == 0) {
+		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
+		if (err)
+			break;
+		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
+	if (err == 1)
+		err = tf_stream_reader_take(&sr, &rj->ix, &conns);
+	else if (err != -ECONNABORTED && sr.frames)
+		tf_error_prefix("the dump's frame %u", sr.frames);
+	tf_stream_reader_free(&sr);
 	if (err)
-		return refuse_lib(t, err, "the dump's index");
+		return refuse_lib(t, err, "the dump");
 	rj->r = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*rj->r));
-	if (!rj->r)
+	if (!rj->r) {
+		tf_stream_conns_free(conns, rj->ix.n);
 		return refuse(t, "no memory for %u connections", rj->ix.n);
+	}
 	for (uint32_t i = 0; i < rj->ix.n; i++) {
 		struct restored *r = &rj->r[i];
 		const char *file = rj->ix.entries[i].file;
 
 		r->fd = -1;
+		r->conn = conns[i];	/* its buffers move over */
 		snprintf(r->name, sizeof(r->name), "%.*s", (int)strcspn(file, "."), file);
-		err = mv_recv(&t->ch, MV_CONN, &f);
-		if (!err) {
-			err = tf_image_decode(f.data, f.len, &r->conn);
-			tf_frame_free(&f);
-		}
-		if (err) {
-			char what[128];
-
-			snprintf(what, sizeof(what), "image %u of %u (%s)", i + 1, rj->ix.n, r->name);
-			return refuse_lib(t, err, what);
-		}
-		if (memcmp(&r->conn.local, &rj->ix.entries[i].local, sizeof(r->conn.local)) ||
-		    memcmp(&r->conn.peer, &rj->ix.entries[i].peer, sizeof(r->conn.peer)))
-			return refuse(t, "image %s is not the connection its index entry names", r->name);
 		/* Its dump time on our clock: the elapsed time is then ours alone. */
 		r->conn.dump_time_ns += t->skew_ns;
 	}
+	free(conns);
 	mv_journal_mark(&t->jn, "received", "");
 	fault_point("receive-received");
 	return 0;
@@ -268,12 +314,12 @@ static int step_build(struct target *t)
 	if (restore_job_build(&t->rj))
 		return refuse(t, "rebuilding the sockets failed: %s", tf_strerror());
 	mv_journal_mark(&t->jn, "built", "");
+	fault_point("receive-built");
 	ok.count = t->rj.built;
 	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	t->built_sent = true;
-	fault_point("receive-built");
 	return 0;
 }
 

@@ -17,6 +17,11 @@ struct receive_opts {
 	int timeout_ms;			/* the longest wait for the source's next message */
 	bool freebind;			/* restore even if a local address is not here yet */
 	int output;			/* the program's stdout and stderr (not the channel's session) */
+	/* Where the sockets may go (the source names it): NULL-terminated lists
+	 * of the programs (argv[0] exactly) and receivers' socket paths this
+	 * host allows; both NULL: anything the source names. */
+	const char *const *allow_exec;
+	const char *const *allow_send_to;
 };
 
 struct receive_result {

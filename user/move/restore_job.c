@@ -7,41 +7,89 @@
 
 #include "report.h"
 #include "fault.h"
+#include "image_io.h"
 #include "restore_job.h"
 #include "tsval.h"
 
 int restore_job_read(struct restore_job *j)
 {
-	int err = tf_index_read(j->dir, &j->ix);
+	struct tf_conn *c;
+	int err = image_source_read(j->dir, &j->ix, &c, &j->stream);
 
+	if (err && !j->stream)
+		return mv_lib_error(err, "restore");	/* the error names the index or the image */
 	if (err)
-		return mv_lib_error(err, "restore %s", j->dir);
+		return mv_error("restore %s: %s; nothing was restored (no lock taken, no socket made): the "
+				"connections are still at the source: dump again, or roll back there with "
+				"tcpferry resume", j->dir, *tf_strerror() ? tf_strerror() : strerror(-err));
 	j->r = calloc(j->ix.n ? j->ix.n : 1, sizeof(*j->r));
-	if (!j->r)
+	if (!j->r) {
+		tf_stream_conns_free(c, j->ix.n);
 		return mv_error("restore %s: no memory", j->dir);
+	}
 	for (uint32_t i = 0; i < j->ix.n; i++) {
 		const char *file = j->ix.entries[i].file;
-		char path[4096];
 
 		j->r[i].fd = -1;
-		snprintf(path, sizeof(path), "%s/%s", j->dir, file);
-		err = tf_image_read(path, &j->r[i].conn);
-		if (err)
-			return mv_lib_error(err, "restore %s", path);
+		j->r[i].conn = c[i];	/* the image's buffers move over */
 		snprintf(j->r[i].name, sizeof(j->r[i].name), "%.*s", (int)strcspn(file, "."), file);
 	}
+	free(c);
 	fault_point("restore-checked");
 	return 0;
+}
+
+struct at_arg {
+	struct restore_job *j;
+	char path[4096];
+};
+
+static const struct tf_conn *restored_at(void *arg, size_t i, const char **name)
+{
+	struct at_arg *a = arg;
+
+	if (name) {
+		snprintf(a->path, sizeof(a->path), "%s/%s", a->j->dir, a->j->ix.entries[i].file);
+		*name = a->path;
+	}
+	return &a->j->r[i].conn;
+}
+
+/* A failure after the locks: none of ours may stay on a tuple a live socket here owns. */
+static int build_failed(struct restore_job *j)
+{
+	/* Still in repair mode: closing them sends nothing.  The locks stay. */
+	for (int k = 0; k < j->built; k++) {
+		close(j->r[k].fd);
+		j->r[k].fd = -1;
+	}
+	j->built = 0;
+	conn_locks_release_owned(&j->locks);
+	return 1;
+}
+
+int restore_job_check_owners(struct restore_job *j)
+{
+	struct at_arg a = { .j = j };
+
+	/* Called before build locks anything (migrate move locked the target itself). */
+	return conn_owners_check(j->ix.n, restored_at, &a, "restore",
+				 j->lock ? "nothing was locked or restored" : "nothing was restored");
 }
 
 int restore_job_build(struct restore_job *j)
 {
 	j->locks.bpffs = j->bpffs;
+	/* A tuple a live socket here owns is refused before any lock: the
+	 * lock would drop that connection's packets (a dump --leave-running
+	 * restored on its own host, or a restore on the wrong host). */
+	if (restore_job_check_owners(j))
+		return 1;
 	/* Every tuple locked before the first socket exists: an orchestrator
 	 * may point the route here as soon as this returns. */
 	for (uint32_t i = 0; j->lock && i < j->ix.n; i++) {
 		if (conn_locks_add(&j->locks, &j->r[i].conn, TF_LOCK_RESTORE, (uint64_t)j->ttl * 1000000000ull))
-			return 1;
+			return build_failed(j);
 		if (i == 0)
 			fault_point("restore-locked");
 	}
@@ -61,13 +109,7 @@ int restore_job_build(struct restore_job *j)
 		if (r->fd < 0) {
 			mv_lib_error(r->fd, "restore %s -> %s (%s)", tf_endpoint_str(&r->conn.local, l, sizeof(l)),
 				      tf_endpoint_str(&r->conn.peer, p, sizeof(p)), r->name);
-			/* Still in repair mode: closing them sends nothing.  The locks stay. */
-			for (int k = 0; k < j->built; k++) {
-				close(j->r[k].fd);
-				j->r[k].fd = -1;
-			}
-			j->built = 0;
-			return 1;
+			return build_failed(j);
 		}
 		j->built++;
 		if (mv_verbose())

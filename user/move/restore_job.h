@@ -2,10 +2,14 @@
 /*
  * The work of `tcpferry restore`, shared with `tcpferry migrate move`, in
  * the network namespace the sockets are to live in:
- *   read   every image read and checked; nothing has touched the kernel
- *   build  every tuple locked on this host, then each socket rebuilt in
+ *   read   every image read and checked, from a directory or an image stream
+ *          (image_io.h); nothing has touched the kernel
+ *   build  refused if a live socket here owns a tuple (nothing locked);
+ *          every tuple locked on this host, then each socket rebuilt in
  *          repair mode; a failure closes what was built (silently: still in
- *          repair) and keeps the locks, so peers retransmit into them
+ *          repair) and keeps the locks, so peers retransmit into them,
+ *          except a lock taken here on a tuple a live socket owns (a race
+ *          with the check): that one is dropped
  *   live   out of repair mode: the point of no return
  */
 #ifndef TF_RESTORE_JOB_H
@@ -28,13 +32,14 @@ struct restored {
 
 struct restore_job {
 	/* in */
-	const char *dir;
+	const char *dir;	/* --in: a dump directory, a stream (file, FIFO), or "-" */
 	const char *bpffs;	/* this host's lock table (pin directory) */
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
 	bool ts_bare;		/* this host's bare clock (--no-ts-fixup) */
 	struct tf_restore_opts ro;
 	/* out */
+	bool stream;		/* dir was an image stream (no restore.log beside it) */
 	struct tf_index ix;
 	struct restored *r;
 	struct conn_locks locks;
@@ -44,6 +49,8 @@ struct restore_job {
 /* Each step prints its errors and returns 0 or 1. */
 int restore_job_read(struct restore_job *j);
 int restore_job_build(struct restore_job *j);
+/* The check build starts with: does a live socket here own a tuple? 0 or 1 (printed). */
+int restore_job_check_owners(struct restore_job *j);
 int restore_job_live(struct restore_job *j, bool probe);
 /*
  * The sockets and their names as the handoff calls take them (handoff.h):

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,13 +17,23 @@ void restore_log_append(const struct restore_job *j)
 {
 	char path[PATH_MAX], host[64] = "";
 	struct timespec now;
+	struct stat st;
 	uint64_t ns;
 	FILE *f;
 	int fd;
 
+	if (j->stream)
+		return;	/* no directory to keep it in: -j and -v show what was set */
 	snprintf(path, sizeof(path), "%s/%s", j->dir, RESTORE_LOG);
-	/* 0600 like the images: it names the connections. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* 0600 like the images: it names the connections.  Never blocking on a
+	 * fifo someone put there, never through a symbolic link. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		mv_warn("restore %s: %s is not a regular file: the timestamps chosen are not recorded "
+			"(the connections are restored); remove it", j->dir, path);
+		close(fd);
+		return;
+	}
 	if (fd < 0 || !(f = fdopen(fd, "a"))) {
 		mv_warn("restore %s: cannot record the timestamps chosen in %s: %s (the connections are restored)",
 			 j->dir, path, strerror(errno));
@@ -46,14 +57,20 @@ int restore_log_find(const char *image_path, struct restore_record *out)
 {
 	const char *slash = strrchr(image_path, '/'), *base = slash ? slash + 1 : image_path;
 	char path[PATH_MAX], name[64], line[512];
-	int found = 0;
+	int found = 0, fd;
+	struct stat st;
 	FILE *f;
 
 	snprintf(name, sizeof(name), "%.*s", (int)strcspn(base, "."), base);
 	snprintf(path, sizeof(path), "%.*s%s", slash ? (int)(slash - image_path + 1) : 0, image_path, RESTORE_LOG);
-	f = fopen(path, "re");
-	if (!f)
+	/* A record, not part of the dump: anything but a plain file is no log (a fifo would block). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
 		return 0;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return 0;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		struct restore_record r = { 0 };
 		char n[64];

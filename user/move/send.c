@@ -44,6 +44,7 @@
 #include "proc.h"
 #include "report.h"
 #include "send.h"
+#include "stream.h"
 
 const char *const send_phase_name[S_N] = { "connect", "prepare", "freeze", "dump",  "send",
 					   "build",   "flip",    "commit", "retire" };
@@ -193,27 +194,38 @@ static int prepare(struct source *s)
 	return 0;
 }
 
-/* The dump's index and images, over the channel. */
+/* The first CONN frame with a bit flipped inside a record (its frame is
+ * whole): the target must refuse it by the record's crc (a fault point). */
+static int send_corrupt_conn(struct source *s, struct tf_stream_writer *w)
+{
+	uint8_t *payload;
+	size_t len;
+	int err = tf_stream_flush(w);
+
+	if (!err)
+		err = tf_stream_conn_encode(s->dj.ix.entries[0].file, &s->dj.d[0].conn, &payload, &len);
+	if (err)
+		return err;
+	payload[len / 2] ^= 0x10;
+	err = tf_frame_write(s->ch.out, TF_SFR_CONN, TF_STREAM_VERSION, payload, len);
+	free(payload);
+	return err;
+}
+
+/* The dump over the channel, as an image stream (the frames `dump --out -` writes). */
 static int send_images(struct source *s)
 {
-	uint8_t *buf;
-	size_t len;
+	struct tf_stream_writer w;
 	int err;
 
-	err = tf_index_encode(&s->dj.ix, &buf, &len);
-	if (!err) {
-		err = mv_send(&s->ch, MV_INDEX, buf, len);
-		free(buf);
-	}
-	for (int i = 0; !err && i < s->dj.n; i++) {
-		err = tf_image_encode(&s->dj.d[i].conn, &buf, &len);
-		if (!err && i == 0 && fault_fails("send-corrupt-image"))
-			buf[len / 2] ^= 0x10;	/* a bit flipped inside a record: its crc must catch it */
-		if (!err) {
-			err = mv_send(&s->ch, MV_CONN, buf, len);
-			free(buf);
-		}
-	}
+	err = tf_stream_begin(&w, s->ch.out, &s->dj.ix);
+	if (!err && fault_fails("send-corrupt-image"))
+		err = send_corrupt_conn(s, &w);
+	for (int i = 0; !err && i < s->dj.n; i++)
+		err = tf_stream_put_conn(&w, &s->dj.d[i].conn);
+	if (!err)
+		err = tf_stream_finish(&w);
+	tf_stream_writer_free(&w);
 	if (err)
 		return mv_lib_error(err, "migrate send %s: sending the images", s->id);
 	fault_point("send-sent");

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Who owns a 4-tuple here (see sockdiag.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+
+#include "internal.h"
+#include "sockdiag.h"
+
+/* include/net/tcp_states.h */
+enum {
+	S_ESTABLISHED = 1, S_SYN_SENT, S_SYN_RECV, S_FIN_WAIT1, S_FIN_WAIT2, S_TIME_WAIT,
+	S_CLOSE, S_CLOSE_WAIT, S_LAST_ACK, S_LISTEN, S_CLOSING, S_NEW_SYN_RECV,
+};
+
+/* The states in which a socket carries (or is making) a connection. */
+#define LIVE_STATES (1u << S_ESTABLISHED | 1u << S_SYN_SENT | 1u << S_SYN_RECV | 1u << S_FIN_WAIT1 | \
+		     1u << S_FIN_WAIT2 | 1u << S_CLOSE_WAIT | 1u << S_LAST_ACK | 1u << S_CLOSING | \
+		     1u << S_NEW_SYN_RECV)
+
+struct sorted {
+	const struct tf_tuple *k;
+	size_t i;
+};
+
+static int cmp_sorted(const void *a, const void *b)
+{
+	return memcmp(((const struct sorted *)a)->k, ((const struct sorted *)b)->k, sizeof(struct tf_tuple));
+}
+
+/* The diag message's tuple as the lock table keys it (v4-mapped as IPv4). */
+static void tuple_of(const struct inet_diag_msg *m, struct tf_tuple *t)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	memset(t, 0, sizeof(*t));
+	if (m->idiag_family == AF_INET6 && !memcmp(m->id.idiag_src, mapped, 12) &&
+	    !memcmp(m->id.idiag_dst, mapped, 12)) {
+		t->family = AF_INET;
+		t->local_addr[0] = m->id.idiag_src[3];
+		t->peer_addr[0] = m->id.idiag_dst[3];
+	} else {
+		t->family = m->idiag_family;
+		memcpy(t->local_addr, m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
+		memcpy(t->peer_addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
+	}
+	t->local_port = m->id.idiag_sport;
+	t->peer_port = m->id.idiag_dport;
+}
+
+/* One family's live TCP sockets, each looked up among ours. */
+static int dump_family(int nl, int family, const struct sorted *s, size_t n, struct tf_tuple_owner *owners,
+		       int *found)
+{
+	static uint32_t seq;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++seq },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = LIVE_STATES },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[32768] __attribute__((aligned(8)));	/* what ss reads at a time: a dump skb fits */
+
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return tf_fail(errno, "sock_diag: send");
+	for (;;) {
+		ssize_t len = recv(nl, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0)
+			return tf_fail(errno, "sock_diag: receive");
+		if (len == 0)
+			return tf_failx(EIO, "sock_diag: the dump ended early");
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct sorted key, *hit;
+			struct tf_tuple t;
+
+			if (h->nlmsg_seq != req.nlh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				return tf_fail(-e->error, "sock_diag: TCP sockets of family %d", family);
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				continue;
+			if (!(LIVE_STATES & (1u << (m->idiag_state & 31))))
+				continue;
+			tuple_of(m, &t);
+			key.k = &t;
+			hit = bsearch(&key, s, n, sizeof(*s), cmp_sorted);
+			if (!hit)
+				continue;
+			/* Equal tuples sort together: mark every copy. */
+			while (hit > s && !memcmp(hit[-1].k, &t, sizeof(t)))
+				hit--;
+			for (; hit < s + n && !memcmp(hit->k, &t, sizeof(t)); hit++) {
+				struct tf_tuple_owner *o = &owners[hit->i];
+
+				/* A socket with a file beats an orphan. */
+				if (!o->state || (!o->inode && m->idiag_inode)) {
+					if (!o->state)
+						(*found)++;
+					o->state = m->idiag_state == S_NEW_SYN_RECV ? S_SYN_RECV : m->idiag_state;
+					o->inode = m->idiag_inode;
+					o->uid = m->idiag_uid;
+				}
+			}
+		}
+	}
+}
+
+int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
+{
+	struct sorted *s;
+	int nl, err, found = 0;
+
+	memset(owners, 0, n * sizeof(*owners));
+	if (!n)
+		return 0;
+	s = malloc(n * sizeof(*s));
+	if (!s)
+		return tf_failx(ENOMEM, "sock_diag: out of memory for %zu tuples", n);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (struct sorted){ &k[i], i };
+	qsort(s, n, sizeof(*s), cmp_sorted);
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0) {
+		free(s);
+		return tf_fail(errno, "sock_diag: socket");
+	}
+	err = dump_family(nl, AF_INET, s, n, owners, &found);
+	if (!err && (err = dump_family(nl, AF_INET6, s, n, owners, &found)) == -EAFNOSUPPORT)
+		err = 0;	/* no IPv6 in this kernel: no IPv6 socket either */
+	close(nl);
+	free(s);
+	return err ? err : found;
+}
+
+pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state)
+{
+	char want[64], path[300], link[64];
+	struct dirent *p;
+	pid_t found = 0;
+	DIR *proc;
+
+	if (!inode || !(proc = opendir("/proc")))
+		return 0;
+	snprintf(want, sizeof(want), "socket:[%u]", inode);
+	while (!found && (p = readdir(proc))) {
+		struct dirent *f;
+		DIR *fds;
+		char *end;
+		long pid = strtol(p->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
+		if (!(fds = opendir(path)))
+			continue;
+		while ((f = readdir(fds))) {
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%ld/fd/%s", pid, f->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n > 0 && (link[n] = '\0', !strcmp(link, want))) {
+				found = pid;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	if (found && (comm || state)) {
+		char stat[512], *rp;
+		FILE *f;
+
+		if (comm && comm_len)
+			*comm = '\0';
+		if (state)
+			*state = '?';
+		snprintf(path, sizeof(path), "/proc/%d/stat", found);
+		f = fopen(path, "re");
+		if (f && fgets(stat, sizeof(stat), f) && (rp = strrchr(stat, ')'))) {
+			char *lp = strchr(stat, '(');
+
+			if (comm && comm_len && lp && lp < rp)
+				snprintf(comm, comm_len, "%.*s", (int)(rp - lp - 1), lp + 1);
+			if (state && rp[1] == ' ' && rp[2])
+				*state = rp[2];
+		}
+		if (f)
+			fclose(f);
+	}
+	return found;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Who owns a 4-tuple on this host: the TCP sockets of the current network
+ * namespace, as sock_diag (NETLINK_SOCK_DIAG, what ss reads) lists them.
+ * A restore asks before it locks a tuple, and again after it failed: a lock
+ * on a tuple that a live socket here owns drops that connection's packets.
+ */
+#ifndef TF_SOCKDIAG_H
+#define TF_SOCKDIAG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lock.h"
+
+struct tf_tuple_owner {
+	uint8_t state;		/* TCP state (tcp_states.h); 0: no live socket owns it */
+	uint32_t inode;		/* the socket's inode; 0: an orphan (no file, no process) */
+	uint32_t uid;
+};
+
+/*
+ * For each of the n tuples k[i], the live socket of this network namespace
+ * that owns it, if any: one in a state that carries a connection (SYN_SENT
+ * to CLOSING, LAST_ACK; not LISTEN, TIME_WAIT or CLOSE) with exactly that
+ * 4-tuple, found through one sock_diag dump per family.  owners[i].state is
+ * 0 where none does.  Returns how many are owned, or -errno (and the
+ * library's error) when it could not tell.
+ */
+int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners);
+
+/*
+ * The first process (by /proc order) that holds the socket with this inode
+ * as one of its fds: its pid, and its comm and /proc state letter ('T' when
+ * stopped) if wanted; 0 when none does.
+ */
+pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state);
+
+#endif
