@@ -27,6 +27,7 @@
 #include "tap.h"
 #include "tcpferry.h"
 #include "../../user/lib/repair_defs.h"
+#include "../../user/lib/tcp_auth.h"
 
 static void lo_up(void)
 {
@@ -452,6 +453,30 @@ static void refuse_md5(void)
 	err = tf_check_socket(c);
 	ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "TCP-MD5 keys"),
 	   "a connection with TCP-MD5 keys is refused: %s", err ? tf_strerror() : "accepted");
+	/* The same answer from one sock_diag dump of the namespace (what dump uses). */
+	{
+		struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7006);
+		struct tf_auth_scan *scan = NULL;
+
+		ok(tf_auth_scan(&scan) == 0, "one sock_diag dump of the namespace's TCP sockets");
+		ok(tf_auth_scan_md5(scan, c) == 1 && tf_auth_scan_md5(scan, s) == 1,
+		   "the scan itself saw both signed sockets' keys");
+		ok(tf_auth_scan_md5(scan, p.client) == 0 && tf_auth_scan_md5(scan, p.server) == 0,
+		   "the scan itself saw the unsigned pair, without keys");
+		ok(tf_auth_scan_md5(scan, l) == -1, "a listening socket is not in the scan (not a carried state)");
+		err = tf_check_socket_scan(c, scan);
+		ok(err == -EOPNOTSUPP && strstr(tf_strerror(), "TCP-MD5 keys"),
+		   "the scan: TCP-MD5 keys refused: %s", err ? tf_strerror() : "accepted");
+		err = tf_check_socket_scan(s, scan);
+		ok(err == -EOPNOTSUPP, "the scan: the accepted side's keys too: %s", err ? tf_strerror() : "accepted");
+		err = tf_check_socket_scan(p.client, scan);
+		ok(err == 0, "the scan: an unsigned connection passes: %s", err ? tf_strerror() : "accepted");
+		tf_auth_scan_free(scan);
+		err = tf_check_socket_scan(p.server, NULL);
+		ok(err == 0, "no scan: asked alone, it passes: %s", err ? tf_strerror() : "accepted");
+		close(p.client);
+		close(p.server);
+	}
 	close(c);
 	close(s);
 	close(l);

@@ -327,6 +327,19 @@ for my $fl (qw(xdp tc)) {
 		           : 'not measured', defined $m ? $m < 5 : undef);
 }
 
+{
+	# issue 12: the whole `tcpferry dump` of 1,000 connections, and the lock's share of it
+	my $d = med('dump', 'dump_tmpfs_ms', 1000);
+	my $c = med('dump', 'cpu_ms', 1000);
+	target('Whole `tcpferry dump --leave-running` of 1,000 idle connections under 20 ms (issue 12; images on tmpfs)',
+		defined $d ? sprintf('%s ms wall (CPU %s ms; fastest run %s ms)', num($d), defined $c ? num($c) : '-',
+			num(med('dump', 'dump_tmpfs_min_ms', 1000) // 0)) : 'not measured', defined $d ? $d < 20 : undef);
+	my $l = med('dump', 'lock_cpu_us', 1000);
+	target("The lock's share of that dump under 3 µs a connection (issue 12; CPU time with the lock minus --no-lock)",
+		defined $l ? sprintf('%s µs CPU (%s µs wall)', num($l), num(med('dump', 'lock_us', 1000) // 0)) : 'not measured',
+		defined $l ? $l < 3 : undef);
+}
+
 $md .= "## Targets\n\n";
 $md .= "The ratios the tables are held against (issue 6). A report, not a test: a FAIL here is a finding.\n";
 $md .= "n/a: the size the target names was not measured in this run.\n\n";
@@ -572,10 +585,52 @@ if ($runs{migrate}) {
 		"from fork to the first byte relayed on this machine) on top.\n\n";
 }
 
+my $dump_md = '';
+if ($runs{dump}) {
+	my @n = sizes('dump');
+	my $v = sub { my ($m, $n) = @_; my $x = med('dump', $m, $n); defined $x ? num($x) : '-' };
+	# The phases dump marks (user/move/phase.h), in order, with what each is.
+	my @phases = (
+		['exec', 'process start and exit (wall minus the marked total: exec, dynamic loading, exit)'],
+		['cli-start', 'options, capabilities'], ['list-fds', 'list /proc/PID/fd'],
+		['md5scan', 'TCP-MD5: one sock_diag dump of the namespace'], ['getfd', 'pidfd_getfd of each fd'],
+		['check', 'is it a TCP connection we can carry (type, state, ULP, keys)'],
+		['identify+ready', 'endpoints, SO_REUSEADDR; the lock table opened, programs checked on the peer\'s device'],
+		['stop', 'SIGSTOP and wait until every thread stopped'], ['relist-fds', 'after the stop: /proc/PID/fd again'],
+		['relist-md5scan', 'the TCP-MD5 dump again'], ['relist-same', 'kcmp: the same open file; state, ULP, keys again'],
+		['relist-getfd', 'pidfd_getfd of new fds'], ['relist-check', 'their check'],
+		['reidentify', 'SO_REUSEADDR again'], ['lock', 'every tuple locked (tf_lock_add_bulk)'],
+		['loop-other', 'naming each connection for its messages'], ['repair-on', 'TCP_REPAIR on'],
+		['tf_dump', 'tf_dump: the state, the queues, the options'], ['tsval', 'the tsval recorder\'s record'],
+		['images', 'one image file each'], ['index', 'the index (its syncfs)'],
+		['repair-off', '--leave-running: TCP_REPAIR off, SO_REUSEADDR back'], ['unlock', 'one batch delete'],
+		['cont', 'SIGCONT'], ['print', 'the result on stdout'], ['free', 'our copies closed'],
+		['total', 'everything between the first mark and the last']);
+	$dump_md .= "## Where a dump's time goes\n\n";
+	$dump_md .= "From `tools/bench/dump.sh` (issue 12): `tcpferry dump --pid P --out DIR --leave-running` of N idle " .
+		"established connections held by one process (tf-stream echo in a netns, its N peers in another), the lock " .
+		"programs attached before; as a user runs it, process start included. Median of the runs (fork to exit), the " .
+		"variants interleaved; CPU is the process's user + system time (what it costs, however loaded the machine).\n\n";
+	$dump_md .= table(['', map { nlabel($_) . ' connections' } @n],
+		['dump, images on ext4 (ms)', map { $v->('dump_ms', $_) } @n],
+		['the same, --no-lock', map { $v->('dump_nolock_ms', $_) } @n],
+		['dump, images on tmpfs (ms)', map { $v->('dump_tmpfs_ms', $_) } @n],
+		['the same, --no-lock', map { $v->('dump_tmpfs_nolock_ms', $_) } @n],
+		['CPU, tmpfs (ms)', map { $v->('cpu_ms', $_) } @n],
+		['CPU, tmpfs, --no-lock', map { $v->('cpu_nolock_ms', $_) } @n],
+		["the lock's share a connection, CPU (µs)", map { $v->('lock_cpu_us', $_) } @n],
+		['system calls', map { $v->('syscalls', $_) } @n],
+		['floor: repair on + getsockopts, no lock, no images, a connection (µs)', map { $v->('floor_dump_us', $_) } @n]) . "\n";
+	$dump_md .= "Its phases (TCPFERRY_PHASES=1, runs of their own; tmpfs, with the lock), wall / CPU ms:\n\n";
+	$dump_md .= table(['phase', 'what', map { nlabel($_) } @n],
+		map { my ($p, $what) = @$_; [$p, $what, map { $v->("phase_$p", $_) . ' / ' . $v->("cpu_$p", $_) } @n] }
+		grep { my $p = $_->[0]; grep { defined med('dump', "phase_$p", $_) } @n } @phases) . "\n";
+}
+
 my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program', tsval => 'Per-packet cost of the tsval recorder',
 	datapath => 'TCP throughput with N locks or rules installed', repair => 'Repair: dump and restore per connection',
-	migrate => 'Live migration between lab hosts');
-$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $migrate_md;
+	migrate => 'Live migration between lab hosts', dump => "Where a dump's time goes");
+$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $dump_md . $migrate_md;
 for my $part (sort keys %skipped) {
 	$md .= "## $titles{$part}\n\nNot run in this report (SKIP=$config->{skip}).\n\n";
 }
@@ -627,7 +682,7 @@ close $out;
 
 # The terminal gets the targets and the tables, not the prose.
 print "\n", table(['target', 'measured', 'result'], @targets), "\n";
-for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $migrate_md) {
+for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $dump_md, $migrate_md) {
 	next unless $part;
 	# headings and tables, a blank line between tables
 	my $text = join("\n", grep { /^(\||##|$)/ } split /\n/, $part);

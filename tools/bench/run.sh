@@ -13,7 +13,7 @@
 #   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
 #                    built); a partial report, written to $BENCH_OUT, never to
 #                    BENCHMARKS.md
-#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair migrate),
+#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair dump migrate),
 #                    deliberately: the report says which, in its first lines
 #   BENCH_OUT=DIR    where a quick or partial report goes
 #
@@ -38,10 +38,10 @@ case $ONLY in
 *) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
 esac
 PARTS=()
-ALL_PARTS="churn pkt tsval datapath repair migrate"
+ALL_PARTS="churn pkt tsval datapath repair dump migrate"
 for p in $ALL_PARTS; do
 	[[ " $SKIP " == *" $p "* ]] && continue
-	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = migrate ]; } && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = dump ] || [ "$p" = migrate ]; } && continue
 	PARTS+=("$p")
 done
 for p in $SKIP; do
@@ -84,6 +84,10 @@ if [ -z "$ONLY" ]; then
 	fi
 	if wants repair; then
 		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
+	fi
+	if wants dump; then
+		need_exe "$TF" "the tcpferry CLI"
+		need_exe "$TF_ROOT/build/tests/helpers/tf-stream" "the echo server and its peers, tests/helpers/tf-stream.c; or SKIP=dump"
 	fi
 fi
 
@@ -158,6 +162,18 @@ bench_migrate() {
 		result migrate "$metric" "$n" 1 "$value" "$unit"
 	done <<<"$out"
 	progress "migrate: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
+}
+
+# The whole dump as a user runs it (tools/bench/dump.sh, issue 12): rows "dump METRIC N 1 VALUE UNIT".
+bench_dump() {
+	local out metric n value unit
+	progress "dump: tcpferry dump --leave-running of $([ "$QUICK" = 1 ] && echo 100 || echo '100, 1,000 and 10,000') idle connections"
+	out=$(QUICK=$QUICK TF=$TF REPAIR_BENCH=$REPAIR_BENCH "$BENCH_DIR/dump.sh") || die "tools/bench/dump.sh failed"
+	while IFS=$'\t' read -r metric n value unit; do
+		[ -n "$unit" ] || continue
+		result dump "$metric" "$n" 1 "$value" "$unit"
+	done <<<"$out"
+	progress "dump: $(grep -E '^(dump_tmpfs_ms|cpu_ms|lock_cpu_us)' <<<"$out" | tr '\n\t' '; ' | head -c 300)"
 }
 
 start=$(now)

@@ -18,6 +18,7 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "phase.h"
 #include "dump_job.h"
 #include "proc.h"
 #include "tcpferry.h"
@@ -166,6 +167,7 @@ int cmd_dump(int argc, char **argv)
 		cli_error("--leave-running and --kill contradict each other");
 		return EXIT_USAGE;
 	}
+	mv_phase("cli-start");
 	if (cli_need_cap(CAP_NET_ADMIN, "dump") || cli_need_cap(CAP_SYS_PTRACE, "dump"))
 		return 1;
 	if (!strcmp(dir, "-") || same_file_as_stdout(dir)) {
@@ -199,8 +201,11 @@ int cmd_dump(int argc, char **argv)
 	if (leave_running) {
 		for (int i = 0; i < n; i++)
 			tf_repair_leave(d[i].ours, &d[i].conn, false);
+		mv_phase("repair-off");
 		conn_locks_release(&j.locks, false);
+		mv_phase("unlock");
 		tf_proc_cont(pidfd, pid);
+		mv_phase("cont");
 	} else if (kill_it) {
 		err = tf_proc_kill(pidfd, pid);
 		if (err)
@@ -219,6 +224,7 @@ int cmd_dump(int argc, char **argv)
 			     j.sink.form != IMAGE_DIR);
 		cli_json_close(js);
 	}
+	mv_phase("print");
 	/* Only now does a reader see the stream end (it waits for that): the
 	 * source is killed, resumed or left as it is, so a restore on this host
 	 * does not meet the source's sockets still holding the tuples. */
@@ -228,5 +234,7 @@ out:
 	if (j.out_to_fd)
 		close(j.out_fd);
 	close(pidfd);
+	mv_phase("free");
+	mv_phase_report();
 	return ret;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "phase.h"
 #include "netns.h"
 #include "tcpferry.h"
 
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
 {
 	const char *env = getenv("TCPFERRY_BPFFS");
 
+	mv_phase_start();
 	g.bpffs = env && *env ? env : "/sys/fs/bpf/tcpferry";
 	argc = take_globals(argc, argv);
 	if (argc < 0)

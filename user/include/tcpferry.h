@@ -149,6 +149,11 @@ int tf_repair_leave(int fd, const struct tf_conn *c, bool probe);
  * Call it before tf_repair_on().
  */
 int tf_conn_identify(int fd, struct tf_conn *c);
+/*
+ * The same for a socket identified before as before (a connected TCP socket
+ * keeps its endpoints): endpoints and family copied, SO_REUSEADDR read again.
+ */
+int tf_conn_identify_again(int fd, const struct tf_conn *before, struct tf_conn *c);
 
 /*
  * Read the whole state of a socket that is in repair mode into c, which

@@ -86,17 +86,23 @@ static int carried_state(unsigned s)
 
 int tf_check_socket(int fd)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	char ulp[16] = "";
-	const char *auth;
+	return tf_check_socket_scan(fd, NULL);
+}
+
+static int check_connection(int fd, int md5);
+
+int tf_check_socket_scan(int fd, const struct tf_auth_scan *scan)
+{
 	struct stat st;
-	int domain, type, proto, err;
+	int domain, type, proto, md5;
 
 	if (fstat(fd, &st))
 		return tf_fail(errno, "fstat");
 	if (!S_ISSOCK(st.st_mode))
 		return tf_failx(ENOTSOCK, "not a socket");
+	md5 = tf_auth_scan_md5(scan, fd);
+	if (md5 >= 0)
+		return check_connection(fd, md5);	/* in the scan of TCP sockets: one */
 	if (getint(fd, SOL_SOCKET, SO_DOMAIN, &domain) || getint(fd, SOL_SOCKET, SO_TYPE, &type) ||
 	    getint(fd, SOL_SOCKET, SO_PROTOCOL, &proto))
 		return tf_fail(errno, "reading the socket's type");
@@ -117,6 +123,23 @@ int tf_check_socket(int fd)
 		return tf_failx(EPROTONOSUPPORT, "MPTCP socket: the kernel refuses TCP_REPAIR on MPTCP");
 	if (proto != IPPROTO_TCP)
 		return tf_failx(EPROTONOSUPPORT, "not a TCP socket (protocol %d)", proto);
+	return check_connection(fd, -1);
+}
+
+int tf_check_connection(int fd, const struct tf_auth_scan *scan)
+{
+	return check_connection(fd, tf_auth_scan_md5(scan, fd));
+}
+
+/* The state, the ULP, the keys (md5: the TCP-MD5 answer known, or -1). */
+static int check_connection(int fd, int md5)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char ulp[16] = "";
+	const char *auth;
+	int err;
+
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
 		return tf_fail(errno, "TCP_INFO");
 	err = carried_state(ti.tcpi_state);
@@ -126,7 +149,7 @@ int tf_check_socket(int fd)
 	if (getsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, &len) == 0 && ulp[0])
 		return tf_failx(EOPNOTSUPP, "upper-layer protocol '%.*s' (kTLS?) on the socket: its state cannot be carried",
 				(int)len, ulp);
-	if ((auth = tf_tcp_auth_keys(fd)))
+	if ((auth = tf_tcp_auth_keys_md5(fd, md5)))
 		return tf_failx(EOPNOTSUPP, "%s keys on the socket: they cannot be read back, and the peer would drop "
 				"every segment of a socket restored without them", auth);
 	return 0;
@@ -266,7 +289,8 @@ static int peek_queue(int fd, int queue, uint32_t len, uint8_t **out)
  */
 static int dump_queues(int fd, struct tf_conn *c)
 {
-	uint32_t outq = 0, unsent = 0, inq = 0, seq2 = 0, len2 = 0, fin = 0;
+	uint32_t outq = 0, unsent = 0, inq = 0, len2 = 0, fin = 0;
+	int seq2 = 0;
 	unsigned st = c->tcp_state;
 	int err;
 
@@ -290,9 +314,10 @@ static int dump_queues(int fd, struct tf_conn *c)
 			err = peek_queue(fd, TF_RECV_QUEUE, inq, &c->inq);
 		if (err && err != -EAGAIN)
 			return err;
-		/* Did anything move (an ACK, new data) while we read? */
+		/* Did anything move (an ACK, new data) while we read?  (The receive
+		 * queue is still the one selected: no TCP_REPAIR_QUEUE again.) */
 		if (!err && !ioctl_int(fd, SIOCINQ, &len2) && len2 == inq &&
-		    !queue_seq(fd, TF_RECV_QUEUE, &seq2) && seq2 == c->rcv_seq &&
+		    !getint(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq2) && (uint32_t)seq2 == c->rcv_seq &&
 		    !ioctl_int(fd, SIOCOUTQ, &len2) && len2 == outq) {
 			c->outq_len = outq - fin;
 			/* Our FIN is last in the queue: unsent only if it counts in unsent. */
@@ -307,11 +332,23 @@ static int dump_queues(int fd, struct tf_conn *c)
 	return tf_failx(EAGAIN, "the queues kept changing while being read: is the peer locked out?");
 }
 
+static void read_reuse(int fd, struct tf_conn *c)
+{
+	int reuse;
+
+	if (getint(fd, SOL_SOCKET, SO_REUSEADDR, &reuse) == 0 && reuse != SK_FORCE_REUSE) {
+		struct tf_sockopt *o = &c->sockopts[c->n_sockopts++];
+
+		o->id = TF_SO_REUSEADDR;
+		o->len = sizeof(reuse);
+		memcpy(o->val, &reuse, sizeof(reuse));
+	}
+}
+
 int tf_conn_identify(int fd, struct tf_conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int reuse;
 
 	memset(c, 0, sizeof(*c));
 	if (getsockname(fd, (struct sockaddr *)&ss, &len))
@@ -323,13 +360,17 @@ int tf_conn_identify(int fd, struct tf_conn *c)
 		return tf_fail(errno, "getpeername");
 	endpoint_from(&ss, &c->peer);
 	/* Repair mode forces sk_reuse and repair off clears it: read it now. */
-	if (getint(fd, SOL_SOCKET, SO_REUSEADDR, &reuse) == 0 && reuse != SK_FORCE_REUSE) {
-		struct tf_sockopt *o = &c->sockopts[c->n_sockopts++];
+	read_reuse(fd, c);
+	return 0;
+}
 
-		o->id = TF_SO_REUSEADDR;
-		o->len = sizeof(reuse);
-		memcpy(o->val, &reuse, sizeof(reuse));
-	}
+int tf_conn_identify_again(int fd, const struct tf_conn *before, struct tf_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->local = before->local;
+	c->peer = before->peer;
+	c->sock_family = before->sock_family;
+	read_reuse(fd, c);
 	return 0;
 }
 

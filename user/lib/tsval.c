@@ -414,26 +414,38 @@ int tf_tsval_stats_sum(int stats_fd, struct tf_tsval_stats *sum)
 	return err;
 }
 
-int tf_tsval_fill_conn(const char *bpffs, struct tf_conn *c)
+int tf_tsval_fill_conn_fd(int map_fd, struct tf_conn *c)
 {
 	struct tf_tuple k;
 	struct tf_tsval v;
-	int fd, err;
+	int err;
 
 	c->has_ts_wire = false;
 	if (!(c->opts & TF_OPT_TSTAMP))
 		return 0;	/* no timestamps on this connection: nothing to carry */
+	if (map_fd < 0)
+		return 0;	/* no recorder on this host: the dumped clock alone */
 	err = tf_tuple_make(&c->local, &c->peer, &k);
 	if (err)
 		return err;
-	fd = tf_tsval_map_open(bpffs, TF_PIN_TSVALS);
-	if (fd < 0)
-		return 0;	/* no recorder on this host: the dumped clock alone */
-	err = tf_tsval_get(fd, &k, &v);
-	close(fd);
+	err = tf_tsval_get(map_fd, &k, &v);
 	if (err || !v.out_max.seen)
 		return 0;
 	c->has_ts_wire = true;
 	c->ts_wire = v.out_max.tsval;
 	return 1;
+}
+
+int tf_tsval_fill_conn(const char *bpffs, struct tf_conn *c)
+{
+	int fd, r;
+
+	c->has_ts_wire = false;
+	if (!(c->opts & TF_OPT_TSTAMP))
+		return 0;
+	fd = tf_tsval_map_open(bpffs, TF_PIN_TSVALS);
+	r = tf_tsval_fill_conn_fd(fd, c);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }

@@ -83,6 +83,8 @@ int tf_tsval_get(int map_fd, const struct tf_tuple *k, struct tf_tsval *v);
  * when a wire tsval was found).
  */
 int tf_tsval_fill_conn(const char *bpffs, struct tf_conn *c);
+/* The same from the map tf_tsval_map_open(bpffs, TF_PIN_TSVALS) gave (< 0: no recorder). */
+int tf_tsval_fill_conn_fd(int map_fd, struct tf_conn *c);
 
 /*
  * The value TCP_TIMESTAMP gets when the clock is not carried over: this

@@ -79,6 +79,83 @@ int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_r
 	return 0;
 }
 
+static int grow(struct conn_locks *l, int more)
+{
+	int cap = l->cap ? l->cap : 16;
+	struct tf_tuple *nk;
+	bool *na;
+
+	while (cap < l->n + more)
+		cap *= 2;
+	if (cap == l->cap)
+		return 0;
+	nk = realloc(l->keys, cap * sizeof(*nk));
+	if (nk)
+		l->keys = nk;
+	na = nk ? realloc(l->adopted, cap * sizeof(*na)) : NULL;
+	if (!na)
+		return -ENOMEM;
+	l->adopted = na;
+	l->cap = cap;
+	return 0;
+}
+
+int conn_locks_add_tuples(struct conn_locks *l, const struct tf_tuple *k, int n, enum tf_lock_reason why,
+			  uint64_t ttl_ns)
+{
+	char tuple[TF_TUPLESTRLEN];
+	int *res, r, err = 0;
+
+	if (n <= 0)
+		return 0;
+	if (!l->t)
+		return mv_error("lock %d connections: the lock table is not open (conn_locks_ready first)", n);
+	res = malloc(n * sizeof(*res));
+	if (!res || grow(l, n)) {
+		free(res);
+		return mv_error("lock %d connections: no memory", n);
+	}
+	/* All or none: a failure here adds nothing. */
+	r = tf_lock_add_bulk(l->t, k, n, why, ttl_ns, res);
+	if (r < 0) {
+		free(res);
+		return mv_lib_error(r, "lock %d connections", n);
+	}
+	/* Ours first, so that a rollback drops them even if an adoption below fails. */
+	for (int i = 0; i < n; i++)
+		if (res[i] == 0) {
+			l->adopted[l->n] = false;
+			l->keys[l->n++] = k[i];
+		}
+	/* A lock already there is adopted, and must hold at least as long as ours would have. */
+	for (int i = 0; i < n && !err; i++) {
+		bool own = false;
+
+		if (res[i] == 0)
+			continue;
+		tf_tuple_str(&k[i], tuple, sizeof(tuple));
+		for (int tries = 0; tries < 3; tries++) {
+			err = tf_lock_extend(l->t, &k[i], ttl_ns);
+			if (err != -ENOENT)
+				break;
+			err = tf_lock_add(l->t, &k[i], why, ttl_ns);	/* it went meanwhile: take our own */
+			own = !err;
+			if (err != -EEXIST)
+				break;
+		}
+		if (err) {
+			mv_lib_error(err, "lock %s", tuple);
+			break;
+		}
+		l->adopted[l->n] = !own;
+		l->keys[l->n++] = k[i];
+		if (!own && mv_verbose())
+			mv_info("lock %s: adopting the lock already there", tuple);
+	}
+	free(res);
+	return err ? 1 : 0;
+}
+
 /* "ESTABLISHED, pid 123 tf-stream" and the way out for a live owner of tuple. */
 static void describe_owner(const struct tf_tuple_owner *o, char *who, size_t wlen, char *out, size_t olen)
 {
@@ -221,8 +298,18 @@ out:
 void conn_locks_release(struct conn_locks *l, bool adopted)
 {
 	char tuple[TF_TUPLESTRLEN];
+	struct tf_tuple *k = malloc((l->n + 1) * sizeof(*k));
+	int m = 0, r = -ENOMEM;
 
-	for (int i = 0; i < l->n; i++) {
+	/* Every one of ours in one batch delete; one by one only if that fails. */
+	if (k) {
+		for (int i = 0; i < l->n; i++)
+			if (!l->adopted[i] || adopted)
+				k[m++] = l->keys[i];
+		r = tf_lock_del_bulk(l->t, k, m, NULL);
+		free(k);
+	}
+	for (int i = 0; r < 0 && i < l->n; i++) {
 		int err;
 
 		if (l->adopted[i] && !adopted)

@@ -37,7 +37,15 @@ int conn_locks_ready(struct conn_locks *l, const struct tf_conn *c);
  */
 int conn_locks_add(struct conn_locks *l, const struct tf_conn *c, enum tf_lock_reason why, uint64_t ttl_ns);
 /*
- * Drop the locks this command took; with adopted, also those it found (a
+ * Lock n tuples at once (tf_lock_add_bulk: one map update each, or the bulk
+ * program for long lists), adopting those locked already as conn_locks_add
+ * does.  The table must be open (conn_locks_ready).  Prints the error;
+ * returns 0 or 1 (the locks taken so far are remembered for the rollback).
+ */
+int conn_locks_add_tuples(struct conn_locks *l, const struct tf_tuple *k, int n, enum tf_lock_reason why,
+			  uint64_t ttl_ns);
+/*
+ * Drop the locks this command took (one batch delete); with adopted, also those it found (a
  * finished restore: their purpose is over).
  */
 void conn_locks_release(struct conn_locks *l, bool adopted);

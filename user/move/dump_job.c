@@ -8,12 +8,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "report.h"
 #include "dump_job.h"
 #include "fault.h"
+#include "phase.h"
 #include "proc.h"
+#include "tcp_auth.h"
 #include "tsval.h"
 
 /*
@@ -37,13 +41,43 @@ static bool connection_left_behind(int fd)
 }
 
 /*
- * Collect the sockets to dump: the named fds, or every TCP connection it can
- * carry (established or half-closed).  quiet: say nothing of the ones left
- * out (the list after the stop: the one before it said so).
+ * The entry of before (the list before the stop) that is the process's fd
+ * now: same number, and the very open file our copy holds (kcmp; no kcmp:
+ * NULL, and the fd is taken again).  cursor: where the last one was (both
+ * lists are mostly in fd order).
  */
-static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet, struct dumped **out, int *n_out)
+static const struct dumped *same_file(pid_t pid, pid_t self, int fd, const struct dumped *before, int n_before,
+				      int *cursor)
 {
-	int *fds = NULL, n = 0, err;
+	for (int t = 0; t < n_before; t++) {
+		int k = (*cursor + t) % n_before;
+
+		if (before[k].fd != fd)
+			continue;
+		*cursor = k + 1;
+		if (before[k].conn.sock_family && before[k].ours >= 0 &&
+		    syscall(SYS_kcmp, pid, self, KCMP_FILE, fd, before[k].ours) == 0)
+			return &before[k];
+		return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * Collect the sockets to dump: the named fds, or every TCP connection it can
+ * carry (established or half-closed).  before: the list before the stop, for
+ * the list after it, which says nothing of the ones left out (the first list
+ * said so), and shares the copies of the sockets that are still the same
+ * open files (e->same): their type and endpoints cannot have changed, so
+ * only their state, ULP and keys are checked again.
+ */
+static int collect(pid_t pid, int pidfd, const int *want, int n_want, const struct dumped *before, int n_before,
+		   struct dumped **out, int *n_out)
+{
+	struct tf_auth_scan *scan = NULL;
+	bool quiet = before != NULL;
+	pid_t self = getpid();
+	int *fds = NULL, n = 0, err, cursor = 0;
 	struct dumped *d;
 	struct stat st;
 
@@ -56,14 +90,37 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 	} else if ((err = tf_proc_list_fds(pid, &fds, &n))) {
 		return mv_lib_error(err, "dump pid %d", pid);
 	}
+	mv_phase(quiet ? "relist-fds" : "list-fds");
+	/* TCP-MD5 keys of every socket here in one sock_diag dump (tcp_auth.h),
+	 * where that pays; without it, each socket is asked alone. */
+	if (n > 1 && tf_auth_scan_pays(n))
+		tf_auth_scan(&scan);
+	mv_phase(quiet ? "relist-md5scan" : "md5scan");
 	d = calloc(n ? n : 1, sizeof(*d));
 	if (!d) {
 		free(fds);
+		tf_auth_scan_free(scan);
 		return mv_error("no memory");
 	}
 	*n_out = 0;
 	for (int i = 0; i < n; i++) {
-		int ours = tf_proc_getfd(pidfd, pid, fds[i]);
+		const struct dumped *same = quiet ? same_file(pid, self, fds[i], before, n_before, &cursor) : NULL;
+		int ours;
+
+		if (same) {
+			err = tf_check_connection(same->ours, scan);
+			mv_phase("relist-same");
+			if (err && n_want) {
+				mv_lib_error(err, "dump pid %d fd %d", pid, fds[i]);
+				goto fail;
+			}
+			if (err)
+				continue;	/* closed meanwhile: the caller says so with -v */
+			d[*n_out] = (struct dumped){ .fd = fds[i], .ours = same->ours, .ino = same->ino, .same = same };
+			(*n_out)++;
+			continue;
+		}
+		ours = tf_proc_getfd(pidfd, pid, fds[i]);
 
 		if (ours < 0) {
 			if (n_want) {
@@ -72,7 +129,9 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 			}
 			continue;	/* closed meanwhile, or not a file we may take */
 		}
-		err = tf_check_socket(ours);
+		mv_phase(quiet ? "relist-getfd" : "getfd");
+		err = tf_check_socket_scan(ours, scan);
+		mv_phase(quiet ? "relist-check" : "check");
 		if (err) {
 			if (n_want) {
 				close(ours);
@@ -95,13 +154,16 @@ static int collect(pid_t pid, int pidfd, const int *want, int n_want, bool quiet
 		(*n_out)++;
 	}
 	free(fds);
+	tf_auth_scan_free(scan);
 	*out = d;
 	return 0;
 fail:
 	for (int i = 0; i < *n_out; i++)
-		close(d[i].ours);
+		if (!d[i].same)
+			close(d[i].ours);
 	free(d);
 	free(fds);
+	tf_auth_scan_free(scan);
 	return 1;
 }
 
@@ -117,8 +179,9 @@ static int find_sockets(struct dump_job *j)
 {
 	int err;
 
-	if (collect(j->pid, j->pidfd, j->want, j->n_want, false, &j->d, &j->n))
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, NULL, 0, &j->d, &j->n))
 		return 1;
+	mv_phase("list-rest");
 	if (j->n == 0)
 		return mv_error("dump pid %d: no TCP connection to take (established or half-closed)", j->pid);
 	for (int i = 0; i < j->n; i++) {
@@ -132,6 +195,7 @@ static int find_sockets(struct dump_job *j)
 		if (j->lock && conn_locks_ready(&j->locks, &j->d[i].conn))
 			return 1;
 	}
+	mv_phase("identify+ready");
 	return 0;
 }
 
@@ -167,13 +231,15 @@ static int list_again(struct dump_job *j)
 	int n = 0, kept = 0, i, err;
 	char what[256];
 
-	if (collect(j->pid, j->pidfd, j->want, j->n_want, true, &now, &n))
+	if (collect(j->pid, j->pidfd, j->want, j->n_want, j->d, j->n, &now, &n))
 		return 1;
+	mv_phase("relist-rest");
 	for (i = 0; i < n; i++) {
 		struct dumped *e = &now[i];
-		bool known = listed_before(j, e);
+		bool known = e->same || listed_before(j, e);
 
-		err = tf_conn_identify(e->ours, &e->conn);
+		err = e->same ? tf_conn_identify_again(e->ours, &e->same->conn, &e->conn) :
+				tf_conn_identify(e->ours, &e->conn);
 		if (err && j->n_want) {
 			mv_lib_error(err, "dump pid %d fd %d", j->pid, e->fd);
 			goto fail;
@@ -213,9 +279,16 @@ static int list_again(struct dump_job *j)
 				 j->pid, what);
 		}
 	}
+	/* The copies shared with the list before now belong to this one. */
+	for (int k = 0; k < kept; k++)
+		if (now[k].same) {
+			j->d[now[k].same - j->d].ours = -1;
+			now[k].same = NULL;
+		}
 	free_list(j->d, j->n);
 	j->d = now;
 	j->n = kept;
+	mv_phase("reidentify");
 	if (!kept)
 		return mv_error("dump pid %d: no TCP connection to take once it was stopped (the ones listed "
 				 "closed meanwhile)", j->pid);
@@ -224,7 +297,8 @@ fail:
 	/* Kept so far in [0, kept), not looked at yet in [i, n). */
 	for (int k = 0; k < n; k++)
 		if (k < kept || k >= i) {
-			close(now[k].ours);
+			if (!now[k].same)
+				close(now[k].ours);
 			tf_conn_free(&now[k].conn);
 		}
 	free(now);
@@ -251,36 +325,64 @@ int dump_job_take(struct dump_job *j)
 {
 	char what[256];
 	long ttl = j->ttl;
-	int err;
+	int err, tsvals = -1;
 
 	j->locks.bpffs = j->bpffs;
+	mv_phase("collect-rest");
 	err = tf_proc_stop(j->pidfd, j->pid);
 	if (err)
 		return mv_lib_error(err, "dump");
+	mv_phase("stop");
 	fault_point("dump-stopped");
 	if (list_again(j))
 		goto undo;
-	for (int i = 0; i < j->n; i++) {
-		struct dumped *d = &j->d[i];
+	/* The recorder's map, once for all (none: -ENOENT, the dumped clocks alone). */
+	tsvals = tf_tsval_map_open(j->bpffs, TF_PIN_TSVALS);
+	/* Every connection locked before the first goes into repair mode: one
+	 * map update each (the bulk program for long lists), one getpid. */
+	if (j->lock) {
+		struct tf_tuple *k = malloc(j->n * sizeof(*k));
 
-		describe(d, what, sizeof(what));
-		if (j->lock && conn_locks_add(&j->locks, &d->conn, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull))
+		if (!k) {
+			mv_error("dump pid %d: no memory", j->pid);
 			goto undo;
-		if (i == 0)
-			fault_point("dump-locked");
+		}
+		for (int i = 0; i < j->n; i++) {
+			err = tf_tuple_make(&j->d[i].conn.local, &j->d[i].conn.peer, &k[i]);
+			if (err) {
+				free(k);
+				mv_lib_error(err, "dump pid %d", j->pid);
+				goto undo;
+			}
+		}
+		err = conn_locks_add_tuples(&j->locks, k, j->n, TF_LOCK_DUMP, (uint64_t)ttl * 1000000000ull);
+		free(k);
+		if (err)
+			goto undo;
+		mv_phase("lock");
+		fault_point("dump-locked");
+	}
+	for (int i = 0; i < j->n; i++) {
+		struct dumped *d = &j->d[i], named = *d;	/* for the message: a failed tf_dump clears d->conn */
+
 		err = tf_repair_on(d->ours);
 		if (err) {
+			describe(&named, what, sizeof(what));
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
 		d->repair = true;
+		mv_phase("repair-on");
 		err = tf_dump(d->ours, &d->conn);
 		if (err) {
+			describe(&named, what, sizeof(what));
 			mv_lib_error(err, "dump pid %d %s", j->pid, what);
 			goto undo;
 		}
+		mv_phase("tf_dump");
 		/* The largest tsval that reached the wire, if the recorder ran (tsval.h). */
-		tf_tsval_fill_conn(j->bpffs, &d->conn);
+		tf_tsval_fill_conn_fd(tsvals, &d->conn);
+		mv_phase("tsval");
 	}
 
 	fault_point("dump-repaired");
@@ -307,6 +409,7 @@ int dump_job_take(struct dump_job *j)
 		mv_lib_error(err, "dump pid %d to %s", j->pid, image_sink_name(&j->sink));
 		goto undo;
 	}
+	mv_phase("images");
 	fault_point("dump-images");
 	/* The index (a directory), or END (a stream): now the dump is complete. */
 	err = image_sink_commit(&j->sink);
@@ -314,9 +417,14 @@ int dump_job_take(struct dump_job *j)
 		mv_lib_error(err, "dump pid %d", j->pid);
 		goto undo;
 	}
+	mv_phase("index");
 	fault_point("dump-done");
+	if (tsvals >= 0)
+		close(tsvals);
 	return 0;
 undo:
+	if (tsvals >= 0)
+		close(tsvals);
 	dump_job_undo(j);
 	return 1;
 }

@@ -24,6 +24,9 @@ struct dumped {
 	ino_t ino;		/* the socket's inode: the same one after the stop? */
 	bool repair;		/* we turned repair on */
 	struct tf_conn conn;
+	/* While the list after the stop is made: the entry of the list before
+	 * that is the same open file (kcmp), whose copy this one shares. */
+	const struct dumped *same;
 };
 
 struct dump_job {

@@ -10,7 +10,7 @@
  *   dump-listed       the sockets listed and identified; the process not yet
  *                     stopped
  *   dump-stopped      the process is stopped; nothing locked yet
- *   dump-locked       the first connection is locked, not yet in repair mode
+ *   dump-locked       every connection is locked, none in repair mode yet
  *   dump-repaired     every connection locked, in repair mode and read
  *   dump-images       the images are written, the index (which marks a
  *                     complete dump) is not
