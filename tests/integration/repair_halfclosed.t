@@ -88,7 +88,7 @@ close_wait_case cw6 "$ADDR6_A" 7502
 start fw2 7503 "$ADDR_A" send:3000 shut touch:"$TMP/fw2.ready" pause -- \
 	eof:3000 touch:"$TMP/fw2.peer" wait:"$TMP/fw2.go" send:50000 shut
 wait_for 10 test -e "$TMP/fw2.peer"
-ok "fw2: A holds the connection in FIN-WAIT-2" in_state 7503 FIN-WAIT-2
+ok "fw2: A holds the connection in FIN-WAIT-2 (once the peer's ACK of our FIN is in)" wait_for 5 in_state 7503 FIN-WAIT-2
 dump_case fw2 7503 FIN_WAIT2
 restore_to fw2 "$TMP/img-fw2" --tx-offset 3000 eof:50000
 ok "fw2: the rebuilt socket is in FIN-WAIT-2 again" wait_for 5 in_state 7503 FIN-WAIT-2
