@@ -21,7 +21,9 @@ flowlab_up
 sshlab_up a b
 # The IPv6 stream beside the demo's: peer's tf-flow -> socat on a ([SVC6]:5002) -> peer's echo.
 ip netns exec "$NS_PEER" socat TCP6-LISTEN:5003,reuseaddr,fork PIPE >"$TMP/echo6.log" 2>&1 &
-ip netns exec "$NS_A" socat TCP6-LISTEN:5002,bind="[$SVC6]",reuseaddr \
+# -t 30: at the end, socat waits for the whole echo after the client's EOF (its
+# default half a second is too short for what a busy lab holds in flight).
+ip netns exec "$NS_A" socat -t 30 TCP6-LISTEN:5002,bind="[$SVC6]",reuseaddr \
 	TCP6:"[$PEER_ADDR6]":5003,bind="[$SVC6]" >"$TMP/socat6.log" 2>&1 &
 APP6_PID=$!
 APP6_HOST=a
@@ -106,7 +108,7 @@ ok "  b's journal says committed" eval '"$TF" receive --status --journal "$TMP/j
 
 # 2. IPv6, a -> b.
 "$TF_ROOT/tools/lab.sh" exec a "$TF" -j migrate send --pid "$APP6_PID" --journal "$TMP/journal-a-sent" \
-	--via "$(receive_via b)" --ttl 20 --flip "$(flip6_to b)" -- socat FD:3 FD:4 >"$TMP/send6.json" 2>"$TMP/send6.err"
+	--via "$(receive_via b)" --ttl 20 --flip "$(flip6_to b)" -- socat -t 30 FD:3 FD:4 >"$TMP/send6.json" 2>"$TMP/send6.err"
 ok "migrate send a -> b over ssh (IPv6) completes" test $? -eq 0 || diag "$(tail -5 "$TMP/send6.err")"
 APP6_PID=$(jq -r .to_pid "$TMP/send6.json")
 ok "  the IPv6 stream goes on at b only" eval 'flowing6 && [ "$(established6 b)" -eq 2 ] && [ "$(established6 a)" -eq 0 ]'
