@@ -4,6 +4,7 @@
 #define TF_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "json.h"
@@ -29,6 +30,19 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The move engine (user/move) reports through cli_error/cli_warn/cli_info. */
 void cli_report_moves(void);
+
+/* A move's report fields (migrate move, migrate send), inside an object j
+ * has open: pids, counts, lock drops, then "ms": each phase and the locked window. */
+struct move_report {
+	long from_pid, to_pid;
+	int connections, nudged;
+	uint64_t dropped_from, dropped_to;
+	const char *const *phase_names;
+	const double *ms;
+	int phases;
+	double locked_window_ms;
+};
+void cli_json_move_report(struct json *j, const struct move_report *r);
 
 /* Is cap in our effective set? */
 bool cli_have_cap(int cap);

@@ -65,21 +65,10 @@ static void print_send(pid_t pid, const struct send_result *r)
 	json_object_start(j);
 	json_string_field(j, "id", r->id);
 	json_string_field(j, "target", r->target_host);
-	json_uint_field(j, "from_pid", pid);
-	json_uint_field(j, "to_pid", r->to_pid);
-	json_uint_field(j, "connections", r->connections);
-	json_uint_field(j, "nudged", r->nudged);
-	json_uint_field(j, "lock_dropped_packets_from", r->dropped_from);
-	json_uint_field(j, "lock_dropped_packets_to", r->dropped_to);
-	json_name(j, "ms");
-	json_object_start(j);
-	for (int i = 0; i < S_N; i++) {
-		json_name(j, send_phase_name[i]);
-		json_double(j, r->ms[i]);
-	}
-	json_name(j, "locked_window");
-	json_double(j, r->locked_window_ms);
-	json_object_end(j);
+	cli_json_move_report(j, &(struct move_report){
+		.from_pid = pid, .to_pid = r->to_pid, .connections = r->connections, .nudged = r->nudged,
+		.dropped_from = r->dropped_from, .dropped_to = r->dropped_to, .phase_names = send_phase_name,
+		.ms = r->ms, .phases = S_N, .locked_window_ms = r->locked_window_ms });
 	json_object_end(j);
 	cli_json_close(j);
 }

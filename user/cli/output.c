@@ -145,6 +145,25 @@ void cli_raise_nofile(void)
 	}
 }
 
+void cli_json_move_report(struct json *j, const struct move_report *r)
+{
+	json_uint_field(j, "from_pid", r->from_pid);
+	json_uint_field(j, "to_pid", r->to_pid);
+	json_uint_field(j, "connections", r->connections);
+	json_uint_field(j, "nudged", r->nudged);
+	json_uint_field(j, "lock_dropped_packets_from", r->dropped_from);
+	json_uint_field(j, "lock_dropped_packets_to", r->dropped_to);
+	json_name(j, "ms");
+	json_object_start(j);
+	for (int i = 0; i < r->phases; i++) {
+		json_name(j, r->phase_names[i]);
+		json_double(j, r->ms[i]);
+	}
+	json_name(j, "locked_window");
+	json_double(j, r->locked_window_ms);
+	json_object_end(j);
+}
+
 /* The move engine's lines (report.h) as the command's own. */
 static void move_line(enum mv_level level, const char *text, void *ctx)
 {
