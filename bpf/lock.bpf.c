@@ -13,6 +13,8 @@
  * packets (the duplicate ACKs that prompt the peer, a FIN) carry it.
  *
  * "Pass" is TC_ACT_UNSPEC (TCX_NEXT), so other tc programs on the hook still run.
+ * "Drop" is TC_ACT_SHOT at ingress, TC_ACT_REDIRECT to no device at egress
+ * (see tc_lock: the sender's TCP must see loss, not a local drop).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -24,6 +26,7 @@
 
 #define TC_ACT_UNSPEC	(-1)
 #define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT	7
 
 /* Headers that tc pulls into the linear area when they are not there yet. */
 #define TF_PULL_LEN	256
@@ -122,7 +125,17 @@ static __always_inline int tc_lock(struct __sk_buff *skb, bool ingress)
 		__sync_fetch_and_add(&lock->out_packets, 1);
 		__sync_fetch_and_add(&lock->out_bytes, skb->len);
 	}
-	return TC_ACT_SHOT;
+	if (ingress)
+		return TC_ACT_SHOT;
+	/*
+	 * Egress: a redirect to ifindex 0, which the kernel drops while telling
+	 * the sender NET_XMIT_SUCCESS.  TC_ACT_SHOT there reads as local
+	 * congestion (NET_XMIT_DROP): TCP then probes every 500 ms without
+	 * backing off and after tcp_retries2 (15) probes, about 7.5 s, kills the
+	 * locked socket with ETIMEDOUT.  Seen as loss, it backs off as it would
+	 * on a quiet network, and lives for minutes.  Same on clsact and tcx.
+	 */
+	return bpf_redirect(0, 0);
 }
 
 SEC("tc")

@@ -230,8 +230,12 @@ static void check(const char *name, const struct pkt_spec *s, struct hooks want,
 
 /* From the peer: dropped at ingress, passes egress (wrong orientation there). */
 static const struct hooks DROP_IN = { XDP_DROP, TC_ACT_SHOT, PASS_TC };
-/* To the peer: egress drops it; ingress sees it as someone else's tuple. */
-static const struct hooks DROP_OUT = { XDP_PASS, PASS_TC, TC_ACT_SHOT };
+/*
+ * To the peer: egress drops it (a redirect to no device, which the kernel
+ * drops while telling TCP it was sent); ingress sees someone else's tuple.
+ */
+#define TF_TC_ACT_REDIRECT 7
+static const struct hooks DROP_OUT = { XDP_PASS, PASS_TC, TF_TC_ACT_REDIRECT };
 static const struct hooks PASS = { XDP_PASS, PASS_TC, PASS_TC };
 
 static int lock(const char *local, const char *peer, uint64_t ttl_ns)
