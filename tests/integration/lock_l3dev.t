@@ -24,7 +24,7 @@ ADDR_B=198.18.1.2
 ADDR6_A=fd00:7467::1
 ADDR6_B=fd00:7467::2
 spawn "$NS_A" "$TMP/wire.out" "$HELPERS/tf-tunwire" "$NS_A" "$DEV" "$NS_B" "$DEV" --timeout 120
-wired() { grep -q ready "$TMP/wire.out"; }
+wired() { grep -qs ready "$TMP/wire.out"; }
 wait_for 5 wired || bail_out "tf-tunwire: $(cat "$TMP/wire.out")"
 for side in "$NS_A $ADDR_A $ADDR_B $ADDR6_A $ADDR6_B" "$NS_B $ADDR_B $ADDR_A $ADDR6_B $ADDR6_A"; do
 	read -r ns me peer me6 peer6 <<<"$side"
