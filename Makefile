@@ -5,6 +5,7 @@
 #   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
 #   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
 #   make test-vm    the tests in qemu on Debian's 6.1 kernel (KERNEL=6.12; tools/vm)
+#   make test-vm-kernel-paths   the kernel-dependent part of the suite in qemu (CI runs it on 6.1)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
 #   make bench      benchmarks against netfilter; writes BENCHMARKS.md
@@ -218,6 +219,19 @@ test-vm:
 	$(Q)tools/vm/run.sh --kernel $(KERNEL) --timeout $(VM_TIMEOUT) \
 		$(if $(filter command line environment,$(origin TESTS)),$(TESTS))
 
+# The part of the suite that takes a kernel-dependent path, for CI's VM pass
+# (the whole suite under TCG takes too long): both attach modes (XDP, clsact
+# or tcx), an L3 device, the tsval recorder and restore's timestamp rule,
+# repair in every state (in flight, half-closed), a migrate move under
+# traffic, and a long egress lock.  The unit and BPF tests load every object.
+VM_KERNEL_PATHS := build/tests/unit build/tests/bpf tests/integration/lock_clsact.t \
+	tests/integration/lock_xdp.t tests/integration/lock_l3dev.t tests/integration/lock_egress_hold.t \
+	tests/integration/ts_migrate.t tests/integration/repair_inflight.t \
+	tests/integration/repair_halfclosed.t tests/integration/migrate_move.t
+test-vm-kernel-paths:
+	$(Q)tools/vm/run.sh --kernel $(KERNEL) --timeout $(VM_TIMEOUT) \
+		$(if $(filter command line environment,$(origin TESTS)),$(TESTS),$(VM_KERNEL_PATHS))
+
 demo: all
 	$(Q)tools/demo.sh
 
@@ -255,4 +269,4 @@ install: all
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: all test test-unit test-asan test-unit-asan test-vm fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan test-vm test-vm-kernel-paths fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean

@@ -32,8 +32,7 @@
 #include <unistd.h>
 
 #include "attach.h"
-#include "internal.h"
-#include "internal.h"	/* tf_endpoint_wire_v4 */
+#include "internal.h"	/* tf_endpoint_wire_v4, tf_address_check */
 #include "fault.h"
 #include "handoff.h"
 #include "handover.h"
@@ -64,36 +63,6 @@ static uint32_t features(void)
 	if (!uname(&u) && sscanf(u.release, "%d.%d", &ma, &mi) == 2 && (ma > 6 || (ma == 6 && mi >= 7)))
 		f |= MV_FEAT_USEC_TS;
 	return f;
-}
-
-/* Is e's address one of this host's (a bind to it, port 0, works)? */
-static int have_address(const struct tf_endpoint *e)
-{
-	struct sockaddr_storage ss = {};
-	socklen_t len;
-	int s, err = 0;
-
-	if (e->family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		memcpy(&a->sin_addr, e->addr, 4);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, e->addr, 16);
-		a->sin6_scope_id = e->scope_id;
-		len = sizeof(*a);
-	}
-	s = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (bind(s, (struct sockaddr *)&ss, len))
-		err = -errno;
-	close(s);
-	return err;
 }
 
 struct target {
@@ -211,7 +180,7 @@ static int step_prepare(struct target *t)
 		 * only from a local address (restore's --freebind, tcpferry(8)). */
 		bool ipv4 = tf_endpoint_wire_v4(&e->local, v4);
 
-		if ((!t->o->freebind || ipv4) && (err = have_address(&e->local)))
+		if ((!t->o->freebind || ipv4) && (err = tf_address_check(&e->local)))
 			return refuse(t, "%s -> %s: the local address is not on this host "
 				      "(%s); add it before the move%s",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
