@@ -39,7 +39,7 @@ endif
 # comes first so that the user's -O, -W or -D win.  CFLAGS is passed to the
 # links too, so a -fsanitize or -flto in it reaches the linker.
 CFLAGS    ?= -O2 -g
-TF_CFLAGS  = -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Iuser/move -Ibpf -Iimages -I$(BUILD)
+TF_CFLAGS  = -Wall -Wextra -fPIC -D_GNU_SOURCE -Iuser/include -Iuser/lib -Iuser/move -Iuser/balance -Ibpf -Iimages -I$(BUILD)
 ALL_CFLAGS = $(TF_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(CFLAGS) $(LDFLAGS)
 BPF_CFLAGS = -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
@@ -66,9 +66,9 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
 BPF_HDRS   := $(wildcard bpf/*.h)
 
-LIB_SRCS   := $(wildcard user/lib/*.c) $(wildcard user/move/*.c) $(wildcard images/*.c)
+LIB_SRCS   := $(wildcard user/lib/*.c) $(wildcard user/move/*.c) $(wildcard user/balance/*.c) $(wildcard images/*.c)
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
-LIB_HDRS   := $(wildcard user/include/*.h user/lib/*.h user/move/*.h images/*.h)
+LIB_HDRS   := $(wildcard user/include/*.h user/lib/*.h user/move/*.h user/balance/*.h images/*.h)
 CLI_SRCS   := $(wildcard user/cli/*.c)
 CLI_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRCS))
 CLI_HDRS   := $(wildcard user/cli/*.h)
@@ -89,7 +89,7 @@ INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 # the CLI's objects (not main.o), and is built twice: for libFuzzer (make
 # fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
 # kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
-FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream
+FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream first_request
 FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
