@@ -48,7 +48,7 @@ ifeq ($(WERROR),1)
 TF_CFLAGS += -Werror
 BPF_CFLAGS += -Werror
 endif
-LDLIBS    += -lbpf -lelf -lz
+LDLIBS    += -lbpf -lelf -lz -lm
 
 # A build directory holds one build: when the compiler or its flags change,
 # what is in it is rebuilt (make BUILD=build-asan CFLAGS=... keeps another).
@@ -89,7 +89,7 @@ INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 # the CLI's objects (not main.o), and is built twice: for libFuzzer (make
 # fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
 # kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
-FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream first_request
+FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream first_request balance_config
 FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
