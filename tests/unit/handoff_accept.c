@@ -27,23 +27,9 @@
 #include "tap.h"
 #include "tcpferry.h"
 #include "../../user/lib/handoff.h"
+#include "netns_lo.h"
 
 #define N 300	/* two messages: 250 and 50 */
-
-static void own_netns(void)
-{
-	struct ifreq ifr = {};
-	int s;
-
-	if (unshare(CLONE_NEWNET))
-		return;	/* not root: the host's loopback will do */
-	s = socket(AF_INET, SOCK_DGRAM, 0);
-	strcpy(ifr.ifr_name, "lo");
-	ioctl(s, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	ioctl(s, SIOCSIFFLAGS, &ifr);
-	close(s);
-}
 
 static uint16_t port_of(int fd, bool peer)
 {
@@ -79,7 +65,6 @@ static void send_raw(const char *path, const char *text, int fd)
 
 int main(void)
 {
-	struct rlimit rl;
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int lsn, client[N], server[N], took[N], n_took = 0, in_order = 1, names_ok = 1, ends_ok = 1;
@@ -92,10 +77,7 @@ int main(void)
 	int status, err;
 
 	plan(12);
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < 4 * N + 64) {
-		rl.rlim_cur = rl.rlim_max < 4 * N + 64 ? rl.rlim_max : 4 * N + 64;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	want_fds(4 * N + 64);
 	own_netns();
 	if (!mkdtemp(dir))
 		bail_out("mkdtemp: %s", strerror(errno));
