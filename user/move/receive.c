@@ -38,10 +38,12 @@
 #include "handover.h"
 #include "journal.h"
 #include "nudge.h"
+#include "phase.h"
 #include "proto.h"
 #include "receive.h"
 #include "report.h"
 #include "restore_job.h"
+#include "restore_log.h"
 #include "stream.h"
 
 static uint64_t realtime_ns(void)
@@ -134,6 +136,7 @@ static int step_hello(struct target *t)
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	fault_point("receive-hello");
+	mv_phase("hello");
 	return 0;
 }
 
@@ -223,6 +226,7 @@ static int step_prepare(struct target *t)
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	fault_point("receive-prepared");
+	mv_phase("prepare");
 	return 0;
 }
 
@@ -240,6 +244,7 @@ static int step_images(struct target *t)
 		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
 		if (err)
 			break;
+		mv_phase(sr.frames ? "stream" : "wait-stream");
 		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
@@ -266,8 +271,10 @@ static int step_images(struct target *t)
 		r->conn.dump_time_ns += t->skew_ns;
 	}
 	free(conns);
+	mv_phase("stream-take");
 	mv_journal_mark(&t->jn, "received", "");
 	fault_point("receive-received");
+	mv_phase("journal");
 	return 0;
 }
 
@@ -279,15 +286,18 @@ static int step_build(struct target *t)
 	t->rj.dir = t->id;
 	t->rj.bpffs = t->o->bpffs;
 	t->rj.lock = false;		/* locked at prepare */
+	t->rj.owners_checked = true;	/* there too, before the locks */
 	t->rj.ro.freebind = t->o->freebind;
 	if (restore_job_build(&t->rj))
 		return refuse(t, "rebuilding the sockets failed: %s", tf_strerror());
 	mv_journal_mark(&t->jn, "built", "");
 	fault_point("receive-built");
+	mv_phase("journal");
 	ok.count = t->rj.built;
 	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
+	mv_phase("built-sent");
 	t->built_sent = true;
 	return 0;
 }
@@ -303,6 +313,18 @@ static int fail_commit(struct target *t, uint32_t count, const char *text)
 	return 1;
 }
 
+/* PATH: the pid who has the sockets, for an orchestrator; a warning if it cannot be written. */
+static void write_pid(struct target *t, const char *path, pid_t pid)
+{
+	FILE *f = fopen(path, "w");
+	bool failed = !f || fprintf(f, "%d\n", pid) < 0;
+
+	if (f && fclose(f))
+		failed = true;
+	if (failed)
+		mv_warn("receive %s: %s: %s (pid %d has the sockets)", t->id, path, strerror(errno), pid);
+}
+
 /* After COMMIT: the sockets are ours whatever happens to the channel. */
 static int step_commit(struct target *t, struct receive_result *res)
 {
@@ -312,8 +334,11 @@ static int step_commit(struct target *t, struct receive_result *res)
 	char **argv = t->prep.argv;
 	pid_t to;
 
+	mv_phase("wait-commit");
 	mv_journal_mark(&t->jn, "committing", "");
 	fault_point("receive-committing");
+	mv_phase("journal");
+	res->live_at = mv_now_ms();
 	if (restore_job_live(rj, !(t->prep.flags & MV_PREP_NO_PROBE))) {
 		/* Back in repair and closed: nothing of them reached a peer.
 		 * The locks stay, so the source can take them back. */
@@ -324,6 +349,8 @@ static int step_commit(struct target *t, struct receive_result *res)
 	if (t->prep.flags & MV_PREP_SEND_TO) {
 		to = handover_send(rj, t->handoff, argv[0], "receive");
 		t->handoff = -1;
+	} else if (t->o->output < 0) {
+		to = handover_exec(rj, argv, "receive");
 	} else {
 		/* The program outlives this session: it must not hold the
 		 * channel's stderr (an ssh session stays open while it does). */
@@ -338,17 +365,25 @@ static int step_commit(struct target *t, struct receive_result *res)
 			close(saved);
 		}
 	}
+	mv_phase("handover");
 	done.count = rj->ix.n;
 	if (to < 0) {
 		mv_journal_mark(&t->jn, "committed", "the hand-over failed");
 		return fail_commit(t, rj->ix.n, "the sockets are live here but the hand-over failed");
 	}
+	if (t->o->pid_file)
+		write_pid(t, t->o->pid_file, to);
+	mv_phase("pid-file");
+	res->unlock_at = mv_now_ms();
 	done.dropped = conn_locks_dropped(&rj->locks);
 	conn_locks_release(&rj->locks, true);
+	mv_phase("unlock");
+	res->nudge_at = mv_now_ms();
 	for (uint32_t i = 0; (t->prep.flags & MV_PREP_NUDGE) && i < rj->ix.n; i++)
 		if (tf_nudge(&nudger, rj->r[i].fd, &rj->r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
 			done.nudged++;
 	tf_nudger_close(&nudger);
+	mv_phase("nudge");
 	done.pid = to;
 	{
 		char detail[64];
@@ -357,10 +392,16 @@ static int step_commit(struct target *t, struct receive_result *res)
 		mv_journal_mark(&t->jn, "committed", detail);
 	}
 	fault_point("receive-committed");
-	res->pid = to;
+	mv_phase("journal");
 	res->connections = rj->ix.n;
+	res->pid = to;
 	if (mv_send_reply(&t->ch, MV_COMMITTED, &done))
 		mv_warn("receive %s: committed, but the source did not hear it: %s", t->id, tf_strerror());
+	mv_phase("committed-sent");
+	if (t->o->log_dir) {	/* after the answer: off the pause */
+		rj->dir = t->o->log_dir;
+		restore_log_append(rj);
+	}
 	return 0;
 }
 
