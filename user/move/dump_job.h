@@ -43,8 +43,8 @@ struct dump_job {
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
 	/* Sockets the process got between collect and the stop: taken (dump),
-	 * or left behind with a warning (migrate move, whose target locks are
-	 * taken before the stop from the sockets collect found). */
+	 * or left behind with a warning (a move: migrate send or move, whose
+	 * target locks are taken before the stop from the sockets collect found). */
 	bool take_new;
 	/* out */
 	struct dumped *d;

@@ -21,7 +21,9 @@
  *   restore-live      every socket out of repair mode, the locks still held
  *   restore-unlocked  the locks dropped (unless --keep-lock), not yet handed over
  *
- * A move between hosts (migrate send at the source, receive at the target):
+ * A move between hosts (migrate send at the source, receive at the target;
+ * migrate move is both: its source side meets the dump and send points, the
+ * child that is its target side the restore and receive points):
  *
  *   send-prepared      the target has locked every tuple; nothing frozen yet
  *   send-sent          frozen, dumped, the images sent; not yet built there
