@@ -284,7 +284,7 @@ static void abort_move(struct source *s, const char *why, bool dumped)
 		else
 			mv_warn("%s: the traffic was flipped to the target and %s: move it back by "
 				"hand; the target's locks drop its packets until then (expiry %ld s)", s->name,
-				s->o->unflip ? "--unflip failed" : "there is no --unflip", s->o->ttl);
+				s->o->unflip ? "--unflip failed" : "nothing moves it back (no --unflip)", s->o->ttl);
 	}
 	if (dumped)
 		dump_job_undo(&s->dj);
