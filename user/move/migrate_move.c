@@ -122,8 +122,10 @@ static pid_t start_target(const struct move_opts *o, int to_ns, int chan, int ou
 			  struct receive_result *res)
 {
 	char journal[4096], pid_file[4096], src[4096];
-	struct receive_opts ro = { .in = chan, .out = chan, .bpffs = o->to_bpffs, .timeout_ms = 30000,
-				   .output = -1, .journal_dir = journal, .pid_file = pid_file, .log_dir = src };
+	/* Its longest wait is for the dump: the freeze may take all of --timeout-ms. */
+	struct receive_opts ro = { .in = chan, .out = chan, .bpffs = o->to_bpffs,
+				   .timeout_ms = (int)(o->freeze_timeout_ms + 30000), .output = -1,
+				   .journal_dir = journal, .pid_file = pid_file, .log_dir = src };
 	pid_t p;
 
 	snprintf(journal, sizeof(journal), "%.4000s/received", work);
