@@ -141,8 +141,17 @@ static int step_hello(struct target *t)
 	int err;
 
 	err = mv_recv_hello(&t->ch, &t->hello);
-	if (err)
+	if (err) {
+		/* A damaged or foreign HELLO: the source hears why (a closed channel hears nothing). */
+		if (err != -ENODATA && err != -EPIPE && err != -ECONNABORTED) {
+			char text[512];
+
+			snprintf(text, sizeof(text), "no move started: %s", tf_strerror());
+			mv_send_abort(&t->ch, false, text);
+			return mv_error("receive: %s", text);
+		}
 		return mv_lib_error(err, "receive: no move started");
+	}
 	t->skew_ns = (int64_t)(realtime_ns() - t->hello.realtime_ns);
 	snprintf(t->id, sizeof(t->id), "%s", t->hello.id);
 	if (t->hello.version != MV_PROTO_VERSION) {
@@ -264,20 +273,26 @@ static int step_images(struct target *t)
 	struct tf_stream_reader sr;
 	struct tf_conn *conns = NULL;
 	struct tf_frame f;
+	uint64_t at = 0, off = 0;	/* the frame's offset in the dump, the next one's */
+	bool reading = false;		/* the error came from reading the frame, not from its checks */
 	int err = 0;
 
 	tf_stream_reader_init(&sr);
 	while (err == 0) {
+		at = off;
 		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
-		if (err)
+		if (err) {
+			reading = true;
 			break;
+		}
+		off += TF_FRAME_HDR_LEN + (uint64_t)f.len;
 		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
 	if (err == 1)
 		err = tf_stream_reader_take(&sr, &rj->ix, &conns);
-	else if (err != -ECONNABORTED && sr.frames)
-		tf_error_prefix("the dump's frame %u", sr.frames);
+	else if (err != -ECONNABORTED)	/* the frame being read is one past those fed */
+		tf_error_prefix("the dump's frame %u at offset %llu", sr.frames + reading, (unsigned long long)at);
 	tf_stream_reader_free(&sr);
 	if (err)
 		return refuse_lib(t, err, "the dump");
