@@ -349,6 +349,28 @@ static int fail_commit(struct target *t, uint32_t count, const char *text)
 	return 1;
 }
 
+/*
+ * Between leaving repair and the hand-over the sockets are live and only
+ * ours: if this tcpferry dies there, closing them must not leave FIN_WAIT1
+ * orphans, which hold the tuples (a retry here is refused) and send their FIN
+ * to the peer once the locks expire.  SO_LINGER {1, 0} makes that close an
+ * RST, which our locks drop, and frees the tuples at once; each socket gets
+ * its own SO_LINGER (the image's, set by the build) back before it is handed
+ * over.  saved: one per socket; set: true to abort, false to put back.
+ */
+static void linger_abortive(struct restore_job *rj, struct linger *saved, bool set)
+{
+	for (uint32_t i = 0; saved && i < rj->ix.n; i++) {
+		struct linger abort = { .l_onoff = 1, .l_linger = 0 };
+		socklen_t len = sizeof(saved[i]);
+
+		if (set && getsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, &saved[i], &len))
+			saved[i] = (struct linger){};
+		if (setsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, set ? &abort : &saved[i], sizeof(abort)))
+			mv_warn("receive: %s: SO_LINGER: %s", rj->r[i].name, strerror(errno));
+	}
+}
+
 /* After COMMIT: the sockets are ours whatever happens to the channel. */
 static int step_commit(struct target *t, struct receive_result *res)
 {
@@ -356,17 +378,22 @@ static int step_commit(struct target *t, struct receive_result *res)
 	struct tf_nudger nudger = TF_NUDGER_INIT;
 	struct mv_reply done = {};
 	char **argv = t->prep.argv;
+	struct linger *linger = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*linger));
 	pid_t to;
 
 	mv_journal_mark(&t->jn, "committing", "");
 	fault_point("receive-committing");
+	linger_abortive(rj, linger, true);
 	if (restore_job_live(rj, !(t->prep.flags & MV_PREP_NO_PROBE))) {
 		/* Back in repair and closed: nothing of them reached a peer.
 		 * The locks stay, so the source can take them back. */
+		free(linger);
 		restore_job_discard(rj);
 		mv_journal_mark(&t->jn, "aborted", "leaving repair mode failed; no socket kept");
 		return fail_commit(t, 0, "leaving repair mode failed; no socket kept here, the source may resume");
 	}
+	linger_abortive(rj, linger, false);
+	free(linger);
 	if (t->prep.flags & MV_PREP_SEND_TO) {
 		to = handover_send(rj, t->handoff, argv[0], "receive");
 		t->handoff = -1;
