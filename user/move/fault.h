@@ -43,6 +43,13 @@
  *   restore-live-fails  the first socket does not leave repair mode
  *   send-corrupt-image  the first image sent has a bit flipped (in a record)
  *   send-bad-version    HELLO says move protocol version 99
+ *
+ * With TCPFERRY_FAULT_TRACE=PATH, every point the command passes (and every
+ * fault_fails step it asks about) is appended to PATH as it is reached, one
+ * line each: "point NAME" or "fails NAME", so that a test can take the list
+ * of points from a run instead of a copy of the list above that can go
+ * stale.  A line is written whole (O_APPEND), before any pause or kill
+ * there; a trace that cannot be written is said once on stderr.
  */
 #ifndef TF_FAULT_H
 #define TF_FAULT_H

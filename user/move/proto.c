@@ -170,11 +170,18 @@ int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
 int mv_recv_frame(struct mv_chan *c, const char *what, uint32_t max_len, struct tf_frame *f)
 {
 	struct mv_abort a;
+	char detail[256];
 	int err = tf_frame_read(c->in, f, max_len, c->timeout_ms);
 
-	if (err)
-		return tf_failx(-err, "waiting for %s: %s", what,
-				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
+	if (err) {
+		/* The frame reader's own words: how far into which frame, which check. */
+		snprintf(detail, sizeof(detail), "%s", *tf_strerror() ? tf_strerror() : tf_frame_strerror(err));
+		if (err == -ENODATA)
+			return tf_failx(ENODATA, "waiting for %s: the channel closed", what);
+		if (err == -EPIPE)
+			return tf_failx(EPIPE, "waiting for %s: the channel closed inside a frame (%s)", what, detail);
+		return tf_failx(-err, "waiting for %s: %s", what, detail);
+	}
 	if (f->type == MV_ABORT) {
 		err = mv_decode_abort(f->data, f->len, &a);
 		tf_frame_free(f);

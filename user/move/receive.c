@@ -112,8 +112,17 @@ static int step_hello(struct target *t)
 	int err;
 
 	err = mv_recv_hello(&t->ch, &t->hello);
-	if (err)
+	if (err) {
+		/* A damaged or foreign HELLO: the source hears why (a closed channel hears nothing). */
+		if (err != -ENODATA && err != -EPIPE && err != -ECONNABORTED) {
+			char text[512];
+
+			snprintf(text, sizeof(text), "no move started: %s", tf_strerror());
+			mv_send_abort(&t->ch, false, text);
+			return mv_error("receive: %s", text);
+		}
 		return mv_lib_error(err, "receive: no move started");
+	}
 	t->skew_ns = (int64_t)(realtime_ns() - t->hello.realtime_ns);
 	snprintf(t->id, sizeof(t->id), "%s", t->hello.id);
 	if (t->hello.version != MV_PROTO_VERSION) {
@@ -237,21 +246,27 @@ static int step_images(struct target *t)
 	struct tf_stream_reader sr;
 	struct tf_conn *conns = NULL;
 	struct tf_frame f;
+	uint64_t at = 0, off = 0;	/* the frame's offset in the dump, the next one's */
+	bool reading = false;		/* the error came from reading the frame, not from its checks */
 	int err = 0;
 
 	tf_stream_reader_init(&sr);
 	while (err == 0) {
+		at = off;
 		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
-		if (err)
+		if (err) {
+			reading = true;
 			break;
+		}
 		mv_phase(sr.frames ? "stream" : "wait-stream");
+		off += TF_FRAME_HDR_LEN + (uint64_t)f.len;
 		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
 	if (err == 1)
 		err = tf_stream_reader_take(&sr, &rj->ix, &conns);
-	else if (err != -ECONNABORTED && sr.frames)
-		tf_error_prefix("the dump's frame %u", sr.frames);
+	else if (err != -ECONNABORTED)	/* the frame being read is one past those fed */
+		tf_error_prefix("the dump's frame %u at offset %llu", sr.frames + reading, (unsigned long long)at);
 	tf_stream_reader_free(&sr);
 	if (err)
 		return refuse_lib(t, err, "the dump");
@@ -325,6 +340,28 @@ static void write_pid(struct target *t, const char *path, pid_t pid)
 		mv_warn("receive %s: %s: %s (pid %d has the sockets)", t->id, path, strerror(errno), pid);
 }
 
+/*
+ * Between leaving repair and the hand-over the sockets are live and only
+ * ours: if this tcpferry dies there, closing them must not leave FIN_WAIT1
+ * orphans, which hold the tuples (a retry here is refused) and send their FIN
+ * to the peer once the locks expire.  SO_LINGER {1, 0} makes that close an
+ * RST, which our locks drop, and frees the tuples at once; each socket gets
+ * its own SO_LINGER (the image's, set by the build) back before it is handed
+ * over.  saved: one per socket; set: true to abort, false to put back.
+ */
+static void linger_abortive(struct restore_job *rj, struct linger *saved, bool set)
+{
+	for (uint32_t i = 0; saved && i < rj->ix.n; i++) {
+		struct linger abort = { .l_onoff = 1, .l_linger = 0 };
+		socklen_t len = sizeof(saved[i]);
+
+		if (set && getsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, &saved[i], &len))
+			saved[i] = (struct linger){};
+		if (setsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, set ? &abort : &saved[i], sizeof(abort)))
+			mv_warn("receive: %s: SO_LINGER: %s", rj->r[i].name, strerror(errno));
+	}
+}
+
 /* After COMMIT: the sockets are ours whatever happens to the channel. */
 static int step_commit(struct target *t, struct receive_result *res)
 {
@@ -332,6 +369,7 @@ static int step_commit(struct target *t, struct receive_result *res)
 	struct tf_nudger nudger = TF_NUDGER_INIT;
 	struct mv_reply done = {};
 	char **argv = t->prep.argv;
+	struct linger *linger = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*linger));
 	pid_t to;
 
 	mv_phase("wait-commit");
@@ -339,13 +377,17 @@ static int step_commit(struct target *t, struct receive_result *res)
 	fault_point("receive-committing");
 	mv_phase("journal");
 	res->live_at = mv_now_ms();
+	linger_abortive(rj, linger, true);
 	if (restore_job_live(rj, !(t->prep.flags & MV_PREP_NO_PROBE))) {
 		/* Back in repair and closed: nothing of them reached a peer.
 		 * The locks stay, so the source can take them back. */
+		free(linger);
 		restore_job_discard(rj);
 		mv_journal_mark(&t->jn, "aborted", "leaving repair mode failed; no socket kept");
 		return fail_commit(t, 0, "leaving repair mode failed; no socket kept here, the source may resume");
 	}
+	linger_abortive(rj, linger, false);
+	free(linger);
 	if (t->prep.flags & MV_PREP_SEND_TO) {
 		to = handover_send(rj, t->handoff, argv[0], "receive");
 		t->handoff = -1;

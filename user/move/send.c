@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,31 @@ struct source {
 	char id[MV_ID_LEN];
 	char name[MV_ID_LEN + 32];	/* "migrate send ID": the command and the move, in messages */
 	bool flipped;
+	char why[1024];			/* a step's failure, not reported yet (failed()) */
 };
+
+/*
+ * A step of this file failed: what and why kept for the move's one error,
+ * which adds what became of the move and the way out (move_send).  A step
+ * of the engine below (dump, freeze, flip) reports its own error.  Returns 1.
+ */
+static int failed(struct source *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failed(struct source *s, int err, const char *fmt, ...)
+{
+	const char *detail = tf_strerror();
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!err)
+		snprintf(s->why, sizeof(s->why), "%s", what);
+	else
+		snprintf(s->why, sizeof(s->why), "%s: %s", what,
+			 detail && *detail ? detail : strerror(err < 0 ? -err : err));
+	return 1;
+}
 
 /* A move's id: this host, the process, the time; what a journal file may be called. */
 static void make_id(char *id, size_t len, pid_t pid)
@@ -145,13 +170,14 @@ static int connect_target(struct source *s, struct send_result *res)
 	err = mv_send_hello(&s->ch, &h);
 	if (!err)
 		err = mv_recv_welcome(&s->ch, &w);
+	if (err == -ECONNABORTED)
+		return failed(s, err, "%s: the target (%s) refused the move", s->name, s->o->via ? s->o->via : "its channel");
 	if (err)
-		return mv_lib_error(err, "%s: the target (%s) did not answer; nothing moved",
-				    s->name, s->o->via ? s->o->via : "its channel");
+		return failed(s, err, "%s: the target (%s) did not answer", s->name,
+			      s->o->via ? s->o->via : "its channel");
 	if (w.version != MV_PROTO_VERSION)
-		return mv_error("%s: the target speaks move protocol version %u, this tcpferry %d: "
-				"install the same tcpferry on both hosts; nothing moved", s->name, w.version,
-				MV_PROTO_VERSION);
+		return failed(s, 0, "%s: the target speaks move protocol version %u, this tcpferry %d: "
+			      "install the same tcpferry on both hosts", s->name, w.version, MV_PROTO_VERSION);
 	snprintf(res->target_host, sizeof(res->target_host), "%s", w.host);
 	res->target_features = w.features;
 	return 0;
@@ -183,7 +209,7 @@ static int prepare(struct source *s)
 	gethostname(p.ix.host, sizeof(p.ix.host) - 1);
 	p.ix.entries = calloc(s->dj.n, sizeof(*p.ix.entries));
 	if (!p.ix.entries)
-		return mv_error("migrate send: no memory");
+		return failed(s, 0, "%s: prepare: no memory", s->name);
 	for (int i = 0; i < s->dj.n; i++) {
 		snprintf(p.ix.entries[i].file, sizeof(p.ix.entries[i].file), "conn-%04d.tfc", i + 1);
 		p.ix.entries[i].local = s->dj.d[i].conn.local;
@@ -194,9 +220,9 @@ static int prepare(struct source *s)
 	if (!err)
 		err = mv_recv_reply(&s->ch, MV_PREPARED, &r);
 	if (err)
-		return mv_lib_error(err, "%s: the target did not prepare (nothing moved)", s->name);
+		return failed(s, err, "%s: prepare", s->name);
 	if (r.status)
-		return mv_error("%s: the target refused (nothing moved): %s", s->name, r.text);
+		return failed(s, 0, "%s: the target refused: %s", s->name, r.text);
 	mv_journal_mark(&s->jn, "prepared", "");
 	fault_point("send-prepared");
 	return 0;
@@ -235,7 +261,7 @@ static int send_images(struct source *s)
 		err = tf_stream_finish(&w);
 	tf_stream_writer_free(&w);
 	if (err)
-		return mv_lib_error(err, "%s: sending the images", s->name);
+		return failed(s, err, "%s: sending the images", s->name);
 	fault_point("send-sent");
 	return 0;
 }
@@ -246,9 +272,9 @@ static int wait_built(struct source *s)
 	int err = mv_recv_reply(&s->ch, MV_BUILT, &r);
 
 	if (err)
-		return mv_lib_error(err, "%s: build", s->name);
+		return failed(s, err, "%s: build", s->name);
 	if (r.status)
-		return mv_error("%s: the target could not rebuild the sockets: %s", s->name, r.text);
+		return failed(s, 0, "%s: the target could not rebuild the sockets: %s", s->name, r.text);
 	mv_journal_mark(&s->jn, "built", "");
 	fault_point("send-built");
 	return 0;
@@ -267,7 +293,7 @@ static int channel_spoke(struct source *s)
 	err = mv_recv(&s->ch, MV_COMMITTED, &f);	/* no COMMITTED comes before COMMIT */
 	if (!err)
 		tf_frame_free(&f);
-	return mv_lib_error(err ? err : -EPROTO, "%s: before the commit", s->name);
+	return failed(s, err ? err : -EPROTO, "%s: before the commit", s->name);
 }
 
 /* Before COMMIT: everything back here. */
@@ -411,8 +437,10 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	t[S_COMMIT] = mv_now_ms();
 	mv_journal_mark(&s.jn, "committing", "");
 	err = mv_send(&s.ch, MV_COMMIT, NULL, 0);
-	if (err)	/* not written whole: the target cannot have read it */
+	if (err) {	/* not written whole: the target cannot have read it */
+		failed(&s, err, "%s: commit", s.name);
 		goto fail;
+	}
 	fault_point("send-committing");
 	mv_phase("commit-sent");
 	err = mv_recv_reply(&s.ch, MV_COMMITTED, &r);
@@ -423,10 +451,10 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	}
 	if (r.status && r.count == 0) {
 		/* The target kept nothing: the connections are only here. */
-		mv_error("%s: the target failed at the commit and kept nothing: %s", s.name, r.text);
+		failed(&s, 0, "%s: the target failed at the commit and kept nothing: %s", s.name, r.text);
 		s.ch.aborted = true;	/* nothing more to tell it */
 		abort_move(&s, "the target kept nothing", true);
-		goto out;
+		goto said;
 	}
 	if (r.status) {
 		mv_error("%s: the target failed after the commit: %s; pid %d stays stopped and "
@@ -457,15 +485,20 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	goto out;
 
 fail:
-	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", true);
-	mv_info("tcpferry: %s: nothing moved; pid %d goes on at the source", s.name, o->pid);
-	goto out;
+	abort_move(&s, s.why[0] ? s.why : tf_strerror()[0] ? tf_strerror() : "see the error above", true);
+	goto said;
 fail_early:
 	/* Nothing frozen (or the dump undone itself): tell the target, drop what we hold. */
 	image_sink_undo(&s.dj.sink);
 fail_undone:
-	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", false);
-	mv_info("tcpferry: %s: nothing moved; pid %d goes on at the source", s.name, o->pid);
+	abort_move(&s, s.why[0] ? s.why : tf_strerror()[0] ? tf_strerror() : "see the error above", false);
+said:
+	/* One error: what failed, what became of the move, the way out. */
+	if (s.why[0])
+		mv_error("%s; nothing moved: pid %d goes on at the source; "
+			 "move it again once that is fixed", s.why, o->pid);
+	else
+		mv_info("tcpferry: %s: nothing moved; pid %d goes on at the source", s.name, o->pid);
 out:
 	stop_channel(&s);
 	mv_journal_close(&s.jn);
