@@ -298,6 +298,7 @@ int mv_send_prepare(struct mv_chan *c, const struct mv_prepare *p)
 		return err;
 	put32(&w, p->ttl_s);
 	put32(&w, p->flags);
+	put64(&w, (uint64_t)p->skew_ns);
 	put32(&w, p->argc);
 	for (uint32_t i = 0; i < p->argc; i++)
 		put_str(&w, p->argv[i]);
@@ -317,6 +318,7 @@ int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out)
 	memset(out, 0, sizeof(*out));
 	out->ttl_s = take32(&r);
 	out->flags = take32(&r);
+	out->skew_ns = (int64_t)take64(&r);
 	out->argc = take32(&r);
 	if (r.bad || out->argc < 1 || out->argc > MV_ARGS_MAX ||
 	    out->flags & ~(MV_PREP_NUDGE | MV_PREP_SEND_TO | MV_PREP_NO_PROBE) ||

@@ -47,7 +47,7 @@
 #include "frame.h"
 #include "tcpferry.h"
 
-#define MV_PROTO_VERSION 1
+#define MV_PROTO_VERSION 2	/* 2: PREPARE carries the clock skew */
 #define MV_ID_LEN 48		/* a move's id, NUL included */
 #define MV_MSG_MAX (64u << 20)	/* no message is longer (an image: 2 queues) */
 
@@ -93,6 +93,15 @@ struct mv_welcome {
 struct mv_prepare {
 	uint32_t ttl_s;		/* lock expiry; 0 = never */
 	uint32_t flags;
+	/*
+	 * The target's CLOCK_REALTIME minus the source's, at most: WELCOME's
+	 * clock minus the source's when it read WELCOME.  Too small by one way
+	 * of the channel, never too large, so a dump time moved onto the
+	 * target's clock is never later than it was, and the timestamp rule's
+	 * elapsed time is never too short (a HELLO-based skew, read when the
+	 * target's tcpferry has started, can be seconds too large).
+	 */
+	int64_t skew_ns;
 	uint32_t argc;
 	char **argv;		/* argc strings, NULL-terminated (malloc'ed) */
 	struct tf_index ix;	/* the tuples (the images' names are the dump's) */

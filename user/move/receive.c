@@ -2,9 +2,11 @@
 /*
  * The target's side of a move (see receive.h and proto.h for the states).
  *
- *   hello      versions, features and clocks exchanged; the source's clock
- *              against ours gives the skew that the restore's timestamp
- *              rule needs (its elapsed time is taken on one clock)
+ *   hello      versions, features and clocks exchanged: the source reads our
+ *              clock in WELCOME, and PREPARE brings back the skew it saw
+ *              (too small by one way of the channel, never too large), with
+ *              which the dump times move onto our clock for the restore's
+ *              timestamp rule (its elapsed time is taken on one clock)
  *   prepare    every local address checked to be here, the hand-over checked
  *              (the program exists, or the receiver's socket answers), the
  *              lock programs attached and every tuple locked: all before the
@@ -72,7 +74,6 @@ struct target {
 	struct mv_chan ch;
 	struct mv_journal jn;
 	struct mv_hello hello;
-	int64_t skew_ns;		/* our clock minus the source's (plus one way of the channel) */
 	struct mv_prepare prep;
 	struct restore_job rj;
 	int handoff;			/* the running receiver (MV_PREP_SEND_TO) */
@@ -123,7 +124,6 @@ static int step_hello(struct target *t)
 		}
 		return mv_lib_error(err, "receive: no move started");
 	}
-	t->skew_ns = (int64_t)(realtime_ns() - t->hello.realtime_ns);
 	snprintf(t->id, sizeof(t->id), "%s", t->hello.id);
 	if (t->hello.version != MV_PROTO_VERSION) {
 		char text[200];
@@ -283,7 +283,7 @@ static int step_images(struct target *t)
 		r->conn = conns[i];	/* its buffers move over */
 		snprintf(r->name, sizeof(r->name), "%.*s", (int)strcspn(file, "."), file);
 		/* Its dump time on our clock: the elapsed time is then ours alone. */
-		r->conn.dump_time_ns += t->skew_ns;
+		r->conn.dump_time_ns += t->prep.skew_ns;
 	}
 	free(conns);
 	mv_phase("stream-take");

@@ -61,6 +61,7 @@ struct source {
 	char id[MV_ID_LEN];
 	char name[MV_ID_LEN + 32];	/* "migrate send ID": the command and the move, in messages */
 	bool flipped;
+	int64_t skew_ns;		/* the target's clock minus ours, at most (PREPARE) */
 	char why[1024];			/* a step's failure, not reported yet (failed()) */
 };
 
@@ -170,6 +171,9 @@ static int connect_target(struct source *s, struct send_result *res)
 	err = mv_send_hello(&s->ch, &h);
 	if (!err)
 		err = mv_recv_welcome(&s->ch, &w);
+	clock_gettime(CLOCK_REALTIME, &t);
+	/* The target's clock at WELCOME minus ours now: the skew, less one way of the channel. */
+	s->skew_ns = (int64_t)(w.realtime_ns - ((uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec));
 	if (err == -ECONNABORTED)
 		return failed(s, err, "%s: the target (%s) refused the move", s->name, s->o->via ? s->o->via : "its channel");
 	if (err)
@@ -188,7 +192,7 @@ static int prepare(struct source *s)
 {
 	const struct send_opts *o = s->o;
 	char *argv_send_to[2] = { (char *)o->send_to, NULL };
-	struct mv_prepare p = { .ttl_s = o->ttl };
+	struct mv_prepare p = { .ttl_s = o->ttl, .skew_ns = s->skew_ns };
 	struct mv_reply r;
 	int err;
 
