@@ -70,9 +70,12 @@ ok "lock list shows bytes too" test "$(counter "$L4" "$P4" in_bytes)" -gt "$((in
 ok "lock list (text) names both tuples" \
 	bash -c "ip netns exec $NS_A $TF lock list | grep -F -- '$L4' | grep -qF -- '$P4' &&
 		 ip netns exec $NS_A $TF lock list | grep -F -- '$L6' | grep -qF -- '$P6'"
-sleep 0.3
-in4b=$(TFA -j lock list | jq -r --arg l "$L4" '.locks[] | select(.local == $l) | .in_packets')
-ok "counters keep rising while the peer retransmits ($in4 -> $in4b)" test "${in4b:-0}" -gt "$in4"
+# The next retransmit comes within the peer's RTO, which doubles each time
+# (about 1.6 s apart by now, 3.2 s later): wait for it rather than a fixed time.
+in4_now() { TFA -j lock list | jq -r --arg l "$L4" '.locks[] | select(.local == $l) | .in_packets'; }
+rising() { [ "$(in4_now)" -gt "$in4" ] 2>/dev/null; }
+wait_for 8 rising
+ok "counters keep rising while the peer retransmits ($in4 -> $(in4_now))" rising
 
 bpftool map dump pinned "$TCPFERRY_BPFFS/locks" >"$TMP/dump.txt" 2>&1
 ok "bpftool map dump shows the key by field name" grep -q '"local_addr"' "$TMP/dump.txt"
@@ -311,8 +314,8 @@ ok "no qdisc was added" bash -c "! tc -n $NS_A qdisc show dev $DEV_A | grep -q c
 # attach) and the recorder's maps, and nothing that belongs to a device.
 is "$(find "$TCPFERRY_BPFFS" -mindepth 2)" "" "no link pin left, the recorder's neither"
 is "$(find "$TCPFERRY_BPFFS" -mindepth 1 -maxdepth 1 ! -type d -printf '%f ' | tr ' ' '\n' | sort | xargs)" \
-	"locks tsval_cfg tsval_events tsval_stats tsvals" \
-	"the pin directory keeps only the lock table and the recorder's maps"
+	"locks steer_cfg steers tsval_cfg tsval_events tsval_stats tsvals" \
+	"the pin directory keeps only the lock and steer tables and the recorder's maps"
 is "$(TFA -j status | jq -c '[.lock_table.locks, (.devices | length)]')" "[0,0]" \
 	"status: no lock, no device"
 ok "the test's own cleanup unmounts its bpffs" drop_bpffs
