@@ -210,7 +210,10 @@ int tf_route_lookup(const struct tf_endpoint *addr, struct tf_route_info *r)
 	int alen, err;
 
 	memset(r, 0, sizeof(*r));
-	tf_endpoint_str(addr, a, sizeof(a));
+	if (addr->port)		/* a peer's route: named as the peer */
+		tf_endpoint_str(addr, a, sizeof(a));
+	else
+		tf_addr_str(addr, a, sizeof(a));
 	r->family = addr->family;
 	if (r->family == AF_INET6 && !memcmp(bytes, mapped, 12)) {
 		r->family = AF_INET;

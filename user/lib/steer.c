@@ -523,7 +523,7 @@ int tf_steer_resolve(struct tf_steer *v, enum tf_steer_mode mode, const struct t
 	int err;
 
 	memset(v, 0, sizeof(*v));
-	tf_endpoint_str(backend, a, sizeof(a));
+	tf_addr_str(backend, a, sizeof(a));
 	v->mode = mode;
 	any = *backend;
 	any.port = 1;
@@ -535,8 +535,11 @@ int tf_steer_resolve(struct tf_steer *v, enum tf_steer_mode mode, const struct t
 
 	err = tf_route_lookup(backend, &r);
 	if (err && (mode == TF_STEER_L3 || !dev)) {
-		tf_error_prefix("backend %s", a);
-		return err;
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", tf_strerror());
+		return tf_failx(-err, "backend %s: %s; add a route to it (ip route)%s", a, why,
+				mode == TF_STEER_L2 ? " or give --dev" : "");
 	}
 	if (dev) {
 		v->out_ifindex = if_nametoindex(dev);
@@ -578,6 +581,6 @@ int tf_steer_resolve(struct tf_steer *v, enum tf_steer_mode mode, const struct t
 	hop = mode == TF_STEER_L3 && r.has_gateway ? r.gateway : (const uint8_t *)v->backend_addr;
 	err = neigh_mac(wire.family, hop, v->out_ifindex, ifname, v->next_hop_mac);
 	if (err)
-		tf_error_prefix("backend %s", a);
+		tf_error_prefix("backend %s: %s", a, mode == TF_STEER_L3 && r.has_gateway ? "its router" : "itself");
 	return err;
 }
