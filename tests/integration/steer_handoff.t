@@ -20,11 +20,12 @@
 # offset.  No RST at the client (TcpEstabResets) or from F, the steer counted
 # the packets, F sent far less than B's answer (the answer did not cross it),
 # and `bpftool map dump` prints the entry by field.  Then the client's FIN
-# starts the entry's linger, and after it the entry is gone by gc.
+# starts the entry's linger, and after it the entry is gone by gc.  All four
+# (l2, l3; IPv4, IPv6) at tc ingress; XDP: see below.
 . "$(dirname "$0")/../lib.sh"
 need_root
 need_built
-need_cmd ss nstat jq bpftool python3
+need_cmd ss nstat jq bpftool setpriv
 
 FIRST=$((64 * 1024))
 PEER_TOTAL=$((4 * 1024 * 1024 + FIRST))
@@ -38,7 +39,7 @@ F_ADDR6=fd00:7466:20::1
 B_ADDR6=fd00:7466:20::2
 C_ADDR6=fd00:7466:20::3
 
-plan 55
+plan 56
 
 NS_S=${RUN_ID}s
 NS_F=${RUN_ID}f
@@ -99,20 +100,20 @@ restored() {
 
 # run_case MODE FAMILY PORT
 run_case() {
-	local mode=$1 fam=$2 port=$3 label="$1-ipv$2"
-	local vip=$VIP c_addr=$C_ADDR b_addr=$B_ADDR dir=$TMP/img-$label state=$TMP/state-$label
+	local mode=$1 fam=$2 port=$3 label="$HOOK $1 IPv$2"
+	local vip=$VIP c_addr=$C_ADDR b_addr=$B_ADDR dir=$TMP/img-$port state=$TMP/state-$port
 	local app peer rest ss_line local_ep peer_ep f_tx0 b_tx0 f_rst0 e
 	if [ "$fam" = 6 ]; then
 		vip=$VIP6 c_addr=$C_ADDR6 b_addr=$B_ADDR6
 	fi
 
-	spawn "$NS_F" "$TMP/app-$label.out" "$HELPERS/tf-stream" app "$vip" "$port" --state "$state"
+	spawn "$NS_F" "$TMP/app-$port.out" "$HELPERS/tf-stream" app "$vip" "$port" --state "$state"
 	app=$SPAWNED
 	wait_for 5 sh -c "ip netns exec $NS_F ss -tlnH '( sport = :$port )' | grep -q ."
-	spawn "$NS_C" "$TMP/peer-$label.out" "$HELPERS/tf-stream" peer "$vip" "$port" \
+	spawn "$NS_C" "$TMP/peer-$port.out" "$HELPERS/tf-stream" peer "$vip" "$port" \
 		--first $FIRST --peer-total $PEER_TOTAL --app-total $APP_TOTAL
 	peer=$SPAWNED
-	wait_for 20 grep -qs ready "$TMP/peer-$label.out" || diag "$label: client not ready: $(cat "$TMP/peer-$label.out")"
+	wait_for 20 grep -qs ready "$TMP/peer-$port.out" || diag "$label: client not ready: $(cat "$TMP/peer-$port.out")"
 	ss_line=$(in_ns "$NS_F" ss -tnH state established "( sport = :$port )")
 	local_ep=$(awk '{print $3}' <<<"$ss_line")
 	peer_ep=$(awk '{print $4}' <<<"$ss_line")
@@ -124,11 +125,11 @@ run_case() {
 	wait "$app" 2>/dev/null
 	ok "$label: the image directory is 0700, the image 0600" \
 		test "$(stat -c %a "$dir")" = 700 -a "$(stat -c %a "$dir/conn-0001.tfc")" = 600
-	spawn "$NS_B" "$TMP/rest-$label.out" "$TF" --bpffs "$BPFFS/b" restore --in "$dir" -- \
+	spawn "$NS_B" "$TMP/rest-$port.out" "$TF" --bpffs "$BPFFS/b" restore --in "$dir" -- \
 		"$HELPERS/tf-stream" app-continue --state "$state" --peer-total $PEER_TOTAL --app-total $APP_TOTAL
 	rest=$SPAWNED
 	# Restored: the socket is there and out of repair (the restore's lock on B is gone).
-	wait_for 20 restored "$port" || diag "$label: no restored socket on B: $(cat "$TMP/rest-$label.out")"
+	wait_for 20 restored "$port" || diag "$label: no restored socket on B: $(cat "$TMP/rest-$port.out")"
 	ok "$label: steer add --mode $mode to $b_addr" quietly tff steer add "$local_ep" "$peer_ep" --to "$b_addr" \
 		--mode "$mode"
 	ok "$label: the dump's lock deleted: the flip" quietly tff lock del "$local_ep" "$peer_ep"
@@ -137,7 +138,7 @@ run_case() {
 	kill -USR1 "$peer"
 	ok "$label: the client got the backend's 4 MiB and sent its own, every byte right" wait "$peer"
 	ok "$label: the backend's restored socket got every byte the client sent" wait "$rest"
-	note "$label: client: $(tail -1 "$TMP/peer-$label.out"); backend: $(tail -1 "$TMP/rest-$label.out")"
+	note "$label: client: $(tail -1 "$TMP/peer-$port.out"); backend: $(tail -1 "$TMP/rest-$port.out")"
 	e=$(steer_json "$peer_ep")
 	note "$label: steer: $e"
 	ok "$label: the steer counted the client's packets (more than 4 MiB of them)" \
@@ -155,6 +156,7 @@ run_case() {
 
 # The FIN linger short, so that gc can be shown at the end of each case.
 quietly tff steer config --fin-linger 1 || diag "steer config failed"
+HOOK=tc	# the frontend's ingress flavour, in the case labels
 run_case l2 4 7001
 run_case l3 4 7002
 ok "bpftool map dump prints the steer entries by field" \
@@ -166,6 +168,14 @@ run_case l3 6 7004
 sleep 1.2
 ok "and the IPv6 ones" sh -c "[ \"\$(ip netns exec $NS_F $TF --bpffs $BPFFS/f -j steer gc | jq .removed)\" = 2 ]"
 is "$(tff -j steer list | jq '.steers | length')" 0 "the steer table is empty"
+
+# The same through XDP is not run here: with native XDP on the frontend's
+# veth, XDP_TX'd frames (xdp_tx counted, no xdp_tx_errors) never reached the
+# bridge's port (GRO on there for its NAPI; TSO, GSO, checksum offload off at
+# the client) in this lab, while a lone SYN did.  Not understood yet; XDP's
+# data path is checked byte by byte by tests/bpf/steer_test_run.t.
+skip "XDP_TX to a veth peer on a bridge loses the frames in this lab (see the comment)" \
+	"the hand-off through the XDP flavour"
 is "$(nstat_get "$NS_C" TcpExtPAWSEstab)" 0 "the client dropped nothing for PAWS"
 ok "a full steer table is refused, naming its size and --max-steers" \
 	expect_error 1 "steer table full \(1 entries\).*--max-steers" sh -c "
