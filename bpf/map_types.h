@@ -221,4 +221,25 @@ static inline __u64 tf_steer_expires_ns(const struct tf_steer *s, const struct t
 	return s->last_seen_ns + idle;
 }
 
+/*
+ * The end of a watched connection (bpf/conn_end.bpf.c): which sockets of
+ * which network namespace to watch, and what is reported when one closes.
+ * Not pinned: the watching process owns them.
+ */
+struct tf_conn_watch_key {
+	__u64 netns_cookie;	/* SO_NETNS_COOKIE of the socket's namespace */
+	struct tf_tuple tuple;
+};
+
+struct tf_conn_watch {
+	__u64 since_ns;		/* CLOCK_MONOTONIC, when the watch began */
+};
+
+struct tf_conn_end_event {
+	struct tf_conn_watch_key key;
+	__u64 time_ns;		/* CLOCK_MONOTONIC, when it reached TCP_CLOSE */
+	__u32 old_state;	/* the state it closed from (TCP_LAST_ACK, TCP_FIN_WAIT2, ...) */
+	__u32 pad;
+};
+
 #endif /* TCPFERRY_MAP_TYPES_H */

@@ -59,6 +59,20 @@ ok() {
 	fi
 }
 
+# todo REASON DESCRIPTION COMMAND [ARGS...]: as ok, for a known bug not fixed
+# yet: a failure is "not ok ... # TODO REASON", which prove reports and does
+# not fail on; a pass is "ok ... # TODO REASON" (prove: the TODO may go).
+todo() {
+	local reason=$1 desc=$2
+	shift 2
+	_tap_n=$((_tap_n + 1))
+	if "$@"; then
+		echo "ok $_tap_n - $desc # TODO $reason"
+	else
+		echo "not ok $_tap_n - $desc # TODO $reason"
+	fi
+}
+
 # is GOT WANT DESCRIPTION
 is() {
 	_tap_n=$((_tap_n + 1))

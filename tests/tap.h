@@ -69,6 +69,14 @@ static inline int ok_(int cond, const char *fmt, ...)
 }
 #define ok(cond, ...) ok_(!!(cond), __VA_ARGS__)
 
+/* ok(got == want), saying both when they differ. */
+static inline int is_int(long long got, long long want, const char *name)
+{
+	if (got != want)
+		diag("%s: got %lld, want %lld", name, got, want);
+	return ok(got == want, "%s", name);
+}
+
 static inline void skip(const char *why, const char *name)
 {
 	tap_n++;

@@ -11,10 +11,12 @@
 # turn.
 #
 #   move      tcpferry migrate move: dump, carry, restore, flip, unlock and
-#             retire in one process that enters the hosts' namespaces, so no
-#             program starts inside the locked window but the route change,
-#             and that runs beside the restore.  It keeps the work directory
-#             as the steps do: a move cut short goes on with them (status).
+#             retire by the move engine (migrate send's side in FROM's
+#             namespace, receive's side in a child in TO's, over a
+#             socketpair), so no program starts inside the locked window.  It
+#             keeps the work directory as the steps do (src, to.pid, unlocked,
+#             retired; its journals in sent/ and received/): a move cut short
+#             goes on with them (status), or rollback.
 #             --send-to PATH: the sockets go to a receiver already running on
 #             TO (a unix socket), instead of a fresh CMD (move only).
 #

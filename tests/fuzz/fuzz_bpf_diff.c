@@ -241,8 +241,7 @@ static void lock_hook(struct progs *p, struct bpf_program *prog, bool xdp, bool 
 	drop = r->tcp && !expired && !(mark && !xdp);
 	if (xdp)
 		FUZZ_ASSERT(got == (drop ? XDP_DROP : XDP_PASS));
-	else
-		/* egress drops with a redirect to no device (bpf/lock.bpf.c: tc_lock) */
+	else	/* egress drops by a redirect to no device (bpf/lock.bpf.c: the sender sees loss) */
 		FUZZ_ASSERT(got == (drop ? (ingress ? TC_ACT_SHOT : TC_ACT_REDIRECT) : TC_ACT_UNSPEC));
 }
 

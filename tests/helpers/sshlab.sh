@@ -6,7 +6,12 @@
 #   sshlab_up HOST...   sshd -D in each HOST's network namespace on its lab
 #                       addresses (port 22 there), with a host key and a root
 #                       key made in $TMP; stopped and removed at exit
-#   ssh_cmd HOST        the ssh command line that reaches HOST as root
+#   ssh_cmd HOST        the ssh command line that reaches HOST as root (over
+#                       the connection sshlab_mux made, if it did and $SSH_MUX
+#                       is not 0)
+#   sshlab_mux          one ssh connection a -> b and one b -> a, kept open
+#                       for the ssh_cmd after it (each session then costs
+#                       no key exchange: a test with many moves); closed at exit
 #   receive_via HOST    --via's value: ssh to HOST, then tcpferry receive there
 #                       (with HOST's pin directory and a journal in $TMP;
 #                       $RECEIVE_ENV before it, $RECEIVE_OPTS after it)
@@ -53,13 +58,24 @@ sshlab_up() {
 }
 
 ssh_cmd() {
-	local addr
+	local addr mux=
 	case $1 in
 	a) addr=$A_ADDR ;;
 	b) addr=$B_ADDR ;;
 	esac
+	[ -S "$TMP/ssh_mux_$1" ] && [ "${SSH_MUX:-1}" != 0 ] && mux="-o ControlMaster=no -o ControlPath=$TMP/ssh_mux_$1"
 	echo "ssh -i $TMP/ssh_root_key -o UserKnownHostsFile=$TMP/known_hosts -o StrictHostKeyChecking=yes" \
-		"-o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR root@$addr"
+		"-o BatchMode=yes -o ConnectTimeout=5 -o LogLevel=ERROR $mux root@$addr"
+}
+
+sshlab_mux() {
+	local h from
+	for h in a b; do
+		[ $h = a ] && from=b || from=a
+		"$TF_ROOT/tools/lab.sh" exec $from $(SSH_MUX=0 ssh_cmd $h) -M -N -f \
+			-o ControlPath="$TMP/ssh_mux_$h" -o ServerAliveInterval=5 || bail_out "no ssh connection to $h"
+		at_exit "$(SSH_MUX=0 ssh_cmd $h) -o ControlPath=$TMP/ssh_mux_$h -O exit"
+	done
 }
 
 receive_via() {

@@ -31,8 +31,9 @@
  *       round prints "max_gap_ms G min_gap_ms G" since the previous one: the
  *       longest and shortest time between two completed pings of all N, so
  *       a move in between shows as the pause the peer saw.
- *   tf-stream ping ADDR PORT --seconds S
- *       one connection; send numbered lines and check echoes for S seconds.
+ *   tf-stream ping ADDR PORT --seconds S [--until-usr1 1]
+ *       one connection; send numbered lines and check echoes for S seconds
+ *       (with --until-usr1, until SIGUSR1 and then S seconds more).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -451,12 +452,21 @@ static int mode_many_peer(int argc, char **argv)
 static int mode_ping(int argc, char **argv)
 {
 	int s = connect_to(argv[2], atoi(argv[3]), 0);
-	time_t end = time(NULL) + arg_num(argc, argv, "--seconds", 2);
+	long long seconds = arg_num(argc, argv, "--seconds", 2);
+	bool until_usr1 = arg_num(argc, argv, "--until-usr1", 0);
+	time_t end = time(NULL) + seconds;
 	struct timeval tv = { .tv_sec = 10 };
 	int round = 0;
 
 	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (time(NULL) < end) {
+	for (;;) {
+		if (until_usr1 && go) {
+			/* The S seconds count from the signal. */
+			until_usr1 = false;
+			end = time(NULL) + seconds;
+		}
+		if (!until_usr1 && time(NULL) >= end)
+			break;
 		ping_round(&s, 1, round++);
 		usleep(2000);
 	}

@@ -24,7 +24,7 @@ ADDR_B=198.18.1.2
 ADDR6_A=fd00:7467::1
 ADDR6_B=fd00:7467::2
 spawn "$NS_A" "$TMP/wire.out" "$HELPERS/tf-tunwire" "$NS_A" "$DEV" "$NS_B" "$DEV" --timeout 120
-wired() { grep -q ready "$TMP/wire.out"; }
+wired() { grep -qs ready "$TMP/wire.out"; }
 wait_for 5 wired || bail_out "tf-tunwire: $(cat "$TMP/wire.out")"
 for side in "$NS_A $ADDR_A $ADDR_B $ADDR6_A $ADDR6_B" "$NS_B $ADDR_B $ADDR_A $ADDR6_B $ADDR6_A"; do
 	read -r ns me peer me6 peer6 <<<"$side"
@@ -82,10 +82,12 @@ ok "IPv6: our own packets are dropped and counted at tc egress ($out6)" test "${
 ok "unlock both" bash -c "ip netns exec $NS_A $TF lock del $L4 $P4 >/dev/null && ip netns exec $NS_A $TF lock del $L6 $P6 >/dev/null"
 grew() { [ "$(stat -c %s "$TMP/recv4")" -gt "$size4" ] && [ "$(stat -c %s "$TMP/recv6")" -gt "$size6" ]; }
 ok "bytes flow again both ways" wait_for 5 grew
-wait_for 20 test -s "$TMP/tx4.rc"
-wait_for 20 test -s "$TMP/tx6.rc"
-wait_for 10 bash -c "! kill -0 $rx4 2>/dev/null"
-wait_for 10 bash -c "! kill -0 $rx6 2>/dev/null"
+# Generous: under TCG (make test-vm) the tun relay and the senders' backoff
+# after 1.5 s locked take minutes, not seconds.
+wait_for 180 test -s "$TMP/tx4.rc"
+wait_for 180 test -s "$TMP/tx6.rc"
+wait_for 60 bash -c "! kill -0 $rx4 2>/dev/null"
+wait_for 60 bash -c "! kill -0 $rx6 2>/dev/null"
 ok "IPv4 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv4"
 ok "IPv6 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv6"
 is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b0" "no connection reset in the peer's namespace"

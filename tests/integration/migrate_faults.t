@@ -97,11 +97,17 @@ is "$(established "$to")" 0 "  no restored socket is left established on the tar
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  a retry completes the move; one place only" eval 'flowing && one_place && [ "$(lock_count a)$(lock_count b)" = 00 ]'
 
-# The 4-tuple taken on the target (by a dead restore's sockets): a plain
+# The 4-tuple taken on the target (by another restore's live sockets): a plain
 # restore is refused; migrate.sh's restore clears them under the lock and succeeds.
+# The other restore is held at restore-live while the plain one runs: killed
+# there instead, its sockets may be gone before the plain restore looks (a
+# socket closed with unread data is reset and freed at once).
 new_move
 for s in prepare dump carry; do migrate $s >/dev/null 2>&1; done
-TCPFERRY_FAULT=restore-live migrate restore >/dev/null 2>&1
+TCPFERRY_PAUSE=restore-live migrate restore >/dev/null 2>&1 &
+held=$!
+held_state() { ps -o stat= -p "$(cat "$MW/to.pid" 2>/dev/null)" 2>/dev/null | cut -c1; }
+wait_for 20 eval '[ "$(held_state)" = T ]' || diag "the first restore did not stop at restore-live"
 to=$(other "$APP_HOST")
 "$TF_ROOT/tools/lab.sh" exec "$to" "$TF" restore --in "$MW/dst" --keep-lock -- true >"$MW.taken" 2>&1
 rc=$?
@@ -109,6 +115,8 @@ ok "restore onto a taken 4-tuple is refused (exit $rc), saying the address is in
 	eval '[ $rc -eq 1 ] && grep -q "^tcpferry: restore .*: this 4-tuple is already in use on this host" "$MW.taken" &&
 		grep -q "restore of $MW/dst failed; nothing was sent to any peer" "$MW.taken"'
 note "$(head -2 "$MW.taken")"
+kill -KILL "$(cat "$MW/to.pid")"
+wait "$held"
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh restore clears the leftovers and completes the move" eval 'flowing && one_place'
 

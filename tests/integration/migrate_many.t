@@ -34,6 +34,19 @@ kill -USR1 "$peer"
 wait_for 30 grep -qs "round 1 ok" "$TMP/peer.log"
 ok "round 1 echoed on every connection at a" grep -q "round 1 ok" "$TMP/peer.log"
 
+# What the peer did to recover (the pause's cause): its tail loss probes,
+# retransmission timeouts and retransmitted segments since the last call.
+recovery() {
+	local c d out=
+	for c in TcpExtTCPLossProbes TcpExtTCPTimeouts TcpRetransSegs; do
+		d=$(nstat_get "$NS_PEER" "$c")
+		out+="${c#Tcp} $((d - ${REC[$c]:-0})) "
+		REC[$c]=$d
+	done
+	echo "$out"
+}
+declare -A REC
+recovery >/dev/null
 W=$LAB_WORK/move	# tmpfs: images are fsync()ed
 "$TF_ROOT/tools/migrate.sh" --from a --to b --pid "$app" --work "$W" all -- "$HELPERS/tf-stream" echo-continue \
 	>"$TMP/migrate.log" 2>&1
@@ -44,6 +57,7 @@ kill -USR1 "$peer"
 wait_for 30 grep -qs "round 2 ok" "$TMP/peer.log"
 ok "round 2 echoed exactly on every one of the $N connections, now at b" grep -q "round 2 ok" "$TMP/peer.log"
 note "pause at the peer (ms): $(sed -n 's/^round 2 ok max_gap_ms \([0-9.]*\).*/\1/p' "$TMP/peer.log")"
+note "the peer's recovery over that move: $(recovery)"
 
 # Back to a over ssh, all at once.
 sshlab_up a
@@ -61,6 +75,7 @@ kill -USR1 "$peer"
 ok "round 3 echoed exactly on every one of the $N connections, back at a" wait "$peer"
 note "$(tail -1 "$TMP/peer.log")"
 note "pause at the peer over ssh (ms): $(sed -n 's/^round 3 ok max_gap_ms \([0-9.]*\).*/\1/p' "$TMP/peer.log")"
+note "the peer's recovery over that move: $(recovery)"
 is "$(nstat_get "$NS_PEER" TcpEstabResets)" 0 "no connection of the peer was reset"
 ok "no lock left on a or b" eval '[ "$(lock_count a)$(lock_count b)" = 00 ]'
 done_testing

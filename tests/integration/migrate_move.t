@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tcpferry migrate move (through tools/migrate.sh all): the demo's verified
-# stream through an unmodified socat, moved in one process; to a relay that
-# is already running (--send-to); moves that fail cleanly (nothing moved);
-# and the move SIGKILLed at points before and after the route change, after
-# which tools/migrate.sh's steps finish the move or roll it back.  Every time:
+# stream through an unmodified socat, moved by the move engine over a local
+# channel (migrate send's side here, receive's side in a child in the
+# target's namespace); to a relay that is already running (--send-to); moves
+# that fail cleanly (nothing moved); and either side SIGKILLed at points
+# before and after the route change, after which the source resumed by
+# itself, or tools/migrate.sh's steps finish the move or roll it back.  Every time:
 # alive in exactly one place, no lock left, and at the end every byte of the
 # whole stream verified with no RST and no PAWS drop.
 . "$(dirname "$0")/../lib.sh"
@@ -12,7 +14,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat
 
-plan 26
+plan 28
 flowlab_up
 
 one_place() {
@@ -70,11 +72,13 @@ new_move
 "$TF_ROOT/tools/lab.sh" exec "$(other "$APP_HOST")" ip addr del "$SVC/32" dev lo 2>/dev/null
 migrate move >"$MW.log" 2>&1
 ok "the service address missing on the target (no prepare): the move fails, saying so" \
-	eval '[ $? -ne 0 ] || true; grep -q "address not on this host" "$MW.log"'
+	eval '[ $? -ne 0 ] || true; grep -q "the local address is not on this host.*add it" "$MW.log"'
 ok "  undone before the route changed: the stream goes on at the source; no lock; no dump left" \
 	eval 'settled && [ ! -e "$MW/src" ]'
 
-# 4. The move killed before the route changed: the steps finish it.
+# 4. The move (its source side) killed with the dump sent and written to
+# WORK/src, before the route changed: the target's side sees the channel
+# close and aborts; the steps finish the move.
 new_move
 migrate prepare >/dev/null 2>&1
 TCPFERRY_FAULT=dump-done migrate move >"$MW.fault" 2>&1
@@ -83,20 +87,32 @@ ok "  every lock left has an expiry" eval 'locks_all_expire a && locks_all_expir
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
 ok "  migrate.sh all goes on step by step and completes the move; one place only" settled
 
-# 5. Killed with the target's sockets built: the steps finish it.
+# 5. The target's side (the child in b's namespace) killed with its sockets
+# built, still in repair: the source sees the channel close before BUILT and
+# resumes by itself, as a migrate send whose receive died would.
 new_move
 migrate prepare >/dev/null 2>&1
 TCPFERRY_FAULT=restore-built migrate move >"$MW.fault" 2>&1
-ok "move killed at restore-built: the step fails" grep -q "fault injection: SIGKILL at restore-built" "$MW.fault"
+ok "move whose target side is killed at restore-built: the step fails" \
+	grep -q "fault injection: SIGKILL at restore-built" "$MW.fault"
+note "$(grep -v "fault injection" "$MW.fault" | tail -2)"
+ok "  the source resumed by itself: the stream goes on there, in one place; no dump left" \
+	eval 'flowing && one_place && [ ! -e "$MW/src" ]'
 ok "  every lock left has an expiry" eval 'locks_all_expire a && locks_all_expire b'
 migrate all >"$MW.retry" 2>&1 && moved || diag "retry: $(tail -3 "$MW.retry")"
-ok "  migrate.sh all rebuilds them and completes the move; one place only" settled
+ok "  migrate.sh all moves it again (adopting the dead side's locks); one place only" settled
 
-# 6. Killed with the target's sockets live (they die with the tool, under the lock): roll back.
+# 6. The target's side killed after COMMIT with its sockets live (they die
+# with it, under its lock): the move is in doubt, the source stays stopped
+# and locked with its dump in WORK/src; roll back.
 new_move
 migrate prepare >/dev/null 2>&1
 TCPFERRY_FAULT=restore-live migrate move >"$MW.fault" 2>&1
-ok "move killed at restore-live: the step fails" grep -q "fault injection: SIGKILL at restore-live" "$MW.fault"
+ok "move whose target side is killed at restore-live: the step fails" \
+	grep -q "fault injection: SIGKILL at restore-live" "$MW.fault"
+ok "  the source says the move is in doubt, how to ask the target and how to resume" \
+	eval 'grep -q "the move is in doubt" "$MW.fault" && grep -q "receive --status .* --journal $MW/received" "$MW.fault" &&
+		grep -q "tcpferry resume --pid $APP_PID --in $MW/src" "$MW.fault"'
 migrate rollback >"$MW.rb" 2>&1 || diag "rollback: $(tail -3 "$MW.rb")"
 ok "  rollback: the stream goes on at the source, in one place; no lock" settled
 

@@ -12,6 +12,7 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../helpers/flowlab.sh"
 . "$(dirname "$0")/../helpers/sshlab.sh"
+. "$(dirname "$0")/../helpers/sendlab.sh"
 need_root
 need_built
 need_cmd socat jq ss nstat ssh ssh-keygen /usr/sbin/sshd nsenter strace
@@ -52,42 +53,10 @@ for h in a b; do
 	"$TF_ROOT/tools/lab.sh" exec $h ip addr replace "$SVC/32" dev lo
 	"$TF_ROOT/tools/lab.sh" exec $h ip addr replace "$SVC6/128" dev lo nodad
 done
-addr_of() { [ "$1" = a ] && echo "$A_ADDR" || echo "$B_ADDR"; }
-addr6_of() { [ "$1" = a ] && echo "$A_ADDR6" || echo "$B_ADDR6"; }
-flip_to() { echo "ip -n $NS_RT route replace $SVC/32 via $(addr_of "$1")"; }
-flip6_to() { echo "ip -n $NS_RT -6 route replace $SVC6/128 via $(addr6_of "$1")"; }
 
 established6() {
 	"$TF_ROOT/tools/lab.sh" exec "$1" ss -tnH state established "( sport = :5002 or dport = :5003 )" | wc -l
 }
-no_locks() { [ "$(lock_count a)$(lock_count b)" = 00 ]; }
-one_place() {
-	local here there
-	here=$(established "$APP_HOST")
-	there=$(established "$(other "$APP_HOST")")
-	[ "$here" -eq 2 ] && [ "$there" -eq 0 ] || { diag "established: $APP_HOST $here, other $there"; return 1; }
-}
-settled() { flowing && one_place; }
-# stalled: no echoed byte for a second (after half a second for what was in flight).
-stalled() { local r; sleep 0.5; r=$(recv_bytes); sleep 1; [ "$(recv_bytes)" = "$r" ]; }
-
-# send [ENV...] -- ARGS: migrate send of the IPv4 app from APP_HOST to the other host, over ssh.
-send() {
-	local to env=()
-	to=$(other "$APP_HOST")
-	while [ "$1" != -- ]; do env+=("$1"); shift; done
-	shift
-	"$TF_ROOT/tools/lab.sh" exec "$APP_HOST" env "${env[@]}" "$TF" -j migrate send --pid "$APP_PID" \
-		--journal "$TMP/journal-$APP_HOST-sent" --via "$(receive_via "$to")" --ttl "${TTL:-20}" \
-		--flip "$(flip_to "$to")" --unflip "$(flip_to "$APP_HOST")" "$@" -- socat FD:3 FD:4
-}
-# why FILE...: the files, as diagnostics (after a failed check; ok itself always returns 0).
-why() { [ "$_tap_fail" -gt "${_why_seen:-0}" ] && diag "$(cat "$@" 2>&1 | cut -c1-600)"; _why_seen=$_tap_fail; }
-sent_to() { # after a completed send: the app is where its JSON says
-	APP_PID=$(jq -r .to_pid "$TMP/send.json")
-	APP_HOST=$(other "$APP_HOST")
-}
-
 # 1. a -> b over ssh, IPv4; under strace: the source never enters b.
 # (LeakSanitizer cannot work in a traced process: off for this one under make test-asan.)
 "$TF_ROOT/tools/lab.sh" exec a env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \

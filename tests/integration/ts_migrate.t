@@ -142,7 +142,7 @@ migrate() {
 	# With NEED_AHEAD: a connection whose clock runs ahead of the bare clock
 	# (a new ping, hence a new port and offset, until one does: 1 in 2).
 	for try in $(seq 1 20); do
-		spawn "$NB" "$TMP/ping-$l.out" "$HELPERS/tf-stream" ping "$SVC" "$port" --seconds 7
+		spawn "$NB" "$TMP/ping-$l.out" "$HELPERS/tf-stream" ping "$SVC" "$port" --seconds 3 --until-usr1 1
 		ping=$SPAWNED
 		sleep 2
 		[ -z "${NEED_AHEAD:-}" ] && break
@@ -170,9 +170,15 @@ migrate() {
 	spawn "$NC" "$TMP/rest-$l.out" "$TF" --bpffs "$BPFFS/$l/c" -v restore --in "$dir" "$@" -- \
 		"$HELPERS/tf-stream" echo-continue
 	rest=$SPAWNED
+	# The pings go on until the restore is done (its program runs, or it
+	# failed), and 3 s more: however slow the dump and restore (under TCG),
+	# they must cross the move.
+	wait_for 60 sh -c "[ \"\$(cat /proc/$rest/comm 2>/dev/null)\" != tcpferry ]" ||
+		diag "$l: the restore is still running after 60 s"
 	[ -n "${USEC_PROBE:-}" ] && { sleep 1; $USEC_PROBE; }	# while the pings still flow
+	kill -USR1 "$ping" 2>/dev/null
 
-	if wait_for 12 sh -c "! kill -0 $ping 2>/dev/null"; then
+	if wait_for 20 sh -c "! kill -0 $ping 2>/dev/null"; then
 		wait "$ping"
 		PING_RC=$?
 	else

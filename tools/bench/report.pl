@@ -576,10 +576,13 @@ if ($runs{migrate}) {
 	$migrate_md .= "A fresh socat's own start (fork, exec, its 14 shared libraries: `socat -V`) takes " .
 		$v->('socat_start_median', 1) . " ms here by itself; with it inside the pause, the fresh-socat row is the " .
 		"relay row plus about that.\n\n" if defined med('migrate', 'socat_start_median', 1);
-	$migrate_md .= "`migrate move` is one process: it takes B's locks and attaches before it freezes the process, dumps in A's " .
-		"namespace, rebuilds in B's namespace (still in repair mode), replaces the route through rtnetlink, takes the " .
-		"sockets out of repair and starts or feeds the receiver, then " .
-		"unlocks and nudges. Its phases (medians; " . nlabel($many // 1000) . " connections: one move):\n\n";
+	$migrate_md .= "`migrate move` is `migrate send` and `receive` over a socketpair: the command in A's namespace, a " .
+		"child in B's. B takes its locks and attaches before A freezes the process; A dumps in its namespace and " .
+		"streams the dump to B, which rebuilds in repair mode (restore: the stream, the build and A's copy of the " .
+		"dump in WORK/src, side by side); A replaces the route through rtnetlink; at the commit B takes the " .
+		"sockets out of repair and starts or feeds the receiver (live), then " .
+		"unlocks and nudges (nudge ends when A has B's answer). Its phases (medians; " . nlabel($many // 1000) .
+		" connections: one move):\n\n";
 	$migrate_md .= table(['phase', '1 connection', nlabel($many // 1000) . ' connections'],
 		(map { [$_, $v->("move_${_}_median", 1), defined $many ? $v->("move_$_", $many) : '-'] } @phases),
 		['locked window (first lock to unlock)', $v->('move_window_median', 1), defined $many ? $v->('move_window', $many) : '-'],

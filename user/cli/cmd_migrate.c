@@ -2,7 +2,7 @@
 /*
  * tcpferry migrate freeze|nudge|move: the steps of a move between hosts that
  * are not dump or restore, and a whole move between two network namespaces of
- * this machine in one process (migrate_move.c).  The flow between hosts
+ * this machine (migrate_move.c: the move engine over a local channel).  The flow between hosts
  * (dump, carry, lock, restore, route, unlock, retire, roll back) is
  * tools/migrate.sh, which an orchestrator can also drive one step at a time.
  *
@@ -28,6 +28,7 @@
 #include "lock.h"
 #include "migrate_move.h"
 #include "nudge.h"
+#include "phase.h"
 #include "proc.h"
 #include "tcpferry.h"
 
@@ -42,7 +43,8 @@ static const char usage[] =
 	"\n"
 	"Steps of a move between hosts besides dump and restore (the whole flow\n"
 	"between hosts is tools/migrate.sh; see its header), and a whole move\n"
-	"between two network namespaces of this machine in one process.\n"
+	"between two network namespaces of this machine (the engine of migrate\n"
+	"send over a local channel).\n"
 	"\n"
 	"  freeze   stop PID (SIGSTOP) at a moment when all its threads wait in\n"
 	"           poll, select, epoll or a sleep, i.e. hold no data of their own\n"
@@ -57,23 +59,29 @@ static const char usage[] =
 	"           its timer\n"
 	"  --unlock first drop this host's locks of those connections (reporting\n"
 	"           what they dropped): unlock and nudge in one step\n"
-	"  move     freeze PID, dump its connections in its own namespace (locked\n"
-	"           with --from-bpffs), rebuild them in --to-netns (a name under\n"
-	"           /run/netns or a path; locked with --to-bpffs), start PROG with\n"
-	"           them as fds 3, 4, ... (as restore -- PROG does; or pass them to\n"
-	"           a running receiver: --send-to, as restore's), unlock and\n"
-	"           nudge at the target, kill PID (silently: its sockets are in\n"
-	"           repair mode) and unlock the source.  Once both ends are locked\n"
-	"           the traffic moves: --route PREFIX --via ADDR replaces a route\n"
-	"           through rtnetlink (in --route-netns, e.g. a router's), and/or\n"
-	"           --flip runs a shell command beside the rebuild.  No program is\n"
-	"           started inside the locked window but --flip's.\n"
-	"           DIR is tools/migrate.sh's work directory (src, dst,\n"
-	"           to.pid, unlocked, retired): a move cut short goes on with its\n"
-	"           steps or its rollback.  A failure before the route changes\n"
-	"           puts everything back at the source.  --ttl: lock\n"
-	"           expiry (default 30 s; 0 = never); the pin directories default\n"
-	"           to --bpffs.\n"
+	"  move     migrate send and receive over a local channel: this process\n"
+	"           is the source's side in PID's namespace (locks with\n"
+	"           --from-bpffs), a child in --to-netns (a name under /run/netns\n"
+	"           or a path) the target's (--to-bpffs), joined by a socketpair.\n"
+	"           The target checks the addresses and PROG, attaches and locks\n"
+	"           every tuple before PID is frozen; then PID is frozen, its\n"
+	"           connections locked, dumped and streamed to the target, which\n"
+	"           rebuilds them in repair mode; --route PREFIX --via ADDR\n"
+	"           replaces a route through rtnetlink (in --route-netns, e.g. a\n"
+	"           router's), then --flip runs a shell command; at the commit the\n"
+	"           target starts PROG with the sockets as fds 3, 4, ... (as\n"
+	"           restore -- PROG does; or passes them to a running receiver:\n"
+	"           --send-to, as restore's), unlocks and nudges; PID is killed\n"
+	"           (silently: its sockets are in repair mode) and unlocked.  No\n"
+	"           program is started inside the locked window but --flip's.\n"
+	"           DIR is tools/migrate.sh's work directory (src: the dump,\n"
+	"           dst, to.pid, unlocked, retired; sent and received: the two\n"
+	"           sides' journals): a move cut short goes on with its steps or\n"
+	"           its rollback.  Any failure before the commit, of either side,\n"
+	"           puts everything back at the source; a commit whose answer is\n"
+	"           lost leaves PID stopped and the move in doubt (the error says\n"
+	"           how to settle it).  --ttl: lock expiry (default 30 s; 0 =\n"
+	"           never); the pin directories default to --bpffs.\n"
 	"           -j reports the time of each phase and the locked window (ms).\n"
 	"  send     a whole move to another machine, over a channel to its\n"
 	"           `tcpferry receive` (ssh): tcpferry migrate send --help\n"
@@ -284,7 +292,7 @@ int cmd_migrate(int argc, char **argv)
 	struct move_opts mo = { .ttl = 30, .nudge = true };
 	struct move_result res;
 	bool unlock = false;
-	int c;
+	int c, err;
 
 	if (argc >= 2 && !strcmp(argv[1], "send"))
 		return cmd_migrate_send(argc - 1, argv + 1);
@@ -363,7 +371,9 @@ int cmd_migrate(int argc, char **argv)
 		    cli_need_cap(CAP_SYS_ADMIN, "migrate move (entering network namespaces)"))
 			return 1;
 		cli_raise_nofile();
-		if (migrate_move(&mo, &res))
+		err = migrate_move(&mo, &res);
+		mv_phase_report();	/* TCPFERRY_PHASES: the source's side (the target's prints its own) */
+		if (err)
 			return 1;
 		print_move(&mo, &res);
 		return 0;

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "journal.h"
+#include "phase.h"
 #include "send.h"
 
 #define SEND_JOURNAL MV_JOURNAL_DIR "/sent"
@@ -140,7 +141,9 @@ int cmd_migrate_send(int argc, char **argv)
 		return 1;
 	cli_raise_nofile();
 	o.pid = pid;
-	if (move_send(&o, &res))
+	c = move_send(&o, &res);
+	mv_phase_report();	/* TCPFERRY_PHASES */
+	if (c)
 		return 1;
 	print_send(o.pid, &res);
 	return 0;

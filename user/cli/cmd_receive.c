@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "journal.h"
+#include "phase.h"
 #include "receive.h"
 
 #define RECEIVE_JOURNAL MV_JOURNAL_DIR "/received"
@@ -202,7 +203,9 @@ int cmd_receive(int argc, char **argv)
 	if (o.output < 0)
 		return cli_error("receive --output %s: %s", output, strerror(errno));
 	g.json = false;		/* stdout is the channel's */
-	if (move_receive(&o, &res))
+	c = move_receive(&o, &res);
+	mv_phase_report();	/* TCPFERRY_PHASES: on stderr, through ssh to the source's terminal */
+	if (c)
 		return 1;
 	if (g.verbose)
 		cli_info("receive %s: committed: %d connection(s) to pid %d", res.id, res.connections, res.pid);

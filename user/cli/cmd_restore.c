@@ -42,6 +42,9 @@ static const char usage[] =
 	"  -- CMD [ARGS]        exec CMD with the sockets as fds 3, 4, ... and\n"
 	"                       LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
 	"                       socket activation; e.g. socat FD:3 ...)\n"
+	"  --each               with -- CMD: one CMD a connection, its socket as\n"
+	"                       stdin, stdout and fd 3 (LISTEN_FDS=1): inetd and\n"
+	"                       systemd Accept=yes servers, e.g. busybox httpd -i\n"
 	"  --send-to PATH       pass the sockets to a process listening on a unix\n"
 	"                       stream socket (SCM_RIGHTS; see tcpferry(8))\n"
 	"  --freebind           bind even if the local address is not on this host yet\n"
@@ -110,6 +113,7 @@ int cmd_restore(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "in", required_argument, NULL, 'i' },
 		{ "send-to", required_argument, NULL, 's' },
+		{ "each", no_argument, NULL, 'e' },
 		{ "freebind", no_argument, NULL, 'F' },
 		{ "no-lock", no_argument, NULL, 'N' },
 		{ "keep-lock", no_argument, NULL, 'k' },
@@ -121,7 +125,7 @@ int cmd_restore(int argc, char **argv)
 		{}
 	};
 	struct restore_job j = { .lock = true, .ttl = 60 };
-	bool keep_lock = false, probe = true;
+	bool keep_lock = false, probe = true, each = false;
 	const char *dir = NULL, *send_to = NULL;
 	char **cmd = NULL;
 	int c, err, ret = 1, handoff = -1;
@@ -133,6 +137,7 @@ int cmd_restore(int argc, char **argv)
 		switch (c) {
 		case 'i': dir = optarg; break;
 		case 's': send_to = optarg; break;
+		case 'e': each = true; break;
 		case 'F': j.ro.freebind = true; break;
 		case 'N': j.lock = false; break;
 		case 'k': keep_lock = true; break;
@@ -150,6 +155,10 @@ int cmd_restore(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv + optind;
+	if (each && !cmd) {
+		cli_error("restore --each starts -- CMD once a connection; give the CMD after --");
+		return EXIT_USAGE;
+	}
 	if (!dir || (!cmd && !send_to) || (cmd && send_to)) {
 		cli_error("restore needs --in DIR and either -- CMD or --send-to PATH; see tcpferry restore --help");
 		return EXIT_USAGE;
@@ -198,6 +207,22 @@ int cmd_restore(int argc, char **argv)
 			if (err)
 				cli_lib_error(err, "restore: handing the sockets to %s (they are closed now)", send_to);
 			ret = err ? 1 : 0;
+		} else if (each) {
+			pid_t *pids = calloc(j.ix.n, sizeof(*pids));
+
+			fflush(NULL);
+			err = pids ? tf_handoff_exec_each(fds, names, j.ix.n, cmd, pids) : -ENOMEM;
+			for (uint32_t i = 0; i < j.ix.n; i++)
+				close(fds[i]);	/* each is its child's now */
+			if (err < 0)
+				cli_lib_error(err, "restore: the sockets are live but (they are closed now)");
+			else if ((uint32_t)err < j.ix.n)
+				cli_error("restore: %s started for %d of %u connections; the others are closed "
+					  "(%s)", cmd[0], err, j.ix.n, tf_strerror());
+			else if (g.verbose)
+				cli_info("restore: %s started for each of the %u connections", cmd[0], j.ix.n);
+			ret = err >= 0 && (uint32_t)err == j.ix.n ? 0 : 1;
+			free(pids);
 		} else {
 			fflush(NULL);
 			conn_locks_done(&j.locks);

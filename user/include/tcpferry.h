@@ -225,6 +225,45 @@ int tf_index_write(const char *dir, const struct tf_index *ix);
 int tf_index_read(const char *dir, struct tf_index *ix);
 void tf_index_free(struct tf_index *ix);
 
+/* ---- taking restored sockets: the receiving end of --send-to PATH ----------- */
+
+/*
+ * A server that takes connections restored by `tcpferry restore --send-to
+ * PATH` or `tcpferry receive --send-to PATH` (over a unix socket, SCM_RIGHTS)
+ * uses these as it would socket/bind/listen and accept(2):
+ *
+ *	struct tf_handoff_listener *l;
+ *	struct tf_handoff_conn c;
+ *
+ *	if (tf_handoff_listen("/run/myserver.sock", &l) < 0) ...tf_strerror()...
+ *	while (tf_handoff_accept(l, &c) >= 0)
+ *		serve(c.fd, &c.local, &c.peer);	// a live, connected TCP socket
+ *
+ * Each socket comes out of repair mode already, with whatever its peer had
+ * sent still to be read, as a freshly accepted one.  Only root and the
+ * server's own user may hand sockets over: the socket file is created 0600
+ * and each sender's SO_PEERCRED is checked (others are closed unheard).
+ */
+#define TF_HANDOFF_NAME_MAX 72
+
+struct tf_handoff_listener;
+
+struct tf_handoff_conn {
+	int fd;					/* the connection; the caller closes it */
+	char name[TF_HANDOFF_NAME_MAX];		/* its name in the sender's dump */
+	struct tf_endpoint local, peer;		/* getsockname, getpeername */
+	uint32_t sender_uid;			/* who handed it over (0: root) */
+};
+
+/* A listening unix stream socket at path (a stale socket there is replaced). */
+int tf_handoff_listen(const char *path, struct tf_handoff_listener **l);
+/* The next socket handed over (blocks until one comes): its fd, or a
+ * negative errno (-EINTR on a signal; -EPROTO for a sender that is not
+ * tcpferry's hand-off, whose fds are closed: call it again). */
+int tf_handoff_accept(struct tf_handoff_listener *l, struct tf_handoff_conn *c);
+/* Closes what was received and not taken, and removes the socket file. */
+void tf_handoff_listener_close(struct tf_handoff_listener *l);
+
 /* ---- errors ------------------------------------------------------------------ */
 
 /* The detail of the last failure in this thread ("" if none). */

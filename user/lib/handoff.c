@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Restored sockets to their new owner: exec with LISTEN_FDS, or SCM_RIGHTS. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,47 @@ int tf_handoff_exec(const int *fds, const char *const *names, int n, char *const
 	setenv("LISTEN_FDNAMES", fdnames, 1);
 	execvp(argv[0], argv);
 	return tf_fail(errno, "exec %s", argv[0]);
+}
+
+int tf_handoff_exec_each(const int *fds, const char *const *names, int n, char *const argv[], pid_t *pids)
+{
+	int started = 0;
+
+	for (int i = 0; i < n; i++) {
+		pid_t p = fork();
+
+		if (p < 0) {
+			int err = tf_fail(errno, "exec %s for %s: fork", argv[0], names[i]);
+
+			pids[i] = -1;
+			if (!started)
+				return err;
+			continue;
+		}
+		if (p == 0) {
+			char num[32];
+			int mine = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+
+			/* This child's socket alone: the others are their own children's
+			 * (a copy left here would keep their connections open). */
+			for (int k = 0; k < n; k++)
+				close(fds[k]);
+			if (mine < 0 || dup2(mine, 0) < 0 || dup2(mine, 1) < 0 || dup2(mine, LISTEN_FDS_START) < 0)
+				_exit(127);
+			close(mine);
+			snprintf(num, sizeof(num), "%d", (int)getpid());
+			setenv("LISTEN_FDS", "1", 1);
+			setenv("LISTEN_PID", num, 1);
+			setenv("LISTEN_FDNAMES", names[i], 1);
+			execvp(argv[0], argv);
+			fprintf(stderr, "tcpferry: exec %s for %s: %s; its connection is closed\n", argv[0], names[i],
+				strerror(errno));
+			_exit(127);
+		}
+		pids[i] = p;
+		started++;
+	}
+	return started;
 }
 
 int tf_handoff_exec_check(char *const argv[])

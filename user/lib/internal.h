@@ -25,6 +25,10 @@ void tf_error_clear(void);
  */
 bool tf_endpoint_wire_v4(const struct tf_endpoint *e, uint8_t out[4]);
 
+/* Is e's address this network namespace's own (a bind to it, port 0, works)?
+ * 0 if so, -EADDRNOTAVAIL if not, another -errno if it cannot be told. */
+int tf_address_check(const struct tf_endpoint *e);
+
 /*
  * path opened for reading only as a file tcpferry could have written
  * (images/FORMAT.md): not through a symbolic link, a regular file (or, with

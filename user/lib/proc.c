@@ -143,10 +143,14 @@ int tf_proc_stop(int pidfd, pid_t pid)
 
 	if (err)
 		return err;
+	/* The process must run to take the signal: on a busy machine (or with a
+	 * move's other side on the other core) it is often not stopped yet at
+	 * the first look.  Look again soon for the first millisecond rather
+	 * than sleep half of one: the freeze is part of the peer's pause. */
 	for (int i = 0; i < 2000; i++) {
 		if (all_stopped(pid))
 			return 0;
-		usleep(500);
+		usleep(i < 50 ? 20 : 500);
 	}
 	return tf_failx(ETIMEDOUT, "pid %d: did not stop within 1 s of SIGSTOP", pid);
 }

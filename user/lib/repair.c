@@ -500,22 +500,32 @@ static int repair_options(int fd, const struct tf_conn *c)
 	return 0;
 }
 
-/* Is e's address one of this network namespace's own?  (A plain bind to it, port 0.) */
-static bool address_is_local(const struct tf_endpoint *e)
+/*
+ * Is e's address one of this network namespace's own?  A plain bind to it,
+ * port 0: 0 if it is, -EADDRNOTAVAIL if not, another -errno if that cannot
+ * be told.
+ */
+int tf_address_check(const struct tf_endpoint *e)
 {
 	struct tf_endpoint any = *e;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, ok;
+	int fd, err = 0;
 
 	any.port = 0;
 	len = sockaddr_from(&any, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0)
-		return true;	/* cannot tell: say nothing about it */
-	ok = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRNOTAVAIL;
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, len))
+		err = -errno;
 	close(fd);
-	return ok;
+	return err;
+}
+
+static bool address_is_local(const struct tf_endpoint *e)
+{
+	return tf_address_check(e) != -EADDRNOTAVAIL;	/* cannot tell: say nothing about it */
 }
 
 /* e's address alone, as ip addr add takes it ("198.18.0.1/32", "fd00::1/128"). */

@@ -321,7 +321,7 @@ int dump_job_collect(struct dump_job *j)
 	return 0;
 }
 
-int dump_job_take(struct dump_job *j)
+int dump_job_read(struct dump_job *j)
 {
 	char what[256];
 	long ttl = j->ttl;
@@ -400,7 +400,20 @@ int dump_job_take(struct dump_job *j)
 		j->ix.entries[i].local = j->d[i].conn.local;
 		j->ix.entries[i].peer = j->d[i].conn.peer;
 	}
-	err = image_sink_begin(&j->sink, &j->ix);
+	if (tsvals >= 0)
+		close(tsvals);
+	return 0;
+undo:
+	if (tsvals >= 0)
+		close(tsvals);
+	dump_job_undo(j);
+	return 1;
+}
+
+int dump_job_write(struct dump_job *j)
+{
+	int err = image_sink_begin(&j->sink, &j->ix);
+
 	for (int i = 0; !err && i < j->n; i++)
 		err = image_sink_conn(&j->sink, &j->d[i].conn);
 	if (!err)	/* a stream's reader has all but END: what the fault point leaves */
@@ -419,14 +432,15 @@ int dump_job_take(struct dump_job *j)
 	}
 	mv_phase("index");
 	fault_point("dump-done");
-	if (tsvals >= 0)
-		close(tsvals);
 	return 0;
 undo:
-	if (tsvals >= 0)
-		close(tsvals);
 	dump_job_undo(j);
 	return 1;
+}
+
+int dump_job_take(struct dump_job *j)
+{
+	return dump_job_read(j) || dump_job_write(j);
 }
 
 int dump_job_run(struct dump_job *j)

@@ -43,8 +43,8 @@ struct dump_job {
 	bool lock;
 	long ttl;		/* seconds; 0 = never expires */
 	/* Sockets the process got between collect and the stop: taken (dump),
-	 * or left behind with a warning (migrate move, whose target locks are
-	 * taken before the stop from the sockets collect found). */
+	 * or left behind with a warning (a move: migrate send or move, whose
+	 * target locks are taken before the stop from the sockets collect found). */
 	bool take_new;
 	/* out */
 	struct dumped *d;
@@ -63,6 +63,12 @@ int dump_job_run(struct dump_job *j);
  * written. */
 int dump_job_collect(struct dump_job *j);
 int dump_job_take(struct dump_job *j);
+/* dump_job_take's two halves: stopped, listed again, locked, in repair mode
+ * and read (the images in d[i].conn, the index in ix); then written to the
+ * sink (nothing when it has none).  A move between hosts sends the images
+ * between the two, so the copy on disk costs the pause nothing. */
+int dump_job_read(struct dump_job *j);
+int dump_job_write(struct dump_job *j);
 /* Back as before the dump: the connections go on at the source. */
 void dump_job_undo(struct dump_job *j);
 /* Close our copies of the sockets and free; the locks stay in the table. */

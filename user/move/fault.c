@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Fault injection points (see fault.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,8 +25,32 @@ static bool named(const char *var, const char *name)
 	return false;
 }
 
+/* One line "KIND NAME" appended to TCPFERRY_FAULT_TRACE, if it is set. */
+static void trace(const char *kind, const char *name)
+{
+	static bool warned;
+	const char *path = getenv("TCPFERRY_FAULT_TRACE");
+	char line[128];
+	int fd, n, saved = errno;
+
+	if (!path || !*path)
+		return;
+	n = snprintf(line, sizeof(line), "%s %s\n", kind, name);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line, n) != n) {
+		if (!warned)
+			fprintf(stderr, "tcpferry: TCPFERRY_FAULT_TRACE %s: %s; the trace is incomplete\n", path,
+				strerror(errno));
+		warned = true;
+	}
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+}
+
 void fault_point(const char *name)
 {
+	trace("point", name);
 	if (named("TCPFERRY_PAUSE", name)) {
 		fprintf(stderr, "tcpferry: fault injection: SIGSTOP at %s (pid %d)\n", name, (int)getpid());
 		fflush(NULL);
@@ -39,5 +65,6 @@ void fault_point(const char *name)
 
 bool fault_fails(const char *name)
 {
+	trace("fails", name);
 	return named("TCPFERRY_FAULT", name);
 }

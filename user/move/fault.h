@@ -21,7 +21,9 @@
  *   restore-live      every socket out of repair mode, the locks still held
  *   restore-unlocked  the locks dropped (unless --keep-lock), not yet handed over
  *
- * A move between hosts (migrate send at the source, receive at the target):
+ * A move between hosts (migrate send at the source, receive at the target;
+ * migrate move is both: its source side meets the dump and send points, the
+ * child that is its target side the restore and receive points):
  *
  *   send-prepared      the target has locked every tuple; nothing frozen yet
  *   send-sent          frozen, dumped, the images sent; not yet built there
@@ -41,6 +43,13 @@
  *   restore-live-fails  the first socket does not leave repair mode
  *   send-corrupt-image  the first image sent has a bit flipped (in a record)
  *   send-bad-version    HELLO says move protocol version 99
+ *
+ * With TCPFERRY_FAULT_TRACE=PATH, every point the command passes (and every
+ * fault_fails step it asks about) is appended to PATH as it is reached, one
+ * line each: "point NAME" or "fails NAME", so that a test can take the list
+ * of points from a run instead of a copy of the list above that can go
+ * stale.  A line is written whole (O_APPEND), before any pause or kill
+ * there; a trace that cannot be written is said once on stderr.
  */
 #ifndef TF_FAULT_H
 #define TF_FAULT_H

@@ -2,8 +2,8 @@
 /*
  * A restore job's sockets, live, to their new owner: a program started with
  * them (fds 3, 4, ... and LISTEN_FDS), or a running receiver over a unix
- * socket (SCM_RIGHTS).  Shared by migrate move and receive; what names the
- * command in the error lines.
+ * socket (SCM_RIGHTS).  The target's side of a move (receive, and so
+ * migrate move); what names the command in the error lines.
  */
 #ifndef TF_MOVE_HANDOVER_H
 #define TF_MOVE_HANDOVER_H

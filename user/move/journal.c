@@ -50,14 +50,16 @@ int mv_journal_mark(struct mv_journal *j, const char *state, const char *detail)
 {
 	struct timespec t;
 	char line[700];
-	int n;
+	int n, at;
 
 	if (j->fd < 0)
 		return 0;
 	clock_gettime(CLOCK_REALTIME, &t);
-	n = snprintf(line, sizeof(line), "%s\t%llu\t%.500s\n", state,
-		     (unsigned long long)t.tv_sec * 1000000000ull + t.tv_nsec, detail ? detail : "");
-	for (char *s = line + strlen(state) + 1; *s && s < line + n - 1; s++)
+	at = snprintf(line, sizeof(line), "%.31s\t%llu\t", state,
+		      (unsigned long long)t.tv_sec * 1000000000ull + t.tv_nsec);
+	n = at + snprintf(line + at, sizeof(line) - at, "%.500s\n", detail ? detail : "");
+	/* Only the detail's own tabs and newlines go (the field separators stay). */
+	for (char *s = line + at; *s && s < line + n - 1; s++)
 		if (*s == '\n' || *s == '\t')
 			*s = ' ';
 	if (write(j->fd, line, n) != n || fdatasync(j->fd))

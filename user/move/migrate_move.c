@@ -1,68 +1,72 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * tcpferry migrate move: a whole move between two network namespaces of this
- * machine in one process, so the peer's packets meet a lock for as short a
- * time as the work itself takes (tools/migrate.sh's steps each start a
- * program; here no program starts inside the locked window but an optional
- * --flip command, and that runs beside the rest).
+ * machine.  It is the move between hosts (send.c and receive.c, the protocol
+ * of proto.h) with a channel that happens to be local: this process runs the
+ * source's side (move_send) in PID's namespace, and a child it forks runs the
+ * target's side (move_receive) in --to-netns, the two joined by a socketpair.
+ * What is here is the glue: the namespaces entered, the channel built, the
+ * options mapped, tools/migrate.sh's work directory kept.
+ *
+ * Why a forked child and a socketpair, not a thread or direct calls: the
+ * target's side is then exactly what `tcpferry receive` runs on another
+ * host, with its own network namespace (setns is per thread, but the
+ * engine's error text and fault points are per process), its own fds and
+ * its own death: if either side dies, the other sees the channel close and
+ * the protocol's rules apply (before COMMIT the source resumes; after it, the
+ * move is in doubt and the journals say how it ended).  The fork and the
+ * target's attach and locks happen at prepare, before anything is frozen;
+ * inside the pause the channel costs four messages over a unix socketpair
+ * (the dump's stream, BUILT, COMMIT, COMMITTED: a few tens of microseconds)
+ * and no program start.
  *
  *   freeze   PID stopped at an idle moment (freeze.h)
- *   dump     in PID's namespace: locked on the source (--from-bpffs), repair
- *            mode, images in WORK/src; WORK/dst points at them (the carry)
- *   restore  in --to-netns (every tuple locked there, --to-bpffs, before the
- *            freeze): the sockets rebuilt in repair mode; later CMD is
- *            started with them as fds 3, 4, ..., or they are passed to a
- *            running receiver (--send-to, as restore does)
+ *   dump     locked on the source (--from-bpffs), repair mode, read
+ *   restore  the images streamed to the target, which validates them and
+ *            rebuilds the sockets in repair mode (every tuple was locked
+ *            there, --to-bpffs, before the freeze); meanwhile the source
+ *            writes the same dump to WORK/src (WORK/dst points at it)
  *   route    --route PREFIX --via ADDR: the route replaced through rtnetlink
- *            (in --route-netns), once both ends are locked and the target's
- *            sockets are built (a failure before this is undone)
- *   flip     --flip's shell command (any other way of moving the traffic),
- *            started then too
- *   live     the target's sockets out of repair, the receiver started or
- *            fed, --flip awaited
- *   unlock   the target's locks dropped, each peer nudged (nudge.h)
+ *            (in --route-netns)
+ *   flip     --flip's shell command (any other way of moving the traffic)
+ *   live     COMMIT: the target's sockets out of repair, CMD started with
+ *            them (or a running receiver fed: --send-to), WORK/to.pid written
+ *   unlock   the target's locks dropped
+ *   nudge    each peer nudged (nudge.h); COMMITTED back at the source
  *   retire   PID killed (its sockets are in repair mode: it sends nothing),
  *            the source's locks dropped
  *
- * The work directory is tools/migrate.sh's, with the same marks (to.pid,
- * unlocked, retired), so a move cut short by a crash goes on with its steps
- * (restore, flip, unlock, retire) or its rollback; the phase times go to
- * its WORK/times ("PHASE<TAB>MS", written here so that the orchestrator
- * starts no parser while the moved stream picks up on the same cores).
- * A failure before the route changes is undone here: the target's sockets
- * closed (still in repair: silently) and its locks dropped, the source's
- * sockets out of repair, its locks dropped, PID continued.
+ * The work directory is tools/migrate.sh's, with the same marks (src, dst,
+ * to.pid, unlocked, retired) and the two sides' journals (WORK/sent,
+ * WORK/received), so a move cut short by a crash goes on with its steps or
+ * its rollback; the phase times go to WORK/times ("PHASE<TAB>MS").  Any
+ * failure before COMMIT is undone by the engine: the target's sockets
+ * closed (still in repair: silently), the source's sockets out of repair,
+ * its locks dropped, PID continued.
  */
-#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "report.h"
-#include "dump_job.h"
-#include "flip.h"
-#include "freeze.h"
-#include "handoff.h"
-#include "handover.h"
+#include "journal.h"
 #include "migrate_move.h"
-#include "nudge.h"
-#include "proc.h"
 #include "netns.h"
-#include "restore_job.h"
-#include "restore_log.h"
+#include "phase.h"
+#include "receive.h"
+#include "report.h"
 #include "route.h"
+#include "send.h"
 
 const char *const move_phase_name[P_N] = { "freeze", "dump", "restore", "route", "flip",
 					  "live",   "unlock", "nudge", "retire" };
-
 
 /* An fd for a network namespace: a name under /run/netns, or a path. */
 static int open_netns(const char *spec)
@@ -74,13 +78,6 @@ static int open_netns(const char *spec)
 		return mv_error("migrate move: network namespace %s: %s; give a name under /run/netns "
 				 "(ip netns list) or a path such as /proc/PID/ns/net", path, strerror(-fd)), -1;
 	return fd;
-}
-
-static int enter(int nsfd, const char *which)
-{
-	if (setns(nsfd, CLONE_NEWNET))
-		return mv_error("migrate move: entering the %s network namespace: %s", which, strerror(errno));
-	return 0;
 }
 
 static int mark(const char *work, const char *name, const char *text)
@@ -116,33 +113,81 @@ static void write_times(const char *work, const double *ms, double window)
 		mv_warn("migrate move: %s: %s", path, strerror(errno));
 }
 
-static const struct tf_conn *dumped_at(void *arg, size_t i, const char **name)
+/*
+ * The target's side: a child in the target's namespace running what
+ * `tcpferry receive` runs, on its end of the channel.  Its result (and the
+ * times of its commit) land in res, shared with us.  Its pid, or -1.
+ */
+static pid_t start_target(const struct move_opts *o, int to_ns, int chan, int ours, const char *work,
+			  struct receive_result *res)
 {
-	(void)name;
-	return &((struct dump_job *)arg)->d[i].conn;
+	char journal[4096], pid_file[4096], src[4096];
+	/* Its longest wait is for the dump: the freeze may take all of --timeout-ms. */
+	struct receive_opts ro = { .in = chan, .out = chan, .bpffs = o->to_bpffs,
+				   .timeout_ms = (int)(o->freeze_timeout_ms + 30000), .output = -1,
+				   .journal_dir = journal, .pid_file = pid_file, .log_dir = src };
+	pid_t p;
+
+	snprintf(journal, sizeof(journal), "%.4000s/received", work);
+	snprintf(pid_file, sizeof(pid_file), "%.4000s/to.pid", work);
+	snprintf(src, sizeof(src), "%.4000s/src", work);
+	fflush(NULL);
+	p = fork();
+	if (p < 0)
+		return mv_error("migrate move: the target's side: fork: %s", strerror(errno)), -1;
+	if (p > 0)
+		return p;
+	close(ours);
+	/* Its lines on stderr as they are (stdout is the command's JSON). */
+	mv_report_to_stderr();
+	if (setns(to_ns, CLONE_NEWNET)) {
+		mv_error("migrate move: entering the target's network namespace %s: %s", o->to_netns,
+			 strerror(errno));
+		_exit(1);
+	}
+	close(to_ns);
+	mv_phase_restart();
+	p = move_receive(&ro, res);
+	mv_phase_report();	/* TCPFERRY_PHASES: the target's side */
+	_exit(p ? 1 : 0);
+}
+
+/* migrate move's phases from the two sides' clocks (one machine: one CLOCK_MONOTONIC). */
+static void phases(const struct send_result *s, const struct receive_result *r, double *ms, double *window)
+{
+	double at[P_N + 1] = {
+		[P_FREEZE] = s->at[S_FREEZE], [P_DUMP] = s->at[S_DUMP], [P_RESTORE] = s->at[S_SEND],
+		[P_ROUTE] = s->at[S_FLIP],    [P_FLIP] = s->routed_at,  [P_LIVE] = s->at[S_COMMIT],
+		[P_UNLOCK] = r->unlock_at,    [P_NUDGE] = r->nudge_at,  [P_RETIRE] = s->at[S_RETIRE],
+		[P_N] = s->at[S_N],
+	};
+
+	for (int i = 0; i < P_N; i++)
+		ms[i] = at[i + 1] - at[i];
+	/* Locked from the dump's first lock to the target's unlock. */
+	*window = at[P_NUDGE] - at[P_DUMP];
 }
 
 int migrate_move(const struct move_opts *o, struct move_result *res)
 {
-	char src[4096], dst[4096];
-	struct dump_job dj = {};
-	struct restore_job rj = { .lock = true };
+	char src[4096], dst[4096], sent[4096], received[4096], num[32];
 	struct tf_route_change route = { .nl = -1 };
-	struct tf_nudger nudger = TF_NUDGER_INIT;
-	int handoff = -1;
-	double t[P_N + 1], ms[P_N] = {};
-	int from_ns = -1, to_ns = -1, pidfd = -1, tries, ret = 1, nudged = 0, err;
-	uint64_t dropped_from, dropped_to;
-	pid_t flip = -1, to_pid = -1;
-	char num[32];
-	bool live = false;
+	struct send_opts so = {
+		.pid = o->pid, .what = "migrate move", .bpffs = o->from_bpffs, .journal_dir = sent,
+		.flip = o->flip, .ttl = o->ttl, .freeze_timeout_ms = o->freeze_timeout_ms,
+		.timeout_ms = 30000, .nudge = o->nudge, .probe = true, .cmd = o->cmd, .send_to = o->send_to,
+		.keep_dir = src, .target_journal = received,
+	};
+	struct send_result sr;
+	struct receive_result *rr = MAP_FAILED;
+	int from_ns = -1, to_ns = -1, sv[2] = { -1, -1 }, ret = 1, err, st;
+	pid_t target = -1;
+	double ms[P_N], window;
 
-	/* Where the sockets go must be there: once live, they cannot wait. */
-	err = o->send_to ? 0 : tf_handoff_exec_check(o->cmd);
-	if (err)
-		return mv_lib_error(err, "migrate move: nothing moved");
-	snprintf(src, sizeof(src), "%s/src", o->work);
-	snprintf(dst, sizeof(dst), "%s/dst", o->work);
+	snprintf(src, sizeof(src), "%.4000s/src", o->work);
+	snprintf(dst, sizeof(dst), "%.4000s/dst", o->work);
+	snprintf(sent, sizeof(sent), "%.4000s/sent", o->work);
+	snprintf(received, sizeof(received), "%.4000s/received", o->work);
 	if (mkdir(o->work, 0700) && errno != EEXIST)
 		return mv_error("migrate move: --work %s: %s", o->work, strerror(errno));
 	if (access(dst, F_OK) == 0 || access(src, F_OK) == 0)
@@ -153,15 +198,6 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 	to_ns = open_netns(o->to_netns);
 	if (from_ns < 0 || to_ns < 0)
 		goto out;
-	pidfd = tf_proc_open(o->pid);
-	if (pidfd < 0) {
-		mv_lib_error(pidfd, "migrate move");
-		goto out;
-	}
-	if (o->send_to && (handoff = tf_handoff_connect(o->send_to)) < 0) {
-		mv_lib_error(handoff, "migrate move: nothing moved");
-		goto out;
-	}
 	if (o->route) {
 		int rt_ns = o->route_netns ? open_netns(o->route_netns) : -1;
 
@@ -174,154 +210,55 @@ int migrate_move(const struct move_opts *o, struct move_result *res)
 			mv_lib_error(err, "migrate move: nothing moved");
 			goto out;
 		}
+		so.route = &route;
 	}
-
-	/* The sockets found in the source's namespace (its devices are there). */
-	if (enter(from_ns, "source"))
+	rr = mmap(NULL, sizeof(*rr), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (rr == MAP_FAILED) {
+		mv_error("migrate move: no memory: %s", strerror(errno));
 		goto out;
-	dj.pid = o->pid;
-	dj.pidfd = pidfd;
-	dj.dir = src;
-	dj.bpffs = o->from_bpffs;
-	dj.lock = true;
-	dj.ttl = o->ttl;
-	if (dump_job_collect(&dj))
-		goto unlock_target;
-	/* The target's locks before the process stops: attaching the lock
-	 * programs there costs the peer nothing yet. */
-	if (enter(to_ns, "target"))
-		goto unlock_target;
-	rj.locks.bpffs = o->to_bpffs;
-	/* A live socket there with one of these tuples: a lock would drop
-	 * its packets, and the restore could not take the tuple anyway. */
-	if (conn_owners_check(dj.n, dumped_at, &dj, "migrate move: target:",
-			      "nothing was locked or stopped"))
-		goto unlock_target;
-	for (int i = 0; i < dj.n; i++)
-		if (conn_locks_add(&rj.locks, &dj.d[i].conn, TF_LOCK_RESTORE, (uint64_t)o->ttl * 1000000000ull))
-			goto unlock_target;
-
-	t[P_FREEZE] = mv_now_ms();
-	if (freeze_idle(pidfd, o->pid, o->freeze_timeout_ms, &tries))
-		goto unlock_target;
-	t[P_DUMP] = mv_now_ms();
-	if (enter(from_ns, "source")) {
-		tf_proc_cont(pidfd, o->pid);
-		goto unlock_target;
 	}
-	if (dump_job_take(&dj))
-		goto unlock_target;	/* undone: the process goes on */
-	if (symlink("src", dst)) {
-		mv_error("migrate move: %s: %s", dst, strerror(errno));
-		goto undo;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		mv_error("migrate move: the channel: socketpair: %s", strerror(errno));
+		goto out;
 	}
-	/* Rebuilt at the target, still in repair mode (they send nothing): a
-	 * failure up to here is undone, the route being untouched. */
-	t[P_RESTORE] = mv_now_ms();
-	rj.dir = dst;
-	rj.bpffs = o->to_bpffs;
-	rj.ttl = o->ttl;
-	rj.lock = false;	/* locked above */
-	if (enter(to_ns, "target") || restore_job_read(&rj) || restore_job_build(&rj))
-		goto undo;
-	/* Both ends are locked: the traffic may move now.  A route that
-	 * netlink refused has not changed, so that is still undone here. */
-	t[P_ROUTE] = mv_now_ms();
-	if (o->route && (err = tf_route_apply(&route))) {
-		mv_lib_error(err, "migrate move");
-		goto undo;
+	target = start_target(o, to_ns, sv[1], sv[0], o->work, rr);
+	close(sv[1]);
+	if (target < 0) {
+		close(sv[0]);
+		goto out;
 	}
-	/* From here on a failure is not undone here: the route would have to
-	 * come back too (tools/migrate.sh rollback). */
-	t[P_FLIP] = mv_now_ms();
-	if (o->flip && (flip = flip_start(o->flip, "migrate move")) < 0)
-		goto stuck;
-	t[P_LIVE] = mv_now_ms();
-	/* Not all live: the locks stay (no peer meets an RST); migrate.sh's
-	 * restore clears the leftovers under the lock and retries. */
-	if (restore_job_live(&rj, true))
-		goto stuck;
-	live = true;
-	if (o->send_to) {
-		to_pid = handover_send(&rj, handoff, o->send_to, "migrate move");
-		handoff = -1;
-	} else {
-		to_pid = handover_exec(&rj, o->cmd, "migrate move");
+	/* The sockets are found, dumped and retired in the source's namespace
+	 * (its devices, its sock_diag). */
+	if (setns(from_ns, CLONE_NEWNET)) {
+		mv_error("migrate move: entering the source's network namespace: %s; nothing moved",
+			 strerror(errno));
+		close(sv[0]);	/* the target sees the channel close before HELLO */
+		goto out;
 	}
-	if (to_pid < 0)
-		goto stuck;
-	snprintf(num, sizeof(num), "%d\n", to_pid);
-	if (mark(o->work, "to.pid", num))
-		goto stuck;
-
-	if (flip > 0) {
-		err = flip_wait(flip, o->flip, "migrate move");
-		flip = -1;
-		if (err)
-			goto stuck;
-	}
-
-	t[P_UNLOCK] = mv_now_ms();
-	dropped_to = conn_locks_dropped(&rj.locks);
-	conn_locks_release(&rj.locks, true);
-	t[P_NUDGE] = mv_now_ms();
-	for (uint32_t i = 0; o->nudge && i < rj.ix.n; i++)
-		if (tf_nudge(&nudger, rj.r[i].fd, &rj.r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
-			nudged++;
-	tf_nudger_close(&nudger);
-	t[P_RETIRE] = mv_now_ms();
-	if (mark(o->work, "unlocked", ""))
+	so.channel = sv[0];	/* move_send closes it */
+	err = move_send(&so, &sr);
+	while (waitpid(target, &st, 0) < 0 && errno == EINTR)
+		;
+	target = -1;
+	if (err)
 		goto out;
 
-	/* Its sockets are in repair mode: they close without a FIN or an RST. */
-	if (tf_proc_kill(pidfd, o->pid))
-		mv_warn("migrate move: pid %d: %s; kill it by hand", o->pid, tf_strerror());
-	dropped_from = conn_locks_dropped(&dj.locks);
-	conn_locks_release(&dj.locks, true);
-	t[P_N] = mv_now_ms();
+	symlink("src", dst);	/* the carry, as tools/migrate.sh's steps see it */
+	mark(o->work, "unlocked", "");
 	mark(o->work, "retired", "");
-
-	for (int i = 0; i < P_N; i++)
-		ms[i] = t[i + 1] - t[i];
-	/* Locked from the dump's first lock to the target's unlock. */
-	write_times(o->work, ms, t[P_NUDGE] - t[P_DUMP]);
-	restore_log_append(&rj);
-	*res = (struct move_result){ .to_pid = to_pid, .connections = rj.ix.n, .nudged = nudged,
-				     .dropped_from = dropped_from, .dropped_to = dropped_to,
-				     .locked_window_ms = t[P_NUDGE] - t[P_DUMP] };
+	phases(&sr, rr, ms, &window);
+	write_times(o->work, ms, window);
+	*res = (struct move_result){ .to_pid = sr.to_pid, .connections = sr.connections, .nudged = sr.nudged,
+				     .dropped_from = sr.dropped_from, .dropped_to = sr.dropped_to,
+				     .locked_window_ms = window };
 	memcpy(res->ms, ms, sizeof(res->ms));
 	ret = 0;
-	goto out;
-
-undo:
-	/* Nothing has moved: put it all back at the source.  The target's
-	 * sockets are still in repair mode: closing them sends nothing. */
-	for (int i = 0; i < rj.built; i++)
-		close(rj.r[i].fd);
-	rj.built = 0;
-	unlink(dst);
-	dump_job_undo(&dj);
-unlock_target:
-	conn_locks_release(&rj.locks, true);
-	rmdir(src);	/* made by the dump, empty again */
-	mv_info("tcpferry: migrate move: nothing moved; pid %d goes on at the source", o->pid);
-	goto out;
-stuck:
-	mv_info("tcpferry: migrate move: the connections are %s at the target and stay locked on both hosts "
-		 "(expiry %ld s); go on with tools/migrate.sh --work %s (restore, flip, unlock, retire) or roll back",
-		 live ? "live" : "built", o->ttl, o->work);
 out:
-	if (flip > 0)
-		waitpid(flip, NULL, 0);
+	if (target > 0)
+		waitpid(target, NULL, 0);
+	if (rr != MAP_FAILED)
+		munmap(rr, sizeof(*rr));
 	tf_route_close(&route);
-	if (handoff >= 0)
-		close(handoff);
-	for (int i = 0; live && i < rj.built; i++)
-		close(rj.r[i].fd);
-	restore_job_free(&rj);
-	dump_job_free(&dj);
-	if (pidfd >= 0)
-		close(pidfd);
 	if (from_ns >= 0)
 		close(from_ns);
 	if (to_ns >= 0)

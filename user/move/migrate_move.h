@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* tcpferry migrate move: a whole move between two network namespaces of this
- * machine, in one process (see migrate_move.c). */
+ * machine, the move engine (send.h, receive.h) over a local channel (see
+ * migrate_move.c). */
 #ifndef TF_MIGRATE_MOVE_H
 #define TF_MIGRATE_MOVE_H
 
@@ -41,7 +42,9 @@ struct move_result {
  * The whole move.  The caller has checked the capabilities (CAP_NET_ADMIN,
  * CAP_SYS_PTRACE, CAP_SYS_ADMIN) and raised the open-file limit for many
  * connections.  0 when the move is complete (*res filled); 1 with the error
- * reported (report.h).
+ * reported (report.h): before the commit everything is back at the source;
+ * after it, in doubt as move_send says.  This process is left in PID's
+ * network namespace.
  */
 int migrate_move(const struct move_opts *o, struct move_result *res);
 

@@ -41,6 +41,13 @@ void mv_phase_start(void)
 	}
 }
 
+void mv_phase_restart(void)
+{
+	n_phases = 0;
+	first = 0;
+	mv_phase_start();
+}
+
 void mv_phase(const char *name)
 {
 	uint64_t t, c;

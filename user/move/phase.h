@@ -13,6 +13,8 @@
 
 /* The clock starts (the first mark does this too). */
 void mv_phase_start(void);
+/* Forget the phases so far and start again (a forked child: its own thread clock). */
+void mv_phase_restart(void);
 void mv_phase(const char *name);
 void mv_phase_report(void);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "le.h"
 #include "proto.h"
 
 static const char *const type_names[] = {
@@ -60,21 +61,26 @@ static void put(struct wbuf *w, const void *src, size_t n)
 
 static void put32(struct wbuf *w, uint32_t v)
 {
-	uint8_t b[4] = { v, v >> 8, v >> 16, v >> 24 };
+	uint8_t b[4];
 
+	set32(b, v);
 	put(w, b, 4);
 }
 
 static void put64(struct wbuf *w, uint64_t v)
 {
-	put32(w, v);
-	put32(w, v >> 32);
+	uint8_t b[8];
+
+	set64(b, v);
+	put(w, b, 8);
 }
 
 static void put_str(struct wbuf *w, const char *s)
 {
 	size_t n = strnlen(s, 0xffff);
-	uint8_t b[2] = { n, n >> 8 };
+	uint8_t b[2];
+
+	set16(b, n);
 
 	put(w, b, 2);
 	put(w, s, n);
@@ -111,25 +117,25 @@ static const uint8_t *take(struct rbuf *r, size_t n)
 	return p;
 }
 
-static uint32_t get32(struct rbuf *r)
+static uint32_t take32(struct rbuf *r)
 {
 	const uint8_t *b = take(r, 4);
 
-	return b ? b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24 : 0;
+	return b ? get32(b) : 0;
 }
 
-static uint64_t get64(struct rbuf *r)
+static uint64_t take64(struct rbuf *r)
 {
-	uint64_t lo = get32(r);
+	const uint8_t *b = take(r, 8);
 
-	return lo | (uint64_t)get32(r) << 32;
+	return b ? get64(b) : 0;
 }
 
 /* A string into buf (cap bytes, NUL included): no NUL inside, not too long. */
 static void get_str(struct rbuf *r, char *buf, size_t cap)
 {
 	const uint8_t *b = take(r, 2);
-	size_t n = b ? (size_t)(b[0] | b[1] << 8) : 0;
+	size_t n = b ? get16(b) : 0;
 	const uint8_t *s = take(r, n);
 
 	buf[0] = '\0';
@@ -164,11 +170,18 @@ int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
 int mv_recv_frame(struct mv_chan *c, const char *what, uint32_t max_len, struct tf_frame *f)
 {
 	struct mv_abort a;
+	char detail[256];
 	int err = tf_frame_read(c->in, f, max_len, c->timeout_ms);
 
-	if (err)
-		return tf_failx(-err, "waiting for %s: %s", what,
-				err == -ENODATA || err == -EPIPE ? "the channel closed" : tf_frame_strerror(err));
+	if (err) {
+		/* The frame reader's own words: how far into which frame, which check. */
+		snprintf(detail, sizeof(detail), "%s", *tf_strerror() ? tf_strerror() : tf_frame_strerror(err));
+		if (err == -ENODATA)
+			return tf_failx(ENODATA, "waiting for %s: the channel closed", what);
+		if (err == -EPIPE)
+			return tf_failx(EPIPE, "waiting for %s: the channel closed inside a frame (%s)", what, detail);
+		return tf_failx(-err, "waiting for %s: %s", what, detail);
+	}
 	if (f->type == MV_ABORT) {
 		err = mv_decode_abort(f->data, f->len, &a);
 		tf_frame_free(f);
@@ -224,8 +237,8 @@ int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h)
 {
 	struct rbuf r = { .p = p, .n = n };
 
-	h->version = get32(&r);
-	h->realtime_ns = get64(&r);
+	h->version = take32(&r);
+	h->realtime_ns = take64(&r);
 	get_str(&r, h->id, sizeof(h->id));
 	get_str(&r, h->host, sizeof(h->host));
 	if (!r.bad && !h->id[0])
@@ -258,10 +271,10 @@ int mv_decode_welcome(const uint8_t *p, size_t n, struct mv_welcome *wl)
 {
 	struct rbuf r = { .p = p, .n = n };
 
-	wl->version = get32(&r);
-	wl->features = get32(&r);
-	wl->realtime_ns = get64(&r);
-	wl->pid = get32(&r);
+	wl->version = take32(&r);
+	wl->features = take32(&r);
+	wl->realtime_ns = take64(&r);
+	wl->pid = take32(&r);
 	get_str(&r, wl->host, sizeof(wl->host));
 	return done(&r, "WELCOME");
 }
@@ -302,9 +315,9 @@ int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out)
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	out->ttl_s = get32(&r);
-	out->flags = get32(&r);
-	out->argc = get32(&r);
+	out->ttl_s = take32(&r);
+	out->flags = take32(&r);
+	out->argc = take32(&r);
 	if (r.bad || out->argc < 1 || out->argc > MV_ARGS_MAX ||
 	    out->flags & ~(MV_PREP_NUDGE | MV_PREP_SEND_TO | MV_PREP_NO_PROBE) ||
 	    ((out->flags & MV_PREP_SEND_TO) && out->argc != 1))
@@ -321,7 +334,7 @@ int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out)
 	}
 	if (!r.bad && !out->argv[0][0])
 		r.bad = true;
-	len = get32(&r);
+	len = take32(&r);
 	ix = take(&r, len);
 	err = done(&r, "PREPARE");
 	if (!err)
@@ -364,11 +377,11 @@ int mv_decode_reply(const uint8_t *p, size_t n, struct mv_reply *rp)
 {
 	struct rbuf r = { .p = p, .n = n };
 
-	rp->status = (int32_t)get32(&r);
-	rp->pid = get32(&r);
-	rp->count = get32(&r);
-	rp->nudged = get32(&r);
-	rp->dropped = get64(&r);
+	rp->status = (int32_t)take32(&r);
+	rp->pid = take32(&r);
+	rp->count = take32(&r);
+	rp->nudged = take32(&r);
+	rp->dropped = take64(&r);
 	get_str(&r, rp->text, sizeof(rp->text));
 	if (!r.bad && (rp->status > 0 || rp->status < -4095))
 		r.bad = true;
@@ -393,7 +406,7 @@ int mv_decode_abort(const uint8_t *p, size_t n, struct mv_abort *a)
 {
 	struct rbuf r = { .p = p, .n = n };
 
-	a->flip_ran = get32(&r);
+	a->flip_ran = take32(&r);
 	get_str(&r, a->text, sizeof(a->text));
 	if (!r.bad && a->flip_ran > 1)
 		r.bad = true;

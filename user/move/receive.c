@@ -32,17 +32,18 @@
 #include <unistd.h>
 
 #include "attach.h"
-#include "internal.h"
-#include "internal.h"	/* tf_endpoint_wire_v4 */
+#include "internal.h"	/* tf_endpoint_wire_v4, tf_address_check */
 #include "fault.h"
 #include "handoff.h"
 #include "handover.h"
 #include "journal.h"
 #include "nudge.h"
+#include "phase.h"
 #include "proto.h"
 #include "receive.h"
 #include "report.h"
 #include "restore_job.h"
+#include "restore_log.h"
 #include "stream.h"
 
 static uint64_t realtime_ns(void)
@@ -64,36 +65,6 @@ static uint32_t features(void)
 	if (!uname(&u) && sscanf(u.release, "%d.%d", &ma, &mi) == 2 && (ma > 6 || (ma == 6 && mi >= 7)))
 		f |= MV_FEAT_USEC_TS;
 	return f;
-}
-
-/* Is e's address one of this host's (a bind to it, port 0, works)? */
-static int have_address(const struct tf_endpoint *e)
-{
-	struct sockaddr_storage ss = {};
-	socklen_t len;
-	int s, err = 0;
-
-	if (e->family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		memcpy(&a->sin_addr, e->addr, 4);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, e->addr, 16);
-		a->sin6_scope_id = e->scope_id;
-		len = sizeof(*a);
-	}
-	s = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	if (bind(s, (struct sockaddr *)&ss, len))
-		err = -errno;
-	close(s);
-	return err;
 }
 
 struct target {
@@ -141,8 +112,17 @@ static int step_hello(struct target *t)
 	int err;
 
 	err = mv_recv_hello(&t->ch, &t->hello);
-	if (err)
+	if (err) {
+		/* A damaged or foreign HELLO: the source hears why (a closed channel hears nothing). */
+		if (err != -ENODATA && err != -EPIPE && err != -ECONNABORTED) {
+			char text[512];
+
+			snprintf(text, sizeof(text), "no move started: %s", tf_strerror());
+			mv_send_abort(&t->ch, false, text);
+			return mv_error("receive: %s", text);
+		}
 		return mv_lib_error(err, "receive: no move started");
+	}
 	t->skew_ns = (int64_t)(realtime_ns() - t->hello.realtime_ns);
 	snprintf(t->id, sizeof(t->id), "%s", t->hello.id);
 	if (t->hello.version != MV_PROTO_VERSION) {
@@ -165,6 +145,7 @@ static int step_hello(struct target *t)
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	fault_point("receive-hello");
+	mv_phase("hello");
 	return 0;
 }
 
@@ -211,7 +192,7 @@ static int step_prepare(struct target *t)
 		 * only from a local address (restore's --freebind, tcpferry(8)). */
 		bool ipv4 = tf_endpoint_wire_v4(&e->local, v4);
 
-		if ((!t->o->freebind || ipv4) && (err = have_address(&e->local)))
+		if ((!t->o->freebind || ipv4) && (err = tf_address_check(&e->local)))
 			return refuse(t, "%s -> %s: the local address is not on this host "
 				      "(%s); add it before the move%s",
 				      tf_endpoint_str(&e->local, l, sizeof(l)),
@@ -254,6 +235,7 @@ static int step_prepare(struct target *t)
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
 	fault_point("receive-prepared");
+	mv_phase("prepare");
 	return 0;
 }
 
@@ -264,20 +246,27 @@ static int step_images(struct target *t)
 	struct tf_stream_reader sr;
 	struct tf_conn *conns = NULL;
 	struct tf_frame f;
+	uint64_t at = 0, off = 0;	/* the frame's offset in the dump, the next one's */
+	bool reading = false;		/* the error came from reading the frame, not from its checks */
 	int err = 0;
 
 	tf_stream_reader_init(&sr);
 	while (err == 0) {
+		at = off;
 		err = mv_recv_frame(&t->ch, "the dump", TF_STREAM_FRAME_MAX, &f);
-		if (err)
+		if (err) {
+			reading = true;
 			break;
+		}
+		mv_phase(sr.frames ? "stream" : "wait-stream");
+		off += TF_FRAME_HDR_LEN + (uint64_t)f.len;
 		err = tf_stream_reader_feed(&sr, &f);
 		tf_frame_free(&f);
 	}
 	if (err == 1)
 		err = tf_stream_reader_take(&sr, &rj->ix, &conns);
-	else if (err != -ECONNABORTED && sr.frames)
-		tf_error_prefix("the dump's frame %u", sr.frames);
+	else if (err != -ECONNABORTED)	/* the frame being read is one past those fed */
+		tf_error_prefix("the dump's frame %u at offset %llu", sr.frames + reading, (unsigned long long)at);
 	tf_stream_reader_free(&sr);
 	if (err)
 		return refuse_lib(t, err, "the dump");
@@ -297,8 +286,10 @@ static int step_images(struct target *t)
 		r->conn.dump_time_ns += t->skew_ns;
 	}
 	free(conns);
+	mv_phase("stream-take");
 	mv_journal_mark(&t->jn, "received", "");
 	fault_point("receive-received");
+	mv_phase("journal");
 	return 0;
 }
 
@@ -310,15 +301,18 @@ static int step_build(struct target *t)
 	t->rj.dir = t->id;
 	t->rj.bpffs = t->o->bpffs;
 	t->rj.lock = false;		/* locked at prepare */
+	t->rj.owners_checked = true;	/* there too, before the locks */
 	t->rj.ro.freebind = t->o->freebind;
 	if (restore_job_build(&t->rj))
 		return refuse(t, "rebuilding the sockets failed: %s", tf_strerror());
 	mv_journal_mark(&t->jn, "built", "");
 	fault_point("receive-built");
+	mv_phase("journal");
 	ok.count = t->rj.built;
 	err = mv_send_reply(&t->ch, MV_BUILT, &ok);
 	if (err)
 		return mv_lib_error(err, "receive %s", t->id);
+	mv_phase("built-sent");
 	t->built_sent = true;
 	return 0;
 }
@@ -334,6 +328,40 @@ static int fail_commit(struct target *t, uint32_t count, const char *text)
 	return 1;
 }
 
+/* PATH: the pid who has the sockets, for an orchestrator; a warning if it cannot be written. */
+static void write_pid(struct target *t, const char *path, pid_t pid)
+{
+	FILE *f = fopen(path, "w");
+	bool failed = !f || fprintf(f, "%d\n", pid) < 0;
+
+	if (f && fclose(f))
+		failed = true;
+	if (failed)
+		mv_warn("receive %s: %s: %s (pid %d has the sockets)", t->id, path, strerror(errno), pid);
+}
+
+/*
+ * Between leaving repair and the hand-over the sockets are live and only
+ * ours: if this tcpferry dies there, closing them must not leave FIN_WAIT1
+ * orphans, which hold the tuples (a retry here is refused) and send their FIN
+ * to the peer once the locks expire.  SO_LINGER {1, 0} makes that close an
+ * RST, which our locks drop, and frees the tuples at once; each socket gets
+ * its own SO_LINGER (the image's, set by the build) back before it is handed
+ * over.  saved: one per socket; set: true to abort, false to put back.
+ */
+static void linger_abortive(struct restore_job *rj, struct linger *saved, bool set)
+{
+	for (uint32_t i = 0; saved && i < rj->ix.n; i++) {
+		struct linger abort = { .l_onoff = 1, .l_linger = 0 };
+		socklen_t len = sizeof(saved[i]);
+
+		if (set && getsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, &saved[i], &len))
+			saved[i] = (struct linger){};
+		if (setsockopt(rj->r[i].fd, SOL_SOCKET, SO_LINGER, set ? &abort : &saved[i], sizeof(abort)))
+			mv_warn("receive: %s: SO_LINGER: %s", rj->r[i].name, strerror(errno));
+	}
+}
+
 /* After COMMIT: the sockets are ours whatever happens to the channel. */
 static int step_commit(struct target *t, struct receive_result *res)
 {
@@ -341,20 +369,30 @@ static int step_commit(struct target *t, struct receive_result *res)
 	struct tf_nudger nudger = TF_NUDGER_INIT;
 	struct mv_reply done = {};
 	char **argv = t->prep.argv;
+	struct linger *linger = calloc(rj->ix.n ? rj->ix.n : 1, sizeof(*linger));
 	pid_t to;
 
+	mv_phase("wait-commit");
 	mv_journal_mark(&t->jn, "committing", "");
 	fault_point("receive-committing");
+	mv_phase("journal");
+	res->live_at = mv_now_ms();
+	linger_abortive(rj, linger, true);
 	if (restore_job_live(rj, !(t->prep.flags & MV_PREP_NO_PROBE))) {
 		/* Back in repair and closed: nothing of them reached a peer.
 		 * The locks stay, so the source can take them back. */
+		free(linger);
 		restore_job_discard(rj);
 		mv_journal_mark(&t->jn, "aborted", "leaving repair mode failed; no socket kept");
 		return fail_commit(t, 0, "leaving repair mode failed; no socket kept here, the source may resume");
 	}
+	linger_abortive(rj, linger, false);
+	free(linger);
 	if (t->prep.flags & MV_PREP_SEND_TO) {
 		to = handover_send(rj, t->handoff, argv[0], "receive");
 		t->handoff = -1;
+	} else if (t->o->output < 0) {
+		to = handover_exec(rj, argv, "receive");
 	} else {
 		/* The program outlives this session: it must not hold the
 		 * channel's stderr (an ssh session stays open while it does). */
@@ -369,17 +407,25 @@ static int step_commit(struct target *t, struct receive_result *res)
 			close(saved);
 		}
 	}
+	mv_phase("handover");
 	done.count = rj->ix.n;
 	if (to < 0) {
 		mv_journal_mark(&t->jn, "committed", "the hand-over failed");
 		return fail_commit(t, rj->ix.n, "the sockets are live here but the hand-over failed");
 	}
+	if (t->o->pid_file)
+		write_pid(t, t->o->pid_file, to);
+	mv_phase("pid-file");
+	res->unlock_at = mv_now_ms();
 	done.dropped = conn_locks_dropped(&rj->locks);
 	conn_locks_release(&rj->locks, true);
+	mv_phase("unlock");
+	res->nudge_at = mv_now_ms();
 	for (uint32_t i = 0; (t->prep.flags & MV_PREP_NUDGE) && i < rj->ix.n; i++)
 		if (tf_nudge(&nudger, rj->r[i].fd, &rj->r[i].conn, TF_NUDGE_DUPACKS_AUTO) >= 0)
 			done.nudged++;
 	tf_nudger_close(&nudger);
+	mv_phase("nudge");
 	done.pid = to;
 	{
 		char detail[64];
@@ -388,10 +434,16 @@ static int step_commit(struct target *t, struct receive_result *res)
 		mv_journal_mark(&t->jn, "committed", detail);
 	}
 	fault_point("receive-committed");
-	res->pid = to;
+	mv_phase("journal");
 	res->connections = rj->ix.n;
+	res->pid = to;
 	if (mv_send_reply(&t->ch, MV_COMMITTED, &done))
 		mv_warn("receive %s: committed, but the source did not hear it: %s", t->id, tf_strerror());
+	mv_phase("committed-sent");
+	if (t->o->log_dir) {	/* after the answer: off the pause */
+		rj->dir = t->o->log_dir;
+		restore_log_append(rj);
+	}
 	return 0;
 }
 

@@ -16,7 +16,12 @@ struct receive_opts {
 	const char *journal_dir;	/* where the moves' journals go */
 	int timeout_ms;			/* the longest wait for the source's next message */
 	bool freebind;			/* restore even if a local address is not here yet */
-	int output;			/* the program's stdout and stderr (not the channel's session) */
+	int output;			/* the program's stdout and stderr (not the channel's
+					 * session); < 0: ours */
+	const char *pid_file;		/* or NULL: the new owner's pid written there (a line)
+					 * once it has the sockets, before the unlock */
+	const char *log_dir;		/* or NULL: the timestamps chosen appended to
+					 * LOG_DIR/restore.log after the commit (restore_log.h) */
 	/* Where the sockets may go (the source names it): NULL-terminated lists
 	 * of the programs (argv[0] exactly) and receivers' socket paths this
 	 * host allows; both NULL: anything the source names. */
@@ -29,6 +34,9 @@ struct receive_result {
 	char state[32];			/* its journal's last state */
 	int pid;			/* who has the sockets (committed) */
 	int connections;
+	/* When the commit's steps began (mv_now_ms), set before COMMITTED is
+	 * sent: out of repair, unlocked, nudged. */
+	double live_at, unlock_at, nudge_at;
 };
 
 /*

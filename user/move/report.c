@@ -32,6 +32,11 @@ void mv_set_reporter(const struct mv_reporter *r)
 	reporter = r ? *r : (struct mv_reporter){ .line = to_stderr };
 }
 
+void mv_report_to_stderr(void)
+{
+	reporter = (struct mv_reporter){ .line = to_stderr, .verbose = reporter.verbose };
+}
+
 bool mv_verbose(void)
 {
 	return reporter.verbose;

@@ -26,6 +26,9 @@ struct mv_reporter {
 
 /* Where the engine's lines go from now on (NULL: back to stderr). */
 void mv_set_reporter(const struct mv_reporter *r);
+/* Back to stderr, as plain lines, keeping the verbosity (a child of the
+ * command, whose stdout is not its own: migrate move's target side). */
+void mv_report_to_stderr(void);
 bool mv_verbose(void);
 
 /* Report an error; returns 1, so a step can end with `return mv_error(...)`. */

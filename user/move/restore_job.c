@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "phase.h"
 #include "report.h"
 #include "fault.h"
 #include "image_io.h"
@@ -83,8 +84,9 @@ int restore_job_build(struct restore_job *j)
 	/* A tuple a live socket here owns is refused before any lock: the
 	 * lock would drop that connection's packets (a dump --leave-running
 	 * restored on its own host, or a restore on the wrong host). */
-	if (restore_job_check_owners(j))
+	if (!j->owners_checked && restore_job_check_owners(j))
 		return 1;
+	mv_phase("owners");
 	/* Every tuple locked before the first socket exists: an orchestrator
 	 * may point the route here as soon as this returns. */
 	for (uint32_t i = 0; j->lock && i < j->ix.n; i++) {
@@ -112,6 +114,7 @@ int restore_job_build(struct restore_job *j)
 			return build_failed(j);
 		}
 		j->built++;
+		mv_phase("tf_restore");
 		if (mv_verbose())
 			mv_info("%s: TCP_TIMESTAMP %u (dumped clock %u, wire %s%u; offset %+d from this host's clock)",
 				 r->name, j->ro.ts_chosen, r->ts_dumped, r->conn.has_ts_wire ? "" : "none ",
@@ -137,6 +140,7 @@ int restore_job_live(struct restore_job *j, bool probe)
 		if (err)
 			ret = mv_lib_error(err, "restore %s: leaving repair mode", j->r[i].name);
 	}
+	mv_phase("live");
 	fault_point("restore-live");
 	return ret;
 }

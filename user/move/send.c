@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,9 @@
 #include "flip.h"
 #include "freeze.h"
 #include "journal.h"
+#include "phase.h"
 #include "proc.h"
+#include "route.h"
 #include "report.h"
 #include "send.h"
 #include "stream.h"
@@ -56,8 +59,33 @@ struct source {
 	struct mv_journal jn;
 	struct dump_job dj;
 	char id[MV_ID_LEN];
+	char name[MV_ID_LEN + 32];	/* "migrate send ID": the command and the move, in messages */
 	bool flipped;
+	char why[1024];			/* a step's failure, not reported yet (failed()) */
 };
+
+/*
+ * A step of this file failed: what and why kept for the move's one error,
+ * which adds what became of the move and the way out (move_send).  A step
+ * of the engine below (dump, freeze, flip) reports its own error.  Returns 1.
+ */
+static int failed(struct source *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int failed(struct source *s, int err, const char *fmt, ...)
+{
+	const char *detail = tf_strerror();
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!err)
+		snprintf(s->why, sizeof(s->why), "%s", what);
+	else
+		snprintf(s->why, sizeof(s->why), "%s: %s", what,
+			 detail && *detail ? detail : strerror(err < 0 ? -err : err));
+	return 1;
+}
 
 /* A move's id: this host, the process, the time; what a journal file may be called. */
 static void make_id(char *id, size_t len, pid_t pid)
@@ -75,11 +103,16 @@ static void make_id(char *id, size_t len, pid_t pid)
 		 (unsigned long long)t.tv_sec * 1000 + t.tv_nsec / 1000000);
 }
 
-/* sh -c VIA with its stdin and stdout on one end of a socketpair; ours is the other. */
+/* sh -c VIA with its stdin and stdout on one end of a socketpair; ours is the
+ * other.  Without --via the caller's channel (migrate move's socketpair). */
 static int start_channel(struct source *s)
 {
 	int sv[2];
 
+	if (!s->o->via) {
+		s->ch = (struct mv_chan){ .in = s->o->channel, .out = s->o->channel, .timeout_ms = s->o->timeout_ms };
+		return 0;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return mv_error("migrate send: channel: socketpair: %s", strerror(errno));
 	fflush(NULL);
@@ -137,13 +170,14 @@ static int connect_target(struct source *s, struct send_result *res)
 	err = mv_send_hello(&s->ch, &h);
 	if (!err)
 		err = mv_recv_welcome(&s->ch, &w);
+	if (err == -ECONNABORTED)
+		return failed(s, err, "%s: the target (%s) refused the move", s->name, s->o->via ? s->o->via : "its channel");
 	if (err)
-		return mv_lib_error(err, "migrate send %s: the target (--via %s) did not answer; nothing moved",
-				    s->id, s->o->via);
+		return failed(s, err, "%s: the target (%s) did not answer", s->name,
+			      s->o->via ? s->o->via : "its channel");
 	if (w.version != MV_PROTO_VERSION)
-		return mv_error("migrate send %s: the target speaks move protocol version %u, this tcpferry %d: "
-				"install the same tcpferry on both hosts; nothing moved", s->id, w.version,
-				MV_PROTO_VERSION);
+		return failed(s, 0, "%s: the target speaks move protocol version %u, this tcpferry %d: "
+			      "install the same tcpferry on both hosts", s->name, w.version, MV_PROTO_VERSION);
 	snprintf(res->target_host, sizeof(res->target_host), "%s", w.host);
 	res->target_features = w.features;
 	return 0;
@@ -159,7 +193,7 @@ static int prepare(struct source *s)
 	int err;
 
 	s->dj.pid = o->pid;
-	s->dj.dir = NULL;	/* the images go over the channel */
+	s->dj.dir = o->keep_dir;	/* the images go over the channel (and there) */
 	s->dj.bpffs = o->bpffs;
 	s->dj.lock = true;
 	s->dj.ttl = o->ttl;
@@ -175,7 +209,7 @@ static int prepare(struct source *s)
 	gethostname(p.ix.host, sizeof(p.ix.host) - 1);
 	p.ix.entries = calloc(s->dj.n, sizeof(*p.ix.entries));
 	if (!p.ix.entries)
-		return mv_error("migrate send: no memory");
+		return failed(s, 0, "%s: prepare: no memory", s->name);
 	for (int i = 0; i < s->dj.n; i++) {
 		snprintf(p.ix.entries[i].file, sizeof(p.ix.entries[i].file), "conn-%04d.tfc", i + 1);
 		p.ix.entries[i].local = s->dj.d[i].conn.local;
@@ -186,9 +220,9 @@ static int prepare(struct source *s)
 	if (!err)
 		err = mv_recv_reply(&s->ch, MV_PREPARED, &r);
 	if (err)
-		return mv_lib_error(err, "migrate send %s: prepare", s->id);
+		return failed(s, err, "%s: prepare", s->name);
 	if (r.status)
-		return mv_error("migrate send %s: the target refused: %s", s->id, r.text);
+		return failed(s, 0, "%s: the target refused: %s", s->name, r.text);
 	mv_journal_mark(&s->jn, "prepared", "");
 	fault_point("send-prepared");
 	return 0;
@@ -227,7 +261,7 @@ static int send_images(struct source *s)
 		err = tf_stream_finish(&w);
 	tf_stream_writer_free(&w);
 	if (err)
-		return mv_lib_error(err, "migrate send %s: sending the images", s->id);
+		return failed(s, err, "%s: sending the images", s->name);
 	fault_point("send-sent");
 	return 0;
 }
@@ -238,9 +272,9 @@ static int wait_built(struct source *s)
 	int err = mv_recv_reply(&s->ch, MV_BUILT, &r);
 
 	if (err)
-		return mv_lib_error(err, "migrate send %s: build", s->id);
+		return failed(s, err, "%s: build", s->name);
 	if (r.status)
-		return mv_error("migrate send %s: the target could not rebuild the sockets: %s", s->id, r.text);
+		return failed(s, 0, "%s: the target could not rebuild the sockets: %s", s->name, r.text);
 	mv_journal_mark(&s->jn, "built", "");
 	fault_point("send-built");
 	return 0;
@@ -259,7 +293,7 @@ static int channel_spoke(struct source *s)
 	err = mv_recv(&s->ch, MV_COMMITTED, &f);	/* no COMMITTED comes before COMMIT */
 	if (!err)
 		tf_frame_free(&f);
-	return mv_lib_error(err ? err : -EPROTO, "migrate send %s: before the commit", s->id);
+	return failed(s, err ? err : -EPROTO, "%s: before the commit", s->name);
 }
 
 /* Before COMMIT: everything back here. */
@@ -274,9 +308,9 @@ static void abort_move(struct source *s, const char *why, bool dumped)
 		if (s->o->unflip && !flip_run(s->o->unflip, "migrate send: --unflip"))
 			s->flipped = false;
 		else
-			mv_warn("migrate send %s: the traffic was flipped to the target and %s: move it back by "
-				"hand; the target's locks drop its packets until then (expiry %ld s)", s->id,
-				s->o->unflip ? "--unflip failed" : "there is no --unflip", s->o->ttl);
+			mv_warn("%s: the traffic was flipped to the target and %s: move it back by "
+				"hand; the target's locks drop its packets until then (expiry %ld s)", s->name,
+				s->o->unflip ? "--unflip failed" : "nothing moves it back (no --unflip)", s->o->ttl);
 	}
 	if (dumped)
 		dump_job_undo(&s->dj);
@@ -288,73 +322,107 @@ static void abort_move(struct source *s, const char *why, bool dumped)
 /* The commit's answer was lost: nobody here knows whether the target has the sockets. */
 static void in_doubt(struct source *s, struct send_result *res, const char *why)
 {
-	char dir[4096];
+	char dir[4096], ask[4200];
 	int err = 0;
 
 	res->in_doubt = true;
-	/* What resume needs (SO_REUSEADDR, the tuples), written only now: off the pause. */
-	snprintf(dir, sizeof(dir), "%.3000s/%.60s", s->o->journal_dir, s->id);
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	/* What resume needs (SO_REUSEADDR, the tuples), written only now: off
+	 * the pause (with keep_dir it is there already). */
+	if (s->o->keep_dir)
+		snprintf(dir, sizeof(dir), "%s", s->o->keep_dir);
+	else
+		snprintf(dir, sizeof(dir), "%.3000s/%.60s", s->o->journal_dir, s->id);
+	if (!s->o->keep_dir && mkdir(dir, 0700) && errno != EEXIST)
 		err = -errno;
-	for (int i = 0; !err && i < s->dj.n; i++) {
+	for (int i = 0; !s->o->keep_dir && !err && i < s->dj.n; i++) {
 		char path[4096];
 
 		snprintf(path, sizeof(path), "%.3900s/%.63s", dir, s->dj.ix.entries[i].file);
 		err = tf_image_write(path, &s->dj.d[i].conn);
 	}
-	if (!err)
+	if (!s->o->keep_dir && !err)
 		err = tf_index_write(dir, &s->dj.ix);
+	if (s->o->target_journal)
+		snprintf(ask, sizeof(ask), "tcpferry receive --status %s --journal %s", s->id, s->o->target_journal);
+	else
+		snprintf(ask, sizeof(ask), "(where --via reached): tcpferry receive --status %s", s->id);
 	mv_journal_mark(&s->jn, "in-doubt", why);
-	mv_error("migrate send %s: the move is in doubt: COMMIT was sent but the target's answer was lost "
+	mv_error("%s: the move is in doubt: COMMIT was sent but the target's answer was lost "
 		 "(%s). pid %d stays stopped, its connections locked here (expiry %ld s). Ask the target "
-		 "(where --via reached): tcpferry receive --status %s. If it says committed: kill -KILL %d (its "
+		 "%s. If it says committed: kill -KILL %d (its "
 		 "sockets close silently) and the locks expire; otherwise: tcpferry resume --pid %d --in %s%s",
-		 s->id, why, s->o->pid, s->o->ttl, s->id, s->o->pid, s->o->pid, dir,
+		 s->name, why, s->o->pid, s->o->ttl, ask, s->o->pid, s->o->pid, dir,
 		 err ? " (writing that dump failed: resume without --in)" : "");
 }
 
 int move_send(const struct send_opts *o, struct send_result *res)
 {
 	struct source s = { .o = o, .via = -1, .jn = { .fd = -1 }, .ch = { .in = -1, .out = -1 } };
-	double t[S_N + 1] = {};
+	double *t = res->at;
 	struct mv_reply r;
 	int tries, err, ret = 1;
 
 	memset(res, 0, sizeof(*res));
 	make_id(s.id, sizeof(s.id), o->pid);
+	snprintf(s.name, sizeof(s.name), "%s %s", o->what ? o->what : "migrate send", s.id);
 	snprintf(res->id, sizeof(res->id), "%s", s.id);
 	s.dj.pidfd = tf_proc_open(o->pid);
-	if (s.dj.pidfd < 0)
-		return mv_lib_error(s.dj.pidfd, "migrate send: pid %d", o->pid);
+	if (s.dj.pidfd < 0) {
+		if (!o->via)
+			close(o->channel);
+		return mv_lib_error(s.dj.pidfd, "%s: pid %d", o->what ? o->what : "migrate send", o->pid);
+	}
 	err = mv_journal_open(&s.jn, o->journal_dir, s.id);
 	if (err) {
-		mv_lib_error(err, "migrate send %s", s.id);
+		mv_lib_error(err, "%s", s.name);
+		if (!o->via)
+			close(o->channel);
 		goto out;
 	}
 	t[S_CONNECT] = mv_now_ms();
 	if (start_channel(&s) || connect_target(&s, res))
 		goto fail_early;
 	t[S_PREPARE] = mv_now_ms();
+	mv_phase("connect");
 	if (prepare(&s))
 		goto fail_early;
 
 	t[S_FREEZE] = mv_now_ms();
+	mv_phase("prepare");
 	if (freeze_idle(s.dj.pidfd, o->pid, o->freeze_timeout_ms, &tries))
 		goto fail_early;
 	t[S_DUMP] = mv_now_ms();
-	if (dump_job_take(&s.dj))	/* undone if it fails: the process goes on */
+	mv_phase("freeze");
+	if (dump_job_read(&s.dj))	/* undone if it fails: the process goes on */
 		goto fail_early;
 	mv_journal_mark(&s.jn, "dumped", "");
+	mv_phase("journal");
 	t[S_SEND] = mv_now_ms();
 	if (send_images(&s))
 		goto fail;
+	mv_phase("send");
+	/* The copy on disk (keep_dir) while the target validates and builds. */
+	if (dump_job_write(&s.dj))
+		goto fail_undone;
 	t[S_BUILD] = mv_now_ms();
 	if (wait_built(&s))
 		goto fail;
+	mv_phase("wait-built");
 	t[S_FLIP] = mv_now_ms();
+	if (o->route) {
+		err = tf_route_apply(o->route);
+		if (err) {	/* refused by netlink: the route has not changed */
+			mv_lib_error(err, "%s", s.name);
+			goto fail;
+		}
+		s.flipped = true;
+		mv_journal_mark(&s.jn, "routed", "");
+	}
+	res->routed_at = mv_now_ms();
+	mv_phase("route");
 	if (o->flip) {
 		s.flipped = true;	/* in part, perhaps, even when it fails */
-		if (flip_run(o->flip, "migrate send"))
+		if (flip_run(o->flip, o->what ? o->what : "migrate send"))
 			goto fail;
 		mv_journal_mark(&s.jn, "flipped", "");
 	}
@@ -369,24 +437,28 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	t[S_COMMIT] = mv_now_ms();
 	mv_journal_mark(&s.jn, "committing", "");
 	err = mv_send(&s.ch, MV_COMMIT, NULL, 0);
-	if (err)	/* not written whole: the target cannot have read it */
+	if (err) {	/* not written whole: the target cannot have read it */
+		failed(&s, err, "%s: commit", s.name);
 		goto fail;
+	}
 	fault_point("send-committing");
+	mv_phase("commit-sent");
 	err = mv_recv_reply(&s.ch, MV_COMMITTED, &r);
+	mv_phase("wait-committed");
 	if (err) {
 		in_doubt(&s, res, tf_strerror());
 		goto out;
 	}
 	if (r.status && r.count == 0) {
 		/* The target kept nothing: the connections are only here. */
-		mv_error("migrate send %s: the target failed at the commit and kept nothing: %s", s.id, r.text);
+		failed(&s, 0, "%s: the target failed at the commit and kept nothing: %s", s.name, r.text);
 		s.ch.aborted = true;	/* nothing more to tell it */
 		abort_move(&s, "the target kept nothing", true);
-		goto out;
+		goto said;
 	}
 	if (r.status) {
-		mv_error("migrate send %s: the target failed after the commit: %s; pid %d stays stopped and "
-			 "locked: see the target's error", s.id, r.text, o->pid);
+		mv_error("%s: the target failed after the commit: %s; pid %d stays stopped and "
+			 "locked: see the target's error", s.name, r.text, o->pid);
 		mv_journal_mark(&s.jn, "in-doubt", r.text);
 		res->in_doubt = true;
 		goto out;
@@ -399,12 +471,13 @@ int move_send(const struct send_opts *o, struct send_result *res)
 
 	t[S_RETIRE] = mv_now_ms();
 	if (tf_proc_kill(s.dj.pidfd, o->pid))
-		mv_warn("migrate send %s: pid %d: %s; kill it by hand", s.id, o->pid, tf_strerror());
+		mv_warn("%s: pid %d: %s; kill it by hand", s.name, o->pid, tf_strerror());
 	res->dropped_from = conn_locks_dropped(&s.dj.locks);
 	conn_locks_release(&s.dj.locks, true);
 	mv_journal_mark(&s.jn, "retired", "");
 	mv_send(&s.ch, MV_DONE, NULL, 0);
 	t[S_N] = mv_now_ms();
+	mv_phase("retire");
 	for (int i = 0; i < S_N; i++)
 		res->ms[i] = t[i + 1] > 0 ? t[i + 1] - t[i] : 0;
 	res->locked_window_ms = t[S_RETIRE] - t[S_DUMP];
@@ -412,13 +485,20 @@ int move_send(const struct send_opts *o, struct send_result *res)
 	goto out;
 
 fail:
-	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", true);
-	mv_info("tcpferry: migrate send %s: nothing moved; pid %d goes on at the source", s.id, o->pid);
-	goto out;
+	abort_move(&s, s.why[0] ? s.why : tf_strerror()[0] ? tf_strerror() : "see the error above", true);
+	goto said;
 fail_early:
 	/* Nothing frozen (or the dump undone itself): tell the target, drop what we hold. */
-	abort_move(&s, tf_strerror()[0] ? tf_strerror() : "see the error above", false);
-	mv_info("tcpferry: migrate send %s: nothing moved; pid %d goes on at the source", s.id, o->pid);
+	image_sink_undo(&s.dj.sink);
+fail_undone:
+	abort_move(&s, s.why[0] ? s.why : tf_strerror()[0] ? tf_strerror() : "see the error above", false);
+said:
+	/* One error: what failed, what became of the move, the way out. */
+	if (s.why[0])
+		mv_error("%s; nothing moved: pid %d goes on at the source; "
+			 "move it again once that is fixed", s.why, o->pid);
+	else
+		mv_info("tcpferry: %s: nothing moved; pid %d goes on at the source", s.name, o->pid);
 out:
 	stop_channel(&s);
 	mv_journal_close(&s.jn);

@@ -16,9 +16,14 @@
 
 #include "proto.h"
 
+struct tf_route_change;
+
 struct send_opts {
 	pid_t pid;			/* the process whose connections move */
 	const char *via;		/* sh -c VIA: its stdio reaches `tcpferry receive` */
+	int channel;			/* without via: a byte stream to move_receive already
+					 * (a socketpair: migrate move); closed at the end */
+	const char *what;		/* the command in messages (NULL: "migrate send") */
 	const char *bpffs;		/* this host's pin directory */
 	const char *journal_dir;	/* this side's journal (and an in-doubt move's images) */
 	const char *flip;		/* sh -c FLIP moves the traffic, after the build */
@@ -29,6 +34,12 @@ struct send_opts {
 	bool nudge, probe;
 	char **cmd;			/* the target's program for the sockets */
 	const char *send_to;		/* or: a running receiver's unix socket there */
+	struct tf_route_change *route;	/* replaced at the flip, before --flip (route.h); or NULL */
+	const char *keep_dir;		/* or NULL: the dump also written there as a dump
+					 * directory, once sent (while the target builds), for
+					 * tools/migrate.sh's steps after a crash */
+	const char *target_journal;	/* the target's journal directory, for the advice of a
+					 * move in doubt (NULL: receive's default, where --via reached) */
 };
 
 enum send_phase { S_CONNECT, S_PREPARE, S_FREEZE, S_DUMP, S_SEND, S_BUILD, S_FLIP, S_COMMIT, S_RETIRE, S_N };
@@ -43,6 +54,8 @@ struct send_result {
 	int nudged;
 	uint64_t dropped_from, dropped_to;	/* packets each host's locks dropped */
 	double ms[S_N];
+	double at[S_N + 1];		/* when each phase began (mv_now_ms), at[S_N] the end */
+	double routed_at;		/* when the route was replaced (in the flip phase) */
 	double locked_window_ms;	/* from the dump's first lock to the target's COMMITTED */
 	bool in_doubt;			/* the commit's answer was lost: see the report */
 };

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The balancer's accept-and-peek loop (reader.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "reader.h"
+
+#define TLS_HANDSHAKE	22
+#define EVENTS		256
+
+enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP };
+
+struct slot {
+	enum slot_kind kind;
+	int fd;
+	int64_t deadline_ms;		/* SLOT_CONN */
+	struct slot *prev, *next;	/* SLOT_CONN: the pending list, in accept order */
+};
+
+struct bal_reader {
+	struct bal_reader_opts o;
+	bal_decide_fn decide;
+	void *ctx;
+	int ep, stop_fd;
+	struct slot stop;
+	struct slot **listeners;
+	int n_listeners;
+	struct slot head;		/* the pending list's sentinel */
+	int pending;
+	uint8_t *buf;
+	size_t cap;
+	struct bal_reader_counters c;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *ctx, struct bal_reader **out)
+{
+	struct bal_reader *rd = calloc(1, sizeof(*rd));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	*out = NULL;
+	if (!rd)
+		return tf_failx(ENOMEM, "balance: no memory");
+	rd->ep = rd->stop_fd = -1;
+	rd->o = *o;
+	if (!rd->o.max_header)
+		rd->o.max_header = 16384;
+	if (!rd->o.timeout_ms)
+		rd->o.timeout_ms = 10000;
+	if (!rd->o.max_pending)
+		rd->o.max_pending = 65536;
+	rd->decide = decide;
+	rd->ctx = ctx;
+	rd->head.next = rd->head.prev = &rd->head;
+	/* Room for a head at the limit, or a ClientHello at it in a few records. */
+	rd->cap = rd->o.max_header + 4096;
+	rd->buf = malloc(rd->cap);
+	rd->ep = epoll_create1(EPOLL_CLOEXEC);
+	rd->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rd->stop.kind = SLOT_STOP;
+	ev.data.ptr = &rd->stop;
+	if (!rd->buf || rd->ep < 0 || rd->stop_fd < 0 || epoll_ctl(rd->ep, EPOLL_CTL_ADD, rd->stop_fd, &ev)) {
+		int err = tf_fail(errno ? errno : ENOMEM, "balance: epoll");
+
+		bal_reader_free(rd);
+		return err;
+	}
+	*out = rd;
+	return 0;
+}
+
+int bal_reader_add_listener(struct bal_reader *rd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct slot *s = calloc(1, sizeof(*s)), **l;
+
+	l = realloc(rd->listeners, (rd->n_listeners + 1) * sizeof(*l));
+	if (!s || !l) {
+		free(s);
+		return tf_failx(ENOMEM, "balance: no memory");
+	}
+	rd->listeners = l;
+	s->kind = SLOT_LISTENER;
+	s->fd = fd;
+	ev.data.ptr = s;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) || epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		free(s);
+		return tf_fail(errno, "balance: listener fd %d", fd);
+	}
+	rd->listeners[rd->n_listeners++] = s;
+	return 0;
+}
+
+void bal_reader_stop(struct bal_reader *rd)
+{
+	uint64_t one = 1;
+
+	(void)!write(rd->stop_fd, &one, sizeof(one));
+}
+
+const struct bal_reader_counters *bal_reader_counters(const struct bal_reader *rd)
+{
+	return &rd->c;
+}
+
+int bal_reader_pending(const struct bal_reader *rd)
+{
+	return rd->pending;
+}
+
+/* Off the pending list and out of epoll; the slot freed, the fd returned. */
+static int unlink_conn(struct bal_reader *rd, struct slot *s)
+{
+	int fd = s->fd;
+
+	epoll_ctl(rd->ep, EPOLL_CTL_DEL, fd, NULL);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	rd->pending--;
+	free(s);
+	return fd;
+}
+
+/*
+ * status (400, 408, 431) and close.  What the client sent is read first, so
+ * the close is a FIN after the answer, not an RST that could destroy it.
+ */
+static void answer(struct bal_reader *rd, int fd, int status)
+{
+	static const char *const text[] = {
+		[0] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		[1] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+		[2] = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	};
+	const char *t = text[status == 400 ? 0 : status == 408 ? 1 : 2];
+
+	while (recv(fd, rd->buf, rd->cap, MSG_DONTWAIT) > 0)
+		;
+	(void)!send(fd, t, strlen(t), MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	if (status == 400)
+		rd->c.status_400++;
+	else if (status == 408)
+		rd->c.status_408++;
+	else
+		rd->c.status_431++;
+}
+
+static void accept_all(struct bal_reader *rd, struct slot *l)
+{
+	for (;;) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET | EPOLLRDHUP };
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct slot *s;
+
+		if (fd < 0)
+			return;	/* EAGAIN: all taken; EMFILE and friends: the next round */
+		rd->c.accepted++;
+		if (rd->pending >= rd->o.max_pending || !(s = calloc(1, sizeof(*s)))) {
+			rd->c.refused_full++;
+			close(fd);
+			continue;
+		}
+		s->kind = SLOT_CONN;
+		s->fd = fd;
+		s->deadline_ms = now_ms() + rd->o.timeout_ms;
+		s->prev = rd->head.prev;
+		s->next = &rd->head;
+		rd->head.prev->next = s;
+		rd->head.prev = s;
+		rd->pending++;
+		ev.data.ptr = s;
+		if (epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev)) {
+			close(unlink_conn(rd, s));
+			rd->c.refused_full++;
+		}
+	}
+}
+
+/* What the connection sent so far, peeked: decided, answered, or still waiting. */
+static void look(struct bal_reader *rd, struct slot *s)
+{
+	struct first_request r;
+	enum fr_kind k;
+	ssize_t n = recv(s->fd, rd->buf, rd->cap, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		rd->c.closed_early++;
+		close(unlink_conn(rd, s));
+		return;
+	}
+	k = first_request_parse(rd->buf, n, rd->o.max_header, &r);
+	if (k == FR_MORE && (size_t)n == rd->cap)
+		k = r.kind = FR_TOO_LARGE;	/* the peek's room is full and still no verdict */
+	switch (k) {
+	case FR_MORE:
+		return;
+	case FR_MALFORMED:
+	case FR_TOO_LARGE: {
+		bool tls = rd->buf[0] == TLS_HANDSHAKE;
+		int fd = unlink_conn(rd, s);
+
+		if (tls) {
+			rd->c.closed_bad++;	/* not HTTP: no status to give */
+			close(fd);
+		} else {
+			answer(rd, fd, k == FR_MALFORMED ? 400 : 431);
+		}
+		return;
+	}
+	case FR_HTTP:
+		rd->c.http++;
+		break;
+	case FR_TLS:
+		rd->c.tls++;
+		break;
+	case FR_OTHER:
+		rd->c.other++;
+		break;
+	}
+	rd->c.decided++;
+	rd->decide(rd->ctx, unlink_conn(rd, s), &r, rd->buf, n);
+}
+
+/* The connections past their deadline (the list's head end); ms to the next one, or -1. */
+static int expire(struct bal_reader *rd)
+{
+	int64_t now = now_ms();
+
+	while (rd->head.next != &rd->head) {
+		struct slot *s = rd->head.next;
+		bool http;
+		ssize_t n;
+		int fd;
+
+		if (s->deadline_ms > now)
+			return (int)(s->deadline_ms - now);
+		n = recv(s->fd, rd->buf, 1, MSG_PEEK | MSG_DONTWAIT);
+		http = n <= 0 || rd->buf[0] != TLS_HANDSHAKE;
+		fd = unlink_conn(rd, s);
+		if (http && n > 0) {
+			answer(rd, fd, 408);
+		} else {
+			rd->c.timeout_closed++;
+			close(fd);
+		}
+	}
+	return -1;
+}
+
+int bal_reader_run(struct bal_reader *rd)
+{
+	struct epoll_event ev[EVENTS];
+
+	for (;;) {
+		int wait = expire(rd), n = epoll_wait(rd->ep, ev, EVENTS, wait);
+
+		if (n < 0 && errno != EINTR)
+			return tf_fail(errno, "balance: epoll_wait");
+		for (int i = 0; i < n; i++) {
+			struct slot *s = ev[i].data.ptr;
+
+			if (s->kind == SLOT_STOP)
+				return 0;
+			if (s->kind == SLOT_LISTENER)
+				accept_all(rd, s);
+			else
+				look(rd, s);
+		}
+	}
+}
+
+void bal_reader_free(struct bal_reader *rd)
+{
+	if (!rd)
+		return;
+	while (rd->head.next && rd->head.next != &rd->head)
+		close(unlink_conn(rd, rd->head.next));
+	for (int i = 0; i < rd->n_listeners; i++)
+		free(rd->listeners[i]);
+	free(rd->listeners);
+	if (rd->ep >= 0)
+		close(rd->ep);
+	if (rd->stop_fd >= 0)
+		close(rd->stop_fd);
+	free(rd->buf);
+	free(rd);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The balancer's front door: one epoll loop that accepts connections and
+ * waits for each one's first request (first_request.h) without taking it
+ * out of the socket (MSG_PEEK, edge-triggered: each new segment wakes the
+ * loop once), so that whoever gets the connection next (a hand-off: the
+ * request then travels in the restored receive queue) reads the whole
+ * request as if it were new.  Nothing a client does blocks another: a slow
+ * client costs a list entry and a peek per segment it sends.
+ *
+ * Every connection has the same deadline from its accept (opts.timeout_ms),
+ * so the pending list in accept order is also in deadline order: expiry is
+ * O(1) a connection.  The answers the reader gives by itself, and counts:
+ *
+ *   400  a malformed HTTP request line or head (FR_MALFORMED)
+ *   408  no complete first request within the timeout (HTTP-looking: the
+ *        status; anything else is closed)
+ *   431  an HTTP head over opts.max_header bytes (FR_TOO_LARGE)
+ *
+ * A complete request goes to the decide callback, which owns the fd from
+ * then on (it hands it off, answers it, or closes it).
+ *
+ * One reader is one thread's loop; a balancer runs one per CPU, each with
+ * its own SO_REUSEPORT listener on the same address.
+ */
+#ifndef TF_BALANCE_READER_H
+#define TF_BALANCE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "first_request.h"
+
+struct bal_reader_opts {
+	size_t max_header;		/* default 16384 */
+	int timeout_ms;			/* default 10000 */
+	int max_pending;		/* connections waiting for a request (default 65536) */
+};
+
+struct bal_reader_counters {
+	uint64_t accepted, decided, closed_early;	/* closed early: by the client, before a request */
+	uint64_t http, tls, other;			/* decided, by kind */
+	uint64_t status_400, status_408, status_431;	/* answered and closed */
+	uint64_t timeout_closed;			/* not HTTP, no request in time: closed */
+	uint64_t closed_bad;				/* a malformed or oversized ClientHello: closed */
+	uint64_t refused_full;				/* over max_pending: closed at once */
+};
+
+/* fd: the connection, nonblocking; r and bytes[0..len): what it sent so far
+ * (still in the socket).  The callback owns fd from now on. */
+typedef void (*bal_decide_fn)(void *ctx, int fd, const struct first_request *r, const uint8_t *bytes, size_t len);
+
+struct bal_reader;
+
+int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *ctx, struct bal_reader **out);
+/* A listening socket (made nonblocking here); the caller keeps it open. */
+int bal_reader_add_listener(struct bal_reader *rd, int fd);
+/* The loop, until bal_reader_stop() (from any thread or a signal handler). */
+int bal_reader_run(struct bal_reader *rd);
+void bal_reader_stop(struct bal_reader *rd);
+const struct bal_reader_counters *bal_reader_counters(const struct bal_reader *rd);
+int bal_reader_pending(const struct bal_reader *rd);
+/* Closes every connection still waiting (not the listeners). */
+void bal_reader_free(struct bal_reader *rd);
+
+#endif
