@@ -136,7 +136,7 @@ $(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) $
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/bpf/%.t: tests/bpf/%.c tests/tap.h $(LIBA) $(SKELS)
+$(BUILD)/tests/bpf/%.t: tests/bpf/%.c tests/tap.h $(wildcard tests/bpf/*.h) $(LIBA) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)

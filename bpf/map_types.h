@@ -148,6 +148,79 @@ struct tf_tsval_event {
 	__u8  pad[2];
 };
 
+/* ---- the steer table (bpf/lock.bpf.c, bpf/steer_path.h, user/lib/steer.c) -------- */
+
+#define TF_PIN_STEERS		"steers"
+#define TF_PIN_STEER_CFG	"steer_cfg"
+#define TF_DEFAULT_MAX_STEERS	65536
+
+#define TF_STEER_DEFAULT_IDLE_NS	(15ull * 60 * 1000000000ull)	/* 15 min */
+#define TF_STEER_DEFAULT_LINGER_NS	(5ull * 1000000000ull)		/* after the client's FIN */
+
+enum tf_steer_mode {
+	TF_STEER_L2 = 1,	/* rewrite the MACs, send out on out_ifindex (backend on this segment) */
+	TF_STEER_L3 = 2,	/* IPIP (IPv4) or IP6IP6 (IPv6) to backend_addr, then as L2 to next_hop_mac */
+};
+
+/*
+ * A connection handed to another host: the ingress programs send the
+ * client's packets of the tuple (key: struct tf_tuple, local = the VIP here)
+ * on to the backend, untouched at L4.  In L2 mode the frame keeps its IP
+ * header and gets next_hop_mac (the backend's own) and src_mac; in L3 mode it
+ * is encapsulated first (outer source outer_src, destination backend_addr)
+ * and next_hop_mac is the router's towards the backend (or the backend's, on
+ * the same segment).  Sent on out_ifindex: XDP_TX or a redirect.
+ *
+ * Its life: every steered packet sets last_seen_ns; the client's FIN sets
+ * fin_ns, after which the entry lives fin_linger (steer_cfg) past the last
+ * packet; the client's RST deletes it (after forwarding the RST).  An entry
+ * idle longer than its idle timeout (idle_timeout_ns, 0 = steer_cfg's) is
+ * treated as absent by the programs and removed by `tcpferry steer gc`.
+ */
+struct tf_steer {
+	__u32 backend_addr[4];	/* network byte order; IPv4 in [0] */
+	__u32 outer_src[4];	/* L3: the outer header's source, an address of this host */
+	__u8  next_hop_mac[6];	/* the frame's new destination MAC */
+	__u8  src_mac[6];	/* the frame's new source MAC: out_ifindex's own */
+	__u32 out_ifindex;	/* where the frame leaves this host */
+	__u8  mode;		/* enum tf_steer_mode */
+	__u8  backend_family;	/* AF_INET or AF_INET6: the tuple's */
+	__u8  pad[2];		/* zero */
+	__u32 owner_pid;	/* the tcpferry process that added it */
+	__u64 since_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 last_seen_ns;	/* the last steered packet (since_ns until one) */
+	__u64 idle_timeout_ns;	/* 0: steer_cfg's idle_timeout_ns */
+	__u64 fin_ns;		/* the client's FIN was seen then; 0: not yet */
+	__u64 packets;		/* steered */
+	__u64 bytes;		/* steered, as received (before any encapsulation) */
+};
+
+/* The steer table's settings: key 0 of an array map (pinned <bpffs>/steer_cfg). */
+struct tf_steer_cfg {
+	__u64 idle_timeout_ns;	/* 0: TF_STEER_DEFAULT_IDLE_NS */
+	__u64 fin_linger_ns;	/* 0: TF_STEER_DEFAULT_LINGER_NS */
+	__u32 in_use;		/* 1 once a steer was added: the programs look steers up only then */
+	__u32 pad;		/* zero */
+};
+
+/*
+ * When an entry stops steering (CLOCK_MONOTONIC): its last packet plus the
+ * idle timeout, or plus the linger once the client's FIN was seen.  The
+ * programs and gc decide with this one rule.
+ */
+static inline __u64 tf_steer_expires_ns(const struct tf_steer *s, const struct tf_steer_cfg *c)
+{
+	__u64 idle = s->idle_timeout_ns, linger = c ? c->fin_linger_ns : 0;
+
+	if (!idle)
+		idle = c && c->idle_timeout_ns ? c->idle_timeout_ns : TF_STEER_DEFAULT_IDLE_NS;
+	if (!linger)
+		linger = TF_STEER_DEFAULT_LINGER_NS;
+	if (s->fin_ns && linger < idle)
+		return s->last_seen_ns + linger;
+	return s->last_seen_ns + idle;
+}
+
 /*
  * The end of a watched connection (bpf/conn_end.bpf.c): which sockets of
  * which network namespace to watch, and what is reported when one closes.

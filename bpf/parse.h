@@ -43,6 +43,7 @@ struct tf_pkt {
 	__u16 sport;
 	__u16 dport;
 	__u8  family;		/* AF_INET (2) or AF_INET6 (10) */
+	void *l3;		/* the IP header (its fixed part is in the data) */
 	void *tcp;		/* the TCP header (its fixed 20 bytes are in the data) */
 };
 
@@ -122,6 +123,7 @@ static __always_inline int tf_parse_ipv4(void *cur, void *data_end, struct tf_pk
 	if (ip->protocol != TF_IPPROTO_TCP)
 		return TF_PKT_OTHER;
 	p->family = 2; /* AF_INET */
+	p->l3 = cur;
 	p->saddr[0] = ip->saddr;
 	p->daddr[0] = ip->daddr;
 	return tf_parse_tcp(cur + hlen, data_end, p);
@@ -139,6 +141,7 @@ static __always_inline int tf_parse_ipv6(void *cur, void *data_end, struct tf_pk
 		return TF_PKT_OTHER;
 	next = ip6->nexthdr;
 	p->family = 10; /* AF_INET6 */
+	p->l3 = cur;
 	__builtin_memcpy(p->saddr, ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, ip6->daddr, 16);
 	cur += sizeof(*ip6);

@@ -12,7 +12,18 @@
  *       pkt_xdp, pkt_tc              N  ns   a TCP packet no lock matches
  *       pkt_xdp_drop, pkt_tc_drop    N  ns   a packet of a locked tuple (dropped)
  *       pkt_xdp_empty, pkt_tc_empty  N  ns   a program that passes at once: the floor
- *   lock_bench           both, for N = 1, 1000, 100000 (churn) and 0, 1000, 1000000 (pkt)
+ *   lock_bench steer N   per-packet cost of the same program once steers are in use,
+ *                        with N steer entries (and one lock) in the tables:
+ *       steer_xdp_miss, steer_tc_miss   N  ns   a TCP packet neither table has
+ *       steer_xdp_lock, steer_tc_lock   N  ns   a locked tuple's packet (dropped)
+ *       steer_xdp_l2, steer_tc_l2       N  ns   a steered packet, l2 (XDP_TX / redirect)
+ *       steer_xdp_tx_empty              N  ns   a program that returns XDP_TX at once
+ *       steer_xdp_l3_1x, steer_tc_l3_1x N  ns   a steered packet, l3 (IPIP): one run per
+ *                                               call (a repeat would encapsulate the
+ *                                               same packet again), median of 2001
+ *       steer_xdp_l2_1x, steer_xdp_empty_1x, steer_tc_empty_1x   the same way, to compare
+ *   lock_bench           all three, for N = 1, 1000, 100000 (churn), 0, 1000, 1000000 (pkt)
+ *                        and 1000, 1000000 (steer)
  *
  * The maps are the skeleton's own, unpinned: nothing is attached, nothing
  * is left behind.  Needs root.
@@ -31,6 +42,7 @@
 
 #include "lock.h"
 #include "lock.skel.h"
+#include "steer.h"
 
 #define PKT_REPEAT	1000000
 #define MIN_CHURN_NS	20000000ull	/* small N: repeat the cycle for at least 20 ms */
@@ -148,6 +160,20 @@ static size_t packet(uint8_t *buf, uint32_t local, uint16_t peer_port)
 	return len;
 }
 
+/* 10.255.0.1:443 <- 192.0.2.1:peer_port, a tuple no key of tuples() resembles: the hits. */
+static struct tf_tuple hit_tuple(uint16_t peer_port)
+{
+	struct tf_tuple k;
+
+	memset(&k, 0, sizeof(k));
+	k.family = AF_INET;
+	k.local_addr[0] = htonl(0x0AFF0001u);
+	k.peer_addr[0] = htonl(0xC0000201u);
+	k.local_port = htons(443);
+	k.peer_port = htons(peer_port);
+	return k;
+}
+
 static double per_packet(int prog_fd, const uint8_t *pkt, size_t len)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len, .repeat = PKT_REPEAT);
@@ -187,12 +213,7 @@ static void pkt(size_t n)
 	if (n && tf_lock_add_bulk(t, k, n, TF_LOCK_MANUAL, 0, NULL) != (int)n)
 		die("fill the lock table");
 	/* One locked tuple that no other key resembles, for the drop figures. */
-	memset(&hit, 0, sizeof(hit));
-	hit.family = AF_INET;
-	hit.local_addr[0] = htonl(0x0AFF0001u);
-	hit.peer_addr[0] = htonl(0xC0000201u);
-	hit.local_port = htons(443);
-	hit.peer_port = htons(7);
+	hit = hit_tuple(7);
 	if (tf_lock_add(t, &hit, TF_LOCK_MANUAL, 0))
 		die("lock");
 
@@ -213,6 +234,113 @@ static void pkt(size_t n)
 	lock_bpf__destroy(skel);
 }
 
+/* One run per call, the median of the kernel's durations: for programs that change their packet. */
+static int cmp_u32(const void *a, const void *b)
+{
+	return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : *(const uint32_t *)a > *(const uint32_t *)b;
+}
+
+#define ONE_SHOT_RUNS 2001
+static double per_packet_1x(int prog_fd, const uint8_t *pkt, size_t len, bool skb)
+{
+	static uint32_t d[ONE_SHOT_RUNS];
+	uint8_t out[512];
+	struct __sk_buff ctx = { .ifindex = 1 };
+
+	for (int i = 0; i < ONE_SHOT_RUNS; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len, .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+
+		if (skb) {
+			o.ctx_in = &ctx;
+			o.ctx_size_in = sizeof(ctx);
+		}
+		if (bpf_prog_test_run_opts(prog_fd, &o))
+			die("BPF_PROG_TEST_RUN");
+		d[i] = o.duration;
+	}
+	qsort(d, ONE_SHOT_RUNS, sizeof(d[0]), cmp_u32);
+	return d[ONE_SHOT_RUNS / 2];
+}
+
+static double per_packet_tc(int prog_fd, const uint8_t *pkt, size_t len)
+{
+	struct __sk_buff ctx = { .ifindex = 1 };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt, .data_size_in = len, .repeat = PKT_REPEAT,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		die("BPF_PROG_TEST_RUN");
+	return o.duration;
+}
+
+/*
+ * n steer entries for tuples(n) (l2, never idle), plus two steered tuples
+ * (l2 and l3, peer port 9 and 10) and one lock (port 7) for the hits.
+ */
+static void steer_pkt(size_t n)
+{
+	struct lock_bpf *skel = lock_bpf__open();
+	struct tf_locktab *t;
+	struct tf_steertab *st;
+	struct tf_tuple *k = tuples(n), hit;
+	struct tf_steer v = { .mode = TF_STEER_L2, .backend_family = AF_INET, .out_ifindex = 1,
+			      .idle_timeout_ns = 1ull << 62 };
+	uint8_t buf[256];
+	size_t len;
+	int xdp, tc, xdp_tx_empty = empty_prog(BPF_PROG_TYPE_XDP, XDP_TX);
+	int xdp_empty = empty_prog(BPF_PROG_TYPE_XDP, XDP_PASS), tc_empty = empty_prog(BPF_PROG_TYPE_SCHED_CLS, -1);
+
+	if (!skel || bpf_map__set_max_entries(skel->maps.steers, n + 16 > TF_DEFAULT_MAX_STEERS ? n + 16 :
+					       TF_DEFAULT_MAX_STEERS) || lock_bpf__load(skel))
+		die("load the lock programs");
+	if (tf_locktab_from_fd(bpf_map__fd(skel->maps.locks), &t) ||
+	    tf_steertab_from_fds(bpf_map__fd(skel->maps.steers), bpf_map__fd(skel->maps.steer_cfg), &st))
+		die("tables");
+	xdp = bpf_program__fd(skel->progs.tf_lock_xdp);
+	tc = bpf_program__fd(skel->progs.tf_lock_tc_in);
+	v.since_ns = v.last_seen_ns = tf_mono_ns();
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_update_elem(tf_steertab_fd(st), &k[i], &v, BPF_NOEXIST))
+			die("fill the steer table");
+	hit = hit_tuple(7);
+	if (tf_lock_add(t, &hit, TF_LOCK_MANUAL, 0))
+		die("lock");
+	hit.peer_port = htons(9);
+	if (tf_steer_add(st, &hit, &v))	/* sets steer_cfg.in_use */
+		die("steer l2");
+	hit.peer_port = htons(10);
+	v.mode = TF_STEER_L3;
+	if (tf_steer_add(st, &hit, &v))
+		die("steer l3");
+
+	len = packet(buf, 0x0AFF0001u, 8);	/* neither locked nor steered */
+	printf("steer_xdp_miss\t%zu\t%.1f\tns\n", n, per_packet(xdp, buf, len));
+	printf("steer_tc_miss\t%zu\t%.1f\tns\n", n, per_packet(tc, buf, len));
+	len = packet(buf, 0x0AFF0001u, 7);
+	printf("steer_xdp_lock\t%zu\t%.1f\tns\n", n, per_packet(xdp, buf, len));
+	printf("steer_tc_lock\t%zu\t%.1f\tns\n", n, per_packet(tc, buf, len));
+	len = packet(buf, 0x0AFF0001u, 9);
+	printf("steer_xdp_l2\t%zu\t%.1f\tns\n", n, per_packet(xdp, buf, len));
+	printf("steer_tc_l2\t%zu\t%.1f\tns\n", n, per_packet_tc(tc, buf, len));
+	printf("steer_xdp_tx_empty\t%zu\t%.1f\tns\n", n, per_packet(xdp_tx_empty, buf, len));
+	printf("steer_xdp_l2_1x\t%zu\t%.1f\tns\n", n, per_packet_1x(xdp, buf, len, false));
+	len = packet(buf, 0x0AFF0001u, 10);
+	printf("steer_xdp_l3_1x\t%zu\t%.1f\tns\n", n, per_packet_1x(xdp, buf, len, false));
+	printf("steer_tc_l3_1x\t%zu\t%.1f\tns\n", n, per_packet_1x(tc, buf, len, true));
+	printf("steer_xdp_empty_1x\t%zu\t%.1f\tns\n", n, per_packet_1x(xdp_empty, buf, len, false));
+	printf("steer_tc_empty_1x\t%zu\t%.1f\tns\n", n, per_packet_1x(tc_empty, buf, len, true));
+	fflush(stdout);
+
+	close(xdp_tx_empty);
+	close(xdp_empty);
+	close(tc_empty);
+	free(k);
+	tf_steertab_close(st);
+	tf_locktab_close(t);
+	lock_bpf__destroy(skel);
+}
+
 static size_t parse_n(const char *s)
 {
 	char *end;
@@ -229,6 +357,7 @@ int main(int argc, char **argv)
 {
 	static const size_t churn_n[] = { 1, 1000, 100000 };
 	static const size_t pkt_n[] = { 0, 1000, 1000000 };
+	static const size_t steer_n[] = { 1000, 1000000 };
 
 	libbpf_set_print(NULL);
 	if (argc == 3 && !strcmp(argv[1], "churn")) {
@@ -239,8 +368,12 @@ int main(int argc, char **argv)
 		pkt(parse_n(argv[2]));
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "steer")) {
+		steer_pkt(parse_n(argv[2]));
+		return 0;
+	}
 	if (argc != 1) {
-		fprintf(stderr, "Usage: lock_bench [churn N | pkt N]\n");
+		fprintf(stderr, "Usage: lock_bench [churn N | pkt N | steer N]\n");
 		return 2;
 	}
 	printf("# metric\tN\tvalue\tunit\n");
@@ -248,5 +381,7 @@ int main(int argc, char **argv)
 		churn(churn_n[i]);
 	for (size_t i = 0; i < sizeof(pkt_n) / sizeof(pkt_n[0]); i++)
 		pkt(pkt_n[i]);
+	for (size_t i = 0; i < sizeof(steer_n) / sizeof(steer_n[0]); i++)
+		steer_pkt(steer_n[i]);
 	return 0;
 }

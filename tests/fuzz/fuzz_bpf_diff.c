@@ -8,7 +8,7 @@
  * the reference says:
  *
  *   lock      the reference's tuple locked (in the hook's orientation): the
- *             packet is dropped, unless the lock has expired or (tc) the
+ *             packet is dropped (tc egress: redirected to no device), unless the lock has expired or (tc) the
  *             packet carries the pass mark; not TCP to the reference: passes
  *   recorder  a TCP packet with a timestamp option (the reference's walk of
  *             the options) leaves exactly one record, under the reference's

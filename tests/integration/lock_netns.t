@@ -314,8 +314,8 @@ ok "no qdisc was added" bash -c "! tc -n $NS_A qdisc show dev $DEV_A | grep -q c
 # attach) and the recorder's maps, and nothing that belongs to a device.
 is "$(find "$TCPFERRY_BPFFS" -mindepth 2)" "" "no link pin left, the recorder's neither"
 is "$(find "$TCPFERRY_BPFFS" -mindepth 1 -maxdepth 1 ! -type d -printf '%f ' | tr ' ' '\n' | sort | xargs)" \
-	"locks tsval_cfg tsval_events tsval_stats tsvals" \
-	"the pin directory keeps only the lock table and the recorder's maps"
+	"locks steer_cfg steers tsval_cfg tsval_events tsval_stats tsvals" \
+	"the pin directory keeps only the lock and steer tables and the recorder's maps"
 is "$(TFA -j status | jq -c '[.lock_table.locks, (.devices | length)]')" "[0,0]" \
 	"status: no lock, no device"
 ok "the test's own cleanup unmounts its bpffs" drop_bpffs

@@ -13,7 +13,12 @@
 
 PKT_SIZES=(0 1000 100000 1000000)
 PKT_RUNS=5
-[ "${QUICK:-0}" = 1 ] && PKT_SIZES=(0 100) && PKT_RUNS=2
+# The same program once steers are in use (issue 13), N steer entries:
+#   build/tools/lock_bench steer N   (steer_* lines, "steer" rows; see lock_bench.c)
+STEER_SIZES=(1000 1000000)
+[ "${QUICK:-0}" = 1 ] && PKT_SIZES=(0 100) && PKT_RUNS=2 && STEER_SIZES=(100)
+STEER_METRICS=(steer_xdp_miss steer_tc_miss steer_xdp_lock steer_tc_lock steer_xdp_l2 steer_tc_l2
+	steer_xdp_tx_empty steer_xdp_l3_1x steer_tc_l3_1x steer_xdp_empty_1x steer_tc_empty_1x)
 
 PKT_METRICS=(pkt_xdp pkt_tc pkt_xdp_empty pkt_tc_empty)
 
@@ -24,6 +29,12 @@ bench_pkt() {
 		for ((r = 1; r <= PKT_RUNS; r++)); do
 			ns_rows pkt pkt_ "$n" "$r" "per packet" "${PKT_METRICS[@]}" -- \
 				env TCPFERRY_BPFFS="$BENCH_BPFFS/pkt" ip netns exec "$ns" "$LOCK_BENCH" pkt "$n"
+		done
+	done
+	for n in "${STEER_SIZES[@]}"; do
+		for ((r = 1; r <= PKT_RUNS; r++)); do
+			ns_rows steer steer_ "$n" "$r" "steer per packet" "${STEER_METRICS[@]}" -- \
+				ip netns exec "$ns" "$LOCK_BENCH" steer "$n"
 		done
 	done
 	rm -rf "$BENCH_BPFFS/pkt"

@@ -383,6 +383,29 @@ if ($runs{pkt}) {
 			      defined $a && defined $b ? sprintf('%+.1f', $a - $b) : '' } qw(xdp tc)]
 	} sizes('pkt')) . "\n";
 }
+if ($runs{steer}) {
+	my @cols = qw(steer_xdp_miss steer_tc_miss steer_xdp_lock steer_tc_lock steer_xdp_l2 steer_tc_l2 steer_xdp_tx_empty);
+	my @once = qw(steer_xdp_l2_1x steer_xdp_l3_1x steer_tc_l3_1x steer_xdp_empty_1x steer_tc_empty_1x);
+	my $d = sub { my ($a, $b, $n) = @_; my ($x, $y) = (med('steer', $a, $n), med('steer', $b, $n));
+		      defined $x && defined $y ? sprintf('%+.1f', $x - $y) : '' };
+	$pkt_md .= "## Per-packet cost with steers in use\n\n";
+	$pkt_md .= "The same ingress program once a steer was added (issue 13; `build/tools/lock_bench steer N`): N steer " .
+		"entries and one lock; a miss now looks both tables up, a lock hit only the lock table, a steer hit both " .
+		"(l2: MACs rewritten, XDP_TX; tc: redirect). ns per packet, BPF_PROG_TEST_RUN repeat; `steer_xdp_tx_empty` " .
+		"is a program that returns XDP_TX at once. Compare the miss with `pkt_xdp` above (no steer added: one lookup).\n\n";
+	$pkt_md .= table(['N steers', @cols, 'l2 hit − XDP_TX'], map {
+		my $n = $_;
+		[nlabel($n), (map { cell('steer', $_, $n) } @cols), $d->('steer_xdp_l2', 'steer_xdp_tx_empty', $n)]
+	} sizes('steer')) . "\n";
+	$pkt_md .= "l3 (IPIP) changes the packet, so a repeat would encapsulate it again: one run per call instead, the " .
+		"median of 2,001, beside l2 and an empty program measured the same way (this includes the test run's own " .
+		"timing, about the `_empty_1x` figure).\n\n";
+	$pkt_md .= table(['N steers', @once, 'xdp l3 − empty', 'tc l3 − empty'], map {
+		my $n = $_;
+		[nlabel($n), (map { cell('steer', $_, $n) } @once), $d->('steer_xdp_l3_1x', 'steer_xdp_empty_1x', $n),
+			$d->('steer_tc_l3_1x', 'steer_tc_empty_1x', $n)]
+	} sizes('steer')) . "\n";
+}
 
 # ---- tsval recorder ----
 

@@ -58,6 +58,13 @@ int cli_parse_long(const char *s, const char *what, long min, long max, long *ou
 /* As many open files as the hard limit allows (1,000 connections and more). */
 void cli_raise_nofile(void);
 
+/* "12.3s" */
+void cli_fmt_secs(char *buf, size_t len, uint64_t ns);
+/* {"VERB": "WHAT"} with -j, else "VERB WHAT": what a verb did to one object. */
+void cli_report_done(const char *verb, const char *what);
+/* {"removed": N}, else "removed N NOUNs[ (expired)]": what a gc or flush removed. */
+void cli_report_removed(unsigned removed, const char *noun, bool expired_only);
+
 /* True if argv has -h/--help before any "--"; prints usage. */
 bool cli_wants_help(int argc, char **argv, const char *usage);
 
@@ -73,6 +80,7 @@ bool cli_wants_help(int argc, char **argv, const char *usage);
 	X(detach,  "detach the lock programs from a device")		\
 	X(status,  "devices, programs and maps in use")			\
 	X(lock,    "lock, unlock and list connections by hand")		\
+	X(steer,   "send a handed-off connection's client packets on to its backend")	\
 	X(tswatch, "follow tsvals on the wire and report regressions")	\
 	X(migrate, "move a process's connections to another host, step by step")	\
 	X(receive, "the target of a move between hosts (on stdin and stdout)")

@@ -18,7 +18,7 @@
 #include "tsval.h"
 
 static const char attach_usage[] =
-	"Usage: tcpferry attach DEV [--xdp | --tc] [--max-locks N] [--no-tsval]\n\n"
+	"Usage: tcpferry attach DEV [--xdp | --tc] [--max-locks N] [--max-steers N] [--no-tsval]\n\n"
 	"Attach the lock programs to DEV: ingress (XDP or tc) and tc egress, and the\n"
 	"tsval recorder (tc egress and ingress: the largest TCP timestamp each\n"
 	"connection put on the wire, for the restore's PAWS rule), kept by\n"
@@ -30,6 +30,8 @@ static const char attach_usage[] =
 	"                   default: keep the ingress that is there; otherwise native XDP\n"
 	"                   on a NIC whose driver has it, tc everywhere else\n"
 	"  --max-locks N    size of the lock table when it is created here (default 65536)\n"
+	"  --max-steers N   size of the steer table (tcpferry steer) when it is created here\n"
+	"                   (default 65536; a table of its own: steers never crowd out locks)\n"
 	"  --no-tsval       no recorder: restores then rely on the dumped clock alone\n"
 	"                   (enough unless the flow is paced ahead of its clock)\n"
 	"  -j, -p           JSON output\n\n"
@@ -73,6 +75,7 @@ int cmd_attach(int argc, char **argv)
 		{ "xdp", no_argument, NULL, 'x' },
 		{ "tc", no_argument, NULL, 't' },
 		{ "max-locks", required_argument, NULL, 'm' },
+		{ "max-steers", required_argument, NULL, 's' },
 		{ "no-tsval", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,7 +83,7 @@ int cmd_attach(int argc, char **argv)
 	bool tsval = true;
 	enum tf_attach_mode mode = TF_ATTACH_AUTO;
 	struct tf_attach_info info;
-	unsigned long max_locks = 0;
+	unsigned long max_locks = 0, max_steers = 0;
 	enum tf_hook in;
 	struct json *j;
 	char *end;
@@ -103,13 +106,17 @@ int cmd_attach(int argc, char **argv)
 			tsval = false;
 			break;
 		case 'm':
-			max_locks = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || max_locks == 0 || max_locks > (1ul << 30)) {
-				cli_error("attach: --max-locks '%s': expected a number from 1 to %lu", optarg,
-					  1ul << 30);
+		case 's': {
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (!*optarg || *end || n == 0 || n > (1ul << 30)) {
+				cli_error("attach: --max-%s '%s': expected a number from 1 to %lu",
+					  c == 'm' ? "locks" : "steers", optarg, 1ul << 30);
 				return EXIT_USAGE;
 			}
+			*(c == 'm' ? &max_locks : &max_steers) = n;
 			break;
+		}
 		default:
 			fputs(attach_usage, stderr);
 			return EXIT_USAGE;
@@ -122,7 +129,7 @@ int cmd_attach(int argc, char **argv)
 	if (cli_need_cap(CAP_NET_ADMIN, "attach") || cli_need_cap(CAP_BPF, "attach"))
 		return 1;
 
-	err = tf_attach(g.bpffs, argv[optind], mode, max_locks, &info);
+	err = tf_attach(g.bpffs, argv[optind], mode, max_locks, max_steers, &info);
 	if (err)
 		return cli_lib_error(err, "attach %s", argv[optind]);
 	/* After the lock: the recorder then skips the packets a lock drops. */

@@ -206,7 +206,6 @@ static int one(struct tf_locktab *t, bool add, int argc, char **argv, const stru
 {
 	struct tf_tuple k;
 	char s[TF_TUPLESTRLEN];
-	struct json *j;
 	int err;
 
 	if (argc - a->first != 2) {
@@ -222,22 +221,8 @@ static int one(struct tf_locktab *t, bool add, int argc, char **argv, const stru
 		cli_error("%s", tf_strerror());
 		return 1;
 	}
-	tf_tuple_str(&k, s, sizeof(s));
-	j = cli_json_open();
-	if (j) {
-		json_object_start(j);
-		json_string_field(j, add ? "locked" : "unlocked", s);
-		json_object_end(j);
-		cli_json_close(j);
-	} else {
-		printf("%s %s\n", add ? "locked" : "unlocked", s);
-	}
+	cli_report_done(add ? "locked" : "unlocked", tf_tuple_str(&k, s, sizeof(s)));
 	return 0;
-}
-
-static void fmt_secs(char *buf, size_t len, uint64_t ns)
-{
-	snprintf(buf, len, "%.1fs", ns / 1e9);
 }
 
 static int list(struct tf_locktab *t)
@@ -288,7 +273,7 @@ static int list(struct tf_locktab *t)
 			json_object_end(j);
 			continue;
 		}
-		fmt_secs(age, sizeof(age), now > v->since_ns ? now - v->since_ns : 0);
+		cli_fmt_secs(age, sizeof(age), now > v->since_ns ? now - v->since_ns : 0);
 		if (!v->expires_ns)
 			snprintf(exp, sizeof(exp), "-");
 		else if (expired)
@@ -296,7 +281,7 @@ static int list(struct tf_locktab *t)
 		else {
 			char in[32];
 
-			fmt_secs(in, sizeof(in), v->expires_ns - now);
+			cli_fmt_secs(in, sizeof(in), v->expires_ns - now);
 			snprintf(exp, sizeof(exp), "in %s", in);
 		}
 		printf("%-24s %-24s %-8s %8s %-14s %8llu %10llu %8llu %10llu %7u\n", l, p,
@@ -385,22 +370,13 @@ int cmd_lock(int argc, char **argv)
 	} else {
 		unsigned removed = 0;
 		bool gc = !strcmp(verb, "gc");
-		struct json *j;
 
 		err = gc ? tf_lock_gc(t, 0, &removed) : tf_lock_flush(t, &removed);
 		if (err) {
 			tf_locktab_close(t);
 			return cli_lib_error(err, "lock %s", verb);
 		}
-		j = cli_json_open();
-		if (j) {
-			json_object_start(j);
-			json_uint_field(j, "removed", removed);
-			json_object_end(j);
-			cli_json_close(j);
-		} else {
-			printf("removed %u lock%s%s\n", removed, removed == 1 ? "" : "s", gc ? " (expired)" : "");
-		}
+		cli_report_removed(removed, "lock", gc);
 		ret = 0;
 	}
 	if (add && ret != EXIT_USAGE)

@@ -180,3 +180,36 @@ void cli_report_moves(void)
 {
 	mv_set_reporter(&(struct mv_reporter){ .line = move_line, .verbose = g.verbose > 0 });
 }
+
+void cli_fmt_secs(char *buf, size_t len, uint64_t ns)
+{
+	snprintf(buf, len, "%.1fs", ns / 1e9);
+}
+
+void cli_report_done(const char *verb, const char *what)
+{
+	struct json *j = cli_json_open();
+
+	if (j) {
+		json_object_start(j);
+		json_string_field(j, verb, what);
+		json_object_end(j);
+		cli_json_close(j);
+	} else {
+		printf("%s %s\n", verb, what);
+	}
+}
+
+void cli_report_removed(unsigned removed, const char *noun, bool expired_only)
+{
+	struct json *j = cli_json_open();
+
+	if (j) {
+		json_object_start(j);
+		json_uint_field(j, "removed", removed);
+		json_object_end(j);
+		cli_json_close(j);
+	} else {
+		printf("removed %u %s%s%s\n", removed, noun, removed == 1 ? "" : "s", expired_only ? " (expired)" : "");
+	}
+}

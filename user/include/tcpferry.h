@@ -272,6 +272,8 @@ const char *tf_strerror(void);
 /* "10.0.0.1:80" or "[fd00::1]:80" into buf (at least TF_ADDRSTRLEN). */
 #define TF_ADDRSTRLEN 64
 const char *tf_endpoint_str(const struct tf_endpoint *e, char *buf, size_t len);
+/* The address alone, without the port: "10.0.0.1", "fd00::1". */
+const char *tf_addr_str(const struct tf_endpoint *e, char *buf, size_t len);
 /* Parse "10.0.0.1:80" or "[fd00::1]:80". */
 int tf_endpoint_parse(const char *s, struct tf_endpoint *e);
 

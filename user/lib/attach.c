@@ -26,8 +26,10 @@
 #include "clsact.h"
 #include "internal.h"
 #include "netdev.h"
+#include "route.h"
 #include "lock.h"
 #include "lock.skel.h"
+#include "steer.h"
 
 /* Not in the 6.1 uapi headers that Debian 12 ships. */
 #define TF_BPF_TCX_INGRESS	46
@@ -78,7 +80,8 @@ static int pin_path(char *buf, size_t len, const char *bpffs, const char *ifname
 
 /* ---- reading back what is attached -------------------------------------------------- */
 
-static uint32_t prog_map_check(uint32_t prog_id, uint32_t want_map)
+/* The id of the map named name that program prog_id reads (want_map if it reads that one), or 0. */
+static uint32_t prog_map_check(uint32_t prog_id, const char *name, uint32_t want_map)
 {
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info), ids[8];
@@ -97,7 +100,7 @@ static uint32_t prog_map_check(uint32_t prog_id, uint32_t want_map)
 
 			if (mfd < 0)
 				continue;
-			if (bpf_obj_get_info_by_fd(mfd, &mi, &ml) == 0 && !strcmp(mi.name, "locks"))
+			if (bpf_obj_get_info_by_fd(mfd, &mi, &ml) == 0 && !strcmp(mi.name, name))
 				found = ids[i];
 			close(mfd);
 			if (found && (found == want_map || !want_map))
@@ -150,7 +153,8 @@ static int read_hook(const char *bpffs, const char *ifname, int ifindex, enum tf
 			else if (info.type == BPF_LINK_TYPE_XDP)
 				xdp_mode(ifindex, s);
 		}
-		s->map_id = prog_map_check(s->prog_id, 0);
+		s->map_id = prog_map_check(s->prog_id, "locks", 0);
+	s->steer_map_id = prog_map_check(s->prog_id, "steers", 0);
 		return fd;
 	}
 	if (h == TF_HOOK_XDP)
@@ -165,7 +169,8 @@ static int read_hook(const char *bpffs, const char *ifname, int ifindex, enum tf
 	snprintf(s->how, sizeof(s->how), "clsact");
 	s->prog_id = tf_clsact_prog(ifindex, h == TF_HOOK_TC_IN, TF_CLSACT_LOCK);
 	s->alive = s->prog_id != 0;
-	s->map_id = prog_map_check(s->prog_id, 0);
+	s->map_id = prog_map_check(s->prog_id, "locks", 0);
+	s->steer_map_id = prog_map_check(s->prog_id, "steers", 0);
 	return fd;
 }
 
@@ -217,6 +222,7 @@ static int remove_hook(const char *bpffs, const char *ifname, int ifindex, enum 
 struct loader {
 	struct lock_bpf *skel;
 	int map_fd;
+	int steer_fd, steer_cfg_fd;	/* the pinned steer table and its settings */
 	bool l3;
 	bool clsact;	/* TCPFERRY_TC=clsact: tc hooks as clsact filters */
 };
@@ -232,6 +238,10 @@ static int load_progs(struct loader *ld, const char *ifname)
 		return tf_fail(errno, "device %s: open the lock programs", ifname);
 	ld->skel->rodata->tf_l3_dev = ld->l3;
 	err = bpf_map__reuse_fd(ld->skel->maps.locks, ld->map_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(ld->skel->maps.steers, ld->steer_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(ld->skel->maps.steer_cfg, ld->steer_cfg_fd);
 	if (!err)
 		err = lock_bpf__load(ld->skel);
 	if (err) {
@@ -355,7 +365,7 @@ static int attach_tc(struct loader *ld, const char *bpffs, const char *ifname, i
  * tcx, detach and attach.
  */
 static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname, int ifindex,
-		       enum tf_hook h, uint32_t map_id, bool allow_generic, struct tf_attach_info *info)
+		       enum tf_hook h, const uint32_t map_id[2], bool allow_generic, struct tf_attach_info *info)
 {
 	struct tf_hook_state s;
 	bool clsact_now, move;
@@ -364,7 +374,9 @@ static int ensure_hook(struct loader *ld, const char *bpffs, const char *ifname,
 	fd = read_hook(bpffs, ifname, ifindex, h, &s);
 	clsact_now = fd >= 0 && !strcmp(s.how, "clsact");
 	move = h != TF_HOOK_XDP && ld->clsact && fd >= 0 && !clsact_now;
-	if (fd >= 0 && s.alive && s.map_id == map_id && !move) {
+	/* map_id: the lock table's and the steer table's; egress reads no steers */
+	if (fd >= 0 && s.alive && s.map_id == map_id[0] && (h == TF_HOOK_TC_OUT || s.steer_map_id == map_id[1]) &&
+	    !move) {
 		close(fd);
 		return 0;
 	}
@@ -497,14 +509,15 @@ static void fill_info(const char *bpffs, const char *ifname, int ifindex, struct
 }
 
 static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode mode, bool prefer_tc,
-		     uint32_t max_locks, struct tf_attach_info *info)
+		     uint32_t max_locks, uint32_t max_steers, struct tf_attach_info *info)
 {
 	struct tf_attach_info local_info;
 	struct tf_locktab *tab = NULL;
+	struct tf_steertab *steers = NULL;
 	struct loader ld = { 0 };
 	struct tf_hook_state cur = { 0 };
 	enum tf_hook ingress;
-	uint32_t map_id;
+	uint32_t map_id[2];
 	int ifindex, err, fd;
 
 	if (!info)
@@ -528,7 +541,12 @@ static int do_attach(const char *bpffs, const char *ifname, enum tf_attach_mode 
 		return err;
 	snprintf(info->mounted, sizeof(info->mounted), "%s", tf_locktab_mounted(tab));
 	ld.map_fd = tf_locktab_fd(tab);
-	map_id = tf_locktab_map_id(tab);
+	map_id[0] = tf_locktab_map_id(tab);
+	if ((err = tf_steertab_open(bpffs, true, max_steers, &steers)))
+		goto out;
+	ld.steer_fd = tf_steertab_fd(steers);
+	ld.steer_cfg_fd = tf_steertab_cfg_fd(steers);
+	map_id[1] = tf_steertab_map_id(steers);
 	if ((err = links_dir(bpffs, ifname)))
 		goto out;
 
@@ -575,16 +593,17 @@ out:
 	if (ld.skel)
 		lock_bpf__destroy(ld.skel);	/* the pinned links keep the programs */
 	tf_locktab_close(tab);
+	tf_steertab_close(steers);
 	if (err == -EINVAL && !*tf_strerror())
 		err = tf_failx(EINVAL, "device %s: attach failed", ifname);
 	return err;
 }
 
 int tf_attach(const char *bpffs, const char *ifname, enum tf_attach_mode mode, uint32_t max_locks,
-	      struct tf_attach_info *info)
+	      uint32_t max_steers, struct tf_attach_info *info)
 {
 	tf_error_clear();
-	return do_attach(bpffs, ifname, mode, false, max_locks, info);
+	return do_attach(bpffs, ifname, mode, false, max_locks, max_steers, info);
 }
 
 int tf_detach(const char *bpffs, const char *ifname)
@@ -676,87 +695,18 @@ int tf_attach_list(const char *bpffs, struct tf_attach_info **out, size_t *n)
 
 /* ---- the device towards a peer ------------------------------------------------------------- */
 
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <sys/socket.h>
-
 int tf_route_dev(const struct tf_endpoint *addr, char *ifname, int *ifindex)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct rtmsg rt;
-		char attrs[64];
-	} req = { 0 };
-	char a[TF_ADDRSTRLEN], buf[8192];
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct rtattr *rta;
-	int family = addr->family, alen, s, len, oif = 0;
-	const uint8_t *bytes = addr->addr;
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	char a[TF_ADDRSTRLEN];
+	struct tf_route_info r;
+	int err = tf_route_lookup(addr, &r);
 
-	tf_endpoint_str(addr, a, sizeof(a));
-	if (family == 10 /* AF_INET6 */ && !memcmp(bytes, mapped, 12)) {
-		family = AF_INET;
-		bytes += 12;
-	}
-	alen = family == AF_INET ? 4 : 16;
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-	req.nh.nlmsg_type = RTM_GETROUTE;
-	req.nh.nlmsg_flags = NLM_F_REQUEST;
-	req.nh.nlmsg_seq = 1;
-	req.rt.rtm_family = family;
-	req.rt.rtm_dst_len = alen * 8;
-	rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-	rta->rta_type = RTA_DST;
-	rta->rta_len = RTA_LENGTH(alen);
-	memcpy(RTA_DATA(rta), bytes, alen);
-	req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-	if (addr->scope_id) {	/* a link-local peer: its interface is the answer */
-		rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		rta->rta_type = RTA_OIF;
-		rta->rta_len = RTA_LENGTH(4);
-		memcpy(RTA_DATA(rta), &addr->scope_id, 4);
-		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-	}
-
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (s < 0)
-		return tf_fail(errno, "route to %s: netlink socket", a);
-	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		close(s);
-		return tf_fail(e, "route to %s: RTM_GETROUTE", a);
-	}
-	len = recv(s, buf, sizeof(buf), 0);
-	close(s);
-	if (len < 0)
-		return tf_fail(errno, "route to %s: RTM_GETROUTE", a);
-	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (unsigned)len); nh = NLMSG_NEXT(nh, len)) {
-		if (nh->nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr *e = NLMSG_DATA(nh);
-
-			if (e->error)
-				return tf_fail(-e->error, "route to %s", a);
-			continue;
-		}
-		if (nh->nlmsg_type != RTM_NEWROUTE)
-			continue;
-		{
-			struct rtmsg *rt = NLMSG_DATA(nh);
-			int alen2 = RTM_PAYLOAD(nh);
-
-			for (struct rtattr *r = RTM_RTA(rt); RTA_OK(r, alen2); r = RTA_NEXT(r, alen2))
-				if (r->rta_type == RTA_OIF)
-					memcpy(&oif, RTA_DATA(r), 4);
-		}
-	}
-	if (!oif)
-		return tf_failx(ENETUNREACH, "route to %s: no output device", a);
-	if (!if_indextoname(oif, ifname))
-		return tf_fail(errno, "route to %s: device %d", a, oif);
+	if (err)
+		return err;
+	if (!if_indextoname(r.oif, ifname))
+		return tf_fail(errno, "route to %s: device %d", tf_endpoint_str(addr, a, sizeof(a)), r.oif);
 	if (ifindex)
-		*ifindex = oif;
+		*ifindex = r.oif;
 	return 0;
 }
 
@@ -770,7 +720,7 @@ int tf_attach_for_peer(const char *bpffs, const struct tf_endpoint *peer, char *
 	if (err)
 		return err;
 	/* AUTO keeps an ingress flavour that is there; prefer_tc picks tc when there is none. */
-	err = do_attach(bpffs, ifname_out, TF_ATTACH_AUTO, true, 0, NULL);
+	err = do_attach(bpffs, ifname_out, TF_ATTACH_AUTO, true, 0, 0, NULL);
 	if (err)
 		tf_error_prefix("lock device for peer %s", tf_endpoint_str(peer, a, sizeof(a)));
 	return err;

@@ -56,6 +56,7 @@ struct tf_hook_state {
 	uint32_t prog_id;
 	uint32_t link_id;	/* 0 for clsact filters */
 	uint32_t map_id;	/* the lock map the program reads */
+	uint32_t steer_map_id;	/* the steer map it reads (ingress; 0: none, an older program) */
 	uint32_t on_hook;	/* programs the kernel runs at this hook, anyone's */
 	/* their names, in the order the kernel runs them (the first TF_ON_HOOK_NAMES) */
 	char on_hook_names[TF_ON_HOOK_NAMES][16];
@@ -72,13 +73,14 @@ struct tf_attach_info {
 
 /*
  * Attach ingress (XDP or tc) and tc egress to ifname, reading the lock table
- * <bpffs>/locks (created with max_locks entries if missing).  Idempotent:
+ * <bpffs>/locks (created with max_locks entries if missing) and, at ingress,
+ * the steer table <bpffs>/steers (max_steers entries; 0: the defaults).  Idempotent:
  * what is attached and alive stays; a dead link (device re-created) or one
  * reading another lock map is replaced; switching the ingress flavour
  * removes the other one.  info (may be NULL) says what is there now.
  */
 int tf_attach(const char *bpffs, const char *ifname, enum tf_attach_mode mode, uint32_t max_locks,
-	      struct tf_attach_info *info);
+	      uint32_t max_steers, struct tf_attach_info *info);
 
 /* Remove ifname's attachments and pins (also when the device is gone).
  * Returns how many hooks were removed (0: nothing was attached). */

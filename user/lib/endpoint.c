@@ -25,6 +25,15 @@ const char *tf_endpoint_str(const struct tf_endpoint *e, char *buf, size_t len)
 	return buf;
 }
 
+const char *tf_addr_str(const struct tf_endpoint *e, char *buf, size_t len)
+{
+	if (e->family != AF_INET && e->family != AF_INET6)
+		snprintf(buf, len, "(family %u)", e->family);
+	else if (!inet_ntop(e->family, e->addr, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
 int tf_endpoint_parse(const char *s, struct tf_endpoint *e)
 {
 	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];

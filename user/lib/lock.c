@@ -540,28 +540,29 @@ int tf_lock_extend(struct tf_locktab *t, const struct tf_tuple *k, uint64_t ttl_
 	return 0;
 }
 
-int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k)
+int tf_tuple_map_failed(const struct tf_tuple *k, const char *verb, const char *absent)
 {
 	char what[TF_TUPLESTRLEN];
+	int err = errno;
 
+	tf_tuple_str(k, what, sizeof(what));
+	if (err == ENOENT)
+		return tf_failx(ENOENT, "%s %s: %s", verb, what, absent);
+	return tf_fail(err, "%s %s", verb, what);
+}
+
+int tf_lock_del(struct tf_locktab *t, const struct tf_tuple *k)
+{
 	if (bpf_map_delete_elem(t->fd, k) == 0)
 		return 0;
-	tf_tuple_str(k, what, sizeof(what));
-	if (errno == ENOENT)
-		return tf_failx(ENOENT, "unlock %s: not locked", what);
-	return tf_fail(errno, "unlock %s", what);
+	return tf_tuple_map_failed(k, "unlock", "not locked");
 }
 
 int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *v)
 {
-	char what[TF_TUPLESTRLEN];
-
 	if (bpf_map_lookup_elem(t->fd, k, v) == 0)
 		return 0;
-	tf_tuple_str(k, what, sizeof(what));
-	if (errno == ENOENT)
-		return tf_failx(ENOENT, "lock %s: not locked", what);
-	return tf_fail(errno, "lock %s", what);
+	return tf_tuple_map_failed(k, "lock", "not locked");
 }
 
 /*

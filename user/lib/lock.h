@@ -63,6 +63,11 @@ void tf_tuple_endpoints(const struct tf_tuple *k, struct tf_endpoint *local, str
 #define TF_TUPLESTRLEN (2 * TF_ADDRSTRLEN + 8)
 /* "10.0.0.1:80 -> 10.0.0.2:4567" */
 const char *tf_tuple_str(const struct tf_tuple *k, char *buf, size_t len);
+/*
+ * A map call on k failed (errno): "VERB TUPLE: ABSENT" for ENOENT, else
+ * "VERB TUPLE: <errno's text>", recorded; returns -errno.
+ */
+int tf_tuple_map_failed(const struct tf_tuple *k, const char *verb, const char *absent);
 
 /* ---- locks --------------------------------------------------------------------- */
 

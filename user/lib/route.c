@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/neighbour.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -141,4 +142,149 @@ void tf_route_close(struct tf_route_change *r)
 	if (r->nl >= 0)
 		close(r->nl);
 	r->nl = -1;
+}
+
+/* ---- looking routes and neighbours up ------------------------------------------------ */
+
+/* One request, the kernel's answers handed to each(); 0 or -errno (the kernel's). */
+static int nl_ask(struct nlmsghdr *req, void (*each)(struct nlmsghdr *, void *), void *arg)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[8192];
+	int s, len, err = 0;
+
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return -errno;
+	if (sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		close(s);
+		return err;
+	}
+	len = recv(s, buf, sizeof(buf), 0);
+	if (len < 0)
+		err = -errno;
+	close(s);
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; !err && NLMSG_OK(nh, (unsigned)len);
+	     nh = NLMSG_NEXT(nh, len)) {
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			err = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+			continue;
+		}
+		each(nh, arg);
+	}
+	return err;
+}
+
+static void route_answer(struct nlmsghdr *nh, void *arg)
+{
+	struct tf_route_info *r = arg;
+	struct rtmsg *rt = NLMSG_DATA(nh);
+	int alen = RTM_PAYLOAD(nh), want = r->family == AF_INET ? 4 : 16;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE)
+		return;
+	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == 4)
+			memcpy(&r->oif, RTA_DATA(a), 4);
+		else if (a->rta_type == RTA_GATEWAY && (int)RTA_PAYLOAD(a) == want) {
+			memcpy(r->gateway, RTA_DATA(a), want);
+			r->has_gateway = true;
+		} else if (a->rta_type == RTA_PREFSRC && (int)RTA_PAYLOAD(a) == want) {
+			memcpy(r->prefsrc, RTA_DATA(a), want);
+			r->has_prefsrc = true;
+		}
+	}
+}
+
+int tf_route_lookup(const struct tf_endpoint *addr, struct tf_route_info *r)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[256];
+	} req = {};
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const uint8_t *bytes = addr->addr;
+	char a[TF_ADDRSTRLEN];
+	struct rtmsg *rt;
+	int alen, err;
+
+	memset(r, 0, sizeof(*r));
+	if (addr->port)		/* a peer's route: named as the peer */
+		tf_endpoint_str(addr, a, sizeof(a));
+	else
+		tf_addr_str(addr, a, sizeof(a));
+	r->family = addr->family;
+	if (r->family == AF_INET6 && !memcmp(bytes, mapped, 12)) {
+		r->family = AF_INET;
+		bytes += 12;
+	}
+	alen = r->family == AF_INET ? 4 : 16;
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = 1;
+	rt = NLMSG_DATA(&req.h);
+	rt->rtm_family = r->family;
+	rt->rtm_dst_len = alen * 8;
+	add_attr(&req.h, RTA_DST, bytes, alen);
+	if (addr->scope_id)	/* a link-local address: its interface is the answer */
+		add_attr(&req.h, RTA_OIF, &addr->scope_id, 4);
+	err = nl_ask(&req.h, route_answer, r);
+	if (err)
+		return tf_fail(-err, "route to %s", a);
+	if (!r->oif)
+		return tf_failx(ENETUNREACH, "route to %s: no output device", a);
+	return 0;
+}
+
+struct neigh_want {
+	int ifindex;
+	bool found;
+	uint8_t mac[6];
+};
+
+static void neigh_answer(struct nlmsghdr *nh, void *arg)
+{
+	struct neigh_want *w = arg;
+	struct ndmsg *nd = NLMSG_DATA(nh);
+	int alen = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*nd));
+	const unsigned usable = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT | NUD_NOARP;
+
+	if (nh->nlmsg_type != RTM_NEWNEIGH || nd->ndm_ifindex != w->ifindex || !(nd->ndm_state & usable))
+		return;
+	for (struct rtattr *a = (struct rtattr *)((char *)nd + NLMSG_ALIGN(sizeof(*nd))); RTA_OK(a, alen);
+	     a = RTA_NEXT(a, alen)) {
+		if (a->rta_type == NDA_LLADDR && RTA_PAYLOAD(a) == 6) {
+			memcpy(w->mac, RTA_DATA(a), 6);
+			w->found = true;
+		}
+	}
+}
+
+int tf_neigh_lookup(int family, const uint8_t *addr, int ifindex, uint8_t mac[6])
+{
+	union {
+		struct nlmsghdr h;
+		char buf[256];
+	} req = {};
+	struct neigh_want w = { .ifindex = ifindex };
+	struct ndmsg *nd;
+	int err;
+
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(*nd));
+	req.h.nlmsg_type = RTM_GETNEIGH;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = 1;
+	nd = NLMSG_DATA(&req.h);
+	nd->ndm_family = family;
+	nd->ndm_ifindex = ifindex;
+	add_attr(&req.h, NDA_DST, addr, family == AF_INET ? 4 : 16);
+	err = nl_ask(&req.h, neigh_answer, &w);
+	if (err)
+		return err;
+	if (!w.found)
+		return -ENOENT;
+	memcpy(mac, w.mac, 6);
+	return 0;
 }

@@ -25,4 +25,28 @@ int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *
 int tf_route_apply(struct tf_route_change *r);
 void tf_route_close(struct tf_route_change *r);
 
+/* ---- looking up ---------------------------------------------------------------------- */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "tcpferry.h"
+
+/* What the kernel's route to an address says (RTM_GETROUTE), in this network namespace. */
+struct tf_route_info {
+	int family;		/* the address's on the wire (v4-mapped: AF_INET) */
+	int oif;		/* the output device */
+	bool has_gateway;	/* via a router (else: directly connected) */
+	uint8_t gateway[16];
+	bool has_prefsrc;	/* the source address the kernel would choose */
+	uint8_t prefsrc[16];
+};
+int tf_route_lookup(const struct tf_endpoint *addr, struct tf_route_info *r);
+
+/*
+ * The link-layer address of addr on ifindex from the neighbour table, when
+ * it is usable (reachable, stale, permanent, ...): 0, -ENOENT when not
+ * there (or not resolved), or another -errno.  No message is recorded.
+ */
+int tf_neigh_lookup(int family, const uint8_t *addr, int ifindex, uint8_t mac[6]);
+
 #endif
