@@ -14,7 +14,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat
 
-plan 28
+plan 31
 flowlab_up
 
 one_place() {
@@ -115,6 +115,19 @@ ok "  the source says the move is in doubt, how to ask the target and how to res
 		grep -q "tcpferry resume --pid $APP_PID --in $MW/src" "$MW.fault"'
 migrate rollback >"$MW.rb" 2>&1 || diag "rollback: $(tail -3 "$MW.rb")"
 ok "  rollback: the stream goes on at the source, in one place; no lock" settled
+
+# 7. The target's side fails at the commit, after the route changed (its
+# sockets cannot leave repair mode): nothing was kept there, so the source
+# resumes, and the route goes back as it was (else the peer's packets would
+# meet the target's locks, then its RSTs once they expire).
+new_move
+migrate prepare >/dev/null 2>&1
+TCPFERRY_FAULT=restore-live-fails migrate move >"$MW.fault" 2>&1
+ok "move whose target side fails at the commit: the step fails, saying nothing was kept there" \
+	grep -q "kept nothing" "$MW.fault"
+why() { diag "$(tail -4 "$MW.fault")"; }
+ok "  the route is back, the source resumed: the stream goes on there, in one place" eval 'flowing && one_place' || why
+ok "  every lock left has an expiry" eval 'locks_all_expire a && locks_all_expire b'
 
 mss=$("$TF_ROOT/tools/lab.sh" exec "$APP_HOST" ss -tniH state established "( sport = :5000 or dport = :5001 )" |
 	grep -o ' mss:[0-9]*' | tr -d ' ' | sort -u | tr '\n' ' ')

@@ -53,6 +53,8 @@ static int open_in(int netns_fd)
 	return s;
 }
 
+static void remember_route(struct tf_route_change *r);
+
 int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *via, int netns_fd)
 {
 	char buf[64], *slash;
@@ -86,6 +88,7 @@ int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *
 	r->nl = open_in(netns_fd);
 	if (r->nl < 0)
 		return tf_fail(errno, "%s: netlink socket in the route's namespace", r->text);
+	remember_route(r);
 	return 0;
 }
 
@@ -99,7 +102,8 @@ static void add_attr(struct nlmsghdr *h, int type, const void *data, int len)
 	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(a->rta_len);
 }
 
-int tf_route_apply(struct tf_route_change *r)
+/* One route message for PREFIX (gw and oif optional), and the kernel's answer. */
+static int route_msg(struct tf_route_change *r, int type, int flags, const unsigned char *gw, int oif)
 {
 	union {
 		struct nlmsghdr h;
@@ -110,31 +114,93 @@ int tf_route_apply(struct tf_route_change *r)
 	ssize_t n;
 
 	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
-	req.h.nlmsg_type = RTM_NEWROUTE;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.h.nlmsg_type = type;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
 	req.h.nlmsg_seq = 1;
 	rt = NLMSG_DATA(&req.h);
 	rt->rtm_family = r->family;
 	rt->rtm_dst_len = r->dst_len;
 	rt->rtm_table = RT_TABLE_MAIN;
 	rt->rtm_protocol = RTPROT_BOOT;	/* what `ip route` sets */
-	rt->rtm_scope = RT_SCOPE_UNIVERSE;
+	rt->rtm_scope = gw || type == RTM_DELROUTE ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
 	rt->rtm_type = RTN_UNICAST;
 	add_attr(&req.h, RTA_DST, r->dst, alen);
-	add_attr(&req.h, RTA_GATEWAY, r->via, alen);
+	if (gw)
+		add_attr(&req.h, RTA_GATEWAY, gw, alen);
+	if (oif)
+		add_attr(&req.h, RTA_OIF, &oif, sizeof(oif));
 	if (send(r->nl, &req, req.h.nlmsg_len, 0) < 0)
-		return tf_fail(errno, "%s", r->text);
+		return -errno;
 	n = recv(r->nl, &ans, sizeof(ans), 0);
 	if (n < 0)
-		return tf_fail(errno, "%s", r->text);
-	if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && ans.h.nlmsg_type == NLMSG_ERROR) {
-		struct nlmsgerr *e = NLMSG_DATA(&ans.h);
+		return -errno;
+	if (n >= (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) && ans.h.nlmsg_type == NLMSG_ERROR)
+		return ((struct nlmsgerr *)NLMSG_DATA(&ans.h))->error;
+	return -EPROTO;
+}
 
-		if (e->error)
-			return tf_fail(-e->error, "%s", r->text);
-		return 0;
+/* The route the kernel has for exactly PREFIX now, into r->had_* (none: had_route false). */
+static void remember_route(struct tf_route_change *r)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[1024];
+	} req = {}, ans;
+	struct rtmsg *rt;
+	int alen = r->family == AF_INET ? 4 : 16, len;
+	ssize_t n;
+
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
+	req.h.nlmsg_type = RTM_GETROUTE;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	req.h.nlmsg_seq = 2;
+	rt = NLMSG_DATA(&req.h);
+	rt->rtm_family = r->family;
+	rt->rtm_dst_len = r->family == AF_INET ? 32 : 128;
+	add_attr(&req.h, RTA_DST, r->dst, alen);
+	if (send(r->nl, &req, req.h.nlmsg_len, 0) < 0 || (n = recv(r->nl, &ans, sizeof(ans), 0)) < 0 ||
+	    n < (ssize_t)NLMSG_LENGTH(sizeof(*rt)) || ans.h.nlmsg_type != RTM_NEWROUTE)
+		return;	/* no route to it: undo deletes ours */
+	rt = NLMSG_DATA(&ans.h);
+	/* The route our address takes, of PREFIX's length: PREFIX's own.  Shorter: a covering one. */
+	if (rt->rtm_dst_len != r->dst_len || rt->rtm_table != RT_TABLE_MAIN)
+		return;
+	len = RTM_PAYLOAD(&ans.h);
+	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == RTA_GATEWAY && RTA_PAYLOAD(a) == (unsigned)alen) {
+			memcpy(r->old_via, RTA_DATA(a), alen);
+			r->had_gateway = true;
+		} else if (a->rta_type == RTA_OIF && RTA_PAYLOAD(a) == sizeof(int))
+			memcpy(&r->old_oif, RTA_DATA(a), sizeof(int));
 	}
-	return tf_failx(EPROTO, "%s: unexpected netlink answer", r->text);
+	r->had_route = true;
+}
+
+int tf_route_apply(struct tf_route_change *r)
+{
+	int err = route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r->via, 0);
+
+	if (err)
+		return tf_fail(-err, "%s", r->text);
+	r->applied = true;
+	return 0;
+}
+
+int tf_route_undo(struct tf_route_change *r)
+{
+	int err;
+
+	if (!r->applied)
+		return 0;
+	if (r->had_route)
+		err = route_msg(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, r->had_gateway ? r->old_via : NULL,
+				r->old_oif);
+	else
+		err = route_msg(r, RTM_DELROUTE, 0, NULL, 0);
+	if (err)
+		return tf_fail(-err, "%s: putting the route back as it was", r->text);
+	r->applied = false;
+	return 0;
 }
 
 void tf_route_close(struct tf_route_change *r)

@@ -8,12 +8,20 @@
 #ifndef TF_ROUTE_H
 #define TF_ROUTE_H
 
+#include <stdbool.h>
+
 struct tf_route_change {
 	int nl;			/* NETLINK_ROUTE socket in the route's namespace */
 	int family;
 	unsigned char dst[16], via[16];
 	int dst_len;
 	char text[128];		/* "PREFIX via ADDR", for messages */
+	/* The route for exactly PREFIX before the change, for tf_route_undo. */
+	bool had_route;
+	bool had_gateway;
+	unsigned char old_via[16];
+	int old_oif;
+	bool applied;
 };
 
 /*
@@ -23,6 +31,12 @@ struct tf_route_change {
 int tf_route_prepare(struct tf_route_change *r, const char *prefix, const char *via, int netns_fd);
 /* Send it and wait for the kernel's answer.  0 or -errno. */
 int tf_route_apply(struct tf_route_change *r);
+/*
+ * After tf_route_apply: put back the route for PREFIX that prepare found
+ * (its next hop and device), or delete PREFIX's route if there was none.
+ * 0 (also when nothing was applied) or -errno.
+ */
+int tf_route_undo(struct tf_route_change *r);
 void tf_route_close(struct tf_route_change *r);
 
 /* ---- looking up ---------------------------------------------------------------------- */

@@ -309,12 +309,19 @@ static void abort_move(struct source *s, const char *why, bool dumped)
 	if (s->ch.out >= 0 && !s->ch.aborted)
 		mv_send_abort(&s->ch, s->flipped, text);
 	if (s->flipped) {
-		if (s->o->unflip && !flip_run(s->o->unflip, "migrate send: --unflip"))
+		/* The route we changed goes back as it was; a --flip needs its --unflip. */
+		const char *left = NULL;
+
+		if (s->o->route && tf_route_undo(s->o->route))
+			left = tf_strerror();
+		if (!left && s->o->flip && !(s->o->unflip && !flip_run(s->o->unflip, "migrate send: --unflip")))
+			left = s->o->unflip ? "--unflip failed" : "nothing moves it back (no --unflip)";
+		if (!left)
 			s->flipped = false;
 		else
 			mv_warn("%s: the traffic was flipped to the target and %s: move it back by "
-				"hand; the target's locks drop its packets until then (expiry %ld s)", s->name,
-				s->o->unflip ? "--unflip failed" : "nothing moves it back (no --unflip)", s->o->ttl);
+				"hand; the target's locks drop its packets until then (expiry %ld s)", s->name, left,
+				s->o->ttl);
 	}
 	if (dumped)
 		dump_job_undo(&s->dj);
