@@ -309,7 +309,7 @@ if [ "$SSH" = 1 ]; then
 elif [ -n "$STEPS" ]; then
 	echo "how it moved:              tools/migrate.sh, one step at a time"
 else
-	echo "how it moved:              tcpferry migrate move (one process in both namespaces)"
+	echo "how it moved:              tcpferry migrate move (the move engine, its target side forked into B's namespace)"
 fi
 if [ "$COUNT" -eq 1 ]; then
 	echo "pause the peer saw:        ${pauses[0]} ms"
