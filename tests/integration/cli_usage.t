@@ -120,7 +120,7 @@ stopped=$!
 at_exit "kill -9 $stopped"
 kill -STOP "$stopped"
 ok "resume of a process no dump stopped is refused, and says how to continue it by hand" \
-	expect_error 1 "^tcpferry: resume pid $stopped: no socket of it is in repair mode, so no dump here stopped it; nothing done .*kill -CONT $stopped$" \
+	expect_error 1 "^tcpferry: resume pid $stopped: no socket of it is in repair mode or under a dump's lock, so no dump here stopped it; nothing done .*kill -CONT $stopped$" \
 	"$TF" resume --pid "$stopped"
 is "$(awk '{ print $3 }' "/proc/$stopped/stat")" T "  it was not continued (someone else stopped it)"
 ok "resume --in a dump of another pid is refused" \

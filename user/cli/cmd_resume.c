@@ -4,9 +4,10 @@
  *
  * Undo a dump on the source host: every TCP socket of PID that a dump left in
  * repair mode leaves it (with a window probe, so the peer answers at once),
- * this host's lock on it is dropped, and the process continues.  Only a
- * process a dump stopped: one with a socket in repair mode, or the pid the
- * index of --in DIR names; any other is refused, not continued.  The
+ * this host's lock on it is dropped (also on one a dump locked before it
+ * died, short of repair mode), and the process continues.  Only a process a
+ * dump stopped: one with a socket in repair mode or under a dump's lock, or
+ * the pid the index of --in DIR names; any other is refused, not continued.  The
  * connections go on where they were; the images, if any, are stale.
  *
  * Repair mode loses the socket's SO_REUSEADDR (it reads 2 while on, 0 after),
@@ -29,10 +30,12 @@ static const char usage[] =
 	"Usage: tcpferry resume --pid PID [--in DIR|FILE] [--no-probe] [--keep-lock]\n"
 	"\n"
 	"Roll a dump back on the source host: each TCP socket of PID that is in\n"
-	"repair mode leaves it, its lock here is dropped, and PID continues\n"
-	"(SIGCONT).  Use it while no restore has gone live elsewhere.  A process\n"
-	"with no socket in repair mode is continued only with --in DIR naming it\n"
-	"(its dump's index): anything else may have been stopped by someone else.\n"
+	"repair mode leaves it, its lock here is dropped (so is a dump's lock on\n"
+	"one not yet in repair mode: a dump that died after locking), and PID\n"
+	"continues (SIGCONT).  Use it while no restore has gone live elsewhere.  A\n"
+	"process with no socket in repair mode or under a dump's lock is continued\n"
+	"only with --in DIR naming it (its dump's index): anything else may have\n"
+	"been stopped by someone else.\n"
 	"\n"
 	"  --pid PID       the process the dump stopped\n"
 	"  --in DIR|FILE   the dump's directory or stream file, whose index must name\n"
@@ -74,6 +77,21 @@ static const struct tf_conn *image_of(const struct tf_conn *imgs, uint32_t n, co
 	return c;
 }
 
+/* Does a dump's lock (reason dump) sit on the connection of socket fd here? */
+static bool dump_lock_on(struct tf_locktab *t, int fd)
+{
+	struct tf_conn conn;
+	struct tf_tuple k;
+	struct tf_lock v;
+	bool yes;
+
+	if (!t || tf_check_socket(fd) || tf_conn_identify(fd, &conn))
+		return false;
+	yes = !tf_tuple_make(&conn.local, &conn.peer, &k) && !tf_lock_get(t, &k, &v) && v.reason == TF_LOCK_DUMP;
+	tf_conn_free(&conn);
+	return yes;
+}
+
 int cmd_resume(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -89,7 +107,7 @@ int cmd_resume(int argc, char **argv)
 	struct tf_conn *imgs = NULL;
 	const char *dir = NULL;
 	uint32_t n_imgs = 0, dumped_pid = 0;
-	int *fds = NULL, n = 0, pidfd, c, resumed = 0, in_repair = 0, ret = 0;
+	int *fds = NULL, n = 0, pidfd, c, resumed = 0, in_repair = 0, dump_locked = 0, ret = 0;
 	long pid = 0;
 	struct json *j;
 
@@ -133,27 +151,31 @@ int cmd_resume(int argc, char **argv)
 	}
 	/*
 	 * Only a process a dump stopped is continued: one with a socket in
-	 * repair mode (what a dump leaves), or the one --in's index names.
-	 * Any other may be stopped by someone else (a debugger, a job
-	 * control stop, an orchestrator's freeze): SIGCONT would wake it.
+	 * repair mode (what a dump leaves), or with a dump's lock on one of its
+	 * connections (a dump that died after locking, before repair mode), or
+	 * the one --in's index names.  Any other may be stopped by someone else
+	 * (a debugger, a job control stop, an orchestrator's freeze): SIGCONT
+	 * would wake it.
 	 */
+	if (tf_locktab_open(g.bpffs, false, 0, &t) < 0)
+		t = NULL;	/* no lock table here: no lock to find or drop */
 	for (int i = 0; i < n; i++) {
 		int fd = tf_proc_getfd(pidfd, pid, fds[i]);
 
 		if (fd < 0)
 			continue;
 		in_repair += tf_check_socket(fd) == 0 && tf_repair_state(fd) == 1;
+		dump_locked += dump_lock_on(t, fd);
 		close(fd);
 	}
-	if (!in_repair && !dir) {
+	if (!in_repair && !dump_locked && !dir) {
 		close(pidfd);
 		free(fds);
-		return cli_error("resume pid %ld: no socket of it is in repair mode, so no dump here stopped it; nothing "
+		return cli_error("resume pid %ld: no socket of it is in repair mode or under a dump's lock, so no dump "
+				 "here stopped it; nothing "
 				 "done (not continued: someone else may have stopped it). Give the dump's directory "
 				 "(--in DIR) to resume it anyway, or continue it yourself: kill -CONT %ld", pid, pid);
 	}
-	if (!keep_lock && tf_locktab_open(g.bpffs, false, 0, &t) < 0)
-		t = NULL;	/* no lock table here: nothing to drop */
 	j = cli_json_open();
 	if (j) {
 		json_object_start(j);
@@ -165,26 +187,33 @@ int cmd_resume(int argc, char **argv)
 		char l[TF_ADDRSTRLEN], p[TF_ADDRSTRLEN];
 		struct tf_conn conn;
 		struct tf_tuple k;
-		bool unlocked = false;
+		bool unlocked = false, repaired;
 		int fd = tf_proc_getfd(pidfd, pid, fds[i]), err;
 
 		if (fd < 0)
 			continue;
-		if (tf_check_socket(fd) || tf_repair_state(fd) != 1 || tf_conn_identify(fd, &conn)) {
+		if (tf_check_socket(fd) || tf_conn_identify(fd, &conn)) {
+			close(fd);
+			continue;
+		}
+		repaired = tf_repair_state(fd) == 1;
+		if (!repaired && !dump_lock_on(t, fd)) {	/* not the dump's */
+			tf_conn_free(&conn);
 			close(fd);
 			continue;
 		}
 		tf_endpoint_str(&conn.local, l, sizeof(l));
 		tf_endpoint_str(&conn.peer, p, sizeof(p));
-		err = tf_repair_leave(fd, image_of(imgs, n_imgs, &conn), probe);
+		err = repaired ? tf_repair_leave(fd, image_of(imgs, n_imgs, &conn), probe) : 0;
 		close(fd);
 		if (err) {
 			ret = cli_lib_error(err, "resume pid %ld fd %d (%s -> %s)", pid, fds[i], l, p);
 			continue;
 		}
 		resumed++;
-		if (t && !tf_tuple_make(&conn.local, &conn.peer, &k))
+		if (t && !keep_lock && !tf_tuple_make(&conn.local, &conn.peer, &k))
 			unlocked = tf_lock_del(t, &k) == 0;
+		tf_conn_free(&conn);
 		if (j) {
 			json_object_start(j);
 			json_uint_field(j, "fd", fds[i]);
@@ -193,7 +222,8 @@ int cmd_resume(int argc, char **argv)
 			json_bool_field(j, "unlocked", unlocked);
 			json_object_end(j);
 		} else {
-			printf("fd %-4d %s -> %s  out of repair mode%s\n", fds[i], l, p, unlocked ? ", unlocked" : "");
+			printf("fd %-4d %s -> %s  %s%s\n", fds[i], l, p, repaired ? "out of repair mode" : "was not in repair mode",
+			       unlocked ? ", unlocked" : "");
 		}
 	}
 	c = tf_proc_cont(pidfd, pid);
