@@ -88,7 +88,7 @@ INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 # the CLI's objects (not main.o), and is built twice: for libFuzzer (make
 # fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
 # kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
-FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream
+FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream restore_log
 FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
