@@ -4,6 +4,7 @@
 #   make test       build and run every test (TAP, through prove); needs root
 #   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
 #   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
+#   make fuzz-long  each for an hour, two at a time, nice'd; the rows of FUZZING.md
 #   make test-vm    the tests in qemu on Debian's 6.1 kernel (KERNEL=6.12; tools/vm)
 #   make demo       the live migration demo (tools/demo.sh); needs root
 #   make demo-ssh   the same, moved as between two machines (migrate send over ssh)
@@ -210,6 +211,16 @@ fuzz:
 fuzz-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
 	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
+# The hour per target of FUZZING.md (or FUZZ=NAME..., FUZZ_LONG_SECONDS), two
+# at a time under nice -n 19 (FUZZ_JOBS); prints the table's rows (tests/fuzz/long.sh).
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_JOBS         ?= 2
+fuzz-long:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS)' fuzz-long-run
+
+fuzz-long-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
+	$(Q)BUILD=$(BUILD) JOBS=$(FUZZ_JOBS) tests/fuzz/long.sh $(FUZZ_LONG_SECONDS) $(FUZZ)
+
 # The suite in qemu on Debian's own kernel package (tools/vm/run.sh): KERNEL=6.1
 # or 6.12 (or a full version), TESTS=... as for test (paths in the tree).
 KERNEL     ?= 6.1
@@ -255,4 +266,4 @@ install: all
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: all test test-unit test-asan test-unit-asan test-vm fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan test-vm fuzz fuzz-run fuzz-long fuzz-long-run demo demo-ssh soak bench bench-quick deps install clean
