@@ -131,7 +131,7 @@ $(CLI): $(CLI_OBJS) $(LIBA)
 # ---- tests, helpers, tools -------------------------------------------------------
 
 $(BUILD)/tests/unit/%.t $(BUILD)/tests/bpf/%.t: TF_CFLAGS += -Itests
-$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) $(LIBA)
+$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) tests/fuzz/fuzz.h $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
