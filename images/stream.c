@@ -301,24 +301,27 @@ struct sreader {
 	uint64_t off;		/* stream offset of buf[start] */
 };
 
-/* Room in buf for want bytes from start, and for at least one more read. */
+/*
+ * Room in buf for one more read.  buf grows (doubling) only when it is full,
+ * as the bytes come, never to what a frame header claims (want, for the
+ * message): 24 bytes claiming a 2 GB frame grew it to 4 GB before the read
+ * that found the end.
+ */
 static int sr_room(struct sreader *r, size_t want)
 {
 	size_t ncap;
 	void *p;
 
-	if (r->cap - r->start >= want && r->end < r->cap)
+	if (r->end < r->cap)
 		return 0;
 	if (r->start) {		/* (buf is still NULL before the first read: no arithmetic on it) */
 		memmove(r->buf, r->buf + r->start, r->end - r->start);
 		r->end -= r->start;
 		r->start = 0;
+		if (r->end < r->cap)
+			return 0;
 	}
-	if (r->cap >= want && r->end < r->cap)
-		return 0;
-	ncap = r->cap ? r->cap : CHUNK;
-	while (ncap < want || ncap <= r->end)
-		ncap *= 2;
+	ncap = r->cap ? 2 * r->cap : CHUNK;
 	p = realloc(r->buf, ncap);
 	if (!p)
 		return tf_failx(ENOMEM, "no memory for a frame of %zu bytes", want);
