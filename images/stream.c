@@ -435,10 +435,7 @@ static int on_head(struct tf_stream_reader *r, const struct tf_frame *f)
 	if (r->conns > TF_INDEX_MAX_ENTRIES)
 		return tf_failx(EFBIG, "HEAD counts %u connections, more than %u", r->conns,
 				TF_INDEX_MAX_ENTRIES);
-	r->c = calloc(r->conns ? r->conns : 1, sizeof(*r->c));
-	if (!r->c)
-		return tf_failx(ENOMEM, "no memory for %u connections", r->conns);
-	r->head = true;
+	r->head = true;		/* the connections' room comes with the INDEX that lists them */
 	return 0;
 }
 
@@ -456,6 +453,11 @@ static int on_index(struct tf_stream_reader *r, const struct tf_frame *f)
 	if (r->ix.time_ns != r->time_ns)
 		return tf_failx(EINVAL, "the INDEX's dump time %" PRIu64 " is not the HEAD's %" PRIu64,
 				r->ix.time_ns, r->time_ns);
+	/* Here, not at the HEAD: a count costs memory once an INDEX's entries back it (a 32-byte
+	 * HEAD counting 2^20 connections made 1 GB of them). */
+	r->c = calloc(r->conns ? r->conns : 1, sizeof(*r->c));
+	if (!r->c)
+		return tf_failx(ENOMEM, "no memory for %u connections", r->conns);
 	return 0;
 }
 
