@@ -17,11 +17,12 @@
  * built in repair mode, then discarded and unlocked, and it too must leave
  * no fd and no lock behind; if the kernel refuses it, only for a reason of
  * this host (a route or address a mutation changed, a congestion control
- * not loaded), never for one the decoder could have seen.  Then a sample (CLI_SAMPLE) of the refused ones
- * goes through the real CLI, build/tcpferry restore --in X -- true, under
- * strace -f -e trace=socket,bpf: it must exit 1 with a message, and strace
- * must see no AF_INET/AF_INET6 socket and no bpf() at all (no map opened,
- * none updated).
+ * not loaded), never for one the decoder could have seen.  Then a sample
+ * (CLI_SAMPLE) of the refused ones goes through the real CLI,
+ * build/tcpferry restore --in X -- true, under strace -f -e
+ * trace=socket,bpf (killed after 5 s): it must exit 1 with a message, and
+ * strace must see no AF_INET/AF_INET6 socket and no bpf() at all (no map
+ * opened, none updated).
  *
  * Root (a network and mount namespace of the test's own: unshare; the
  * host's are untouched).  TF_SEED=N and TF_MUTATIONS=N change the run; a
