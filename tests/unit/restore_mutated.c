@@ -552,8 +552,9 @@ int main(void)
 		memcpy(buf, base->data, base->len);
 		len = mutate(buf, base->len, m, stream);
 		in = place(stream, which, buf, len);
-		snprintf(alarm_msg, sizeof(alarm_msg), "restore_mutated: input %d (%s, %s of %s) hung (1 s to read it, 5 s to build it)\n",
-			 i, stream ? "stream" : "dump directory", mutation_name[m], base->name);
+		snprintf(alarm_msg, sizeof(alarm_msg),
+			 "restore_mutated: input %d (%s, %s of %s) hung (1 s to read it, 5 s to build it)\n", i,
+			 stream ? "stream" : "dump directory", mutation_name[m], base->name);
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		v = restore_one(in, why, sizeof(why));
 		clock_gettime(CLOCK_MONOTONIC, &b);
