@@ -4,6 +4,7 @@
 #   make test       build and run every test (TAP, through prove); needs root
 #   make test-asan  the same on binaries built with ASan, UBSan and LSan (build-asan)
 #   make fuzz       each libFuzzer target of tests/fuzz for FUZZ_SECONDS (60)
+#   make fuzz-long  each for an hour, two at a time, nice'd; the rows of FUZZING.md
 #   make test-vm    the tests in qemu on Debian's 6.1 kernel (KERNEL=6.12; tools/vm)
 #   make test-vm-kernel-paths   the kernel-dependent part of the suite in qemu (CI runs it on 6.1)
 #   make demo       the live migration demo (tools/demo.sh); needs root
@@ -89,7 +90,7 @@ INT_TESTS  := $(sort $(wildcard tests/integration/*.t))
 # the CLI's objects (not main.o), and is built twice: for libFuzzer (make
 # fuzz) and as $(BUILD)/tests/fuzz/NAME.t, which replays the seeds and every
 # kept crash (tests/fuzz/{corpus,regress}/NAME) in make test.
-FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream first_request balance_config
+FUZZ_TARGETS := image lock_file endpoint tswatch_event bpf_diff move stream restore_log first_request balance_config
 FUZZ_REPLAYS := $(patsubst %,$(BUILD)/tests/fuzz/%.t,$(FUZZ_TARGETS))
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 CLI_LIBA     := $(BUILD)/libtcpferry-cli.a
@@ -131,7 +132,7 @@ $(CLI): $(CLI_OBJS) $(LIBA)
 # ---- tests, helpers, tools -------------------------------------------------------
 
 $(BUILD)/tests/unit/%.t $(BUILD)/tests/bpf/%.t: TF_CFLAGS += -Itests
-$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) $(LIBA)
+$(BUILD)/tests/unit/%.t: tests/unit/%.c tests/tap.h $(wildcard tests/unit/*.h) tests/fuzz/fuzz.h $(LIBA)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
@@ -211,6 +212,16 @@ fuzz:
 fuzz-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
 	$(Q)BUILD=$(BUILD) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
+# The hour per target of FUZZING.md (or FUZZ=NAME..., FUZZ_LONG_SECONDS), two
+# at a time under nice -n 19 (FUZZ_JOBS); prints the table's rows (tests/fuzz/long.sh).
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_JOBS         ?= 2
+fuzz-long:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS='$(FUZZ_CFLAGS)' fuzz-long-run
+
+fuzz-long-run: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ))
+	$(Q)BUILD=$(BUILD) JOBS=$(FUZZ_JOBS) tests/fuzz/long.sh $(FUZZ_LONG_SECONDS) $(FUZZ)
+
 # The suite in qemu on Debian's own kernel package (tools/vm/run.sh): KERNEL=6.1
 # or 6.12 (or a full version), TESTS=... as for test (paths in the tree).
 KERNEL     ?= 6.1
@@ -269,4 +280,4 @@ install: all
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
-.PHONY: all test test-unit test-asan test-unit-asan test-vm test-vm-kernel-paths fuzz fuzz-run demo demo-ssh soak bench bench-quick deps install clean
+.PHONY: all test test-unit test-asan test-unit-asan test-vm test-vm-kernel-paths fuzz fuzz-run fuzz-long fuzz-long-run demo demo-ssh soak bench bench-quick deps install clean

@@ -210,6 +210,17 @@ static int check_conn(const struct tf_conn *c)
 	if (!(c->opts & TF_OPT_WSCALE) && (c->snd_wscale || c->rcv_wscale))
 		return tf_failx(EINVAL, "window scale %u/%u without the window scale option",
 				c->snd_wscale, c->rcv_wscale);
+	/* As TCP_REPAIR_WINDOW checks them when a restore sets them (rcv_nxt is rcv_seq then: a
+	 * peer's FIN comes back after): refused there, they would fail the restore after its locks. */
+	if (c->has_window && c->window.max_window < c->window.snd_wnd)
+		return tf_failx(EINVAL, "window: max_window %u is below snd_wnd %u (TCP_REPAIR_WINDOW refuses that)",
+				c->window.max_window, c->window.snd_wnd);
+	if (c->has_window && (int32_t)(c->rcv_seq + c->window.rcv_wnd - c->window.snd_wl1) < 0)
+		return tf_failx(EINVAL, "window: snd_wl1 %u is after rcv_seq + rcv_wnd (%u) (TCP_REPAIR_WINDOW "
+				"refuses that)", c->window.snd_wl1, c->rcv_seq + c->window.rcv_wnd);
+	if (c->has_window && (int32_t)(c->rcv_seq - c->window.rcv_wup) < 0)
+		return tf_failx(EINVAL, "window: rcv_wup %u is after rcv_seq %u (TCP_REPAIR_WINDOW refuses that)",
+				c->window.rcv_wup, c->rcv_seq);
 	if (c->inq_len > TF_QUEUE_MAX || c->outq_len > TF_QUEUE_MAX)
 		return tf_failx(EFBIG, "queue of %u/%u bytes is over the 1 GiB limit",
 				c->inq_len, c->outq_len);

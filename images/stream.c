@@ -301,24 +301,27 @@ struct sreader {
 	uint64_t off;		/* stream offset of buf[start] */
 };
 
-/* Room in buf for want bytes from start, and for at least one more read. */
+/*
+ * Room in buf for one more read.  buf grows (doubling) only when it is full,
+ * as the bytes come, never to what a frame header claims (want, for the
+ * message): 24 bytes claiming a 2 GB frame grew it to 4 GB before the read
+ * that found the end.
+ */
 static int sr_room(struct sreader *r, size_t want)
 {
 	size_t ncap;
 	void *p;
 
-	if (r->cap - r->start >= want && r->end < r->cap)
+	if (r->end < r->cap)
 		return 0;
 	if (r->start) {		/* (buf is still NULL before the first read: no arithmetic on it) */
 		memmove(r->buf, r->buf + r->start, r->end - r->start);
 		r->end -= r->start;
 		r->start = 0;
+		if (r->end < r->cap)
+			return 0;
 	}
-	if (r->cap >= want && r->end < r->cap)
-		return 0;
-	ncap = r->cap ? r->cap : CHUNK;
-	while (ncap < want || ncap <= r->end)
-		ncap *= 2;
+	ncap = r->cap ? 2 * r->cap : CHUNK;
 	p = realloc(r->buf, ncap);
 	if (!p)
 		return tf_failx(ENOMEM, "no memory for a frame of %zu bytes", want);
@@ -432,10 +435,7 @@ static int on_head(struct tf_stream_reader *r, const struct tf_frame *f)
 	if (r->conns > TF_INDEX_MAX_ENTRIES)
 		return tf_failx(EFBIG, "HEAD counts %u connections, more than %u", r->conns,
 				TF_INDEX_MAX_ENTRIES);
-	r->c = calloc(r->conns ? r->conns : 1, sizeof(*r->c));
-	if (!r->c)
-		return tf_failx(ENOMEM, "no memory for %u connections", r->conns);
-	r->head = true;
+	r->head = true;		/* the connections' room comes with the INDEX that lists them */
 	return 0;
 }
 
@@ -453,6 +453,11 @@ static int on_index(struct tf_stream_reader *r, const struct tf_frame *f)
 	if (r->ix.time_ns != r->time_ns)
 		return tf_failx(EINVAL, "the INDEX's dump time %" PRIu64 " is not the HEAD's %" PRIu64,
 				r->ix.time_ns, r->time_ns);
+	/* Here, not at the HEAD: a count costs memory once an INDEX's entries back it (a 32-byte
+	 * HEAD counting 2^20 connections made 1 GB of them). */
+	r->c = calloc(r->conns ? r->conns : 1, sizeof(*r->c));
+	if (!r->c)
+		return tf_failx(ENOMEM, "no memory for %u connections", r->conns);
 	return 0;
 }
 

@@ -6,7 +6,10 @@
  * CONN's image, END's count and crc).  It must refuse with a message or hand
  * back an index and one valid connection per entry; what it accepts must
  * write (tf_stream_write) into a stream that reads back to the same stream.
+ * Read from a file and from a pipe (tf_stream_read), the same bytes get the
+ * same verdict.
  */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -33,17 +36,58 @@ static int written(const struct tf_index *ix, const struct tf_conn *conns, uint8
 	return err;
 }
 
+/*
+ * The same bytes through tf_stream_read (restore --in FILE, --in -), which
+ * buffers as it reads: from a file (memfd) and, when they fit in one, from a
+ * pipe.  0 if both accept, 1 if both refuse; a disagreement is a failure.
+ */
+static int read_back(const uint8_t *data, size_t size)
+{
+	int verdict = -1;
+
+	for (int pass = 0; pass < 2; pass++) {
+		int fd[2] = { -1, -1 }, err;
+		struct tf_index ix;
+		struct tf_conn *conns;
+
+		if (pass == 0) {
+			fd[0] = memfd_create("fuzz-stream-in", MFD_CLOEXEC);
+			FUZZ_ASSERT(fd[0] >= 0 && write(fd[0], data, size) == (ssize_t)size &&
+				    lseek(fd[0], 0, SEEK_SET) == 0);
+		} else {
+			if (size > 65536)	/* (a pipe holds 64 KB: the write would block) */
+				break;
+			FUZZ_ASSERT(pipe(fd) == 0);
+			FUZZ_ASSERT(fcntl(fd[1], F_SETPIPE_SZ, 65536) >= 0 &&
+				    write(fd[1], data, size) == (ssize_t)size);
+			close(fd[1]);
+		}
+		err = tf_stream_read(fd[0], &ix, &conns);
+		close(fd[0]);
+		if (!err) {
+			tf_stream_conns_free(conns, ix.n);
+			tf_index_free(&ix);
+		}
+		FUZZ_ASSERT(verdict < 0 || verdict == !!err);
+		verdict = !!err;
+	}
+	return verdict;
+}
+
 static void stream(const uint8_t *data, size_t size)
 {
 	struct tf_index ix, ix2;
 	struct tf_conn *conns, *conns2;
 	uint8_t *w1 = NULL, *w2 = NULL;
 	size_t l1, l2;
+	int from_fd = read_back(data, size);
 
 	if (tf_stream_decode(data, size, &ix, &conns)) {
 		FUZZ_ASSERT(tf_strerror()[0]);
+		FUZZ_ASSERT(from_fd == 1);
 		return;
 	}
+	FUZZ_ASSERT(from_fd == 0);
 	FUZZ_ASSERT(ix.n == 0 || conns);
 	FUZZ_ASSERT(written(&ix, conns, &w1, &l1) == 0);
 	FUZZ_ASSERT(tf_stream_decode(w1, l1, &ix2, &conns2) == 0);

@@ -8,6 +8,9 @@
 # (2 GB) fails the run; the input that did it is copied to
 # tests/fuzz/regress/TARGET/, where build/tests/fuzz/TARGET.t replays it in
 # every make test from then on.  Fix the code, keep the file, commit both.
+# Each target's log is $LOGDIR/TARGET.log (LOGDIR: $BUILD/fuzz), and its row
+# of FUZZING.md's table $LOGDIR/TARGET.row (row.sh).  A run stopped with
+# SIGINT (kill -INT) ends with its figures so far, as "interrupted".
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -25,13 +28,14 @@ for t in "$@"; do
 	work=$BUILD/fuzz/corpus/$t
 	art=$BUILD/fuzz/artifacts/$t
 	regress=$ROOT/tests/fuzz/regress/$t
-	log=$BUILD/fuzz/$t.log
+	log=${LOGDIR:-$BUILD/fuzz}/$t.log
 	[ -x "$bin" ] || { echo "fuzz: $bin is not built" >&2; exit 2; }
-	mkdir -p "$work" "$art"
+	mkdir -p "$work" "$art" "$(dirname "$log")"
 	rm -f "$art"/*
 	dirs=("$work" "$ROOT/tests/fuzz/corpus/$t")
 	[ -d "$regress" ] && dirs+=("$regress")
 	start=$(date +%s)
+	started=$(date -u +%Y-%m-%dT%H:%MZ)
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1
 	rc=$?
@@ -39,8 +43,19 @@ for t in "$@"; do
 	found=("$art"/*)
 	shopt -u nullglob
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-	if [ "$rc" -ne 0 ] || [ ${#found[@]} -gt 0 ]; then
-		echo "fuzz: $t: FAILED (exit $rc) after $(($(date +%s) - start)) s; log $log:" >&2
+	took=$(($(date +%s) - start))
+	if [ ${#found[@]} -eq 0 ] && grep -q 'libFuzzer: run interrupted' "$log"; then
+		result=interrupted
+	elif [ "$rc" -ne 0 ] || [ ${#found[@]} -gt 0 ]; then
+		result="FAILED (exit $rc)"
+	else
+		result=ok
+	fi
+	"$ROOT/tests/fuzz/row.sh" "$t" "$log" "$started" "$took" "$result" >"${log%.log}.row"
+	if [ "$result" = interrupted ]; then
+		echo "fuzz: $t: interrupted after $took s (of $secs), ${runs:-?} inputs; log $log"
+	elif [ "$result" != ok ]; then
+		echo "fuzz: $t: FAILED (exit $rc) after $took s; log $log:" >&2
 		grep -m1 -A40 -E '^==[0-9]+==|ERROR: libFuzzer|runtime error|fuzz property failed|ALARM|out-of-memory' \
 			"$log" >&2
 		mkdir -p "$regress"

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +16,7 @@
 
 void restore_log_append(const struct restore_job *j)
 {
-	char path[PATH_MAX], host[64] = "";
+	char path[PATH_MAX], host[64] = "", last;
 	struct timespec now;
 	struct stat st;
 	uint64_t ns;
@@ -26,8 +27,8 @@ void restore_log_append(const struct restore_job *j)
 		return;	/* no directory to keep it in: -j and -v show what was set */
 	snprintf(path, sizeof(path), "%s/%s", j->dir, RESTORE_LOG);
 	/* 0600 like the images: it names the connections.  Never blocking on a
-	 * fifo someone put there, never through a symbolic link. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	 * fifo someone put there, never through a symbolic link.  Read too: its last byte. */
+	fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
 		mv_warn("restore %s: %s is not a regular file: the timestamps chosen are not recorded "
 			"(the connections are restored); remove it", j->dir, path);
@@ -44,8 +45,12 @@ void restore_log_append(const struct restore_job *j)
 	gethostname(host, sizeof(host) - 1);
 	clock_gettime(CLOCK_REALTIME, &now);
 	ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
-	if (ftell(f) == 0)
+	/* The header into a new file only (ftell is 0 on an O_APPEND stream whatever its size); a
+	 * record never joins the unterminated last line of an earlier, interrupted write. */
+	if (st.st_size == 0)
 		fputs("# tcpferry restore log: name ts_chosen ts_offset restored_at_ns host\n", f);
+	else if (pread(fd, &last, 1, st.st_size - 1) != 1 || last != '\n')
+		fputc('\n', f);
 	for (uint32_t i = 0; i < j->ix.n; i++)
 		fprintf(f, "%s\t%" PRIu32 "\t%" PRId32 "\t%" PRIu64 "\t%s\n", j->r[i].name, j->r[i].ts_chosen,
 			j->r[i].ts_offset, ns, host[0] ? host : "-");
@@ -71,11 +76,20 @@ int restore_log_find(const char *image_path, struct restore_record *out)
 		close(fd);
 		return 0;
 	}
-	while (fgets(line, sizeof(line), f)) {
+	/* A line longer than line[] is no record, not even its tail (tcpferry writes none).  line[]
+	 * is cleared before each read: a newline in it is then this read's. */
+	for (bool rest = false;;) {
 		struct restore_record r = { 0 };
+		bool ended, cut;
 		char n[64];
 
-		if (line[0] == '#' ||
+		memset(line, 0, sizeof(line));
+		if (!fgets(line, sizeof(line), f))
+			break;
+		ended = memchr(line, '\n', sizeof(line));
+		cut = rest || (!ended && !feof(f));
+		rest = !ended;
+		if (cut || line[0] == '#' ||
 		    sscanf(line, "%63s %" SCNu32 " %" SCNd32 " %" SCNu64 " %63s", n, &r.ts_chosen, &r.ts_offset,
 			   &r.time_ns, r.host) != 5 || strcmp(n, name))
 			continue;
