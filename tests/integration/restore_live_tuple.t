@@ -137,8 +137,8 @@ wait_for 5 test -s "$TMP/recv3"
 rc=$?
 note "$(cat "$TMP/mm.out")"
 ok "migrate move into a namespace where the tuple is live fails (exit $rc), saying so, nothing moved" \
-	eval '[ $rc -ne 0 ] && grep -q "migrate move: target: .*this 4-tuple is already in use on this host by a live socket .*; nothing was locked or stopped: " "$TMP/mm.out" &&
-		grep -q "nothing moved; pid $app3 goes on at the source" "$TMP/mm.out"'
+	eval '[ $rc -ne 0 ] && grep -q "migrate move .*: prepare: the other side aborted: .*this 4-tuple is already in use on this host by a live socket .*; nothing was locked here: " "$TMP/mm.out" &&
+		grep -q "nothing moved: pid $app3 goes on at the source" "$TMP/mm.out"'
 is "$(nlocks)" 0 "  no lock is left"
 
 # migrate send to a receive where the tuple is live (the same host): the
