@@ -169,6 +169,8 @@ int cmd_resume(int argc, char **argv)
 		close(fd);
 	}
 	if (!in_repair && !dump_locked && !dir) {
+		if (t)
+			tf_locktab_close(t);
 		close(pidfd);
 		free(fds);
 		return cli_error("resume pid %ld: no socket of it is in repair mode or under a dump's lock, so no dump "
