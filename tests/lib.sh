@@ -124,6 +124,9 @@ at_exit() { _cleanups+=("$*"); }
 
 _run_cleanups() {
 	local i
+	# A second INT or TERM (a timeout's, a ^C again) must not cut the
+	# cleanup short: that left namespaces (and the programs in them) behind.
+	trap '' INT TERM
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
 	done
