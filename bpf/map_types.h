@@ -44,6 +44,7 @@ enum tf_lock_reason {
 	TF_LOCK_MANUAL	= 0,	/* tcpferry lock add */
 	TF_LOCK_DUMP	= 1,	/* taken by dump on the source host */
 	TF_LOCK_RESTORE	= 2,	/* taken by restore on the target host */
+	TF_LOCK_HANDOFF	= 3,	/* taken by a frontend while it hands the connection over */
 };
 
 /* Why and since when a tuple is locked, and what the lock has dropped. */

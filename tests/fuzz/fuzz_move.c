@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "frame.h"
 #include "fuzz.h"
@@ -32,6 +33,10 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 		struct mv_prepare pr;
 		struct mv_reply r;
 		struct mv_abort a;
+		struct mv_ho_offer ho;
+		struct mv_ho_step hs;
+		struct mv_ho_reply hr;
+		struct mv_ho_ended he;
 	} u;
 	int err;
 
@@ -59,13 +64,34 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 		err = mv_decode_abort(p, n, &u.a);
 		FUZZ_ASSERT(err || (u.a.flip_ran <= 1 && terminated(u.a.text, sizeof(u.a.text))));
 		break;
+	case MV_HO_OFFER:
+		err = mv_decode_ho_offer(p, n, &u.ho);
+		if (!err) {
+			FUZZ_ASSERT(!(u.ho.flags & ~(MV_HO_NUDGE | MV_HO_NO_PROBE)));
+			tf_conn_free(&u.ho.conn);
+		}
+		break;
+	case MV_HO_STEP:
+		err = mv_decode_ho_step(p, n, &u.hs);
+		FUZZ_ASSERT(err || (u.hs.step >= MV_HO_COMMIT && u.hs.step <= MV_HO_FLIPPED));
+		break;
+	case MV_HO_BUILT:
+	case MV_HO_LIVE:
+		err = mv_decode_ho_reply(p, n, &u.hr);
+		FUZZ_ASSERT(err || (u.hr.status <= 0 && terminated(u.hr.text, sizeof(u.hr.text))));
+		break;
+	case MV_HO_ENDED:
+		err = mv_decode_ho_ended(p, n, &u.he);
+		FUZZ_ASSERT(err || (u.he.local.family == u.he.peer.family &&
+				    (u.he.local.family == AF_INET || u.he.local.family == AF_INET6)));
+		break;
 	default:
 		/* PREPARED, BUILT, COMMITTED and anything else: the reply decoder. */
 		err = mv_decode_reply(p, n, &u.r);
 		FUZZ_ASSERT(err || (u.r.status <= 0 && terminated(u.r.text, sizeof(u.r.text))));
 	}
 	/* PREPARE holds an index: its decoder's errors pass through. */
-	FUZZ_ASSERT(err == 0 || err == -EBADMSG || (type == MV_PREPARE && err < 0));
+	FUZZ_ASSERT(err == 0 || err == -EBADMSG || ((type == MV_PREPARE || type == MV_HO_OFFER) && err < 0));
 	if (err)
 		FUZZ_ASSERT(tf_strerror()[0]);
 }

@@ -2,14 +2,8 @@
 # A connection to a VIP handed from the frontend to a backend by hand, and
 # then steered there: the steer's data path in a real network.
 #
-#   client (C) ---+
-#   frontend (F) -+- bridge (in a namespace S of its own), one /24 and /64
-#   backend (B) --+
-#
-# The VIP is on F's lo (the client routes it via F) and on B's lo (B does not
-# answer ARP for it: arp_ignore=1, arp_announce=2).  For l3, B decapsulates
-# with the kernel's own tunnel devices (ipip external, ip6tnl external).  The
-# client's MTU is 1400, so that the 20 or 40 bytes of the outer header fit.
+# The lab (tests/helpers/handofflab.sh): a client C, the frontend F with the
+# VIP, one backend B with the VIP on lo, one bridge.
 #
 # Each case: the client connects to VIP:PORT (tf-stream app on F) and sends
 # 64 KiB, which F's socket acks and keeps unread; F dumps the socket (--kill:
@@ -23,6 +17,7 @@
 # starts the entry's linger, and after it the entry is gone by gc.  All four
 # (l2, l3; IPv4, IPv6) at tc ingress; XDP: see below.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../helpers/handofflab.sh"
 need_root
 need_built
 need_cmd ss nstat jq bpftool setpriv
@@ -30,58 +25,15 @@ need_cmd ss nstat jq bpftool setpriv
 FIRST=$((64 * 1024))
 PEER_TOTAL=$((4 * 1024 * 1024 + FIRST))
 APP_TOTAL=$((4 * 1024 * 1024))
-VIP=198.19.0.20
-VIP6=fd00:7466:19::20
-F_ADDR=198.18.20.1
 B_ADDR=198.18.20.2
-C_ADDR=198.18.20.3
-F_ADDR6=fd00:7466:20::1
 B_ADDR6=fd00:7466:20::2
-C_ADDR6=fd00:7466:20::3
 
 plan 56
 
-NS_S=${RUN_ID}s
-NS_F=${RUN_ID}f
+hol_make
 NS_B=${RUN_ID}b
-NS_C=${RUN_ID}c
-for ns in "$NS_S" "$NS_F" "$NS_B" "$NS_C"; do
-	make_ns "$ns"
-done
-ip -n "$NS_S" link add br0 type bridge && ip -n "$NS_S" link set br0 up || bail_out "cannot make the bridge"
-# port HOST ADDR ADDR6: HOST's eth0 on the bridge
-port() {
-	local ns=$1 p=${1: -1}
-	ip link add "${RUN_ID}${p}x" netns "$ns" type veth peer name "${RUN_ID}${p}y" netns "$NS_S" || return 1
-	ip -n "$ns" link set "${RUN_ID}${p}x" name eth0 &&
-		ip -n "$NS_S" link set "${RUN_ID}${p}y" master br0 up &&
-		ip -n "$ns" addr add "$2/24" dev eth0 && ip -n "$ns" addr add "$3/64" dev eth0 nodad &&
-		ip -n "$ns" link set eth0 up
-}
-port "$NS_F" $F_ADDR $F_ADDR6 && port "$NS_B" $B_ADDR $B_ADDR6 && port "$NS_C" $C_ADDR $C_ADDR6 ||
-	bail_out "cannot make the veth ports"
-ip -n "$NS_C" link set eth0 mtu 1400
-ip -n "$NS_C" route add "$VIP/32" via $F_ADDR
-ip -n "$NS_C" -6 route add "$VIP6/128" via $F_ADDR6
-ip -n "$NS_F" addr add "$VIP/32" dev lo
-ip -n "$NS_F" addr add "$VIP6/128" dev lo nodad
-ip -n "$NS_B" addr add "$VIP/32" dev lo
-ip -n "$NS_B" addr add "$VIP6/128" dev lo nodad
-in_ns "$NS_B" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-	net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 \
-	net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-# l3: the kernel's tunnel devices where it has them, else tcpferry's BPF decap (bpf/decap.bpf.c).
-if ip -n "$NS_B" link add tfin type ipip external 2>/dev/null &&
-	ip -n "$NS_B" link add tfin6 type ip6tnl external 2>/dev/null; then
-	ip -n "$NS_B" link set tfin up && ip -n "$NS_B" link set tfin6 up
-	in_ns "$NS_B" sysctl -qw net.ipv4.conf.tfin.rp_filter=0
-	DECAP="the kernel's ipip and ip6tnl devices"
-else
-	in_ns "$NS_B" tc qdisc add dev eth0 clsact &&
-		in_ns "$NS_B" tc filter add dev eth0 ingress bpf direct-action obj "$BUILD/bpf/decap.bpf.o" sec tc ||
-		bail_out "cannot decapsulate on B: no ipip / ip6tnl in this kernel, and the BPF decap did not attach"
-	DECAP="tcpferry's BPF decap (this kernel has no ipip / ip6tnl)"
-fi
+make_ns "$NS_B"
+hol_backend "$NS_B" $B_ADDR $B_ADDR6
 note "backend decapsulates l3 with $DECAP"
 
 make_bpffs

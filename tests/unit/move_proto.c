@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "image_testlib.h"
 #include "tap.h"
 #include "proto.h"
 
@@ -66,7 +67,7 @@ int main(void)
 	int sv[2], err;
 	struct tf_frame f;
 
-	plan(24);
+	plan(41);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		bail_out("socketpair");
 	a = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = 1000 };
@@ -138,6 +139,59 @@ int main(void)
 	r.status = 5;
 	mv_send_reply(&b, MV_BUILT, &r);
 	ok(mv_recv_reply(&a, MV_BUILT, &r2) == -EBADMSG, "a reply with a positive status is refused");
+
+	/* the hand-off service's messages */
+	struct mv_ho_offer ho = { .seq = 77, .flags = MV_HO_NUDGE, .skew_ns = -1234567 }, ho2;
+	struct tf_frame hf;
+
+	golden_ipv4(&ho.conn);
+	ok(mv_send_ho_offer(&a, &ho) == 0 && mv_recv_frame(&b, "HO_OFFER", MV_MSG_MAX, &hf) == 0 &&
+	   hf.type == MV_HO_OFFER && mv_decode_ho_offer(hf.data, hf.len, &ho2) == 0,
+	   "HO_OFFER goes through");
+	ok(ho2.seq == 77 && ho2.flags == MV_HO_NUDGE && ho2.skew_ns == -1234567 && conn_equal(&ho.conn, &ho2.conn),
+	   "  with its seq, flags, skew and the image, equal");
+	refuses_cuts("HO_OFFER", (decoder)mv_decode_ho_offer, &hf, sizeof(struct mv_ho_offer));
+	hf.data[8] |= 0x80;	/* flags: an unknown bit */
+	ok(mv_decode_ho_offer(hf.data, hf.len, &ho2) == -EBADMSG, "HO_OFFER with an unknown flag is refused");
+	hf.data[8] &= 0x7f;
+	hf.data[hf.len - 1] ^= 1;	/* the image's crc */
+	ok(mv_decode_ho_offer(hf.data, hf.len, &ho2) < 0, "HO_OFFER with a damaged image is refused (%s)", tf_strerror());
+	tf_frame_free(&hf);
+	tf_conn_free(&ho2.conn);
+	tf_conn_free(&ho.conn);
+
+	struct mv_ho_step hs;
+	ok(mv_send_ho_step(&a, 78, MV_HO_FLIPPED) == 0 && (hf = next_frame(), 1) &&
+	   mv_decode_ho_step(hf.data, hf.len, &hs) == 0 && hs.seq == 78 && hs.step == MV_HO_FLIPPED,
+	   "HO_STEP comes back equal");
+	refuses_cuts("HO_STEP", (decoder)mv_decode_ho_step, &hf, sizeof(struct mv_ho_step));
+	tf_frame_free(&hf);
+	mv_send_ho_step(&a, 1, 9);
+	hf = next_frame();
+	ok(mv_decode_ho_step(hf.data, hf.len, &hs) == -EBADMSG, "HO_STEP of an unknown step is refused");
+	tf_frame_free(&hf);
+
+	struct mv_ho_reply hr = { .seq = 79, .status = -EADDRNOTAVAIL, .pid = 4, .text = "no VIP here" }, hr2;
+	mv_send_ho_reply(&a, MV_HO_BUILT, &hr);
+	hf = next_frame();
+	ok(mv_decode_ho_reply(hf.data, hf.len, &hr2) == 0 && hr2.seq == 79 && hr2.status == -EADDRNOTAVAIL &&
+	   hr2.pid == 4 && !strcmp(hr2.text, "no VIP here"), "HO_BUILT comes back equal");
+	refuses_cuts("HO_BUILT", (decoder)mv_decode_ho_reply, &hf, sizeof(struct mv_ho_reply));
+	tf_frame_free(&hf);
+
+	struct mv_ho_ended he = { .local = { .family = AF_INET6, .port = 80, .addr = { 0xfd, [15] = 1 } },
+				  .peer = { .family = AF_INET6, .port = 5555, .addr = { 0xfd, [15] = 2 } } }, he2;
+	mv_send_ho_ended(&a, &he);
+	hf = next_frame();
+	ok(mv_decode_ho_ended(hf.data, hf.len, &he2) == 0 && !memcmp(&he, &he2, sizeof(he)),
+	   "HO_ENDED comes back equal");
+	refuses_cuts("HO_ENDED", (decoder)mv_decode_ho_ended, &hf, sizeof(struct mv_ho_ended));
+	tf_frame_free(&hf);
+	he.peer.family = AF_INET;
+	mv_send_ho_ended(&a, &he);
+	hf = next_frame();
+	ok(mv_decode_ho_ended(hf.data, hf.len, &he2) == -EBADMSG, "HO_ENDED with two families is refused");
+	tf_frame_free(&hf);
 
 	/* ABORT where something else was awaited; a wrong type; a closed channel */
 	mv_send_abort(&b, true, "image 1 of 2: bad crc");

@@ -16,7 +16,7 @@
 #include "lock_file.h"
 
 static const char lock_usage[] =
-	"Usage: tcpferry lock add LOCAL PEER [--ttl SEC] [--reason manual|dump|restore] [--max-locks N]\n"
+	"Usage: tcpferry lock add LOCAL PEER [--ttl SEC] [--reason manual|dump|restore|handoff] [--max-locks N]\n"
 	"       tcpferry lock add --file FILE|- [--ttl SEC] [--reason R]\n"
 	"       tcpferry lock del LOCAL PEER\n"
 	"       tcpferry lock del --file FILE|-\n"

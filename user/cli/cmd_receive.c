@@ -18,6 +18,9 @@
 #include <linux/capability.h>
 
 #include "cli.h"
+#include "tcpferry.h"
+#include "handoff.h"
+#include "handoff_serve.h"
 #include "journal.h"
 #include "phase.h"
 #include "receive.h"
@@ -29,6 +32,8 @@ static const char usage[] =
 	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind] [--output FILE]\n"
 	"                        [--allow PROG]... [--allow-send-to PATH]...\n"
 	"       tcpferry receive --status [ID] [--journal DIR]\n"
+	"       tcpferry receive --serve [--output FILE] [--timeout-ms MS] [--no-conn-end]\n"
+	"                        (--send-to PATH | --each -- PROG ARGS...)\n"
 	"\n"
 	"The target of a move between hosts: speaks the move protocol on stdin and\n"
 	"stdout with the source's `tcpferry migrate send`, which starts it through\n"
@@ -63,7 +68,22 @@ static const char usage[] =
 	"                    /dev/null: it outlives the channel's session)\n"
 	"  --status [ID]     how move ID ended here (its last step: committed,\n"
 	"                    aborted, or where it stopped); without ID, every move\n"
-	"                    in the journal.  -j for JSON.  Exit 0, or 1 if unknown\n";
+	"                    in the journal.  -j for JSON.  Exit 0, or 1 if unknown\n"
+	"\n"
+	"--serve: a hand-off service for a frontend (a load balancer) that keeps\n"
+	"this channel open (tcpferry handoff, or tf_backend_open in libtcpferry):\n"
+	"each connection it offers is rebuilt here in repair mode (refused if this\n"
+	"host lacks its local address: the VIP, on lo), and at its commit taken\n"
+	"out of repair and given to one program per connection on fds 0, 1 and 3\n"
+	"(--each, as inetd and systemd's Accept=yes: busybox httpd -i, socat) or\n"
+	"to a running server's unix socket (--send-to, tf_handoff_accept); the\n"
+	"client is nudged once the frontend steers it here, and its end is\n"
+	"reported back so the frontend drops its steer.  Ends when the frontend\n"
+	"closes the channel; what was built and not committed is closed silently.\n"
+	"  --each -- PROG    the program for each connection (after --, with its arguments)\n"
+	"  --send-to PATH    the running server's socket instead\n"
+	"  --timeout-ms MS   how long a built connection waits for its commit\n"
+	"  --no-conn-end     do not report ends (the frontend's steers end by idle timeout)\n";
 
 static void print_state(struct json *j, const char *id, const struct mv_journal_state *st)
 {
@@ -129,6 +149,10 @@ int cmd_receive(int argc, char **argv)
 		{ "allow", required_argument, NULL, 'a' },
 		{ "allow-send-to", required_argument, NULL, 'A' },
 		{ "status", no_argument, NULL, 'S' },
+		{ "serve", no_argument, NULL, 's' },
+		{ "each", no_argument, NULL, 'E' },
+		{ "send-to", required_argument, NULL, 'D' },
+		{ "no-conn-end", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -137,7 +161,8 @@ int cmd_receive(int argc, char **argv)
 	const char *output = "/dev/null";
 	const char *allow[ALLOW_MAX + 1] = {}, *allow_send_to[ALLOW_MAX + 1] = {};
 	int n_allow = 0, n_allow_send_to = 0;
-	bool want_status = false;
+	bool want_status = false, serve = false, each = false, no_conn_end = false;
+	const char *send_to = NULL;
 	long timeout = o.timeout_ms;
 	int c, null;
 
@@ -162,6 +187,10 @@ int cmd_receive(int argc, char **argv)
 			allow_send_to[n_allow_send_to++] = optarg;
 			break;
 		case 'S': want_status = true; break;
+		case 's': serve = true; break;
+		case 'E': each = true; break;
+		case 'D': send_to = optarg; break;
+		case 'C': no_conn_end = true; break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
 				return EXIT_USAGE;
@@ -181,7 +210,18 @@ int cmd_receive(int argc, char **argv)
 			return cli_error("receive --status takes one move id; see tcpferry receive --help"), EXIT_USAGE;
 		return status(o.journal_dir, optind < argc ? argv[optind] : NULL);
 	}
-	if (optind < argc)
+	if ((each || send_to || no_conn_end) && !serve)
+		return cli_error("receive: --each, --send-to and --no-conn-end are options of --serve"), EXIT_USAGE;
+	if (serve && !!each == !!send_to)
+		return cli_error("receive --serve: give where the connections go: --send-to PATH or --each -- PROG"),
+		       EXIT_USAGE;
+	if (each && optind >= argc)
+		return cli_error("receive --serve --each: the program is missing (after --)"), EXIT_USAGE;
+	if (serve && !each && optind < argc)
+		return cli_error("receive --serve: unexpected argument '%s'", argv[optind]), EXIT_USAGE;
+	if (each && tf_handoff_exec_check(argv + optind))
+		return cli_error("receive --serve --each: %s", tf_strerror()), EXIT_USAGE;
+	if (!serve && optind < argc)
 		return cli_error("receive: unexpected argument '%s' (the program for the sockets is given at the "
 				 "source: migrate send ... -- PROG)", argv[optind]), EXIT_USAGE;
 	if (isatty(0))
@@ -203,6 +243,20 @@ int cmd_receive(int argc, char **argv)
 	if (o.output < 0)
 		return cli_error("receive --output %s: %s", output, strerror(errno));
 	g.json = false;		/* stdout is the channel's */
+	if (serve) {
+		struct serve_opts so = { .in = o.in, .out = o.out, .each = each ? argv + optind : NULL,
+					 .send_to = send_to, .output = o.output, .timeout_ms = o.timeout_ms,
+					 .no_conn_end = no_conn_end };
+		struct serve_stats st;
+
+		c = handoff_serve(&so, &st);
+		if (g.verbose)
+			cli_info("receive --serve: %llu offered, %llu built, %llu live, %llu refused, %llu discarded, "
+				 "%llu ended", (unsigned long long)st.offered, (unsigned long long)st.built,
+				 (unsigned long long)st.live, (unsigned long long)st.refused,
+				 (unsigned long long)st.discarded, (unsigned long long)st.ended);
+		return c ? 1 : 0;
+	}
 	c = move_receive(&o, &res);
 	mv_phase_report();	/* TCPFERRY_PHASES: on stderr, through ssh to the source's terminal */
 	if (c)

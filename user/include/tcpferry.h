@@ -264,6 +264,112 @@ int tf_handoff_accept(struct tf_handoff_listener *l, struct tf_handoff_conn *c);
 /* Closes what was received and not taken, and removes the socket file. */
 void tf_handoff_listener_close(struct tf_handoff_listener *l);
 
+/* ---- handing a connection to another host for good ------------------------- */
+
+/*
+ * A frontend (a load balancer that read the first request) gives a connected
+ * socket to a backend host for the rest of its life.  The backend runs
+ * `tcpferry receive --serve`, which rebuilds the socket and hands it to its
+ * server (exec per connection, or tf_handoff_accept() above); from then on
+ * this host's ingress program steers the client's packets of that tuple to
+ * the backend (the steer table: l2 MAC rewrite, or l3 IPIP / IP6IP6), and
+ * the backend answers the client directly.  The client sees nothing: before
+ * the backend says it has the socket, the connection is still this host's
+ * and any failure gives it back (lock dropped, repair off).
+ *	struct tf_backend *b;
+ *	struct tf_backend_opts o = { .via = "ssh root@b1 tcpferry receive --serve --send-to /run/srv.sock",
+ *				     .addr = "10.0.0.11", .mode = "l3" };
+ *	if (tf_backend_open(&o, &b) < 0) ...tf_strerror()...
+ *	// fd: an accepted connection; buf holds the n bytes of its first request we read
+ *	if (tf_handoff(b, fd, buf, n) < 0) ...still ours, live: tf_strerror() says why...
+ * One channel per backend, kept open; hand-offs on it may be pipelined
+ * (tf_handoff_submit, then tf_handoff_poll when tf_backend_fd is readable
+ * or a deadline passes).  Needs CAP_NET_ADMIN and CAP_BPF.
+ */
+struct tf_backend;
+
+struct tf_backend_opts {
+	const char *via;	/* sh -c VIA: its stdin and stdout reach `tcpferry receive --serve` */
+	/* The backend's addresses, where the client's packets are steered: one
+	 * for IPv4 clients, one for IPv6 (either may be NULL; a steer's outer
+	 * family is the connection's). */
+	const char *addr, *addr6;
+	const char *mode;	/* "l2" (same segment, VIP on the backend's lo) or "l3" (tunnel); NULL: "l3" */
+	const char *dev;	/* NULL: the route's device towards addr */
+	const char *mac;	/* NULL: from the neighbour table */
+	const char *outer_src;	/* l3: the outer source; NULL: the route's preferred source */
+	const char *bpffs;	/* this host's pin directory; NULL: /sys/fs/bpf/tcpferry */
+	int timeout_ms;		/* the longest wait for each of the backend's answers; 0: 2000 */
+	unsigned lock_ttl_s;	/* the lock's expiry while a hand-off is under way; 0: 30 */
+	bool no_nudge;		/* the backend does not nudge the client after the flip */
+};
+
+int tf_backend_open(const struct tf_backend_opts *o, struct tf_backend **b);
+/* Readable when the backend said something: call tf_handoff_poll. */
+int tf_backend_fd(const struct tf_backend *b);
+/* Is the channel up?  A backend whose channel broke takes no more hand-offs. */
+bool tf_backend_up(const struct tf_backend *b);
+/* Hand-offs under way are taken back first (those past the commit are left in doubt). */
+void tf_backend_close(struct tf_backend *b);
+
+struct tf_backend_stats {
+	uint64_t offered, handed_off, refused, taken_back, in_doubt;
+	uint64_t ended;		/* connections the backend reported ended: their steers linger */
+	uint64_t steers_removed;	/* by the gc that submit and poll run (once a second) */
+	uint32_t in_flight;
+	uint32_t backend_pid;	/* its tcpferry receive */
+	char backend_host[64];
+};
+void tf_backend_stats(const struct tf_backend *b, struct tf_backend_stats *s);
+
+struct tf_handoff_req {
+	int fd;			/* a connected TCP socket of this host (ours, or a pidfd_getfd copy) */
+	const void *prepend;	/* bytes already read from it, put back in front of what is
+				 * unread (the last prepend_len bytes read: the sequence
+				 * numbers stay exact), or NULL */
+	size_t prepend_len;
+	void *cookie;		/* the caller's, given back in tf_handoff_done */
+};
+
+/*
+ * Start a hand-off: the tuple locked and steered (the lock wins until the
+ * backend has the socket), the socket in repair mode and read, its image
+ * sent.  0, or a negative errno when nothing was changed (the socket as it
+ * was: a tuple locked or steered already, a full steer table, a channel
+ * down, a prepend longer than what was read).
+ */
+int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r);
+
+struct tf_handoff_done {
+	void *cookie;
+	int fd;			/* the request's */
+	/*
+	 * 0: the backend has the connection; fd was closed here (silently:
+	 * in repair).  Negative: it is still this host's, out of repair and
+	 * unlocked, as before (text says why), except -EINPROGRESS: in doubt,
+	 * the backend's answer to the commit was lost: fd stays in repair
+	 * and locked (text says how to settle it).
+	 */
+	int status;
+	uint32_t backend_pid;	/* who has it there */
+	double ms;		/* from submit to the end */
+	char text[512];
+};
+
+/*
+ * What the backend said, and deadlines that passed: up to max hand-offs
+ * ended, in out; waits up to timeout_ms (0: not at all, < 0: for ever) for
+ * the first.  Connections the backend reports ended have their steers
+ * linger (their last packets still go there), and gc removes the steers
+ * that ended or idled out (at most once a second: call it at least that
+ * often, e.g. from an idle loop).  Returns how many ended, or a negative errno (the channel broke:
+ * the hand-offs under way are ended with it).
+ */
+int tf_handoff_poll(struct tf_backend *b, int timeout_ms, struct tf_handoff_done *out, int max);
+
+/* submit and wait for its end: 0, or its negative status (tf_strerror()). */
+int tf_handoff(struct tf_backend *b, int fd, const void *prepend, size_t prepend_len);
+
 /* ---- errors ------------------------------------------------------------------ */
 
 /* The detail of the last failure in this thread ("" if none). */

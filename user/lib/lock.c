@@ -427,6 +427,7 @@ static const char *const reason_names[] = {
 	[TF_LOCK_MANUAL] = "manual",
 	[TF_LOCK_DUMP] = "dump",
 	[TF_LOCK_RESTORE] = "restore",
+	[TF_LOCK_HANDOFF] = "handoff",
 };
 
 const char *tf_lock_reason_name(uint32_t reason)
@@ -442,7 +443,7 @@ int tf_lock_reason_parse(const char *s, enum tf_lock_reason *out)
 			return 0;
 		}
 	}
-	return tf_failx(EINVAL, "lock reason '%s': expected manual, dump or restore", s);
+	return tf_failx(EINVAL, "lock reason '%s': expected manual, dump, restore or handoff", s);
 }
 
 static void lock_value(struct tf_lock *v, enum tf_lock_reason why, uint64_t ttl_ns)

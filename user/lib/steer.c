@@ -352,6 +352,21 @@ int tf_steer_get(struct tf_steertab *t, const struct tf_tuple *k, struct tf_stee
 	return tf_tuple_map_failed(k, "steer", "not steered");
 }
 
+int tf_steer_end(struct tf_steertab *t, const struct tf_tuple *k)
+{
+	struct tf_steer v;
+
+	if (bpf_map_lookup_elem(t->fd, k, &v))
+		return tf_tuple_map_failed(k, "steer", "not steered");
+	if (v.fin_ns)
+		return 0;
+	/* A packet steered meanwhile may lose its count: counters only. */
+	v.fin_ns = tf_mono_ns();
+	if (bpf_map_update_elem(t->fd, k, &v, BPF_EXIST))
+		return tf_tuple_map_failed(k, "steer", "not steered");
+	return 0;
+}
+
 int tf_steer_list(struct tf_steertab *t, struct tf_steer_entry **out, size_t *n)
 {
 	struct tf_steer_entry *e = NULL;

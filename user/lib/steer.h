@@ -58,6 +58,13 @@ int tf_steer_add(struct tf_steertab *t, const struct tf_tuple *k, const struct t
 /* Stop steering k; -ENOENT if it was not steered. */
 int tf_steer_del(struct tf_steertab *t, const struct tf_tuple *k);
 int tf_steer_get(struct tf_steertab *t, const struct tf_tuple *k, struct tf_steer *v);
+/*
+ * The connection ended at its backend: k lingers as after the client's FIN
+ * (its last packets, a FIN the backend's TIME_WAIT still answers, go on
+ * being steered) and gc removes it after.  Deleting it at once would make
+ * this host answer those with an RST.
+ */
+int tf_steer_end(struct tf_steertab *t, const struct tf_tuple *k);
 /* Is v past its idle timeout (or FIN linger) at now_ns, under the table's settings c? */
 bool tf_steer_expired(const struct tf_steer *v, const struct tf_steer_cfg *c, uint64_t now_ns);
 

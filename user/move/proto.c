@@ -7,6 +7,7 @@
  * refused too.
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 static const char *const type_names[] = {
 	"HELLO", "WELCOME", "PREPARE", "PREPARED", "BUILT", "COMMIT", "COMMITTED", "DONE", "ABORT",
+	"HO_OFFER", "HO_BUILT", "HO_STEP", "HO_LIVE", "HO_ENDED",
 };
 
 const char *mv_type_name(uint16_t type)
@@ -413,4 +415,139 @@ int mv_decode_abort(const uint8_t *p, size_t n, struct mv_abort *a)
 	if (!r.bad && a->flip_ran > 1)
 		r.bad = true;
 	return done(&r, "ABORT");
+}
+
+/* ---- the hand-off service: HO_OFFER, HO_STEP, HO_BUILT and HO_LIVE, HO_ENDED ----------- */
+
+int mv_send_ho_offer(struct mv_chan *c, const struct mv_ho_offer *o)
+{
+	struct wbuf w = {};
+	uint8_t *img;
+	size_t len;
+	int err;
+
+	err = tf_image_encode(&o->conn, &img, &len);
+	if (err)
+		return err;
+	put64(&w, o->seq);
+	put32(&w, o->flags);
+	put64(&w, (uint64_t)o->skew_ns);
+	put32(&w, len);
+	put(&w, img, len);
+	free(img);
+	return send_wbuf(c, MV_HO_OFFER, &w);
+}
+
+int mv_decode_ho_offer(const uint8_t *p, size_t n, struct mv_ho_offer *o)
+{
+	struct rbuf r = { .p = p, .n = n };
+	const uint8_t *img;
+	uint32_t len;
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	o->seq = take64(&r);
+	o->flags = take32(&r);
+	o->skew_ns = (int64_t)take64(&r);
+	len = take32(&r);
+	img = take(&r, len);
+	if (!r.bad && o->flags & ~(MV_HO_NUDGE | MV_HO_NO_PROBE))
+		r.bad = true;
+	err = done(&r, "HO_OFFER");
+	if (!err)
+		err = tf_image_decode(img, len, &o->conn);
+	return err;
+}
+
+int mv_send_ho_step(struct mv_chan *c, uint64_t seq, enum mv_ho_step_kind step)
+{
+	struct wbuf w = {};
+
+	put64(&w, seq);
+	put32(&w, step);
+	return send_wbuf(c, MV_HO_STEP, &w);
+}
+
+int mv_decode_ho_step(const uint8_t *p, size_t n, struct mv_ho_step *s)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	s->seq = take64(&r);
+	s->step = take32(&r);
+	if (!r.bad && (s->step < MV_HO_COMMIT || s->step > MV_HO_FLIPPED))
+		r.bad = true;
+	return done(&r, "HO_STEP");
+}
+
+int mv_send_ho_reply(struct mv_chan *c, uint16_t type, const struct mv_ho_reply *rp)
+{
+	struct wbuf w = {};
+
+	put64(&w, rp->seq);
+	put32(&w, (uint32_t)rp->status);
+	put32(&w, rp->pid);
+	put_str(&w, rp->text);
+	return send_wbuf(c, type, &w);
+}
+
+int mv_decode_ho_reply(const uint8_t *p, size_t n, struct mv_ho_reply *rp)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	rp->seq = take64(&r);
+	rp->status = (int32_t)take32(&r);
+	rp->pid = take32(&r);
+	get_str(&r, rp->text, sizeof(rp->text));
+	if (!r.bad && (rp->status > 0 || rp->status < -4095))
+		r.bad = true;
+	return done(&r, "hand-off reply");
+}
+
+static void put_endpoint(struct wbuf *w, const struct tf_endpoint *e)
+{
+	uint8_t b[4];
+
+	set16(b, e->family);
+	set16(b + 2, e->port);
+	put(w, b, 4);
+	put32(w, e->scope_id);
+	put(w, e->addr, sizeof(e->addr));
+}
+
+static void take_endpoint(struct rbuf *r, struct tf_endpoint *e)
+{
+	const uint8_t *b = take(r, 4);
+	const uint8_t *a;
+
+	memset(e, 0, sizeof(*e));
+	if (!b)
+		return;
+	e->family = get16(b);
+	e->port = get16(b + 2);
+	e->scope_id = take32(r);
+	a = take(r, sizeof(e->addr));
+	if (a)
+		memcpy(e->addr, a, sizeof(e->addr));
+	if (e->family != AF_INET && e->family != AF_INET6)
+		r->bad = true;
+}
+
+int mv_send_ho_ended(struct mv_chan *c, const struct mv_ho_ended *e)
+{
+	struct wbuf w = {};
+
+	put_endpoint(&w, &e->local);
+	put_endpoint(&w, &e->peer);
+	return send_wbuf(c, MV_HO_ENDED, &w);
+}
+
+int mv_decode_ho_ended(const uint8_t *p, size_t n, struct mv_ho_ended *e)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	take_endpoint(&r, &e->local);
+	take_endpoint(&r, &e->peer);
+	if (!r.bad && e->local.family != e->peer.family)
+		r.bad = true;
+	return done(&r, "HO_ENDED");
 }

@@ -61,6 +61,13 @@ enum mv_type {
 	MV_COMMITTED,
 	MV_DONE,
 	MV_ABORT,
+	/* The hand-off service (handoff.h): after HELLO and WELCOME, any
+	 * number of hand-offs on one channel, pipelined, each named by its seq. */
+	MV_HO_OFFER,		/* one connection's image, to be built in repair mode */
+	MV_HO_BUILT,		/* <- built (still in repair), or why not */
+	MV_HO_STEP,		/* commit it, discard it, or: the frontend steers it now */
+	MV_HO_LIVE,		/* <- out of repair and handed over, or why not */
+	MV_HO_ENDED,		/* <- a connection handed over here has ended */
 	MV_TYPE_END
 };
 
@@ -69,6 +76,8 @@ const char *mv_type_name(uint16_t type);
 /* What the target's kernel and tcpferry can do (WELCOME.features). */
 #define MV_FEAT_TCX		(1u << 0)	/* tcx links (Linux 6.6) */
 #define MV_FEAT_USEC_TS		(1u << 1)	/* usec TCP timestamps (6.7) */
+#define MV_FEAT_SERVE		(1u << 2)	/* a hand-off service (receive --serve) */
+#define MV_FEAT_CONN_END	(1u << 3)	/* it reports connections' ends (HO_ENDED) */
 
 struct mv_hello {
 	uint32_t version;
@@ -122,6 +131,45 @@ struct mv_abort {
 	char text[512];
 };
 
+/*
+ * A hand-off (handoff.h), one connection: the frontend's OFFER carries its
+ * image (the bytes the frontend read already put back in front of the
+ * receive queue); the backend builds it and says BUILT; the frontend says
+ * COMMIT (or DISCARD: it took the connection back); the backend takes it out
+ * of repair, hands it over and says LIVE; the frontend steers the tuple to
+ * the backend, closes its copy silently and says FLIPPED, on which the
+ * backend nudges the client (before it, the client's answer would still
+ * meet the frontend's lock).
+ */
+#define MV_HO_NUDGE	(1u << 0)	/* nudge the client at FLIPPED */
+#define MV_HO_NO_PROBE	(1u << 1)	/* leave repair without the window probe */
+
+struct mv_ho_offer {
+	uint64_t seq;
+	uint32_t flags;		/* MV_HO_* */
+	int64_t skew_ns;	/* as PREPARE's */
+	struct tf_conn conn;	/* decoded and validated (tf_image_decode); free it */
+};
+
+enum mv_ho_step_kind { MV_HO_COMMIT = 1, MV_HO_DISCARD, MV_HO_FLIPPED };
+
+struct mv_ho_step {
+	uint64_t seq;
+	uint32_t step;		/* enum mv_ho_step_kind */
+};
+
+/* BUILT and LIVE. */
+struct mv_ho_reply {
+	uint64_t seq;
+	int32_t status;		/* 0, or a negative errno */
+	uint32_t pid;		/* LIVE: who has the socket now */
+	char text[512];		/* the error line */
+};
+
+struct mv_ho_ended {
+	struct tf_endpoint local, peer;
+};
+
 /* One end of the channel. */
 struct mv_chan {
 	int in, out;		/* read from, write to (may be the same fd) */
@@ -154,11 +202,20 @@ int mv_send_reply(struct mv_chan *c, uint16_t type, const struct mv_reply *r);
 int mv_recv_reply(struct mv_chan *c, uint16_t type, struct mv_reply *r);
 int mv_send_abort(struct mv_chan *c, bool flip_ran, const char *text);
 
+int mv_send_ho_offer(struct mv_chan *c, const struct mv_ho_offer *o);
+int mv_send_ho_step(struct mv_chan *c, uint64_t seq, enum mv_ho_step_kind step);
+int mv_send_ho_reply(struct mv_chan *c, uint16_t type, const struct mv_ho_reply *r);
+int mv_send_ho_ended(struct mv_chan *c, const struct mv_ho_ended *e);
+
 /* The payload decoders alone (for the fuzzers): 0 or -EBADMSG. */
 int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h);
 int mv_decode_welcome(const uint8_t *p, size_t n, struct mv_welcome *w);
 int mv_decode_prepare(const uint8_t *p, size_t n, struct mv_prepare *out);
 int mv_decode_reply(const uint8_t *p, size_t n, struct mv_reply *r);
 int mv_decode_abort(const uint8_t *p, size_t n, struct mv_abort *a);
+int mv_decode_ho_offer(const uint8_t *p, size_t n, struct mv_ho_offer *o);
+int mv_decode_ho_step(const uint8_t *p, size_t n, struct mv_ho_step *s);
+int mv_decode_ho_reply(const uint8_t *p, size_t n, struct mv_ho_reply *r);
+int mv_decode_ho_ended(const uint8_t *p, size_t n, struct mv_ho_ended *e);
 
 #endif

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "dump_job.h"
 #include "fault.h"
 #include "flip.h"
@@ -104,57 +105,24 @@ static void make_id(char *id, size_t len, pid_t pid)
 		 (unsigned long long)t.tv_sec * 1000 + t.tv_nsec / 1000000);
 }
 
-/* sh -c VIA with its stdin and stdout on one end of a socketpair; ours is the
- * other.  Without --via the caller's channel (migrate move's socketpair). */
+/* sh -c VIA (channel.h).  Without --via the caller's channel (migrate move's socketpair). */
 static int start_channel(struct source *s)
 {
-	int sv[2];
+	int err;
 
 	if (!s->o->via) {
 		s->ch = (struct mv_chan){ .in = s->o->channel, .out = s->o->channel, .timeout_ms = s->o->timeout_ms };
 		return 0;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		return mv_error("migrate send: channel: socketpair: %s", strerror(errno));
-	fflush(NULL);
-	s->via = fork();
-	if (s->via < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return mv_error("migrate send: --via: fork: %s", strerror(errno));
-	}
-	if (s->via == 0) {
-		setpgid(0, 0);	/* its own group: stop_channel ends all of it */
-		dup2(sv[1], 0);
-		dup2(sv[1], 1);
-		signal(SIGPIPE, SIG_DFL);
-		execl("/bin/sh", "sh", "-c", s->o->via, (char *)NULL);
-		_exit(127);
-	}
-	close(sv[1]);
-	setpgid(s->via, s->via);	/* either side may win the race; both set it */
-	s->ch = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = s->o->timeout_ms };
+	err = mv_chan_start(s->o->via, s->o->timeout_ms, &s->ch, &s->via);
+	if (err)
+		return mv_lib_error(err, "migrate send: --via");
 	return 0;
 }
 
-/* The channel closed, its command reaped (killed if it does not end soon). */
 static void stop_channel(struct source *s)
 {
-	if (s->ch.in >= 0)
-		close(s->ch.in);
-	s->ch.in = s->ch.out = -1;
-	for (int i = 0; s->via > 0 && i < 200; i++) {
-		if (waitpid(s->via, NULL, WNOHANG) == s->via) {
-			s->via = -1;
-			return;
-		}
-		usleep(10000);
-	}
-	if (s->via > 0) {
-		kill(-s->via, SIGKILL);
-		waitpid(s->via, NULL, 0);
-		s->via = -1;
-	}
+	mv_chan_stop(&s->ch, &s->via);
 }
 
 static int connect_target(struct source *s, struct send_result *res)

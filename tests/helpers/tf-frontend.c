@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * A test frontend: the few lines a load balancer needs around libtcpferry's
+ * hand-off.  It listens on ADDR PORT, and for each of COUNT connections reads
+ * the first HTTP request's head, picks the backend the path names ("/b2..."
+ * goes to the second --backend, anything else to the first) and hands the
+ * connection over with what it read put back in front (tf_handoff).  A
+ * refused hand-off leaves the connection here: it answers 503 itself.
+ *
+ *   tf-frontend ADDR PORT COUNT --backend 'ADDR4|ADDR6|MODE|VIA' [--backend ...]
+ *               [--bpffs DIR] [--timeout-ms MS]
+ *
+ * One line per connection on stdout: "handoff ok N backend K MS ms" or
+ * "handoff failed N backend K: TEXT".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tcpferry.h"
+
+#define MAX_BACKENDS 4
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int listen_on(const char *addr, int port)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port) };
+	bool v6 = strchr(addr, ':');
+	int one = 1, s = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+
+	if (s < 0 || (v6 ? inet_pton(AF_INET6, addr, &a6.sin6_addr) : inet_pton(AF_INET, addr, &a4.sin_addr)) != 1)
+		return -1;
+	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(s, v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, v6 ? sizeof(a6) : sizeof(a4)) ||
+	    listen(s, 128))
+		return -1;
+	return s;
+}
+
+/* "ADDR4|ADDR6|MODE|VIA" (either address may be empty). */
+static int parse_backend(char *spec, struct tf_backend_opts *o)
+{
+	char *f[4];
+
+	for (int i = 0; i < 4; i++) {
+		f[i] = spec;
+		spec = i < 3 ? strchr(spec, '|') : NULL;
+		if (i < 3 && !spec)
+			return -1;
+		if (spec)
+			*spec++ = '\0';
+	}
+	o->addr = *f[0] ? f[0] : NULL;
+	o->addr6 = *f[1] ? f[1] : NULL;
+	o->mode = f[2];
+	o->via = f[3];
+	return 0;
+}
+
+/* The request head (up to its blank line), read as a frontend reads it. */
+static ssize_t read_head(int fd, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	while (n < cap - 1) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
+
+		if (k <= 0)
+			return -1;
+		n += k;
+		buf[n] = '\0';
+		if (strstr(buf, "\r\n\r\n"))
+			return n;
+	}
+	return -1;
+}
+
+/* Take the backends' reports until each hand-off's end came (or ms passed). */
+static void wait_ends(struct tf_backend **b, int nb, int ms)
+{
+	double end = now_ms() + ms;
+
+	do {
+		struct pollfd p[MAX_BACKENDS];
+		bool all = true;
+
+		for (int i = 0; i < nb; i++) {
+			struct tf_backend_stats st;
+
+			tf_backend_stats(b[i], &st);
+			if (st.ended < st.handed_off)
+				all = false;
+			p[i] = (struct pollfd){ .fd = tf_backend_fd(b[i]), .events = POLLIN };
+		}
+		if (all && ms)
+			return;
+		if (poll(p, nb, ms ? 100 : 0) <= 0 && !ms)
+			return;
+		for (int i = 0; i < nb; i++) {
+			struct tf_handoff_done d;
+
+			if (p[i].revents)
+				tf_handoff_poll(b[i], 0, &d, 1);
+		}
+	} while (now_ms() < end || !ms);
+}
+
+int main(int argc, char **argv)
+{
+	struct tf_backend_opts bo[MAX_BACKENDS] = {};
+	struct tf_backend *b[MAX_BACKENDS] = {};
+	const char *bpffs = NULL;
+	int nb = 0, timeout_ms = 0, ls, count;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: tf-frontend ADDR PORT COUNT --backend 'A4|A6|MODE|VIA'...\n");
+		return 2;
+	}
+	for (int i = 4; i < argc; i++) {
+		if (!strcmp(argv[i], "--backend") && i + 1 < argc && nb < MAX_BACKENDS) {
+			if (parse_backend(argv[++i], &bo[nb++]))
+				return fprintf(stderr, "tf-frontend: bad --backend\n"), 2;
+		} else if (!strcmp(argv[i], "--bpffs") && i + 1 < argc) {
+			bpffs = argv[++i];
+		} else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
+			timeout_ms = atoi(argv[++i]);
+		} else {
+			return fprintf(stderr, "tf-frontend: unknown argument %s\n", argv[i]), 2;
+		}
+	}
+	count = atoi(argv[3]);
+	for (int i = 0; i < nb; i++) {
+		bo[i].bpffs = bpffs;
+		bo[i].timeout_ms = timeout_ms;
+		if (tf_backend_open(&bo[i], &b[i]) < 0)
+			return fprintf(stderr, "tf-frontend: backend %d: %s\n", i + 1, tf_strerror()), 1;
+	}
+	ls = listen_on(argv[1], atoi(argv[2]));
+	if (ls < 0)
+		return perror("tf-frontend: listen"), 1;
+	printf("ready\n");
+	fflush(stdout);
+	for (int c = 1; c <= count; c++) {
+		char head[16384];
+		int fd = accept(ls, NULL, NULL), k = 0;
+		ssize_t n;
+		double t0;
+
+		if (fd < 0)
+			return perror("tf-frontend: accept"), 1;
+		wait_ends(b, nb, 0);
+		n = read_head(fd, head, sizeof(head));
+		if (n < 0) {
+			printf("handoff failed %d: no request head\n", c);
+			close(fd);
+			continue;
+		}
+		/* "GET /b2..." -> the second backend */
+		if (!strncmp(head, "GET /b", 6) && head[6] >= '1' && head[6] <= '0' + nb)
+			k = head[6] - '1';
+		t0 = now_ms();
+		if (tf_handoff(b[k], fd, head, n) == 0) {
+			printf("handoff ok %d backend %d %.3f ms\n", c, k + 1, now_ms() - t0);
+		} else {
+			static const char busy[] = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+
+			printf("handoff failed %d backend %d: %s\n", c, k + 1, tf_strerror());
+			if (write(fd, busy, sizeof(busy) - 1) < 0)
+				perror("tf-frontend: write");
+			close(fd);
+		}
+		fflush(stdout);
+	}
+	/* The backends report the connections' ends: their steers go. */
+	wait_ends(b, nb, 10000);
+	{
+		uint64_t ended = 0;
+
+		for (int i = 0; i < nb; i++) {
+			struct tf_backend_stats st;
+
+			tf_backend_stats(b[i], &st);
+			ended += st.ended;
+			tf_backend_close(b[i]);
+		}
+		printf("ended %llu\n", (unsigned long long)ended);
+	}
+	close(ls);
+	return 0;
+}
