@@ -15,7 +15,7 @@
 #
 #   hol_make                      S, F and C ($NS_S $NS_F $NS_C)
 #   hol_port NS ADDR ADDR6        NS's eth0 on the bridge
-#   hol_backend NS ADDR ADDR6     a backend: port, VIP on lo, ARP settings, decap
+#   hol_backend NS ADDR ADDR6     a backend: the namespace, its port, VIP on lo, ARP settings, decap
 VIP=198.19.0.20
 VIP6=fd00:7466:19::20
 F_ADDR=198.18.20.1
@@ -51,6 +51,7 @@ hol_make() {
 # DECAP says how the last backend decapsulates.
 hol_backend() {
 	local ns=$1
+	make_ns "$ns"
 	hol_port "$ns" "$2" "$3" || bail_out "cannot make $ns's port"
 	ip -n "$ns" addr add "$VIP/32" dev lo
 	ip -n "$ns" addr add "$VIP6/128" dev lo nodad

@@ -31,8 +31,6 @@ plan 67
 hol_make
 NS_B1=${RUN_ID}b1
 NS_B2=${RUN_ID}b2
-make_ns "$NS_B1"
-make_ns "$NS_B2"
 hol_backend "$NS_B1" $B1_ADDR $B1_ADDR6
 hol_backend "$NS_B2" $B2_ADDR $B2_ADDR6
 note "backends decapsulate l3 with $DECAP"

@@ -32,7 +32,6 @@ plan 56
 
 hol_make
 NS_B=${RUN_ID}b
-make_ns "$NS_B"
 hol_backend "$NS_B" $B_ADDR $B_ADDR6
 note "backend decapsulates l3 with $DECAP"
 

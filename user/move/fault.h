@@ -37,6 +37,10 @@
  *   receive-committing COMMIT received (journal: committing); still in repair
  *   receive-committed  live, handed over, unlocked; COMMITTED not sent
  *
+ * A hand-off's backend (receive --serve):
+ *   serve-built        the offered socket rebuilt in repair mode; BUILT not sent
+ *   serve-handed       COMMIT received, out of repair and handed over; LIVE not sent
+ *   serve-live         LIVE sent; FLIPPED (and the nudge) not yet
  * Points where a step fails instead (fault_fails), as the kernel or a bad
  * channel could:
  *

@@ -332,7 +332,7 @@ static int find(const struct tf_backend *b, uint64_t seq)
 }
 
 /* Put the bytes read already back in front of what is unread. */
-static int prepend(struct tf_conn *c, int fd, const void *buf, size_t len, const char *what)
+static int prepend(struct tf_conn *c, int fd, const void *buf, size_t len)
 {
 	struct tcp_info ti = {};
 	socklen_t tl = sizeof(ti);
@@ -344,10 +344,9 @@ static int prepend(struct tf_conn *c, int fd, const void *buf, size_t len, const
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
 	    tl >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received) &&
 	    ti.tcpi_bytes_received < (uint64_t)c->inq_len + len)
-		return tf_failx(EINVAL, "%s: a prepend of %zu bytes, but only %llu were received (%u unread)", what,
-				len, (unsigned long long)ti.tcpi_bytes_received - c->inq_len, c->inq_len);
+		return tf_failx(EINVAL, "a prepend of %zu bytes, but only %llu were received (%u unread)", len, (unsigned long long)ti.tcpi_bytes_received - c->inq_len, c->inq_len);
 	if ((uint64_t)c->inq_len + len > (64u << 20) / 4)
-		return tf_failx(E2BIG, "%s: a prepend of %zu bytes is too long", what, len);
+		return tf_failx(E2BIG, "a prepend of %zu bytes is too long", len);
 	q = malloc(c->inq_len + len);
 	if (!q)
 		return -ENOMEM;
@@ -421,7 +420,7 @@ int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r)
 	err = tf_dump(r->fd, &offer.conn);
 	if (!err) {
 		tf_tsval_fill_conn_fd(b->tsvals, &offer.conn);
-		err = prepend(&offer.conn, r->fd, r->prepend, r->prepend_len, what);
+		err = prepend(&offer.conn, r->fd, r->prepend, r->prepend_len);
 	}
 	if (err)
 		goto undo;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "conn_end.h"
+#include "fault.h"
 #include "handoff.h"
 #include "internal.h"
 #include "handoff_serve.h"
@@ -146,6 +147,7 @@ static void on_offer(struct server *s, const struct tf_frame *f)
 			     .deadline_ms = mv_now_ms() + s->o->timeout_ms };
 	snprintf(b->name, sizeof(b->name), "handoff-%llu", (unsigned long long)o.seq);
 	s->st->built++;
+	fault_point("serve-built");
 	reply(s, MV_HO_BUILT, o.seq, 0, 0, NULL);
 }
 
@@ -220,7 +222,9 @@ static void on_commit(struct server *s, int i)
 	b->state = B_LIVE;
 	b->deadline_ms = mv_now_ms() + s->o->timeout_ms;
 	s->st->live++;
+	fault_point("serve-handed");
 	reply(s, MV_HO_LIVE, b->seq, 0, pid > 0 ? pid : 0, NULL);
+	fault_point("serve-live");
 }
 
 /* The client's packets come here now: prompt it, and forget the socket. */
