@@ -37,7 +37,9 @@
 #define TF_OUTER_TTL		64
 #define TF_TCP_FLAGS_OFF	13
 #define TF_TCP_FIN		0x01
+#define TF_TCP_SYN		0x02
 #define TF_TCP_RST		0x04
+#define TF_TCP_ACK		0x10
 
 /* What a steer hit needs once the lookup is done. */
 struct tf_steer_hit {
@@ -47,7 +49,8 @@ struct tf_steer_hit {
 
 /*
  * The live steer entry for key, or NULL: none, or expired (treated as
- * absent until gc removes it).  Counts the packet on the entry: packets,
+ * absent until gc removes it), or ended and met by a new connection's SYN
+ * (then removed).  Counts the packet on the entry: packets,
  * bytes (len, as received), last seen, and the client's FIN.
  */
 static __always_inline struct tf_steer *tf_steer_find(const struct tf_tuple *key, const struct tf_pkt *p,
@@ -68,6 +71,15 @@ static __always_inline struct tf_steer *tf_steer_find(const struct tf_tuple *key
 	if (now > tf_steer_expires_ns(s, cfg))
 		return NULL;
 	flags = ((__u8 *)p->tcp)[TF_TCP_FLAGS_OFF];
+	/*
+	 * A SYN on a tuple whose connection ended (the client's FIN, or the
+	 * backend's report) is a new connection reusing the tuple: it is this
+	 * host's, not the backend's (whose TIME_WAIT would answer it).
+	 */
+	if ((flags & (TF_TCP_SYN | TF_TCP_ACK)) == TF_TCP_SYN && s->fin_ns) {
+		bpf_map_delete_elem(&steers, key);
+		return NULL;
+	}
 	__sync_fetch_and_add(&s->packets, 1);
 	__sync_fetch_and_add(&s->bytes, len);
 	s->last_seen_ns = now;

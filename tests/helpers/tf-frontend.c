@@ -8,10 +8,14 @@
  * refused hand-off leaves the connection here: it answers 503 itself.
  *
  *   tf-frontend ADDR PORT COUNT --backend 'ADDR4|ADDR6|MODE|VIA' [--backend ...]
- *               [--bpffs DIR] [--timeout-ms MS]
+ *               [--bpffs DIR] [--timeout-ms MS] [--batch N]
  *
- * One line per connection on stdout: "handoff ok N backend K MS ms" or
- * "handoff failed N backend K: TEXT".
+ * --batch N: accept and read N connections, then hand them off pipelined
+ * (tf_handoff_submit, tf_handoff_poll): N in flight at once.  One line per
+ * connection on stdout: "handoff ok N backend K MS ms" (from its submit to
+ * the backend's LIVE) or "handoff failed N backend K: TEXT"; at the end
+ * "latency n N median MS p99 MS max MS ms" and "ended N" (the backends'
+ * reports of the connections' ends).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,7 +52,7 @@ static int listen_on(const char *addr, int port)
 		return -1;
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(s, v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, v6 ? sizeof(a6) : sizeof(a4)) ||
-	    listen(s, 128))
+	    listen(s, 4096))
 		return -1;
 	return s;
 }
@@ -106,7 +110,7 @@ static void wait_ends(struct tf_backend **b, int nb, int ms)
 			tf_backend_stats(b[i], &st);
 			if (st.ended < st.handed_off)
 				all = false;
-			p[i] = (struct pollfd){ .fd = tf_backend_fd(b[i]), .events = POLLIN };
+			p[i] = (struct pollfd){ .fd = tf_backend_fd(b[i]), .events = tf_backend_events(b[i]) };
 		}
 		if (all && ms)
 			return;
@@ -121,12 +125,69 @@ static void wait_ends(struct tf_backend **b, int nb, int ms)
 	} while (now_ms() < end || !ms);
 }
 
+/* accept(2), serving the backends' channels meanwhile (their answers, our queued messages). */
+static int accept_serving(int ls, struct tf_backend **b, int nb)
+{
+	for (;;) {
+		struct pollfd p[MAX_BACKENDS + 1] = { { .fd = ls, .events = POLLIN } };
+
+		for (int i = 0; i < nb; i++)
+			p[i + 1] = (struct pollfd){ .fd = tf_backend_fd(b[i]), .events = tf_backend_events(b[i]) };
+		if (poll(p, nb + 1, 1000) < 0 && errno != EINTR)
+			return -1;
+		for (int i = 0; i < nb; i++) {
+			struct tf_handoff_done d;
+
+			/* Nothing is in flight while we accept: only ends and flushes come. */
+			if (p[i + 1].revents)
+				tf_handoff_poll(b[i], 0, &d, 1);
+		}
+		if (p[0].revents)
+			return accept(ls, NULL, NULL);
+	}
+}
+
+struct req {
+	int fd, n, backend;
+	ssize_t len;
+	char head[16384];
+};
+
+static double *lat;	/* each hand-off's ms, for the summary */
+static int n_ms;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One hand-off's end: said on stdout; a connection taken back is answered here. */
+static void ended(const struct tf_handoff_done *d, const char *text)
+{
+	const struct req *r = d->cookie;
+	static const char busy[] = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+
+	if (d->status == 0) {
+		printf("handoff ok %d backend %d %.3f ms\n", r->n, r->backend + 1, d->ms);
+		lat[n_ms++] = d->ms;
+		return;
+	}
+	printf("handoff failed %d backend %d: %s\n", r->n, r->backend + 1, text);
+	/* In doubt: in repair and locked; its close is silent.  Whoever settles it drops the lock. */
+	if (d->status != -EINPROGRESS && write(r->fd, busy, sizeof(busy) - 1) < 0)
+		perror("tf-frontend: write");
+	close(r->fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct tf_backend_opts bo[MAX_BACKENDS] = {};
 	struct tf_backend *b[MAX_BACKENDS] = {};
 	const char *bpffs = NULL;
-	int nb = 0, timeout_ms = 0, ls, count;
+	int nb = 0, timeout_ms = 0, batch = 1, ls, count;
+	struct req *reqs;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: tf-frontend ADDR PORT COUNT --backend 'A4|A6|MODE|VIA'...\n");
@@ -138,6 +199,8 @@ int main(int argc, char **argv)
 				return fprintf(stderr, "tf-frontend: bad --backend\n"), 2;
 		} else if (!strcmp(argv[i], "--bpffs") && i + 1 < argc) {
 			bpffs = argv[++i];
+		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+			batch = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
 			timeout_ms = atoi(argv[++i]);
 		} else {
@@ -145,6 +208,12 @@ int main(int argc, char **argv)
 		}
 	}
 	count = atoi(argv[3]);
+	if (batch < 1)
+		batch = 1;
+	reqs = calloc(batch, sizeof(*reqs));
+	lat = calloc(count + 1, sizeof(*lat));
+	if (!reqs || !lat)
+		return fprintf(stderr, "tf-frontend: no memory\n"), 1;
 	for (int i = 0; i < nb; i++) {
 		bo[i].bpffs = bpffs;
 		bo[i].timeout_ms = timeout_ms;
@@ -156,41 +225,63 @@ int main(int argc, char **argv)
 		return perror("tf-frontend: listen"), 1;
 	printf("ready\n");
 	fflush(stdout);
-	for (int c = 1; c <= count; c++) {
-		char head[16384];
-		int fd = accept(ls, NULL, NULL), k = 0, err;
-		ssize_t n;
-		double t0;
+	for (int c = 1; c <= count; c += batch) {
+		int nconn = count - c + 1 < batch ? count - c + 1 : batch, pending = 0;
 
-		if (fd < 0)
-			return perror("tf-frontend: accept"), 1;
-		wait_ends(b, nb, 0);
-		n = read_head(fd, head, sizeof(head));
-		if (n < 0) {
-			printf("handoff failed %d: no request head\n", c);
-			close(fd);
-			continue;
+		/* Accept and read a batch, then hand it off: nconn in flight at once. */
+		for (int i = 0; i < nconn; i++) {
+			int fd = accept_serving(ls, b, nb), k = 0;
+			ssize_t n;
+
+			if (fd < 0)
+				return perror("tf-frontend: accept"), 1;
+			n = read_head(fd, reqs[i].head, sizeof(reqs[i].head));
+			reqs[i].fd = fd;
+			reqs[i].n = c + i;
+			if (n < 0) {
+				printf("handoff failed %d: no request head\n", c + i);
+				close(fd);
+				continue;
+			}
+			/* "GET /b2..." -> the second backend */
+			if (!strncmp(reqs[i].head, "GET /b", 6) && reqs[i].head[6] >= '1' && reqs[i].head[6] <= '0' + nb)
+				k = reqs[i].head[6] - '1';
+			reqs[i].backend = k;
+			reqs[i].len = n;
 		}
-		/* "GET /b2..." -> the second backend */
-		if (!strncmp(head, "GET /b", 6) && head[6] >= '1' && head[6] <= '0' + nb)
-			k = head[6] - '1';
-		t0 = now_ms();
-		err = tf_handoff(b[k], fd, head, n);
-		if (err == 0) {
-			printf("handoff ok %d backend %d %.3f ms\n", c, k + 1, now_ms() - t0);
-		} else if (err == -EINPROGRESS) {
-			/* In doubt: in repair and locked; its close is silent.  Whoever settles it drops the lock. */
-			printf("handoff failed %d backend %d: %s\n", c, k + 1, tf_strerror());
-			close(fd);
-		} else {
-			static const char busy[] = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+		for (int i = 0; i < nconn; i++) {
+			struct tf_handoff_req r = { .fd = reqs[i].fd, .prepend = reqs[i].head, .prepend_len = reqs[i].len,
+						    .cookie = &reqs[i] };
 
-			printf("handoff failed %d backend %d: %s\n", c, k + 1, tf_strerror());
-			if (write(fd, busy, sizeof(busy) - 1) < 0)
-				perror("tf-frontend: write");
-			close(fd);
+			if (reqs[i].len <= 0)
+				continue;
+			if (tf_handoff_submit(b[reqs[i].backend], &r) == 0) {
+				pending++;
+				continue;
+			}
+			ended(&(struct tf_handoff_done){ .cookie = &reqs[i], .fd = reqs[i].fd, .status = -EIO }, tf_strerror());
+		}
+		while (pending > 0) {
+			struct pollfd p[MAX_BACKENDS];
+
+			for (int i = 0; i < nb; i++)
+				p[i] = (struct pollfd){ .fd = tf_backend_fd(b[i]), .events = tf_backend_events(b[i]) };
+			poll(p, nb, 100);
+			for (int i = 0; i < nb; i++) {
+				struct tf_handoff_done d[64];
+				int got = tf_handoff_poll(b[i], 0, d, 64);
+
+				/* A broken channel gives its hand-offs' ends first, then < 0. */
+				for (int j = 0; j < got; j++, pending--)
+					ended(&d[j], d[j].text);
+			}
 		}
 		fflush(stdout);
+	}
+	if (n_ms) {
+		qsort(lat, n_ms, sizeof(*lat), cmp_double);
+		printf("latency n %d median %.3f p99 %.3f max %.3f ms\n", n_ms, lat[n_ms / 2],
+		       lat[(int)(n_ms * 0.99) < n_ms ? (int)(n_ms * 0.99) : n_ms - 1], lat[n_ms - 1]);
 	}
 	/* The backends report the connections' ends: their steers go. */
 	wait_ends(b, nb, 10000);

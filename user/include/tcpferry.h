@@ -305,8 +305,14 @@ struct tf_backend_opts {
 };
 
 int tf_backend_open(const struct tf_backend_opts *o, struct tf_backend **b);
-/* Readable when the backend said something: call tf_handoff_poll. */
+/*
+ * Poll it for tf_backend_events (POLLIN, and POLLOUT while messages wait to
+ * be written: the channel never blocks the caller), and call tf_handoff_poll
+ * when it is ready.  Messages wait only for that: a caller that blocks
+ * elsewhere (in accept) with POLLOUT asked holds up the backend's answers.
+ */
 int tf_backend_fd(const struct tf_backend *b);
+short tf_backend_events(const struct tf_backend *b);
 /* Is the channel up?  A backend whose channel broke takes no more hand-offs. */
 bool tf_backend_up(const struct tf_backend *b);
 /* Hand-offs under way are taken back first (those past the commit are left in doubt). */

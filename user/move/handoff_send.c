@@ -58,6 +58,7 @@ struct ho_pending {
 
 struct tf_backend {
 	struct mv_chan ch;
+	struct mv_outq outq;		/* the channel's writes never block (proto.h) */
 	pid_t via;
 	bool up;
 	char name[96];			/* "backend 10.0.0.11" in messages */
@@ -197,6 +198,7 @@ int tf_backend_open(const struct tf_backend_opts *o, struct tf_backend **out)
 		err = greet(b);
 	if (err)
 		goto fail;
+	b->ch.outq = &b->outq;
 	b->up = true;
 	*out = b;
 	return 0;
@@ -208,6 +210,11 @@ fail:
 int tf_backend_fd(const struct tf_backend *b)
 {
 	return b->ch.in;
+}
+
+short tf_backend_events(const struct tf_backend *b)
+{
+	return POLLIN | (mv_unflushed(&b->ch) ? POLLOUT : 0);
 }
 
 bool tf_backend_up(const struct tf_backend *b)
@@ -576,7 +583,7 @@ int tf_handoff_poll(struct tf_backend *b, int timeout_ms, struct tf_handoff_done
 	int n = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = b->ch.in, .events = POLLIN };
+		struct pollfd pfd = { .fd = b->ch.in, .events = POLLIN | (mv_unflushed(&b->ch) ? POLLOUT : 0) };
 		double now = mv_now_ms(), wake = end;
 		int wait, err;
 
@@ -598,7 +605,14 @@ int tf_handoff_poll(struct tf_backend *b, int timeout_ms, struct tf_handoff_done
 		err = poll(&pfd, 1, wait);
 		if (err < 0 && errno != EINTR)
 			return tf_fail(errno, "%s: poll", b->name);
-		if (err > 0) {
+		if (err > 0 && (pfd.revents & POLLOUT) && mv_flush(&b->ch)) {
+			char why[400];
+
+			snprintf(why, sizeof(why), "the channel broke: %s", tf_strerror());
+			broken(b, why);
+			continue;
+		}
+		if (err > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
 			struct tf_frame f;
 
 			err = mv_recv_frame(&b->ch, "the backend's answer", MV_MSG_MAX, &f);
@@ -654,8 +668,16 @@ void tf_backend_close(struct tf_backend *b)
 				refused(b, 0, -ECANCELED, "the frontend closed the channel");
 		}
 	}
+	/* What is queued (discards, the last FLIPPED) goes before the close, within a second. */
+	for (int i = 0; i < 100 && b->ch.in >= 0 && mv_unflushed(&b->ch); i++) {
+		struct pollfd pfd = { .fd = b->ch.out, .events = POLLOUT };
+
+		if (poll(&pfd, 1, 10) < 0 || mv_flush(&b->ch))
+			break;
+	}
 	if (b->ch.in >= 0 || b->via > 0)
 		mv_chan_stop(&b->ch, &b->via);
+	free(b->outq.buf);
 	if (b->tsvals >= 0)
 		close(b->tsvals);
 	tf_steertab_close(b->steers);

@@ -8,8 +8,10 @@
  *              frontend's skew), the socket rebuilt in repair mode (bind to
  *              the VIP: a host without it refuses here, before the frontend
  *              lets go) -> BUILT
- *   COMMIT     out of repair, handed over -> LIVE; our copy kept for the nudge
- *   FLIPPED    the frontend steers the client here now: nudge, close our copy
+ *   COMMIT     out of repair, handed over, our copy closed (it would hold
+ *              back the server's FIN) -> LIVE
+ *   FLIPPED    the frontend steers the client here now: nudge (built from
+ *              the image)
  *   DISCARD    closed in repair (silently); also when the channel closes or
  *              the step does not come in time
  *
@@ -205,8 +207,13 @@ static void on_commit(struct server *s, int i)
 		s->st->refused++;
 		return;
 	}
+	/* Watched before the server has it: a fast one may close it at once. */
+	if (s->ends && tf_conn_end_watch(s->ends, &b->conn.local, &b->conn.peer) && tf_strerror()[0])
+		mv_warn("receive --serve: %s: its end will not be reported: %s", b->name, tf_strerror());
 	pid = hand_over(s, b);
 	if (pid < 0) {
+		if (s->ends)
+			tf_conn_end_unwatch(s->ends, &b->conn.local, &b->conn.peer);
 		snprintf(text, sizeof(text), "the hand-over on the backend failed: %s; nothing kept there",
 			 tf_strerror());
 		mv_warn("receive --serve: %s: %s", b->name, text);
@@ -217,8 +224,12 @@ static void on_commit(struct server *s, int i)
 		s->st->refused++;
 		return;
 	}
-	if (s->ends && tf_conn_end_watch(s->ends, &b->conn.local, &b->conn.peer) && tf_strerror()[0])
-		mv_warn("receive --serve: %s: its end will not be reported: %s", b->name, tf_strerror());
+	/*
+	 * Our copy goes now: while it is open, the server's close sends no
+	 * FIN.  The nudge at FLIPPED is built from the image alone.
+	 */
+	close(b->fd);
+	b->fd = -1;
 	b->state = B_LIVE;
 	b->deadline_ms = mv_now_ms() + s->o->timeout_ms;
 	s->st->live++;
@@ -233,7 +244,7 @@ static void on_flipped(struct server *s, int i)
 	struct built *b = &s->b[i];
 
 	if (b->flags & MV_HO_NUDGE)
-		tf_nudge(&s->nudger, b->fd, &b->conn, TF_NUDGE_DUPACKS_AUTO);
+		tf_nudge(&s->nudger, -1, &b->conn, TF_NUDGE_DUPACKS_AUTO);
 	drop(s, i);
 }
 
@@ -370,7 +381,7 @@ int handoff_serve(const struct serve_opts *o, struct serve_stats *st)
 		if (s.b[0].state == B_BUILT)
 			st->discarded++;
 		else if (s.b[0].flags & MV_HO_NUDGE)
-			tf_nudge(&s.nudger, s.b[0].fd, &s.b[0].conn, TF_NUDGE_DUPACKS_AUTO);
+			tf_nudge(&s.nudger, -1, &s.b[0].conn, TF_NUDGE_DUPACKS_AUTO);
 		drop(&s, 0);
 	}
 	free(s.b);

@@ -159,9 +159,76 @@ static int done(const struct rbuf *r, const char *what)
 
 /* ---- the channel -------------------------------------------------------------- */
 
+bool mv_unflushed(const struct mv_chan *c)
+{
+	return c->outq && c->outq->off < c->outq->len;
+}
+
+int mv_flush(struct mv_chan *c)
+{
+	struct mv_outq *q = c->outq;
+
+	while (q && q->off < q->len) {
+		ssize_t n = send(c->out, q->buf + q->off, q->len - q->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0)
+			return tf_fail(errno, "sending: %s", errno == EPIPE ? "the channel is closed" : "send");
+		q->off += n;
+	}
+	if (q)
+		q->off = q->len = 0;
+	return 0;
+}
+
+/* The frame queued behind what is waiting, and as much written as goes now. */
+static int queue_frame(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
+{
+	struct mv_outq *q = c->outq;
+	size_t need = TF_FRAME_HDR_LEN + (size_t)len;
+	int err;
+
+	if (q->off && q->off == q->len)
+		q->off = q->len = 0;
+	if (q->len + need > q->cap) {
+		size_t cap = q->cap ? q->cap : 65536;
+		uint8_t *nb;
+
+		/* What was written already goes first: the queue never holds it twice. */
+		if (q->off) {
+			memmove(q->buf, q->buf + q->off, q->len - q->off);
+			q->len -= q->off;
+			q->off = 0;
+		}
+		while (cap < q->len + need)
+			cap *= 2;
+		if (cap != q->cap) {
+			nb = realloc(q->buf, cap);
+			if (!nb)
+				return tf_failx(ENOMEM, "sending %s: no memory", mv_type_name(type));
+			q->buf = nb;
+			q->cap = cap;
+		}
+	}
+	err = tf_frame_encode(type, 1, p, len, q->buf + q->len);
+	if (err)
+		return tf_failx(-err, "sending %s: %s", mv_type_name(type), tf_frame_strerror(err));
+	if (len)
+		memcpy(q->buf + q->len + TF_FRAME_HDR_LEN, p, len);
+	q->len += need;
+	return mv_flush(c);
+}
+
 int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len)
 {
-	int err = tf_frame_write(c->out, type, 1, p, len);
+	int err;
+
+	if (c->outq)
+		return queue_frame(c, type, p, len);
+	err = tf_frame_write(c->out, type, 1, p, len);
 
 	if (err)
 		return tf_failx(-err, "sending %s: %s", mv_type_name(type),

@@ -170,15 +170,30 @@ struct mv_ho_ended {
 	struct tf_endpoint local, peer;
 };
 
+/*
+ * Frames waiting to be written, for a channel whose writer must never block
+ * (a hand-off frontend: while the other side is blocked writing answers we
+ * do not read, a blocking write of ours would deadlock both).
+ */
+struct mv_outq {
+	uint8_t *buf;
+	size_t off, len, cap;
+};
+
 /* One end of the channel. */
 struct mv_chan {
 	int in, out;		/* read from, write to (may be the same fd) */
+	struct mv_outq *outq;	/* NULL: each send writes the whole frame, blocking */
 	int timeout_ms;		/* for each reply; < 0: wait for ever */
 	bool aborted;		/* the other side sent ABORT: */
 	struct mv_abort abort;	/* what it said */
 };
 
 int mv_send(struct mv_chan *c, uint16_t type, const void *p, uint32_t len);
+/* With an outq: write what the socket takes now, without blocking; 0 or a negative errno. */
+int mv_flush(struct mv_chan *c);
+/* Does the outq hold bytes not yet written (poll for POLLOUT)? */
+bool mv_unflushed(const struct mv_chan *c);
 /*
  * The next frame, whatever its type (the dump's stream frames come this
  * way), at most max_len bytes; an ABORT is -ECONNABORTED, as below.
