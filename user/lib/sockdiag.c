@@ -10,7 +10,9 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdint.h>
 
 #include "internal.h"
 #include "sockdiag.h"
@@ -126,14 +128,12 @@ static int dump_family(int nl, int family, const struct sorted *s, size_t n, str
 	}
 }
 
-int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
+/* One dump per family of the whole table, each socket looked up among the tuples. */
+static int owners_walk(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
 {
 	struct sorted *s;
 	int nl, err, found = 0;
 
-	memset(owners, 0, n * sizeof(*owners));
-	if (!n)
-		return 0;
 	s = malloc(n * sizeof(*s));
 	if (!s)
 		return tf_failx(ENOMEM, "sock_diag: out of memory for %zu tuples", n);
@@ -151,6 +151,133 @@ int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *o
 	close(nl);
 	free(s);
 	return err ? err : found;
+}
+
+/*
+ * The one socket with exactly tuple k, as found by the kernel's own lookup
+ * (a request without NLM_F_DUMP: inet_diag_find_one_icsk) with the device
+ * ifindex; unbound sockets match any.  1 and *o if it lives, 0 if none does
+ * (no socket, or one that listens or is over), or -errno.
+ */
+static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_tuple_owner *o)
+{
+	static uint32_t seq;
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq },
+		.r = { .sdiag_family = k->family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = LIVE_STATES,
+		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port, .idiag_if = ifindex,
+			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[8192] __attribute__((aligned(8)));	/* one socket's message, no extensions asked */
+
+	memcpy(req.r.id.idiag_src, k->local_addr, sizeof(req.r.id.idiag_src));
+	memcpy(req.r.id.idiag_dst, k->peer_addr, sizeof(req.r.id.idiag_dst));
+	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return tf_fail(errno, "sock_diag: send");
+	for (;;) {
+		ssize_t len = recv(nl, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0)
+			return tf_fail(errno, "sock_diag: receive");
+		if (len == 0)
+			return tf_failx(EIO, "sock_diag: no answer");
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct tf_tuple t;
+
+			if (h->nlmsg_seq != req.nlh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				/* ENOENT: no such socket; EAFNOSUPPORT: no IPv6 here, so none either */
+				if (!e->error || e->error == -ENOENT || e->error == -EAFNOSUPPORT)
+					return 0;
+				return tf_fail(-e->error, "sock_diag: look up a TCP socket of family %d", k->family);
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				continue;
+			/* The lookup falls back to a listener, and finds TIME_WAIT: neither owns it. */
+			if (!(LIVE_STATES & (1u << (m->idiag_state & 31))))
+				return 0;
+			tuple_of(m, &t);
+			if (memcmp(&t, k, sizeof(t)))
+				return 0;
+			o->state = m->idiag_state == S_NEW_SYN_RECV ? S_SYN_RECV : m->idiag_state;
+			o->inode = m->idiag_inode;
+			o->uid = m->idiag_uid;
+			return 1;
+		}
+	}
+}
+
+/*
+ * Each tuple looked up alone, once per device of the namespace (a socket
+ * bound to one, SO_BINDTODEVICE, is found only with its index); -E2BIG when
+ * that takes more than max lookups, so that the caller walks instead.
+ */
+static int owners_exact(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, size_t max)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	size_t nif = 0;
+	int nl, err = 0, found = 0;
+
+	if (!ifs)
+		return tf_fail(errno, "sock_diag: the network devices");
+	while (ifs[nif].if_index)
+		nif++;
+	if (!nif || n > max / nif) {
+		if_freenameindex(ifs);
+		return -E2BIG;
+	}
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0) {
+		if_freenameindex(ifs);
+		return tf_fail(errno, "sock_diag: socket");
+	}
+	for (size_t i = 0; !err && i < n; i++) {
+		for (size_t d = 0; d < nif; d++) {
+			err = lookup_one(nl, &k[i], (int)ifs[d].if_index, &owners[i]);
+			if (err)
+				break;
+		}
+		if (err > 0) {
+			found++;
+			err = 0;
+		}
+	}
+	close(nl);
+	if_freenameindex(ifs);
+	return err ? err : found;
+}
+
+int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, enum tf_owners_way way)
+{
+	int r;
+
+	memset(owners, 0, n * sizeof(*owners));
+	if (!n)
+		return 0;
+	if (way == TF_OWNERS_WALK)
+		return owners_walk(k, n, owners);
+	r = owners_exact(k, n, owners, way == TF_OWNERS_EXACT ? SIZE_MAX : TF_OWNERS_EXACT_MAX);
+	if (r != -E2BIG)
+		return r;
+	memset(owners, 0, n * sizeof(*owners));
+	return owners_walk(k, n, owners);
+}
+
+int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
+{
+	return tf_tuple_owners_by(k, n, owners, TF_OWNERS_AUTO);
 }
 
 pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state)
