@@ -58,34 +58,62 @@ static void tuple_of(const struct inet_diag_msg *m, struct tf_tuple *t)
 	t->peer_port = m->id.idiag_dport;
 }
 
-/* One family's live TCP sockets, each looked up among ours. */
-static int dump_family(int nl, int family, const struct sorted *s, size_t n, struct tf_tuple_owner *owners,
-		       int *found)
+/* One sock_diag request for TCP sockets. */
+struct diag_req {
+	struct nlmsghdr nlh;
+	struct inet_diag_req_v2 r;
+};
+
+/* Send req, numbered anew: its answers carry that number. */
+static int diag_send(int nl, struct diag_req *req)
 {
 	static uint32_t seq;
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++seq },
-		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = LIVE_STATES },
-	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[32768] __attribute__((aligned(8)));	/* what ss reads at a time: a dump skb fits */
 
-	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	req->nlh.nlmsg_len = sizeof(*req);
+	req->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req->nlh.nlmsg_seq = ++seq;
+	req->r.sdiag_protocol = IPPROTO_TCP;
+	if (sendto(nl, req, sizeof(*req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return tf_fail(errno, "sock_diag: send");
+	return 0;
+}
+
+/* The next datagram of the answer: its length, or -errno (ended: what an end means now). */
+static ssize_t diag_recv(int nl, void *buf, size_t size, const char *ended)
+{
 	for (;;) {
-		ssize_t len = recv(nl, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
+		ssize_t len = recv(nl, buf, size, 0);
 
 		if (len < 0 && errno == EINTR)
 			continue;
 		if (len < 0)
 			return tf_fail(errno, "sock_diag: receive");
 		if (len == 0)
-			return tf_failx(EIO, "sock_diag: the dump ended early");
+			return tf_failx(EIO, "sock_diag: %s", ended);
+		return len;
+	}
+}
+
+/* One family's live TCP sockets, each looked up among ours. */
+static int dump_family(int nl, int family, const struct sorted *s, size_t n, struct tf_tuple_owner *owners,
+		       int *found)
+{
+	struct diag_req req = {
+		.nlh = { .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .idiag_states = LIVE_STATES },
+	};
+	char buf[32768] __attribute__((aligned(8)));	/* what ss reads at a time: a dump skb fits */
+	int err = diag_send(nl, &req);
+
+	if (err)
+		return err;
+	for (;;) {
+		ssize_t len = diag_recv(nl, buf, sizeof(buf), "the dump ended early");
+		struct nlmsghdr *h;
+
+		if (len < 0)
+			return (int)len;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 			struct sorted key, *hit;
@@ -161,34 +189,25 @@ static int owners_walk(const struct tf_tuple *k, size_t n, struct tf_tuple_owner
  */
 static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_tuple_owner *o)
 {
-	static uint32_t seq;
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = ++seq },
-		.r = { .sdiag_family = k->family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = LIVE_STATES,
+	struct diag_req req = {
+		.nlh = { .nlmsg_flags = NLM_F_REQUEST },	/* no NLM_F_DUMP: one socket */
+		.r = { .sdiag_family = k->family, .idiag_states = LIVE_STATES,
 		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port, .idiag_if = ifindex,
 			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	char buf[8192] __attribute__((aligned(8)));	/* one socket's message, no extensions asked */
+	int err;
 
 	memcpy(req.r.id.idiag_src, k->local_addr, sizeof(req.r.id.idiag_src));
 	memcpy(req.r.id.idiag_dst, k->peer_addr, sizeof(req.r.id.idiag_dst));
-	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return tf_fail(errno, "sock_diag: send");
+	if ((err = diag_send(nl, &req)))
+		return err;
 	for (;;) {
-		ssize_t len = recv(nl, buf, sizeof(buf), 0);
+		ssize_t len = diag_recv(nl, buf, sizeof(buf), "no answer");
 		struct nlmsghdr *h;
 
-		if (len < 0 && errno == EINTR)
-			continue;
 		if (len < 0)
-			return tf_fail(errno, "sock_diag: receive");
-		if (len == 0)
-			return tf_failx(EIO, "sock_diag: no answer");
+			return (int)len;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 			struct tf_tuple t;
