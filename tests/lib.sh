@@ -141,8 +141,16 @@ _run_cleanups() {
 	done
 	_cleanups=()
 	[ -z "${TMP:-}" ] || rm -rf "$TMP"
-	# Last: a cleanup cut short (SIGKILL) leaves the record for the next sweep.
-	[ -z "${TCPFERRY_TEST_RECORD:-}" ] || rm -f "$TCPFERRY_TEST_RECORD" "${TCPFERRY_TEST_RECORD%.list}.pid"
+	# Last: a cleanup cut short (SIGKILL), or a namespace it could not
+	# remove, leaves the record for the next sweep.
+	[ -n "${TCPFERRY_TEST_RECORD:-}" ] && _all_gone && rm -f "$TCPFERRY_TEST_RECORD" "${TCPFERRY_TEST_RECORD%.list}.pid"
+	true
+}
+_all_gone() {
+	local kind what
+	while read -r kind what; do
+		[ "$kind" != netns ] || [ ! -e "/run/netns/$what" ] || return 1
+	done <"$TCPFERRY_TEST_RECORD"
 }
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
