@@ -126,18 +126,18 @@ static bool gone(const struct tf_tuple *k)
 
 static void family_case(const char *name, int family, const char *addr)
 {
-	struct tf_tuple_owner o;
+	struct tf_tuple_owner o[2];
 	struct conn c = connect_lo(family, addr, NULL);
 	struct tf_tuple k[2] = { c.kc, c.ks };
 	bool same;
 
-	ok(owners(&c.kc, 1, &o, TF_OWNERS_EXACT) == 1 && o.state == ESTABLISHED && o.inode,
+	ok(owners(&c.kc, 1, o, TF_OWNERS_EXACT) == 1 && o[0].state == ESTABLISHED && o[0].inode,
 	   "%s: an exact lookup finds the live client socket (ESTABLISHED, with its inode)", name);
 	ok(exact_as_walk(k, 2, &same) == 2 && same, "%s: both ends, as the walk finds them", name);
 	close(c.c);
 	close(c.s);
 	ok(gone(&c.kc) && gone(&c.ks), "%s: closed, the walk finds neither", name);
-	ok(owners(k, 2, &o, TF_OWNERS_EXACT) == 0, "%s: nor does the exact lookup (TIME_WAIT is no owner)", name);
+	ok(owners(k, 2, o, TF_OWNERS_EXACT) == 0, "%s: nor does the exact lookup (TIME_WAIT is no owner)", name);
 	close(c.l);
 }
 
