@@ -239,29 +239,17 @@ static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_t
 }
 
 /*
- * Each tuple looked up alone, once per device of the namespace (a socket
- * bound to one, SO_BINDTODEVICE, is found only with its index); -E2BIG when
- * that takes more than max lookups, so that the caller walks instead.
+ * Each tuple looked up alone, once per device of the namespace (ifs, nif of
+ * them): a socket bound to one (SO_BINDTODEVICE) is found only with its index.
  */
-static int owners_exact(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, size_t max)
+static int owners_exact(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners,
+			const struct if_nameindex *ifs, size_t nif)
 {
-	struct if_nameindex *ifs = if_nameindex();
-	size_t nif = 0;
 	int nl, err = 0, found = 0;
 
-	if (!ifs)
-		return tf_fail(errno, "sock_diag: the network devices");
-	while (ifs[nif].if_index)
-		nif++;
-	if (!nif || n > max / nif) {
-		if_freenameindex(ifs);
-		return -E2BIG;
-	}
 	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0) {
-		if_freenameindex(ifs);
+	if (nl < 0)
 		return tf_fail(errno, "sock_diag: socket");
-	}
 	for (size_t i = 0; !err && i < n; i++) {
 		for (size_t d = 0; d < nif; d++) {
 			err = lookup_one(nl, &k[i], (int)ifs[d].if_index, &owners[i]);
@@ -274,12 +262,13 @@ static int owners_exact(const struct tf_tuple *k, size_t n, struct tf_tuple_owne
 		}
 	}
 	close(nl);
-	if_freenameindex(ifs);
 	return err ? err : found;
 }
 
 int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, enum tf_owners_way way)
 {
+	struct if_nameindex *ifs;
+	size_t nif = 0;
 	int r;
 
 	memset(owners, 0, n * sizeof(*owners));
@@ -287,11 +276,18 @@ int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner
 		return 0;
 	if (way == TF_OWNERS_WALK)
 		return owners_walk(k, n, owners);
-	r = owners_exact(k, n, owners, way == TF_OWNERS_EXACT ? SIZE_MAX : TF_OWNERS_EXACT_MAX);
-	if (r != -E2BIG)
-		return r;
-	memset(owners, 0, n * sizeof(*owners));
-	return owners_walk(k, n, owners);
+	ifs = if_nameindex();
+	if (!ifs)
+		return tf_fail(errno, "sock_diag: the network devices");
+	while (ifs[nif].if_index)
+		nif++;
+	/* n * nif lookups; past the limit one walk costs less */
+	if (nif && (way == TF_OWNERS_EXACT || n <= TF_OWNERS_EXACT_MAX / nif))
+		r = owners_exact(k, n, owners, ifs, nif);
+	else
+		r = owners_walk(k, n, owners);
+	if_freenameindex(ifs);
+	return r;
 }
 
 int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
