@@ -177,10 +177,12 @@ $(BUILD)/bpf:
 
 # Every test through prove; TESTS=... runs a subset (prove's file arguments).
 # The tests take their binaries from $(BUILD) (tests/lib.sh reads BUILD), and
-# build a program (install.t) with the same compiler and flags.
+# build a program (install.t) with the same compiler and flags.  First the
+# sweep: what earlier runs killed outright left behind (tests/sweep.sh).
 TESTS ?= $(UNIT_TESTS) $(FUZZ_REPLAYS) $(BPF_TESTS) $(INT_TESTS)
 PROVE  = BUILD=$(BUILD) TEST_CC='$(CC)' TEST_CFLAGS='$(CFLAGS)' $(if $(filter 1,$(SANITIZED)),tests/sanitized.sh) prove --exec '' $(PROVE_FLAGS)
 test: all
+	$(Q)tests/sweep.sh
 	$(Q)$(PROVE) $(TESTS)
 
 test-unit: all

@@ -12,6 +12,17 @@
 # Names are unique to the run (tf<pid><random>), so two runs never collide and
 # a second run after a crash is not confused by leftovers.  Addresses come from
 # 198.18.0.0/15 and fd00:7466::/32 and exist only inside the test's namespaces.
+#
+# A run killed outright (SIGKILL: no EXIT trap) is cleaned up by the next one.
+# As root, each run records itself in /run/tcpferry-tests ($TCPFERRY_TEST_RUNS):
+# RUN_ID.pid, its pid and start time; RUN_ID.list, each namespace (make_ns,
+# and tools/lab.sh's through $TCPFERRY_TEST_RECORD) and directory ($TMP, a
+# lab's work directory) before it is made.  Every run starts with
+# tests/sweep.sh (so does `make test`), which removes what the records of
+# runs whose pid is gone name (the processes in those namespaces, the mounts
+# under those directories, such as make_bpffs's) and says so on stderr as a
+# TAP diag; it touches nothing unrecorded and nothing of a live run.  A clean
+# exit removes the record last.
 
 set -u
 
@@ -25,8 +36,6 @@ TF=${TF:-$BUILD/tcpferry}
 HELPERS=$BUILD/tests/helpers
 export BUILD TF
 RUN_ID=${RUN_ID:-tf$$$((RANDOM % 100))}
-TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
-chmod 0700 "$TMP"
 
 _tap_n=0
 _tap_fail=0
@@ -131,10 +140,36 @@ _run_cleanups() {
 		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
 	done
 	_cleanups=()
-	rm -rf "$TMP"
+	[ -z "${TMP:-}" ] || rm -rf "$TMP"
+	# Last: a cleanup cut short (SIGKILL), or a namespace it could not
+	# remove, leaves the record for the next sweep.
+	[ -n "${TCPFERRY_TEST_RECORD:-}" ] && _all_gone && rm -f "$TCPFERRY_TEST_RECORD" "${TCPFERRY_TEST_RECORD%.list}.pid"
+	true
+}
+_all_gone() {
+	local kind what
+	while read -r kind what; do
+		[ "$kind" != netns ] || [ ! -e "/run/netns/$what" ] || return 1
+	done <"$TCPFERRY_TEST_RECORD"
 }
 trap _run_cleanups EXIT
 trap 'exit 130' INT TERM
+
+# owned KIND WHAT: record, before making it, what a SIGKILL would leave behind
+# (netns NAME, dir PATH, file PATH; tests/sweep.sh).
+owned() { [ -z "${TCPFERRY_TEST_RECORD:-}" ] || echo "$1 $2" >>"$TCPFERRY_TEST_RECORD"; }
+
+# Sweep the runs killed before, then record this one.  Without root a test
+# makes nothing to record (it skips).
+TCPFERRY_TEST_RECORD=
+if [ "$(id -u)" -eq 0 ]; then
+	"$TF_ROOT/tests/sweep.sh" --record "$RUN_ID" $$ || bail_out "tests/sweep.sh could not record run $RUN_ID"
+	TCPFERRY_TEST_RECORD=${TCPFERRY_TEST_RUNS:-/run/tcpferry-tests}/$RUN_ID.list
+fi
+export TCPFERRY_TEST_RECORD
+TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
+owned dir "$TMP"
+chmod 0700 "$TMP"
 
 # ---- requirements -----------------------------------------------------------------
 
@@ -164,6 +199,7 @@ need_built() {
 
 # make_ns NAME: a fresh namespace with lo up; removed at exit.
 make_ns() {
+	owned netns "$1"
 	ip netns add "$1" || bail_out "cannot create netns $1"
 	at_exit "ip netns del $1"
 	ip -n "$1" link set lo up

@@ -22,13 +22,19 @@
 # ${TCPFERRY_LAB_DIR:-/run/tcpferry-lab}/ID.env, and "current" names the last
 # lab brought up, so `exec` and `down` need no --id for a human with one lab
 # (TCPFERRY_LAB=ID picks another one for `exec`, `down` and `env`).
-# `up` tears everything down again if any step fails.
+# `up` tears everything down again if any step fails.  Run by a test
+# (TCPFERRY_TEST_RECORD set by tests/lib.sh), `up` first writes each namespace,
+# its work directory and its env file to the test's record, so that a test
+# killed outright does not leak the lab (tests/sweep.sh removes it).
 set -u
 
 LAB_DIR=${TCPFERRY_LAB_DIR:-/run/tcpferry-lab}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case ${BUILD:=build} in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac	# make BUILD=...
 TF=${TF:-$BUILD/tcpferry}
+
+# owned KIND WHAT: into the test run's record, before it is made (tests/sweep.sh).
+owned() { [ -z "${TCPFERRY_TEST_RECORD:-}" ] || echo "$1 $2" >>"$TCPFERRY_TEST_RECORD"; }
 
 die() {
 	echo "lab: $*" >&2
@@ -118,6 +124,7 @@ host_ns() {
 build() {
 	local ns
 	for ns in "$NS_PEER" "$NS_RT" "$NS_A" "$NS_B"; do
+		owned netns "$ns"
 		ip netns add "$ns" || return 1
 		ip -n "$ns" link set lo up || return 1
 		ip netns exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 ||
@@ -169,8 +176,12 @@ cmd_up() {
 	# tmpfs where there is one: images are fsync()ed, and that should not be the pause
 	local base=/tmp
 	[ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
-	dir=${dir:-$(mktemp -d "$base/$id.lab.XXXXXX")}
+	if [ -z "$dir" ]; then
+		dir=$(mktemp -d "$base/$id.lab.XXXXXX") || die "cannot make a work directory in $base"
+		owned dir "$dir"	# only one we made: down removes no other
+	fi
 	mkdir -p "$dir"
+	owned file "$LAB_DIR/$id.env"
 	lab_vars "$id" "$dir" >"$LAB_DIR/$id.env"
 	load "$id"
 	if ! build >"$dir/up.log" 2>&1; then

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "lock.h"
 #include "lock_file.h"
+#include "tuple_args.h"
 
 static const char lock_usage[] =
 	"Usage: tcpferry lock add LOCAL PEER [--ttl SEC] [--reason manual|dump|restore|handoff] [--max-locks N]\n"
@@ -208,14 +209,8 @@ static int one(struct tf_locktab *t, bool add, int argc, char **argv, const stru
 	char s[TF_TUPLESTRLEN];
 	int err;
 
-	if (argc - a->first != 2) {
-		fputs(lock_usage, stderr);
-		return EXIT_USAGE;
-	}
-	if (tf_tuple_parse(argv[a->first], argv[a->first + 1], &k)) {
-		cli_error("%s", tf_strerror());
-		return EXIT_USAGE;
-	}
+	if ((err = cli_tuple_args(argc, argv, a->first, lock_usage, NULL, &k)))
+		return err;
 	err = add ? tf_lock_add(t, &k, a->reason, a->ttl_ns) : tf_lock_del(t, &k);
 	if (err) {
 		cli_error("%s", tf_strerror());
@@ -339,14 +334,8 @@ int cmd_lock(int argc, char **argv)
 	if ((add || del) && !a.file) {
 		struct tf_tuple k;
 
-		if (argc - a.first != 2) {
-			fputs(lock_usage, stderr);
-			return EXIT_USAGE;
-		}
-		if (tf_tuple_parse(argv[a.first], argv[a.first + 1], &k)) {
-			cli_error("%s", tf_strerror());
-			return EXIT_USAGE;
-		}
+		if ((ret = cli_tuple_args(argc, argv, a.first, lock_usage, NULL, &k)))
+			return ret;
 	}
 
 	err = tf_locktab_open(g.bpffs, add, a.max_locks, &t);

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "lock.h"
 #include "steer.h"
+#include "tuple_args.h"
 
 static const char steer_usage[] =
 	"Usage: tcpferry steer add LOCAL PEER --to BACKEND --mode l2|l3 [--dev IFACE] [--mac MAC]\n"
@@ -328,19 +329,6 @@ static int config(struct tf_steertab *t, const struct steer_args *a)
 	return 0;
 }
 
-static int tuple_args(int argc, char **argv, const struct steer_args *a, struct tf_tuple *k)
-{
-	if (argc - a->first != 2) {
-		fputs(steer_usage, stderr);
-		return EXIT_USAGE;
-	}
-	if (tf_tuple_parse(argv[a->first], argv[a->first + 1], k)) {
-		cli_error("steer: %s", tf_strerror());
-		return EXIT_USAGE;
-	}
-	return 0;
-}
-
 int cmd_steer(int argc, char **argv)
 {
 	static const char *const verbs[] = { "add", "del", "list", "gc", "flush", "config" };
@@ -372,7 +360,7 @@ int cmd_steer(int argc, char **argv)
 	}
 	/* Bad input is refused before the table (or a bpffs) is made. */
 	if (add_v || del_v) {
-		if ((ret = tuple_args(argc, argv, &a, &k)))
+		if ((ret = cli_tuple_args(argc, argv, a.first, steer_usage, "steer", &k)))
 			return ret;
 	} else if (a.first != argc) {
 		fputs(steer_usage, stderr);

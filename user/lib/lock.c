@@ -25,6 +25,7 @@
 #include "lock.h"
 #include "lock.skel.h"
 #include "lock_bulk.h"
+#include "pinned_map.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -211,31 +212,19 @@ static int check_map(int fd, const char *what, struct tf_locktab *t)
 static int create_map(const char *path, uint32_t max_locks)
 {
 	struct lock_bpf *skel;
-	struct bpf_program *prog;
 	int fd, err;
 
-	skel = lock_bpf__open();
-	if (!skel)
-		return tf_fail(errno, "lock table %s: open BPF object", path);
-	err = bpf_map__set_max_entries(skel->maps.locks, max_locks);
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, false);
-	if (!err)
-		err = lock_bpf__load(skel);
-	if (err) {
-		lock_bpf__destroy(skel);
-		return tf_fail(-err, "lock table %s: create map with %u entries", path, max_locks);
-	}
+	err = tf_pinned_maps_create("lock table", path, "locks", max_locks, &skel);
+	if (err)
+		return err;
 	fd = dup(bpf_map__fd(skel->maps.locks));
 	lock_bpf__destroy(skel);
 	if (fd < 0)
 		return tf_fail(errno, "lock table %s: dup", path);
-	if (bpf_obj_pin(fd, path)) {
-		err = errno;
+	err = tf_pinned_map_pin(fd, "lock table", path);
+	if (err) {
 		close(fd);
-		if (err == EEXIST)	/* somebody else made it first: use theirs */
-			return -EEXIST;
-		return tf_fail(err, "lock table %s: pin", path);
+		return err;	/* -EEXIST: somebody else made it first: use theirs */
 	}
 	return fd;
 }
@@ -273,11 +262,7 @@ int tf_locktab_open(const char *bpffs, bool create, uint32_t max_locks, struct t
 	if (fd < 0) {
 		err = errno;
 		free(t);
-		if (err == ENOENT)
-			return tf_failx(ENOENT, "lock table %s: not there; run `tcpferry attach DEV` first", path);
-		if (err == EACCES || err == EPERM)
-			return tf_failx(err, "lock table %s: permission denied; pins are root-only (run as root)", path);
-		return tf_fail(err, "lock table %s", path);
+		return tf_pinned_map_open_failed(err, "lock table", path);
 	}
 	t->fd = fd;
 	err = check_map(fd, path, t);

@@ -10,7 +10,9 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdint.h>
 
 #include "internal.h"
 #include "sockdiag.h"
@@ -56,34 +58,62 @@ static void tuple_of(const struct inet_diag_msg *m, struct tf_tuple *t)
 	t->peer_port = m->id.idiag_dport;
 }
 
-/* One family's live TCP sockets, each looked up among ours. */
-static int dump_family(int nl, int family, const struct sorted *s, size_t n, struct tf_tuple_owner *owners,
-		       int *found)
+/* One sock_diag request for TCP sockets. */
+struct diag_req {
+	struct nlmsghdr nlh;
+	struct inet_diag_req_v2 r;
+};
+
+/* Send req, numbered anew: its answers carry that number. */
+static int diag_send(int nl, struct diag_req *req)
 {
 	static uint32_t seq;
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++seq },
-		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = LIVE_STATES },
-	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[32768] __attribute__((aligned(8)));	/* what ss reads at a time: a dump skb fits */
 
-	if (sendto(nl, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	req->nlh.nlmsg_len = sizeof(*req);
+	req->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req->nlh.nlmsg_seq = ++seq;
+	req->r.sdiag_protocol = IPPROTO_TCP;
+	if (sendto(nl, req, sizeof(*req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return tf_fail(errno, "sock_diag: send");
+	return 0;
+}
+
+/* The next datagram of the answer: its length, or -errno (ended: what an end means now). */
+static ssize_t diag_recv(int nl, void *buf, size_t size, const char *ended)
+{
 	for (;;) {
-		ssize_t len = recv(nl, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
+		ssize_t len = recv(nl, buf, size, 0);
 
 		if (len < 0 && errno == EINTR)
 			continue;
 		if (len < 0)
 			return tf_fail(errno, "sock_diag: receive");
 		if (len == 0)
-			return tf_failx(EIO, "sock_diag: the dump ended early");
+			return tf_failx(EIO, "sock_diag: %s", ended);
+		return len;
+	}
+}
+
+/* One family's live TCP sockets, each looked up among ours. */
+static int dump_family(int nl, int family, const struct sorted *s, size_t n, struct tf_tuple_owner *owners,
+		       int *found)
+{
+	struct diag_req req = {
+		.nlh = { .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .idiag_states = LIVE_STATES },
+	};
+	char buf[32768] __attribute__((aligned(8)));	/* what ss reads at a time: a dump skb fits */
+	int err = diag_send(nl, &req);
+
+	if (err)
+		return err;
+	for (;;) {
+		ssize_t len = diag_recv(nl, buf, sizeof(buf), "the dump ended early");
+		struct nlmsghdr *h;
+
+		if (len < 0)
+			return (int)len;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 			struct sorted key, *hit;
@@ -126,14 +156,12 @@ static int dump_family(int nl, int family, const struct sorted *s, size_t n, str
 	}
 }
 
-int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
+/* One dump per family of the whole table, each socket looked up among the tuples. */
+static int owners_walk(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
 {
 	struct sorted *s;
 	int nl, err, found = 0;
 
-	memset(owners, 0, n * sizeof(*owners));
-	if (!n)
-		return 0;
 	s = malloc(n * sizeof(*s));
 	if (!s)
 		return tf_failx(ENOMEM, "sock_diag: out of memory for %zu tuples", n);
@@ -151,6 +179,120 @@ int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *o
 	close(nl);
 	free(s);
 	return err ? err : found;
+}
+
+/*
+ * The one socket with exactly tuple k, as found by the kernel's own lookup
+ * (a request without NLM_F_DUMP: inet_diag_find_one_icsk) with the device
+ * ifindex; unbound sockets match any.  1 and *o if it lives, 0 if none does
+ * (no socket, or one that listens or is over), or -errno.
+ */
+static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_tuple_owner *o)
+{
+	struct diag_req req = {
+		.nlh = { .nlmsg_flags = NLM_F_REQUEST },	/* no NLM_F_DUMP: one socket */
+		.r = { .sdiag_family = k->family, .idiag_states = LIVE_STATES,
+		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port, .idiag_if = ifindex,
+			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
+	};
+	char buf[8192] __attribute__((aligned(8)));	/* one socket's message, no extensions asked */
+	int err;
+
+	memcpy(req.r.id.idiag_src, k->local_addr, sizeof(req.r.id.idiag_src));
+	memcpy(req.r.id.idiag_dst, k->peer_addr, sizeof(req.r.id.idiag_dst));
+	if ((err = diag_send(nl, &req)))
+		return err;
+	for (;;) {
+		ssize_t len = diag_recv(nl, buf, sizeof(buf), "no answer");
+		struct nlmsghdr *h;
+
+		if (len < 0)
+			return (int)len;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct tf_tuple t;
+
+			if (h->nlmsg_seq != req.nlh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				/* ENOENT: no such socket; EAFNOSUPPORT: no IPv6 here, so none either */
+				if (!e->error || e->error == -ENOENT || e->error == -EAFNOSUPPORT)
+					return 0;
+				return tf_fail(-e->error, "sock_diag: look up a TCP socket of family %d", k->family);
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				continue;
+			/* The lookup falls back to a listener, and finds TIME_WAIT: neither owns it. */
+			if (!(LIVE_STATES & (1u << (m->idiag_state & 31))))
+				return 0;
+			tuple_of(m, &t);
+			if (memcmp(&t, k, sizeof(t)))
+				return 0;
+			o->state = m->idiag_state == S_NEW_SYN_RECV ? S_SYN_RECV : m->idiag_state;
+			o->inode = m->idiag_inode;
+			o->uid = m->idiag_uid;
+			return 1;
+		}
+	}
+}
+
+/*
+ * Each tuple looked up alone, once per device of the namespace (ifs, nif of
+ * them): a socket bound to one (SO_BINDTODEVICE) is found only with its index.
+ */
+static int owners_exact(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners,
+			const struct if_nameindex *ifs, size_t nif)
+{
+	int nl, err = 0, found = 0;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return tf_fail(errno, "sock_diag: socket");
+	for (size_t i = 0; !err && i < n; i++) {
+		for (size_t d = 0; d < nif; d++) {
+			err = lookup_one(nl, &k[i], (int)ifs[d].if_index, &owners[i]);
+			if (err)
+				break;
+		}
+		if (err > 0) {
+			found++;
+			err = 0;
+		}
+	}
+	close(nl);
+	return err ? err : found;
+}
+
+int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, enum tf_owners_way way)
+{
+	struct if_nameindex *ifs;
+	size_t nif = 0;
+	int r;
+
+	memset(owners, 0, n * sizeof(*owners));
+	if (!n)
+		return 0;
+	if (way == TF_OWNERS_WALK)
+		return owners_walk(k, n, owners);
+	ifs = if_nameindex();
+	if (!ifs)
+		return tf_fail(errno, "sock_diag: the network devices");
+	while (ifs[nif].if_index)
+		nif++;
+	/* n * nif lookups; past the limit one walk costs less */
+	if (nif && (way == TF_OWNERS_EXACT || n <= TF_OWNERS_EXACT_MAX / nif))
+		r = owners_exact(k, n, owners, ifs, nif);
+	else
+		r = owners_walk(k, n, owners);
+	if_freenameindex(ifs);
+	return r;
+}
+
+int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners)
+{
+	return tf_tuple_owners_by(k, n, owners, TF_OWNERS_AUTO);
 }
 
 pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state)

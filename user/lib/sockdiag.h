@@ -23,12 +23,33 @@ struct tf_tuple_owner {
 /*
  * For each of the n tuples k[i], the live socket of this network namespace
  * that owns it, if any: one in a state that carries a connection (SYN_SENT
- * to CLOSING, LAST_ACK; not LISTEN, TIME_WAIT or CLOSE) with exactly that
- * 4-tuple, found through one sock_diag dump per family.  owners[i].state is
- * 0 where none does.  Returns how many are owned, or -errno (and the
- * library's error) when it could not tell.
+ * to CLOSING, LAST_ACK; not LISTEN, TIME_WAIT or CLOSE; in repair mode or
+ * not) with exactly that 4-tuple.  owners[i].state is 0 where none does.
+ * Returns how many are owned, or -errno (and the library's error) when it
+ * could not tell.  Up to TF_OWNERS_EXACT_MAX lookups (tuples times the
+ * namespace's devices), each tuple is looked up alone; past that, one
+ * sock_diag dump per family walks the whole table, which costs what the
+ * table holds (2 ms and more on a busy host).
  */
 int tf_tuple_owners(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners);
+
+/*
+ * Lookups up to which they beat the walk (tools/owners_bench): a lookup
+ * costs about 3 us; the walk scans every bucket of the established hash
+ * (262,144 on the 24 GiB development machine: 2.2 to 3.5 ms with no socket
+ * in the namespace) and about 1.2 us a socket on top, so there it is cheaper
+ * only from some 1,000 lookups.  256 (0.7 ms) loses at most half a
+ * millisecond on a host with a small hash and few sockets.
+ */
+#define TF_OWNERS_EXACT_MAX 256
+
+enum tf_owners_way {
+	TF_OWNERS_AUTO,		/* as tf_tuple_owners */
+	TF_OWNERS_EXACT,	/* a lookup per tuple and device, however many */
+	TF_OWNERS_WALK,		/* the dump of the whole table */
+};
+/* tf_tuple_owners, the way chosen (for tests and benchmarks). */
+int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, enum tf_owners_way way);
 
 /*
  * The first process (by /proc order) that holds the socket with this inode

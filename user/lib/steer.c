@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "lock.h"
 #include "lock.skel.h"
+#include "pinned_map.h"
 #include "route.h"
 #include "steer.h"
 
@@ -61,30 +62,19 @@ static int create_maps(const char *bpffs, uint32_t max_steers)
 {
 	char path[PATH_MAX], cfg_path[PATH_MAX];
 	struct lock_bpf *skel;
-	struct bpf_program *prog;
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", bpffs, TF_PIN_STEERS);
 	snprintf(cfg_path, sizeof(cfg_path), "%s/%s", bpffs, TF_PIN_STEER_CFG);
-	skel = lock_bpf__open();
-	if (!skel)
-		return tf_fail(errno, "steer table %s: open BPF object", path);
-	err = bpf_map__set_max_entries(skel->maps.steers, max_steers);
-	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, false);
-	if (!err)
-		err = lock_bpf__load(skel);
-	if (err) {
-		lock_bpf__destroy(skel);
-		return tf_fail(-err, "steer table %s: create map with %u entries", path, max_steers);
-	}
-	err = 0;
-	if (bpf_obj_pin(bpf_map__fd(skel->maps.steer_cfg), cfg_path) && errno != EEXIST)
-		err = tf_fail(errno, "steer table %s: pin", cfg_path);
-	else if (bpf_obj_pin(bpf_map__fd(skel->maps.steers), path) && errno != EEXIST)
-		err = tf_fail(errno, "steer table %s: pin", path);
+	err = tf_pinned_maps_create("steer table", path, "steers", max_steers, &skel);
+	if (err)
+		return err;
+	/* -EEXIST: somebody else made it first; theirs is used */
+	err = tf_pinned_map_pin(bpf_map__fd(skel->maps.steer_cfg), "steer table", cfg_path);
+	if (!err || err == -EEXIST)
+		err = tf_pinned_map_pin(bpf_map__fd(skel->maps.steers), "steer table", path);
 	lock_bpf__destroy(skel);
-	return err;	/* EEXIST: somebody else made it first; theirs is used */
+	return err == -EEXIST ? 0 : err;
 }
 
 static int open_pins(struct tf_steertab *t, const char *bpffs)
@@ -137,12 +127,7 @@ int tf_steertab_open(const char *bpffs, bool create, uint32_t max_steers, struct
 	}
 	if (err) {
 		tf_steertab_close(t);
-		if (err == -ENOENT)
-			return tf_failx(ENOENT, "steer table %s: not there; run `tcpferry attach DEV` first", path);
-		if (err == -EACCES || err == -EPERM)
-			return tf_failx(-err, "steer table %s: permission denied; pins are root-only (run as root)",
-					path);
-		return tf_fail(-err, "steer table %s", path);
+		return tf_pinned_map_open_failed(-err, "steer table", path);
 	}
 	err = check_maps(t, path);
 	if (err) {

@@ -39,8 +39,9 @@ struct restore_job {
 	bool ts_bare;		/* this host's bare clock (--no-ts-fixup) */
 	/* The caller checked that no live socket here owns a tuple before it
 	 * locked them (receive's prepare, outside the pause): build does not
-	 * ask sock_diag again, which walks the host's whole established hash
-	 * (milliseconds on a busy host).  A tuple taken since is still refused
+	 * ask sock_diag again (a lookup per tuple and device, tens of us for a
+	 * few; for many, a walk of the host's whole established hash,
+	 * milliseconds on a busy host).  A tuple taken since is still refused
 	 * by connect(), and its lock dropped (restore_job_build). */
 	bool owners_checked;
 	struct tf_restore_opts ro;
