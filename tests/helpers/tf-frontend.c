@@ -14,8 +14,9 @@
  * (tf_handoff_submit, tf_handoff_poll): N in flight at once.  One line per
  * connection on stdout: "handoff ok N backend K MS ms" (from its submit to
  * the backend's LIVE) or "handoff failed N backend K: TEXT"; at the end
- * "latency n N median MS p99 MS max MS ms" and "ended N" (the backends'
- * reports of the connections' ends).
+ * "latency n N median MS p99 MS max MS ms", "submit n N median MS p99 MS
+ * ms" (the frontend's own part: lock, repair, dump, send) and "ended N"
+ * (the backends' reports of the connections' ends).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -155,6 +156,8 @@ struct req {
 
 static double *lat;	/* each hand-off's ms, for the summary */
 static int n_ms;
+static double *sub;	/* each submit's own ms (the frontend's work: lock, repair, dump, send) */
+static int n_sub;
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -212,7 +215,8 @@ int main(int argc, char **argv)
 		batch = 1;
 	reqs = calloc(batch, sizeof(*reqs));
 	lat = calloc(count + 1, sizeof(*lat));
-	if (!reqs || !lat)
+	sub = calloc(count + 1, sizeof(*sub));
+	if (!reqs || !lat || !sub)
 		return fprintf(stderr, "tf-frontend: no memory\n"), 1;
 	for (int i = 0; i < nb; i++) {
 		bo[i].bpffs = bpffs;
@@ -255,7 +259,10 @@ int main(int argc, char **argv)
 
 			if (reqs[i].len <= 0)
 				continue;
+			double t0 = now_ms();
+
 			if (tf_handoff_submit(b[reqs[i].backend], &r) == 0) {
+				sub[n_sub++] = now_ms() - t0;
 				pending++;
 				continue;
 			}
@@ -282,6 +289,9 @@ int main(int argc, char **argv)
 		qsort(lat, n_ms, sizeof(*lat), cmp_double);
 		printf("latency n %d median %.3f p99 %.3f max %.3f ms\n", n_ms, lat[n_ms / 2],
 		       lat[(int)(n_ms * 0.99) < n_ms ? (int)(n_ms * 0.99) : n_ms - 1], lat[n_ms - 1]);
+		qsort(sub, n_sub, sizeof(*sub), cmp_double);
+		printf("submit n %d median %.3f p99 %.3f ms\n", n_sub, sub[n_sub / 2],
+		       sub[(int)(n_sub * 0.99) < n_sub ? (int)(n_sub * 0.99) : n_sub - 1]);
 	}
 	/* The backends report the connections' ends: their steers go. */
 	wait_ends(b, nb, 10000);

@@ -70,6 +70,7 @@ ok "handoff without CAP_BPF says which capability" \
 app 7301
 out=$(tff handoff --pid "$APP" --fd "$FD" --to $B_ADDR --mode l2 --via "$VIA" --prepend-file "$TMP/head-7301" --kill)
 ok "handoff --pid --fd --prepend-file --kill: the backend has it ($out)" grep -q "handed off pid $APP fd $FD to backend $B_ADDR" <<<"$out"
+wait "$APP" 2>/dev/null	# reaped here: the shell's "Killed" notice stays out of the output
 ok "  the client got its file from the backend" wait "$CURL"
 ok "  byte-exact" cmp -s "$TMP/got-7301" "$TMP/root/file"
 ok "  the process was killed" sh -c "! kill -0 $APP 2>/dev/null"

@@ -121,7 +121,8 @@ ok "channel down: the frontend did not start (no hand-off service answered)" \
 quietly tff steer flush
 tfs() { in_ns "$NS_F" "$TF" --bpffs "$BPFFS/t" "$@"; }
 quietly tff detach eth0
-ok "a frontend table of one steer entry" quietly tfs steer add "$VIP:1" "$C_ADDR:1" --to $B_ADDR --mode l2 --max-steers 1
+ok "a frontend table of one steer entry" \
+	sh -c "ip netns exec $NS_F $TF --bpffs $BPFFS/t steer add $VIP:1 $C_ADDR:1 --to $B_ADDR --mode l2 --max-steers 1 >/dev/null 2>&1"
 ok "  attached" quietly tfs attach eth0 --tc
 spawn "$NS_F" "$TMP/fe-full.out" "$HELPERS/tf-frontend" "$VIP" 7207 1 --bpffs "$BPFFS/t" \
 	--backend "$B_ADDR|$B_ADDR6|l2|$(serve "$NS_B")"

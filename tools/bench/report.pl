@@ -316,6 +316,14 @@ for my $fl (qw(xdp tc)) {
 		@ci ? $ci[1] >= 0.95 : undef);
 }
 {
+	# issue 13: one hand-off, from the frontend's last read to the backend's socket live
+	my $m = med('handoff', 'handoff_median_us', 1);
+	target('Median hand-off under 100 us, from the frontend\'s last read to the backend\'s socket live (issue 13)',
+		defined $m ? sprintf('median %s us, p99 %s us (Prism: about 232 us)', num($m), num(med('handoff', 'handoff_p99_us', 1)))
+		           : 'not measured', defined $m ? $m < 100 : undef);
+}
+
+{
 	# issue 5: the pause the peer sees when one connection moves
 	# Judged on the move itself: the connections handed to a receiver that
 	# is already running, so no program start falls inside the pause.
@@ -653,10 +661,36 @@ if ($runs{dump}) {
 		grep { my $p = $_->[0]; grep { defined med('dump', "phase_$p", $_) } @n } @phases) . "\n";
 }
 
+# ---- hand-off ----
+
+my $handoff_md = '';
+if ($runs{handoff}) {
+	my $v = sub { my ($m, $n) = @_; my $x = med('handoff', $m, $n); defined $x ? num($x) : '-' };
+	my ($many) = grep { $_ > 1 } sizes('handoff');
+	$handoff_md .= "## Hand-off to a backend host
+
+";
+	$handoff_md .= "From `tools/bench/handoff.sh` (issue 13), in the lab of the hand-off tests: a frontend " .
+		"(tests/helpers/tf-frontend, a few lines around `tf_handoff_submit` and `tf_handoff_poll`) reads each " .
+		"connection's first HTTP request and hands it to a backend whose `tcpferry receive --serve` gives it to " .
+		"tools/tf-fileserver over SCM_RIGHTS; the channel is `ip netns exec` (a socketpair to a process in the " .
+		"backend's namespace). Each hand-off's time runs from its submit (after the frontend's last read of the " .
+		"request) to the backend's LIVE (its socket out of repair and with its server). One at a time, and " .
+		nlabel($many // 1000) . " in flight at once (submitted back to back, so the time includes the queue). " .
+		"Microseconds.\n\n";
+	$handoff_md .= table(['in flight', 'median us', 'p99 us'],
+		['1', $v->('handoff_median_us', 1), $v->('handoff_p99_us', 1)],
+		(defined $many ? [nlabel($many), $v->('handoff_median_us', $many), $v->('handoff_p99_us', $many)] : ())) . "\n";
+	$handoff_md .= "The frontend's own part of one hand-off (lock, steer, repair, dump, the OFFER written): " .
+		$v->('handoff_submit_median_us', 1) . " us median. The per-packet cost of steering is in the " .
+		"\"Per-packet cost with steers in use\" table above (Mpps = 1000 / ns).\n\n";
+}
+
 my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program', tsval => 'Per-packet cost of the tsval recorder',
 	datapath => 'TCP throughput with N locks or rules installed', repair => 'Repair: dump and restore per connection',
-	migrate => 'Live migration between lab hosts', dump => "Where a dump's time goes");
-$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $dump_md . $migrate_md;
+	migrate => 'Live migration between lab hosts', dump => "Where a dump's time goes",
+	handoff => 'Hand-off to a backend host');
+$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $dump_md . $migrate_md . $handoff_md;
 for my $part (sort keys %skipped) {
 	$md .= "## $titles{$part}\n\nNot run in this report (SKIP=$config->{skip}).\n\n";
 }
@@ -708,7 +742,7 @@ close $out;
 
 # The terminal gets the targets and the tables, not the prose.
 print "\n", table(['target', 'measured', 'result'], @targets), "\n";
-for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $dump_md, $migrate_md) {
+for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $dump_md, $migrate_md, $handoff_md) {
 	next unless $part;
 	# headings and tables, a blank line between tables
 	my $text = join("\n", grep { /^(\||##|$)/ } split /\n/, $part);

@@ -13,7 +13,7 @@
 #   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
 #                    built); a partial report, written to $BENCH_OUT, never to
 #                    BENCHMARKS.md
-#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair dump migrate),
+#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair dump migrate handoff),
 #                    deliberately: the report says which, in its first lines
 #   BENCH_OUT=DIR    where a quick or partial report goes
 #
@@ -38,10 +38,10 @@ case $ONLY in
 *) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
 esac
 PARTS=()
-ALL_PARTS="churn pkt tsval datapath repair dump migrate"
+ALL_PARTS="churn pkt tsval datapath repair dump migrate handoff"
 for p in $ALL_PARTS; do
 	[[ " $SKIP " == *" $p "* ]] && continue
-	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = dump ] || [ "$p" = migrate ]; } && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = dump ] || [ "$p" = migrate ] || [ "$p" = handoff ]; } && continue
 	PARTS+=("$p")
 done
 for p in $SKIP; do
@@ -81,6 +81,11 @@ if [ -z "$ONLY" ]; then
 		need_cmd socat "socat"
 		need_cmd jq "jq"
 		need_exe "$TF_ROOT/build/tests/helpers/tf-flow" "the lab's stream client, tests/helpers/tf-flow.c; or SKIP=migrate"
+	fi
+	if wants handoff; then
+		need_exe "$TF_ROOT/build/tests/helpers/tf-frontend" "the hand-off test frontend, tests/helpers/tf-frontend.c; or SKIP=handoff"
+		need_exe "$TF_ROOT/build/tools/tf-fileserver" "the example server, tools/tf-fileserver.c; or SKIP=handoff"
+		need_cmd python3 "python3"
 	fi
 	if wants repair; then
 		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
@@ -174,6 +179,18 @@ bench_dump() {
 		result dump "$metric" "$n" 1 "$value" "$unit"
 	done <<<"$out"
 	progress "dump: $(grep -E '^(dump_tmpfs_ms|cpu_ms|lock_cpu_us)' <<<"$out" | tr '\n\t' '; ' | head -c 300)"
+}
+
+# The hand-off's latency (tools/bench/handoff.sh, issue 13): rows "handoff METRIC N 1 VALUE UNIT".
+bench_handoff() {
+	local out metric n value unit
+	progress "handoff: one at a time, then $([ "$QUICK" = 1 ] && echo 100 || echo 1,000) in flight"
+	out=$(QUICK=$QUICK "$BENCH_DIR/handoff.sh") || die "tools/bench/handoff.sh failed"
+	while IFS=$'\t' read -r metric n value unit; do
+		[ -n "$unit" ] || continue
+		result handoff "$metric" "$n" 1 "$value" "$unit"
+	done <<<"$out"
+	progress "handoff: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
 }
 
 start=$(now)
