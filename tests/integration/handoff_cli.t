@@ -4,7 +4,7 @@
 # reads the request head into a file and holds the socket; the command hands
 # it to the backend's `receive --serve --each -- busybox httpd -i`, with the
 # head put back in front (--prepend-file), and the client gets its file from
-# the backend.  Refusals (the tuple locked already, a prepend longer than what
+# the backend.  Refusals (the tuple locked or steered already, a prepend longer than what
 # was received, no capabilities, bad arguments) leave the connection with the
 # process, which then answers it itself.
 . "$(dirname "$0")/../lib.sh"
@@ -16,7 +16,7 @@ need_cmd curl busybox jq python3 setpriv
 B_ADDR=198.18.20.11
 B_ADDR6=fd00:7466:20::11
 
-plan 17
+plan 18
 
 hol_make
 NS_B=${RUN_ID}b1
@@ -81,6 +81,10 @@ quietly tff lock add $TUPLE --ttl 30
 ok "handoff of a tuple locked already is refused, saying so" \
 	expect_error 1 "locked already" tff handoff --pid "$APP" --fd "$FD" --to $B_ADDR --mode l2 --via "$VIA"
 quietly tff lock del $TUPLE
+quietly tff steer add $TUPLE --to $B_ADDR --mode l2 2>/dev/null
+ok "handoff of a tuple steered already is refused, saying so" \
+	expect_error 1 "steered already" tff handoff --pid "$APP" --fd "$FD" --to $B_ADDR --mode l2 --via "$VIA"
+quietly tff steer del $TUPLE
 head -c 100000 /dev/zero >"$TMP/long"
 ok "a prepend longer than what was received is refused, with the counts" \
 	expect_error 1 "a prepend of 100000 bytes, but only [0-9]+ were received" \
