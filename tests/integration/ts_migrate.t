@@ -6,10 +6,11 @@
 # restored on C.  B, which never moves, watches every tsval with
 # `tcpferry tswatch` on both its devices and counts PAWS drops with nstat.
 #
-# On the kernels this runs on, a connection's clock offset is random per
-# connection (addresses and ports), so the nofixup case retries the peer's
-# connection until its clock is ahead of the bare clock: then a socket on the
-# bare clock is certainly behind.
+# A connection's clock offset is random, from its addresses (and, since Linux
+# 6.15 or so, its ports too: before, every connection between two addresses has
+# the same offset all boot long), so the nofixup case retries the peer's
+# connection from a fresh source address each time until its clock is ahead
+# of the bare clock: then a socket on the bare clock is certainly behind.
 #
 # Cases:
 #   fixup      timestamps on: no PAWS drop, no tswatch regression, ping goes on
@@ -64,7 +65,8 @@ make_trio() {
 			ip -n "$ns" link set "$d" up
 		done
 	done
-	ip -n "$NC" route add "$PEER/32" via 198.18.1.2 dev veth0
+	# B's addresses: PEER, and the fresh sources of NEED_AHEAD's tries
+	ip -n "$NC" route add 198.18.0.0/24 via 198.18.1.2 dev veth0
 	mkdir -p "$BPFFS/$l"
 }
 
@@ -84,10 +86,10 @@ add_svc() {
 # each connection a random offset (from its addresses and, on recent kernels,
 # its ports), so this can only be read once the connection exists.
 conn_clock_ahead() {
-	local lport
-	lport=$(in_ns "$NB" ss -tnH state established dst "$SVC:$1" | awk '{print $3}' | sed 's/.*://' | head -1)
-	[ -n "$lport" ] || { echo 0; return; }
-	tfb -j tswatch --list --local "$PEER:$lport" --peer "$SVC:$1" | python3 -c '
+	local me
+	me=$(in_ns "$NB" ss -tnH state established dst "$SVC:$1" | awk '{print $3}' | head -1)
+	[ -n "$me" ] || { echo 0; return; }
+	tfb -j tswatch --list --local "$me" --peer "$SVC:$1" | python3 -c '
 import json, sys, time
 c = json.load(sys.stdin)["connections"]
 if not c or c[0]["in_max"] is None:
@@ -140,8 +142,13 @@ migrate() {
 	at_exit "kill -9 $tsw"
 	wait_for 10 grep -qs watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
 	# With NEED_AHEAD: a connection whose clock runs ahead of the bare clock
-	# (a new ping, hence a new port and offset, until one does: 1 in 2).
+	# (a new ping from a new source address, hence a new offset, until one
+	# does: 1 in 2).  A new port alone gives the same offset before 6.15.
 	for try in $(seq 1 20); do
+		if [ -n "${NEED_AHEAD:-}" ]; then
+			ip -n "$NB" addr add "198.18.0.$((100 + try))/32" dev veth0
+			ip -n "$NB" route replace "$SVC/32" via 198.18.0.1 dev veth0 src "198.18.0.$((100 + try))"
+		fi
 		spawn "$NB" "$TMP/ping-$l.out" "$HELPERS/tf-stream" ping "$SVC" "$port" --seconds 3 --until-usr1 1
 		ping=$SPAWNED
 		sleep 2
