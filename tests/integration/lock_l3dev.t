@@ -23,7 +23,9 @@ ADDR_A=198.18.1.1
 ADDR_B=198.18.1.2
 ADDR6_A=fd00:7467::1
 ADDR6_B=fd00:7467::2
-spawn "$NS_A" "$TMP/wire.out" "$HELPERS/tf-tunwire" "$NS_A" "$DEV" "$NS_B" "$DEV" --timeout 120
+# The wire must outlive the test (at_exit ends it): under TCG the test takes
+# minutes, and with the wire's default 120 s the streams never finished.
+spawn "$NS_A" "$TMP/wire.out" "$HELPERS/tf-tunwire" "$NS_A" "$DEV" "$NS_B" "$DEV" --timeout 1000
 wired() { grep -qs ready "$TMP/wire.out"; }
 wait_for 5 wired || bail_out "tf-tunwire: $(cat "$TMP/wire.out")"
 for side in "$NS_A $ADDR_A $ADDR_B $ADDR6_A $ADDR6_B" "$NS_B $ADDR_B $ADDR_A $ADDR6_B $ADDR6_A"; do
@@ -79,6 +81,7 @@ ok "IPv6: our own packets are dropped and counted at tc egress ($out6)" test "${
 
 # ---- unlocked ------------------------------------------------------------------------------------
 
+note "unlocking ${SECONDS} s into the test"
 ok "unlock both" bash -c "ip netns exec $NS_A $TF lock del $L4 $P4 >/dev/null && ip netns exec $NS_A $TF lock del $L6 $P6 >/dev/null"
 grew() { [ "$(stat -c %s "$TMP/recv4")" -gt "$size4" ] && [ "$(stat -c %s "$TMP/recv6")" -gt "$size6" ]; }
 ok "bytes flow again both ways" wait_for 5 grew
@@ -88,6 +91,7 @@ wait_for 180 test -s "$TMP/tx4.rc"
 wait_for 180 test -s "$TMP/tx6.rc"
 wait_for 60 bash -c "! kill -0 $rx4 2>/dev/null"
 wait_for 60 bash -c "! kill -0 $rx6 2>/dev/null"
+note "the streams ended ${SECONDS} s into the test"
 ok "IPv4 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv4"
 ok "IPv6 stream arrived intact" cmp -s "$TMP/expect" "$TMP/recv6"
 is "$(nstat_get "$NS_B" TcpEstabResets)" "$resets_b0" "no connection reset in the peer's namespace"

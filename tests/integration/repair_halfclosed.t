@@ -29,6 +29,13 @@ state_at_a() { in_ns "$NS_A" ss -tnH state all "( sport = :$1 )" | awk '{ print 
 in_state() { [ "$(state_at_a "$1")" = "$2" ]; }
 # B's end of the connection to A's PORT as "LOCAL PEER"
 tuple_at_b() { in_ns "$NS_A" ss -tnH state all "( sport = :$1 )" | awk '{ print $5, $4; exit }'; }
+# close_wait_unread PORT N: A's end is in CLOSE-WAIT with N bytes unread.
+# ss's Recv-Q is rcv_nxt - copied_seq, which counts the peer's FIN too.
+# (A check of N alone never matched: it waited its whole 10 s, which under
+# TCG outlasted the app's own 60 s timeout.)
+close_wait_unread() {
+	in_ns "$NS_A" ss -tnH state close-wait "( sport = :$1 )" | awk -v n="$(($2 + 1))" '$1 == n' | grep -q .
+}
 image_field() { "$TF" -j show "$1"/conn-*.tfc | jq -r "$2"; }
 
 # start NAME PORT APP-ACTIONS... -- PEER-ARGS...: the app on A (listening) and
@@ -73,8 +80,7 @@ close_wait_case() { # NAME ADDR PORT
 	local name=$1 addr=$2 port=$3
 	start "$name" "$port" "$addr" skip:5 touch:"$TMP/$name.ready" pause -- send:100000 shut eof:6000
 	wait_for 10 test -e "$TMP/$name.ready"
-	wait_for 10 eval "in_ns $NS_A ss -tnH state close-wait '( sport = :$port )' | awk '\$1 == 99995' | grep -q ."
-	ok "$name: A holds the connection in CLOSE-WAIT, 99995 bytes unread" in_state "$port" CLOSE-WAIT
+	ok "$name: A holds the connection in CLOSE-WAIT, 99995 bytes unread" wait_for 10 close_wait_unread "$port" 99995
 	dump_case "$name" "$port" CLOSE_WAIT
 	restore_to "$name" "$TMP/img-$name" --rx-offset 5 eof:100000 send:6000 shut
 	ok "$name: the new program reads the other 99995 bytes, then the peer's EOF, and answers" wait "$PROG" ||

@@ -6,10 +6,13 @@
 # restored on C.  B, which never moves, watches every tsval with
 # `tcpferry tswatch` on both its devices and counts PAWS drops with nstat.
 #
-# On the kernels this runs on, a connection's clock offset is random per
-# connection (addresses and ports), so the nofixup case retries the peer's
-# connection until its clock is ahead of the bare clock: then a socket on the
-# bare clock is certainly behind.
+# A connection's clock offset is random, from its addresses and, on kernels
+# with 'tcp: secure_seq: add back ports to TS offset' (stable updates of
+# 2026; Debian's 6.1 since 6.1.192), its ports: without it every connection
+# between two addresses has the same offset all boot long.  So the nofixup
+# case retries the peer's connection from a fresh source address each time
+# until its clock is ahead of the bare clock: then a socket on the bare
+# clock is certainly behind.
 #
 # Cases:
 #   fixup      timestamps on: no PAWS drop, no tswatch regression, ping goes on
@@ -30,7 +33,7 @@ need_root
 need_built
 need_cmd nstat python3
 
-plan 36
+plan 38
 
 PEER=198.18.0.2
 
@@ -64,7 +67,8 @@ make_trio() {
 			ip -n "$ns" link set "$d" up
 		done
 	done
-	ip -n "$NC" route add "$PEER/32" via 198.18.1.2 dev veth0
+	# B's addresses: PEER, and the fresh sources of NEED_AHEAD's tries
+	ip -n "$NC" route add 198.18.0.0/24 via 198.18.1.2 dev veth0
 	mkdir -p "$BPFFS/$l"
 }
 
@@ -81,13 +85,13 @@ add_svc() {
 # conn_clock_ahead PORT: how far (ms, signed) the app's clock for the peer's
 # current connection to SVC:PORT runs ahead of the bare TCP clock: the
 # largest tsval B received from it minus CLOCK_MONOTONIC.  The kernel gives
-# each connection a random offset (from its addresses and, on recent kernels,
-# its ports), so this can only be read once the connection exists.
+# each connection a random offset (see the top), so this can only be read
+# once the connection exists.
 conn_clock_ahead() {
-	local lport
-	lport=$(in_ns "$NB" ss -tnH state established dst "$SVC:$1" | awk '{print $3}' | sed 's/.*://' | head -1)
-	[ -n "$lport" ] || { echo 0; return; }
-	tfb -j tswatch --list --local "$PEER:$lport" --peer "$SVC:$1" | python3 -c '
+	local me
+	me=$(in_ns "$NB" ss -tnH state established dst "$SVC:$1" | awk '{print $3}' | head -1)
+	[ -n "$me" ] || { echo 0; return; }
+	tfb -j tswatch --list --local "$me" --peer "$SVC:$1" | python3 -c '
 import json, sys, time
 c = json.load(sys.stdin)["connections"]
 if not c or c[0]["in_max"] is None:
@@ -140,8 +144,13 @@ migrate() {
 	at_exit "kill -9 $tsw"
 	wait_for 10 grep -qs watching "$TMP/tsw-$l.err" || diag "$l: tswatch: $(cat "$TMP/tsw-$l.err")"
 	# With NEED_AHEAD: a connection whose clock runs ahead of the bare clock
-	# (a new ping, hence a new port and offset, until one does: 1 in 2).
+	# (a new ping from a new source address, hence a new offset, until one
+	# does: 1 in 2).  A new port alone gives the same offset on older kernels.
 	for try in $(seq 1 20); do
+		if [ -n "${NEED_AHEAD:-}" ]; then
+			ip -n "$NB" addr add "198.18.0.$((100 + try))/32" dev veth0
+			ip -n "$NB" route replace "$SVC/32" via 198.18.0.1 dev veth0 src "198.18.0.$((100 + try))"
+		fi
 		spawn "$NB" "$TMP/ping-$l.out" "$HELPERS/tf-stream" ping "$SVC" "$port" --seconds 3 --until-usr1 1
 		ping=$SPAWNED
 		sleep 2
@@ -216,6 +225,20 @@ ok "fixup: tswatch saw the restored side's tsvals after the move (B's in_max $in
 ok "fixup: the image holds the wire tsval from A's recorder" \
 	test "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ts_wire"] is not None)')" = True
 ok "restore -j/-v prints the TCP_TIMESTAMP chosen" grep -q "TCP_TIMESTAMP [0-9]* (dumped clock" "$TMP/rest-fx.out"
+# Bit 0 of a ms clock before 6.7 is the clock's own: read as the usec flag,
+# it added the elapsed time in us to a ms clock (seconds became hours).
+is "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ts_usec"])')" False \
+	"fixup: the image says ms timestamps (no route here has usec ones)"
+step=$("$TF" -j show "$IMG" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+base = d["ts_clock"]
+w = d["ts_wire"]
+if w is not None and (w - base) % 2**32 < 2**31:
+    base = w
+print(((int(sys.argv[1]) - base + 2**31) % 2**32) - 2**31)' "${chosen:-0}")
+ok "fixup: the value chosen is max(wire, clock) plus the time since the dump, in ms (+$step)" \
+	test "$step" -ge 0 -a "$step" -lt 60000
 is "$("$TF" -j show "$IMG" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ts_restored"]["ts"])')" "$chosen" \
 	"show -j: ts_restored is the TCP_TIMESTAMP the restore set (from restore.log)"
 ok "show: prints the value restored and its offset from C's clock" \
@@ -258,7 +281,11 @@ PACING=
 # ---- usec timestamps ------------------------------------------------------------------
 make_trio us
 add_svc
-if route_usec "$NA" "$PEER" veth0; then
+# tcpferry check says whether this kernel has them; a kernel that has them
+# but refuses the route fails the case, it does not skip it.
+usec_ok=
+kernel_has "TCP_TIMESTAMP usec" && usec_ok=1
+if [ -n "$usec_ok" ] && route_usec "$NA" "$PEER" veth0; then
 	# After the move: how fast the restored side's tsvals advance at the peer.
 	usec_rate() {
 		local a b
@@ -280,7 +307,11 @@ if route_usec "$NA" "$PEER" veth0; then
 	is "$RC_TSWATCH" 0 "usec: tswatch saw no regression"
 else
 	for t in "image usec flag" "bit 0 kept" "usec rate" "pings" "PAWS" "tswatch"; do
-		skip "routes have no RTAX_FEATURE_TCP_USEC_TS here (kernel < 6.7)" "usec: $t"
+		if [ -n "$usec_ok" ]; then
+			ok "usec: $t (the kernel has usec timestamps, but refused a route with features tcp_usec_ts)" false
+		else
+			skip "usec TCP timestamps (TCP_TIMESTAMP usec, RTAX_FEATURE_TCP_USEC_TS) need Linux 6.7" "usec: $t"
+		fi
 	done
 fi
 

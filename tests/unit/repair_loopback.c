@@ -28,6 +28,7 @@
 #include "tcpferry.h"
 #include "../../user/lib/repair_defs.h"
 #include "../../user/lib/tcp_auth.h"
+#include "../../user/lib/tsval.h"
 
 static void lo_up(void)
 {
@@ -483,6 +484,46 @@ static void refuse_md5(void)
 }
 
 /* Repair mode clears SO_REUSEADDR; a socket given back to its process gets it back. */
+/*
+ * The timestamp clock's unit.  In repair mode a TCP_TIMESTAMP with bit 0 set
+ * makes a 6.7+ socket a usec one; before 6.7 it only sets the ms clock, whose
+ * bit 0 then means nothing, and the dump must say ms.  Which unit the socket
+ * uses is read from how fast its clock runs.
+ */
+static void ts_clock_unit(void)
+{
+	const int set[] = { 1000001, 1000000 };
+
+	for (int i = 0; i < 2; i++) {
+		struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7006 + i);
+		uint32_t r1, r2, v;
+		struct tf_conn c;
+		bool usec;
+
+		ok(tf_conn_identify(p.client, &c) == 0 && tf_repair_on(p.client) == 0 &&
+		   !setsockopt(p.client, IPPROTO_TCP, TCP_TIMESTAMP, &set[i], sizeof(set[i])),
+		   "ts unit: TCP_TIMESTAMP %d set in repair mode", set[i]);
+		r1 = getint(p.client, IPPROTO_TCP, TCP_TIMESTAMP);
+		usleep(50000);
+		r2 = getint(p.client, IPPROTO_TCP, TCP_TIMESTAMP);
+		usec = r2 - r1 > 5000;	/* 50 ms: 50,000 us, or 50 ms */
+		/* Again, so that the dump reads it within a ms: odd before 6.7. */
+		setsockopt(p.client, IPPROTO_TCP, TCP_TIMESTAMP, &set[i], sizeof(set[i]));
+		ok(tf_dump(p.client, &c) == 0, "ts unit: %d: dump", set[i]);
+		/* A ms clock's bit 0 cleared: one ms less, at most. */
+		ok((c.ts_clock & 1) == usec && c.ts_clock + 1 - (uint32_t)set[i] < (usec ? 1000000u : 1000u),
+		   "ts unit: %d: the socket's clock runs in %s (%u in 50 ms); the dump says %s (%u)",
+		   set[i], usec ? "us" : "ms", r2 - r1, c.ts_clock & 1 ? "us" : "ms", c.ts_clock);
+		v = tf_ts_restore_value(&c, c.dump_time_ns, 0);
+		ok(v - c.ts_clock <= (usec ? 1001u : 2u),
+		   "ts unit: %d: the restore value is the clock and the margin, in its unit (+%u)", set[i],
+		   v - c.ts_clock);
+		close(p.client);	/* in repair mode: no FIN, no RST */
+		close(p.server);
+		tf_conn_free(&c);
+	}
+}
+
 static void leave_keeps_reuseaddr(void)
 {
 	struct pair p = make_pair(AF_INET, "127.0.0.1", "127.0.0.1", 7004);
@@ -512,6 +553,7 @@ int main(void)
 	run_family("IPv6", AF_INET6, "::1", "::1", 7000);
 	run_family("v4-mapped", AF_INET6, "::", "::ffff:127.0.0.1", 7002);
 	leave_keeps_reuseaddr();
+	ts_clock_unit();
 	refusals();
 	refuse_syn_recv();
 	refuse_closed();

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "repair_defs.h"
 #include "tcpferry.h"
 
 #ifndef TCP_REPAIR_WINDOW
@@ -142,6 +143,26 @@ static bool kernel_at_least(int major, int minor)
 }
 
 /*
+ * Whether bit 0 of TCP_TIMESTAMP is the usec flag (6.7+): set in repair mode,
+ * it makes the socket a usec one, which tcp_info then says (TCPI_OPT_USEC_TS,
+ * which no older kernel sets), as the dump reads it (repair.c).
+ */
+static bool usec_ts_flag(int fd, int ts)
+{
+	struct tcp_info ti = { 0 };
+	socklen_t len = sizeof(ti);
+	int v = ts | 1;
+	bool usec;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &v, sizeof(v)))
+		return false;
+	usec = !getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) && (ti.tcpi_options & TCPI_OPT_USEC_TS);
+	v = ts & ~1;
+	setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &v, sizeof(v));
+	return usec;
+}
+
+/*
  * TCP-AO (6.7+): TCP_AO_INFO on a socket without keys fails with ENOENT where
  * the kernel has it, ENOPROTOOPT where it does not.
  */
@@ -198,7 +219,7 @@ static void probe_tcp(void)
 		if (getsockopt(fds[2], IPPROTO_TCP, TCP_TIMESTAMP, &ts, &len))
 			report("TCP_TIMESTAMP usec", false, false, "getsockopt(TCP_TIMESTAMP): %s; "
 			       "the timestamp clock cannot be carried", strerror(errno));
-		else if (kernel_at_least(6, 7))
+		else if (repair ? usec_ts_flag(fds[2], ts) : kernel_at_least(6, 7))
 			report("TCP_TIMESTAMP usec", false, true,
 			       "the clock and its microsecond flag (bit 0) can be carried");
 		else

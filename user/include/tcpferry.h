@@ -101,7 +101,8 @@ struct tf_conn {
 	bool has_window;	/* TCP_REPAIR_WINDOW was read */
 	struct tf_window window;
 
-	/* Timestamp clock: TCP_TIMESTAMP at dump, bit 0 = usec-TS flag. */
+	/* Timestamp clock: TCP_TIMESTAMP at dump, bit 0 = usec-TS flag (from
+	 * tcp_info: before 6.7 the kernel's bit 0 is the ms clock's). */
 	uint32_t ts_clock;
 	/* Largest tsval seen on the wire (from the BPF map), if any. */
 	bool has_ts_wire;

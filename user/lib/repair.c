@@ -415,7 +415,14 @@ int tf_dump(int fd, struct tf_conn *c)
 
 	if (getint(fd, IPPROTO_TCP, TCP_TIMESTAMP, &v))
 		return tf_fail(errno, "TCP_TIMESTAMP");
-	c->ts_clock = v;
+	/*
+	 * Since 6.7 the kernel sets bit 0 for a usec flow and clears it for a
+	 * ms one; before, bit 0 is just the ms clock's, and read as the usec
+	 * flag it made half the ms flows usec ones (elapsed time added in us
+	 * to a ms clock).  tcp_info says which unit the flow uses, on every
+	 * kernel: TCPI_OPT_USEC_TS exists only where usec flows do.
+	 */
+	c->ts_clock = ti.tcpi_options & TCPI_OPT_USEC_TS ? (uint32_t)v | 1 : (uint32_t)v & ~1u;
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->dump_time_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
 

@@ -35,6 +35,12 @@
 #define TCP_REPAIR_OFF_NO_WP	-1
 #endif
 
+/* tcp_info's tcpi_options: the flow uses usec timestamps (6.7; no older
+ * kernel sets the bit, so it also says whether usec flows exist) */
+#ifndef TCPI_OPT_USEC_TS
+#define TCPI_OPT_USEC_TS	64
+#endif
+
 /* TCP_REPAIR_QUEUE values */
 #define TF_NO_QUEUE		0
 #define TF_RECV_QUEUE		1
