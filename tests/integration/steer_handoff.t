@@ -28,7 +28,7 @@ APP_TOTAL=$((4 * 1024 * 1024))
 B_ADDR=198.18.20.2
 B_ADDR6=fd00:7466:20::2
 
-plan 56
+plan 58
 
 hol_make
 NS_B=${RUN_ID}b
@@ -112,6 +112,9 @@ run_case l2 4 7001
 run_case l3 4 7002
 ok "bpftool map dump prints the steer entries by field" \
 	sh -c "bpftool map dump pinned '$BPFFS/f/steers' | grep -q next_hop_mac"
+is "$(tff -j status | jq -c '.steer_table | [.steers, .max_steers]')" "[2,65536]" \
+	"status shows the steer table's fill (2 of 65536)"
+ok "  and says so in words" sh -c "ip netns exec $NS_F $TF --bpffs $BPFFS/f status | grep -q '2 of 65536 steers'"
 sleep 1.2
 ok "after the linger gc removes both entries" sh -c "[ \"\$(ip netns exec $NS_F $TF --bpffs $BPFFS/f -j steer gc | jq .removed)\" = 2 ]"
 run_case l2 6 7003

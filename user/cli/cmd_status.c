@@ -11,10 +11,12 @@
 #include "attach.h"
 #include "cli.h"
 #include "lock.h"
+#include "steer.h"
 
 static const char status_usage[] =
 	"Usage: tcpferry status\n\n"
-	"Show the lock table (pin, map id, locks held of how many) and the devices\n"
+	"Show the lock table (pin, map id, locks held of how many), the steer table\n"
+	"(steers of how many, how many of them expired and waiting for gc), and the devices\n"
 	"with lock programs attached (hook, mode, program and link ids, and the names\n"
 	"of all programs on the hook, in the kernel's order).  -j for JSON.\n";
 
@@ -22,7 +24,8 @@ int cmd_status(int argc, char **argv)
 {
 	struct tf_attach_info *devs = NULL;
 	struct tf_locktab *t = NULL;
-	uint32_t fill = 0;
+	struct tf_steertab *st = NULL;
+	uint32_t fill = 0, steers = 0, expired = 0;
 	size_t n = 0;
 	struct json *j;
 	int err;
@@ -41,9 +44,27 @@ int cmd_status(int argc, char **argv)
 		return cli_lib_error(err, "status");
 	if (t && (err = tf_locktab_count(t, &fill)))
 		return cli_lib_error(err, "status");
+	err = tf_steertab_open(g.bpffs, false, 0, &st);
+	if (!err) {
+		struct tf_steer_entry *e = NULL;
+		struct tf_steer_cfg cfg = {};
+		size_t ne = 0;
+		uint64_t now = tf_mono_ns();
+
+		if (tf_steer_cfg_get(st, &cfg) == 0 && tf_steer_list(st, &e, &ne) == 0) {
+			steers = ne;
+			for (size_t i = 0; i < ne; i++)
+				expired += tf_steer_expired(&e[i].val, &cfg, now);
+		}
+		free(e);
+	} else if (err != -ENOENT) {
+		tf_locktab_close(t);
+		return cli_lib_error(err, "status");
+	}
 	err = tf_attach_list(g.bpffs, &devs, &n);
 	if (err) {
 		tf_locktab_close(t);
+		tf_steertab_close(st);
 		return cli_lib_error(err, "status");
 	}
 
@@ -57,6 +78,17 @@ int cmd_status(int argc, char **argv)
 			json_uint_field(j, "map_id", tf_locktab_map_id(t));
 			json_uint_field(j, "max_locks", tf_locktab_capacity(t));
 			json_uint_field(j, "locks", fill);
+			json_object_end(j);
+		} else {
+			json_null(j);
+		}
+		json_name(j, "steer_table");
+		if (st) {
+			json_object_start(j);
+			json_uint_field(j, "map_id", tf_steertab_map_id(st));
+			json_uint_field(j, "max_steers", tf_steertab_capacity(st));
+			json_uint_field(j, "steers", steers);
+			json_uint_field(j, "expired", expired);
 			json_object_end(j);
 		} else {
 			json_null(j);
@@ -102,6 +134,9 @@ int cmd_status(int argc, char **argv)
 			       tf_locktab_map_id(t), fill, tf_locktab_capacity(t));
 		else
 			printf("lock table %s/%s: none (nothing attached yet)\n", g.bpffs, TF_PIN_LOCKS);
+		if (st)
+			printf("steer table %s/%s: map id %u, %u of %u steers (%u expired: tcpferry steer gc)\n", g.bpffs,
+			       TF_PIN_STEERS, tf_steertab_map_id(st), steers, tf_steertab_capacity(st), expired);
 		if (!n)
 			printf("no device attached\n");
 		for (size_t i = 0; i < n; i++) {
@@ -136,5 +171,6 @@ int cmd_status(int argc, char **argv)
 	}
 	free(devs);
 	tf_locktab_close(t);
+	tf_steertab_close(st);
 	return 0;
 }
