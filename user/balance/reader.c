@@ -17,13 +17,17 @@
 #define TLS_HANDSHAKE	22
 #define EVENTS		256
 
-enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP };
+enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP, SLOT_WATCH };
 
 struct slot {
 	enum slot_kind kind;
 	int fd;
 	int64_t deadline_ms;		/* SLOT_CONN */
 	struct slot *prev, *next;	/* SLOT_CONN: the pending list, in accept order */
+	bal_watch_fn fn;		/* SLOT_WATCH (NULL: unwatched; the slot is kept, as a
+					 * closed fd's stale event may still name it) */
+	void *fn_ctx;
+	uint32_t events;
 };
 
 struct bal_reader {
@@ -34,6 +38,12 @@ struct bal_reader {
 	struct slot stop;
 	struct slot **listeners;
 	int n_listeners;
+	struct slot **watched;
+	int n_watched;
+	bal_tick_fn tick;
+	void *tick_ctx;
+	int tick_ms;
+	int64_t next_tick_ms;
 	struct slot head;		/* the pending list's sentinel */
 	int pending;
 	uint8_t *buf;
@@ -105,6 +115,71 @@ int bal_reader_add_listener(struct bal_reader *rd, int fd)
 	}
 	rd->listeners[rd->n_listeners++] = s;
 	return 0;
+}
+
+int bal_reader_watch(struct bal_reader *rd, int fd, uint32_t events, bal_watch_fn fn, void *ctx)
+{
+	struct epoll_event ev = { .events = events };
+	struct slot *s = NULL, **w;
+
+	for (int i = 0; i < rd->n_watched; i++)
+		if (rd->watched[i]->fn && rd->watched[i]->fd == fd)
+			s = rd->watched[i];
+	if (s) {
+		if (s->events == events && s->fn == fn && s->fn_ctx == ctx)
+			return 0;
+		ev.data.ptr = s;
+		if (s->events != events && epoll_ctl(rd->ep, EPOLL_CTL_MOD, fd, &ev))
+			return tf_fail(errno, "balance: epoll fd %d", fd);
+		s->events = events;
+		s->fn = fn;
+		s->fn_ctx = ctx;
+		return 0;
+	}
+	for (int i = 0; i < rd->n_watched && !s; i++)
+		if (!rd->watched[i]->fn)
+			s = rd->watched[i];	/* reused: only once its fd's entry is gone */
+	if (!s) {
+		w = realloc(rd->watched, (rd->n_watched + 1) * sizeof(*w));
+		if (!w || !(s = calloc(1, sizeof(*s)))) {
+			if (w)
+				rd->watched = w;
+			return tf_failx(ENOMEM, "balance: no memory");
+		}
+		rd->watched = w;
+		rd->watched[rd->n_watched++] = s;
+	}
+	s->kind = SLOT_WATCH;
+	s->fd = fd;
+	ev.data.ptr = s;
+	if (epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev))
+		return tf_fail(errno, "balance: epoll fd %d", fd);
+	s->events = events;
+	s->fn = fn;
+	s->fn_ctx = ctx;
+	return 0;
+}
+
+void bal_reader_unwatch(struct bal_reader *rd, int fd, bool closed)
+{
+	for (int i = 0; i < rd->n_watched; i++) {
+		struct slot *s = rd->watched[i];
+
+		if (!s->fn || s->fd != fd)
+			continue;
+		if (!closed)
+			epoll_ctl(rd->ep, EPOLL_CTL_DEL, fd, NULL);
+		s->fn = NULL;
+		s->fd = -1;
+	}
+}
+
+void bal_reader_set_tick(struct bal_reader *rd, int ms, bal_tick_fn fn, void *ctx)
+{
+	rd->tick = fn;
+	rd->tick_ctx = ctx;
+	rd->tick_ms = ms > 0 ? ms : 1000;
+	rd->next_tick_ms = now_ms() + rd->tick_ms;
 }
 
 void bal_reader_stop(struct bal_reader *rd)
@@ -272,8 +347,19 @@ int bal_reader_run(struct bal_reader *rd)
 	struct epoll_event ev[EVENTS];
 
 	for (;;) {
-		int wait = expire(rd), n = epoll_wait(rd->ep, ev, EVENTS, wait);
+		int wait = expire(rd), n;
 
+		if (rd->tick) {
+			int64_t now = now_ms();
+
+			if (now >= rd->next_tick_ms) {
+				rd->next_tick_ms = now + rd->tick_ms;
+				rd->tick(rd->tick_ctx);
+			}
+			if (wait < 0 || wait > rd->next_tick_ms - now)
+				wait = rd->next_tick_ms > now ? (int)(rd->next_tick_ms - now) : 0;
+		}
+		n = epoll_wait(rd->ep, ev, EVENTS, wait);
 		if (n < 0 && errno != EINTR)
 			return tf_fail(errno, "balance: epoll_wait");
 		for (int i = 0; i < n; i++) {
@@ -283,7 +369,10 @@ int bal_reader_run(struct bal_reader *rd)
 				return 0;
 			if (s->kind == SLOT_LISTENER)
 				accept_all(rd, s);
-			else
+			else if (s->kind == SLOT_WATCH) {
+				if (s->fn)
+					s->fn(s->fn_ctx, s->fd, ev[i].events);
+			} else
 				look(rd, s);
 		}
 	}
@@ -298,6 +387,9 @@ void bal_reader_free(struct bal_reader *rd)
 	for (int i = 0; i < rd->n_listeners; i++)
 		free(rd->listeners[i]);
 	free(rd->listeners);
+	for (int i = 0; i < rd->n_watched; i++)
+		free(rd->watched[i]);
+	free(rd->watched);
 	if (rd->ep >= 0)
 		close(rd->ep);
 	if (rd->stop_fd >= 0)
