@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# `tcpferry balance` on the hand-off lab (tests/helpers/handofflab.sh: a
+# client, the frontend with the VIP, backends with the VIP on lo, one
+# bridge; l2 steering).  The balancer reads each first request (peeked: it
+# stays in the socket, and the image carries it), routes it by the config's
+# rules and hands the connection to the chosen backend's `tcpferry receive
+# --serve`, on one channel a backend opened at start:
+#
+#   b1      busybox httpd -i (receive --serve --each), its own files
+#   b2      tools/tf-fileserver (receive --serve --send-to), other files
+#   b3      a backend without the VIP: it refuses every hand-off
+#   dead    a channel that never opens (via false): down from the start
+#
+#   match host two.test     pool two     b2
+#   match path /one/        pool one     b1
+#   match host mixed.test   pool mixed   dead, b2: dead gets nothing, b2 serves
+#   match path /retry/      pool retry   b3, b1: b3 refuses, b1 serves
+#   match path /none/       pool none    b3 alone: refused, 503 from the balancer
+#   default status 404                   anything else
+#
+# curl through the VIP (IPv4 and IPv6) gets each backend's own file
+# byte-exact; no client connection is reset; on SIGTERM the balancer exits 0
+# with its counters (dead: down, nothing submitted; b3: refused), its
+# channels' `receive --serve` are gone, and once the steers' linger passed
+# the steer table is empty and no lock is left.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../helpers/handofflab.sh"
+need_root
+need_built
+need_cmd curl busybox jq nstat
+
+B1_ADDR=198.18.20.11
+B2_ADDR=198.18.20.12
+B3_ADDR=198.18.20.13
+B1_ADDR6=fd00:7466:20::11
+B2_ADDR6=fd00:7466:20::12
+B3_ADDR6=fd00:7466:20::13
+PORT=7201
+
+plan 30
+
+hol_make
+NS_B1=${RUN_ID}b1
+NS_B2=${RUN_ID}b2
+NS_B3=${RUN_ID}b3
+hol_backend "$NS_B1" $B1_ADDR $B1_ADDR6
+hol_backend "$NS_B2" $B2_ADDR $B2_ADDR6
+hol_backend "$NS_B3" $B3_ADDR $B3_ADDR6
+# b3 has no VIP: its receive --serve cannot build the connection and refuses.
+ip -n "$NS_B3" addr del "$VIP/32" dev lo
+ip -n "$NS_B3" addr del "$VIP6/128" dev lo
+make_bpffs
+tff() { in_ns "$NS_F" "$TF" --bpffs "$BPFFS/f" "$@"; }
+
+# Each backend's files are its own (random: byte-exact means from that backend).
+mkdir -p "$TMP/root1/one" "$TMP/root1/retry" "$TMP/root2"
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$TMP/root1/one/b1file"
+head -c 100000 /dev/urandom >"$TMP/root1/retry/b1retry"
+head -c $((4 * 1024 * 1024)) /dev/urandom >"$TMP/root2/b2file"
+head -c 100000 /dev/urandom >"$TMP/root2/b2mixed"
+
+spawn "$NS_B2" "$TMP/fileserver.log" "$BUILD/tools/tf-fileserver" --listen "$TMP/srv.sock" --root "$TMP/root2"
+wait_for 10 test -S "$TMP/srv.sock" || bail_out "tf-fileserver did not listen: $(cat "$TMP/fileserver.log")"
+
+cat >"$TMP/balance.conf" <<EOF
+# the lab's backends (tests/integration/balance_lab.t)
+backend b1 addr $B1_ADDR addr6 $B1_ADDR6 mode l2 via ip netns exec $NS_B1 $TF receive --serve --output $TMP/b1.log --each -- busybox httpd -i -h $TMP/root1
+backend b2 addr $B2_ADDR addr6 $B2_ADDR6 mode l2 via ip netns exec $NS_B2 $TF receive --serve --output $TMP/b2.log --send-to $TMP/srv.sock
+backend b3 addr $B3_ADDR addr6 $B3_ADDR6 mode l2 via ip netns exec $NS_B3 $TF receive --serve --output $TMP/b3.log --each -- busybox httpd -i -h $TMP/root1
+backend dead addr $B3_ADDR mode l2 via false
+pool one roundrobin b1
+pool two roundrobin b2
+pool mixed roundrobin dead b2
+pool retry roundrobin b3 b1
+pool none roundrobin b3
+
+match host two.test pool two
+match path /one/ pool one
+match host mixed.test pool mixed
+EOF
+
+# The frontend's programs at tc ingress, and a FIN linger of 1 s (the balancer
+# would attach them itself on its first hand-off).
+ok "the frontend's programs attach (tc)" quietly tff attach eth0 --tc
+ok "the steer table's FIN linger set to 1 s" quietly tff steer config --fin-linger 1
+
+# The rest of the rules as --rule flags: they follow the file's lines.
+ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -v balance --config "$TMP/balance.conf" \
+	--rule 'match path /retry/ pool retry' --rule 'match path /none/ pool none' --rule 'default status 404' \
+	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" >"$TMP/bal.out" 2>"$TMP/bal.err" &
+BAL=$!
+at_exit "kill -9 $BAL"
+wait_for 20 grep -qx ready "$TMP/bal.out"
+ok "balance says ready once it listens" grep -qx ready "$TMP/bal.out" ||
+	diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
+ok "the dead backend is down from the start, and said so" \
+	grep -q "backend dead is down (it takes no hand-offs)" "$TMP/bal.err"
+
+URL="http://$VIP:$PORT"
+URL6="http://[$VIP6]:$PORT"
+fetch() { in_ns "$NS_C" curl -sS --max-time 30 "$@"; }
+
+ok "Host two.test: curl gets b2's file" fetch -H 'Host: two.test' -o "$TMP/got-b2file" "$URL/b2file"
+ok "  byte-exact (tf-fileserver on b2)" cmp -s "$TMP/got-b2file" "$TMP/root2/b2file"
+ok "path /one/: curl gets b1's file" fetch -o "$TMP/got-b1file" "$URL/one/b1file"
+ok "  byte-exact (busybox httpd on b1)" cmp -s "$TMP/got-b1file" "$TMP/root1/one/b1file"
+ok "path /one/ over IPv6: b1's file" fetch -o "$TMP/got-b1file6" "$URL6/one/b1file"
+ok "  byte-exact" cmp -s "$TMP/got-b1file6" "$TMP/root1/one/b1file"
+ok "Host two.test over IPv6: b2's file" fetch -H 'Host: two.test' -o "$TMP/got-b2file6" "$URL6/b2file"
+ok "  byte-exact" cmp -s "$TMP/got-b2file6" "$TMP/root2/b2file"
+for i in 1 2 3; do
+	rm -f "$TMP/got-mixed"
+	fetch -H 'Host: mixed.test' -o "$TMP/got-mixed" "$URL/b2mixed" && cmp -s "$TMP/got-mixed" "$TMP/root2/b2mixed" ||
+		break
+done
+ok "Host mixed.test (pool: dead, b2), three times: b2 serves each, byte-exact" \
+	cmp -s "$TMP/got-mixed" "$TMP/root2/b2mixed"
+ok "path /retry/ (pool: b3 refuses, b1): b1 serves, byte-exact" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-retry $URL/retry/b1retry && cmp -s $TMP/got-retry $TMP/root1/retry/b1retry"
+ok "  b3's refusal was retried on b1" grep -q "to backend b3: .*; trying the next" "$TMP/bal.err"
+is "$(fetch -o /dev/null -w '%{http_code}' "$URL/none/x")" 503 "path /none/ (pool: b3 alone, refused): 503 from the balancer"
+is "$(fetch -o "$TMP/got-404" -w '%{http_code}' "$URL/nowhere")" 404 "no rule matches: the configured status (404)"
+ok "  with its body" grep -q "no backend for this request" "$TMP/got-404"
+is "$(fetch -o /dev/null -w '%{http_code}' -H 'Host: one.test' "$URL/two/")" 404 "Host one.test, path /two/: no rule either"
+
+kill -TERM "$BAL"
+wait "$BAL"
+is "$?" 0 "SIGTERM: balance exits 0"
+note "balance's counters: $(tr '\n' ';' <"$TMP/bal.out")"
+ok "it counted 8 hand-offs, 2 answers of 404 and 1 of 503" \
+	grep -q "^accepted 11 decided 11 handed_off 8 no_match 2 no_backend 1 " "$TMP/bal.out"
+ok "dead: down, nothing submitted" grep -q "^backend dead down submitted 0 handed_off 0 " "$TMP/bal.out"
+ok "b2: 5 handed off (two.test twice, mixed.test three times)" \
+	grep -q "^backend b2 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
+ok "b1: 3 handed off (/one/ twice, /retry/ once)" grep -q "^backend b1 up submitted 3 handed_off 3 refused 0 " "$TMP/bal.out"
+ok "b3: refused both it was offered" grep -q "^backend b3 up submitted 2 handed_off 0 refused 2 " "$TMP/bal.out"
+ok "its channels' receive --serve ended with it (nothing left on b1 and b3)" \
+	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ] && [ -z \"\$(ip netns pids $NS_B3)\" ]"
+is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"
+is "$(nstat_get "$NS_F" TcpOutRsts)" 0 "the frontend sent no RST"
+sleep 1.2	# the linger
+quietly tff steer gc
+is "$(tff -j steer list | jq '.steers | length')" 0 "after the linger, gc leaves the steer table empty"
+is "$(tff -j lock list | jq '.locks | length')" 0 "no lock left"
+done_testing
