@@ -16,8 +16,9 @@
 
 #define TLS_HANDSHAKE	22
 #define EVENTS		256
+#define LINGER_MS	2000	/* an answered connection's reads after our FIN, at most */
 
-enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP, SLOT_WATCH };
+enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP, SLOT_WATCH, SLOT_LINGER };
 
 struct slot {
 	enum slot_kind kind;
@@ -46,6 +47,7 @@ struct bal_reader {
 	int64_t next_tick_ms;
 	struct slot head;		/* the pending list's sentinel */
 	int pending;
+	struct slot lingering;		/* answered, FIN sent, reading to the client's: in close order */
 	uint8_t *buf;
 	size_t cap;
 	struct bal_reader_counters c;
@@ -78,6 +80,7 @@ int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *
 	rd->decide = decide;
 	rd->ctx = ctx;
 	rd->head.next = rd->head.prev = &rd->head;
+	rd->lingering.next = rd->lingering.prev = &rd->lingering;
 	/* Room for a head at the limit, or a ClientHello at it in a few records. */
 	rd->cap = rd->o.max_header + 4096;
 	rd->buf = malloc(rd->cap);
@@ -212,9 +215,59 @@ static int unlink_conn(struct bal_reader *rd, struct slot *s)
 	return fd;
 }
 
+static void unlink_linger(struct bal_reader *rd, struct slot *s)
+{
+	epoll_ctl(rd->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	free(s);
+}
+
+/* What the client still sends, read and dropped until its FIN (or LINGER_MS). */
+static void linger_read(struct bal_reader *rd, struct slot *s)
+{
+	for (;;) {
+		ssize_t n = recv(s->fd, rd->buf, rd->cap, MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		unlink_linger(rd, s);	/* its FIN, or an error: the close is clean now */
+		return;
+	}
+}
+
+void bal_reader_linger(struct bal_reader *rd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET | EPOLLRDHUP };
+	struct slot *s = calloc(1, sizeof(*s));
+
+	shutdown(fd, SHUT_WR);
+	if (!s) {
+		close(fd);
+		return;
+	}
+	s->kind = SLOT_LINGER;
+	s->fd = fd;
+	s->deadline_ms = now_ms() + LINGER_MS;
+	s->prev = rd->lingering.prev;
+	s->next = &rd->lingering;
+	rd->lingering.prev->next = s;
+	rd->lingering.prev = s;
+	ev.data.ptr = s;
+	if (epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		unlink_linger(rd, s);
+		return;
+	}
+	linger_read(rd, s);
+}
+
 /*
- * status (400, 408, 431) and close.  What the client sent is read first, so
- * the close is a FIN after the answer, not an RST that could destroy it.
+ * status (400, 408, 431) and close.  What the client sent is read first, and
+ * what it sends after until its own FIN (bal_reader_linger), so the close is
+ * a FIN after the answer, not an RST that could destroy it.
  */
 static void answer(struct bal_reader *rd, int fd, int status)
 {
@@ -228,8 +281,7 @@ static void answer(struct bal_reader *rd, int fd, int status)
 	while (recv(fd, rd->buf, rd->cap, MSG_DONTWAIT) > 0)
 		;
 	(void)!send(fd, t, strlen(t), MSG_DONTWAIT | MSG_NOSIGNAL);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+	bal_reader_linger(rd, fd);
 	if (status == 400)
 		rd->c.status_400++;
 	else if (status == 408)
@@ -316,11 +368,26 @@ static void look(struct bal_reader *rd, struct slot *s)
 	rd->decide(rd->ctx, unlink_conn(rd, s), &r, rd->buf, n);
 }
 
-/* The connections past their deadline (the list's head end); ms to the next one, or -1. */
+static int expire_pending(struct bal_reader *rd, int64_t now);
+
+/* The connections past their deadline (the lists' head ends); ms to the next one, or -1. */
 static int expire(struct bal_reader *rd)
 {
 	int64_t now = now_ms();
 
+	while (rd->lingering.next != &rd->lingering && rd->lingering.next->deadline_ms <= now)
+		unlink_linger(rd, rd->lingering.next);
+	if (rd->lingering.next != &rd->lingering) {
+		int64_t lw = rd->lingering.next->deadline_ms - now;
+		int w = expire_pending(rd, now);
+
+		return w < 0 || w > lw ? (int)lw : w;
+	}
+	return expire_pending(rd, now);
+}
+
+static int expire_pending(struct bal_reader *rd, int64_t now)
+{
 	while (rd->head.next != &rd->head) {
 		struct slot *s = rd->head.next;
 		bool http;
@@ -369,6 +436,8 @@ int bal_reader_run(struct bal_reader *rd)
 				return 0;
 			if (s->kind == SLOT_LISTENER)
 				accept_all(rd, s);
+			else if (s->kind == SLOT_LINGER)
+				linger_read(rd, s);
 			else if (s->kind == SLOT_WATCH) {
 				if (s->fn)
 					s->fn(s->fn_ctx, s->fd, ev[i].events);
@@ -384,6 +453,8 @@ void bal_reader_free(struct bal_reader *rd)
 		return;
 	while (rd->head.next && rd->head.next != &rd->head)
 		close(unlink_conn(rd, rd->head.next));
+	while (rd->lingering.next && rd->lingering.next != &rd->lingering)
+		unlink_linger(rd, rd->lingering.next);
 	for (int i = 0; i < rd->n_listeners; i++)
 		free(rd->listeners[i]);
 	free(rd->listeners);

@@ -75,7 +75,11 @@ typedef void (*bal_tick_fn)(void *ctx);
 void bal_reader_set_tick(struct bal_reader *rd, int ms, bal_tick_fn fn, void *ctx);
 const struct bal_reader_counters *bal_reader_counters(const struct bal_reader *rd);
 int bal_reader_pending(const struct bal_reader *rd);
-/* Closes every connection still waiting (not the listeners). */
+/* fd answered: our FIN now (shutdown), and what the client still sends is
+ * read and dropped until its FIN or 2 s, then the close (a close with
+ * unread bytes would be an RST that can destroy the answer).  Takes fd. */
+void bal_reader_linger(struct bal_reader *rd, int fd);
+/* Closes every connection still waiting or lingering (not the listeners). */
 void bal_reader_free(struct bal_reader *rd);
 
 #endif
