@@ -19,7 +19,9 @@
 #   default status 404                   anything else
 #
 # curl through the VIP (IPv4 and IPv6) gets each backend's own file
-# byte-exact; no client connection is reset; on SIGTERM the balancer exits 0
+# byte-exact; a malformed head gets 400, an oversized one 431, a slow one
+# 408; `balance status -j` has the counters; no client connection is reset;
+# on SIGTERM the balancer exits 0
 # with its counters (dead: down, nothing submitted; b3: refused), its
 # channels' `receive --serve` are gone, and once the steers' linger passed
 # the steer table is empty and no lock is left.
@@ -37,7 +39,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 30
+plan 37
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -87,7 +89,8 @@ ok "the steer table's FIN linger set to 1 s" quietly tff steer config --fin-ling
 # The rest of the rules as --rule flags: they follow the file's lines.
 ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -v balance --config "$TMP/balance.conf" \
 	--rule 'match path /retry/ pool retry' --rule 'match path /none/ pool none' --rule 'default status 404' \
-	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" >"$TMP/bal.out" 2>"$TMP/bal.err" &
+	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 1500 --status-socket "$TMP/status.sock" \
+	>"$TMP/bal.out" 2>"$TMP/bal.err" &
 BAL=$!
 at_exit "kill -9 $BAL"
 wait_for 20 grep -qx ready "$TMP/bal.out"
@@ -123,12 +126,25 @@ is "$(fetch -o "$TMP/got-404" -w '%{http_code}' "$URL/nowhere")" 404 "no rule ma
 ok "  with its body" grep -q "no backend for this request" "$TMP/got-404"
 is "$(fetch -o /dev/null -w '%{http_code}' -H 'Host: one.test' "$URL/two/")" 404 "Host one.test, path /two/: no rule either"
 
+# Bad requests: the reader's answers, counted.
+raw() { in_ns "$NS_C" timeout 10 bash -c "exec 3<>/dev/tcp/$VIP/$PORT; printf '$1' >&3; cat <&3" | head -1 | tr -d '\r'; }
+is "$(raw 'GET / HTTP/1.1\r\nNoColonHere\r\n\r\n')" "HTTP/1.1 400 Bad Request" "a header line without a colon: 400"
+is "$(fetch -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$URL/one/b1file")" 431 \
+	"a head over 16 KB: 431"
+is "$(raw 'GET /one/b1file HTTP/1.1\r\n')" "HTTP/1.1 408 Request Timeout" "no complete head within --request-timeout-ms: 408"
+
+"$TF" balance status -j --status-socket "$TMP/status.sock" >"$TMP/status.json"
+ok "balance status -j: the running balancer's counters" jq -e . "$TMP/status.json" >/dev/null
+is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, .listener.status_431, ([.backends[] | select(.up | not) | .name])]' "$TMP/status.json")" \
+	'[8,1,1,1,["dead"]]' "  8 handed off, one each of 400, 408 and 431; dead is the backend down"
+is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,1,1]' "  each rule's matches"
+
 kill -TERM "$BAL"
 wait "$BAL"
 is "$?" 0 "SIGTERM: balance exits 0"
 note "balance's counters: $(tr '\n' ';' <"$TMP/bal.out")"
-ok "it counted 8 hand-offs, 2 answers of 404 and 1 of 503" \
-	grep -q "^accepted 11 decided 11 handed_off 8 no_match 2 no_backend 1 " "$TMP/bal.out"
+ok "it counted 8 hand-offs, 2 answers of 404, 1 of 503 and one each of 400, 408 and 431" \
+	grep -q "^accepted 14 decided 11 handed_off 8 no_match 2 no_backend 1 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
 ok "dead: down, nothing submitted" grep -q "^backend dead down submitted 0 handed_off 0 " "$TMP/bal.out"
 ok "b2: 5 handed off (two.test twice, mixed.test three times)" \
 	grep -q "^backend b2 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
@@ -142,4 +158,5 @@ sleep 1.2	# the linger
 quietly tff steer gc
 is "$(tff -j steer list | jq '.steers | length')" 0 "after the linger, gc leaves the steer table empty"
 is "$(tff -j lock list | jq '.locks | length')" 0 "no lock left"
+ok "its status socket is gone" test ! -e "$TMP/status.sock"
 done_testing

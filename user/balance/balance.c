@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,10 +53,11 @@ static void on_channel(void *ctx, int fd, uint32_t events);
 
 /*
  * status and close, from here: what the client sent is read first, so that
- * the close is a FIN after the answer and not an RST that destroys it.  A
+ * the close is a FIN after the answer and not an RST that destroys it (and
+ * what it sends after, until its FIN: bal_reader_linger).  A
  * connection that is not HTTP gets no status, only the close.
  */
-static void answer(int fd, int status, bool http)
+static void answer(struct bal_service *s, int fd, int status, bool http)
 {
 	static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 29\r\n"
 				 "Connection: close\r\n\r\nno backend for this request.\n";
@@ -68,8 +70,7 @@ static void answer(int fd, int status, bool http)
 		;
 	if (http)
 		(void)!send(fd, t, strlen(t), MSG_DONTWAIT | MSG_NOSIGNAL);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+	bal_reader_linger(s->rd, fd);
 }
 
 /* Its channel into the loop, for the events it wants now (POLLOUT while it has queued writes). */
@@ -118,7 +119,7 @@ static void dispatch(struct bal_service *s, struct conn *k)
 			s->cnt.no_backend++;
 			mv_warn("balance: %s: no backend of pool %s %s; answered 503", k->what, s->c.pools[k->pool].name,
 				s->stopping ? "(stopping)" : "left to try");
-			answer(k->fd, 503, k->http);
+			answer(s, k->fd, 503, k->http);
 			free(k);
 			return;
 		}
@@ -244,12 +245,12 @@ static void decide(void *ctx, int fd, const struct first_request *r, const uint8
 		if (mv_verbose())
 			mv_info("balance: client %s: no rule matches (Host \"%s\", path \"%s\"); answered %d", ps, r->host, r->path,
 				s->c.default_status);
-		answer(fd, s->c.default_status, r->kind == FR_HTTP);
+		answer(s, fd, s->c.default_status, r->kind == FR_HTTP);
 		return;
 	}
 	k = calloc(1, sizeof(*k) + s->c.n_backends * sizeof(bool));
 	if (!k) {
-		answer(fd, 503, r->kind == FR_HTTP);
+		answer(s, fd, 503, r->kind == FR_HTTP);
 		return;
 	}
 	k->fd = fd;
@@ -392,6 +393,16 @@ int bal_service_listen(struct bal_service *s, const char *endpoint)
 	}
 	s->listeners[s->n_listeners++] = fd;
 	return 0;
+}
+
+int bal_service_watch(struct bal_service *s, int fd, bal_watch_fn fn, void *ctx)
+{
+	return bal_reader_watch(s->rd, fd, EPOLLIN, fn, ctx);
+}
+
+int bal_service_pending(const struct bal_service *s)
+{
+	return bal_reader_pending(s->rd);
 }
 
 int bal_service_run(struct bal_service *s)

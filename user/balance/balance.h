@@ -63,6 +63,10 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 /* A listener on "ADDR:PORT" or "[ADDR6]:PORT". */
 int bal_service_listen(struct bal_service *s, const char *endpoint);
 int bal_service_run(struct bal_service *s);
+/* Another fd in the loop (readable: fn), e.g. a status socket; the caller closes it. */
+int bal_service_watch(struct bal_service *s, int fd, bal_watch_fn fn, void *ctx);
+/* Connections waiting for their first request. */
+int bal_service_pending(const struct bal_service *s);
 void bal_service_stop(struct bal_service *s);	/* async-signal-safe */
 /* The hand-offs under way end (their answers, or their deadlines; none is
  * retried now), then the channels close; the counters stay (for a report). */

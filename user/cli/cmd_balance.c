@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -21,11 +25,14 @@
 #include "tcpferry.h"
 
 #define RULES_MAX 256
+#define STATUS_SOCKET "/run/tcpferry-balance.sock"
 
 static const char usage[] =
 	"Usage: tcpferry balance [--config FILE] [--rule LINE]... --listen ADDR:PORT...\n"
 	"                        [--max-header BYTES] [--request-timeout-ms MS]\n"
 	"                        [--timeout-ms MS] [--lock-ttl SEC] [--no-nudge]\n"
+	"                        [--status-socket PATH]\n"
+	"       tcpferry balance status [-j] [--status-socket PATH]\n"
 	"\n"
 	"A load balancer that reads each new connection's first request (HTTP/1.x\n"
 	"Host and path, a TLS ClientHello's SNI, or its first bytes), picks a backend\n"
@@ -50,11 +57,15 @@ static const char usage[] =
 	"                        (default 2000)\n"
 	"  --lock-ttl SEC        a lock's expiry while its hand-off is under way (30)\n"
 	"  --no-nudge            the backends do not prompt the clients after the flip\n"
+	"  --status-socket PATH  where `balance status` asks for the counters (default\n"
+	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
 	"\n"
 	"It runs in the foreground and prints \"ready\" on stdout once it listens.\n"
 	"SIGTERM or SIGINT: the hand-offs under way end, the channels close, and\n"
 	"the counters are printed.  SIGHUP is ignored: reloading the rules is not\n"
-	"implemented yet (nor `balance status`).  Needs CAP_NET_ADMIN and CAP_BPF.\n";
+	"implemented yet.  `balance status` prints the running balancer's counters\n"
+	"as JSON (listener, per backend, per rule; there is no text form yet).\n"
+	"Needs CAP_NET_ADMIN and CAP_BPF.\n";
 
 static struct bal_service *running;
 
@@ -65,6 +76,62 @@ static void on_stop(int sig)
 		bal_service_stop(running);
 }
 
+/* The counters as one JSON object (the exit report with -j, and balance status). */
+static void report_json(struct json *j, const struct bal_service *s)
+{
+	const struct bal_config *c = bal_service_config(s);
+	const struct bal_service_counters *sc = bal_service_counters(s);
+	const struct bal_reader_counters *rc = bal_service_reader_counters(s);
+
+	json_object_start(j);
+	json_name(j, "listener");
+	json_object_start(j);
+	json_uint_field(j, "accepted", rc->accepted);
+	json_uint_field(j, "decided", rc->decided);
+	json_uint_field(j, "pending", bal_service_pending(s));
+	json_uint_field(j, "closed_early", rc->closed_early);
+	json_uint_field(j, "status_400", rc->status_400);
+	json_uint_field(j, "status_408", rc->status_408);
+	json_uint_field(j, "status_431", rc->status_431);
+	json_uint_field(j, "timeout_closed", rc->timeout_closed);
+	json_uint_field(j, "closed_bad", rc->closed_bad);
+	json_uint_field(j, "refused_full", rc->refused_full);
+	json_uint_field(j, "no_match", sc->no_match);
+	json_uint_field(j, "no_backend", sc->no_backend);
+	json_uint_field(j, "retried", sc->retried);
+	json_uint_field(j, "handed_off", sc->handed_off);
+	json_object_end(j);
+	json_name(j, "backends");
+	json_array_start(j);
+	for (int i = 0; i < c->n_backends; i++) {
+		struct bal_backend_counters bc;
+		bool up = bal_service_backend(s, i, &bc);
+
+		json_object_start(j);
+		json_string_field(j, "name", c->backends[i].name);
+		json_bool_field(j, "up", up);
+		json_uint_field(j, "submitted", bc.submitted);
+		json_uint_field(j, "handed_off", bc.handed_off);
+		json_uint_field(j, "refused", bc.refused);
+		json_uint_field(j, "submit_failed", bc.submit_failed);
+		json_uint_field(j, "in_doubt", bc.in_doubt);
+		json_uint_field(j, "live", c->backends[i].conns);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_name(j, "rules");
+	json_array_start(j);
+	for (int i = 0; i < c->n_rules; i++) {
+		json_object_start(j);
+		json_uint_field(j, "line", c->rules[i].line);
+		json_string_field(j, "pool", c->pools[c->rules[i].pool].name);
+		json_uint_field(j, "matches", c->rules[i].matches);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
 static void report(const struct bal_service *s)
 {
 	const struct bal_config *c = bal_service_config(s);
@@ -73,79 +140,111 @@ static void report(const struct bal_service *s)
 	struct json *j = cli_json_open();
 
 	if (j) {
-		json_object_start(j);
-		json_name(j, "listener");
-		json_object_start(j);
-		json_uint_field(j, "accepted", rc->accepted);
-		json_uint_field(j, "decided", rc->decided);
-		json_uint_field(j, "closed_early", rc->closed_early);
-		json_uint_field(j, "status_400", rc->status_400);
-		json_uint_field(j, "status_408", rc->status_408);
-		json_uint_field(j, "status_431", rc->status_431);
-		json_uint_field(j, "timeout_closed", rc->timeout_closed);
-		json_uint_field(j, "closed_bad", rc->closed_bad);
-		json_uint_field(j, "refused_full", rc->refused_full);
-		json_uint_field(j, "no_match", sc->no_match);
-		json_uint_field(j, "no_backend", sc->no_backend);
-		json_uint_field(j, "retried", sc->retried);
-		json_uint_field(j, "handed_off", sc->handed_off);
-		json_object_end(j);
-		json_name(j, "backends");
-		json_array_start(j);
-	} else {
-		printf("accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
-		       "status_400 %llu status_408 %llu status_431 %llu\n",
-		       (unsigned long long)rc->accepted, (unsigned long long)rc->decided,
-		       (unsigned long long)sc->handed_off, (unsigned long long)sc->no_match,
-		       (unsigned long long)sc->no_backend, (unsigned long long)sc->retried,
-		       (unsigned long long)rc->status_400, (unsigned long long)rc->status_408,
-		       (unsigned long long)rc->status_431);
+		report_json(j, s);
+		cli_json_close(j);
+		return;
 	}
+	printf("accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
+	       "status_400 %llu status_408 %llu status_431 %llu\n",
+	       (unsigned long long)rc->accepted, (unsigned long long)rc->decided,
+	       (unsigned long long)sc->handed_off, (unsigned long long)sc->no_match,
+	       (unsigned long long)sc->no_backend, (unsigned long long)sc->retried,
+	       (unsigned long long)rc->status_400, (unsigned long long)rc->status_408,
+	       (unsigned long long)rc->status_431);
 	for (int i = 0; i < c->n_backends; i++) {
 		struct bal_backend_counters bc;
 		bool up = bal_service_backend(s, i, &bc);
 
-		if (j) {
-			json_object_start(j);
-			json_string_field(j, "name", c->backends[i].name);
-			json_bool_field(j, "up", up);
-			json_uint_field(j, "submitted", bc.submitted);
-			json_uint_field(j, "handed_off", bc.handed_off);
-			json_uint_field(j, "refused", bc.refused);
-			json_uint_field(j, "submit_failed", bc.submit_failed);
-			json_uint_field(j, "in_doubt", bc.in_doubt);
-			json_object_end(j);
-		} else {
-			printf("backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
-			       "in_doubt %llu\n",
-			       c->backends[i].name, up ? "up" : "down", (unsigned long long)bc.submitted,
-			       (unsigned long long)bc.handed_off, (unsigned long long)bc.refused,
-			       (unsigned long long)bc.submit_failed, (unsigned long long)bc.in_doubt);
-		}
+		printf("backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
+		       "in_doubt %llu\n",
+		       c->backends[i].name, up ? "up" : "down", (unsigned long long)bc.submitted,
+		       (unsigned long long)bc.handed_off, (unsigned long long)bc.refused,
+		       (unsigned long long)bc.submit_failed, (unsigned long long)bc.in_doubt);
 	}
-	if (j) {
-		json_array_end(j);
-		json_name(j, "rules");
-		json_array_start(j);
-	}
-	for (int i = 0; i < c->n_rules; i++) {
-		if (j) {
-			json_object_start(j);
-			json_uint_field(j, "line", c->rules[i].line);
-			json_string_field(j, "pool", c->pools[c->rules[i].pool].name);
-			json_uint_field(j, "matches", c->rules[i].matches);
-			json_object_end(j);
-		} else {
-			printf("rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
-			       (unsigned long long)c->rules[i].matches);
-		}
-	}
-	if (j) {
-		json_array_end(j);
-		json_object_end(j);
-		cli_json_close(j);
-	}
+	for (int i = 0; i < c->n_rules; i++)
+		printf("rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
+		       (unsigned long long)c->rules[i].matches);
 	fflush(stdout);
+}
+
+/* ---- the status socket: each connection gets the counters, as JSON, and the close ---- */
+
+static int status_listen(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return cli_error("balance: --status-socket %s: longer than %zu bytes", path, sizeof(a.sun_path) - 1),
+		       -1;
+	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);	/* a stale one (a live balancer on it: its own status is lost) */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 16)) {
+		cli_error("balance: --status-socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void on_status(void *ctx, int fd, uint32_t events)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	struct bal_service *s = ctx;
+	struct json *j;
+	FILE *f;
+	int c;
+
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	/* A reader that does not read holds the loop up a second at most. */
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	f = fdopen(c, "w");
+	if (!f) {
+		close(c);
+		return;
+	}
+	j = json_new(f, g.pretty);
+	if (j) {
+		report_json(j, s);
+		json_destroy(j);
+	}
+	fclose(f);
+}
+
+/* tcpferry balance status: the running balancer's counters (JSON). */
+static int balance_status(int argc, char **argv, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--status-socket") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			;	/* JSON is what there is */
+		else
+			return cli_error("balance status: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+	}
+	if (strlen(path) >= sizeof(a.sun_path))
+		return cli_error("balance status: %s: too long a path", path), EXIT_USAGE;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return cli_error("balance status: %s: %s (is tcpferry balance running, with this --status-socket?)",
+				 path, strerror(errno));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	close(fd);
+	return n < 0 ? cli_error("balance status: %s: %s", path, strerror(errno)) : 0;
 }
 
 int cmd_balance(int argc, char **argv)
@@ -159,12 +258,13 @@ int cmd_balance(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 'T' },
 		{ "lock-ttl", required_argument, NULL, 'L' },
 		{ "no-nudge", no_argument, NULL, 'N' },
+		{ "status-socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	struct bal_service_opts so = { .bpffs = g.bpffs };
-	const char *config = NULL, *rules[RULES_MAX], *listens[RULES_MAX];
-	int n_rules = 0, n_listens = 0, c, err;
+	const char *config = NULL, *status_path = STATUS_SOCKET, *rules[RULES_MAX], *listens[RULES_MAX];
+	int n_rules = 0, n_listens = 0, status_fd = -1, c, err;
 	struct sigaction sa = { .sa_handler = on_stop };
 	struct bal_config cfg;
 	struct bal_service *s;
@@ -172,6 +272,8 @@ int cmd_balance(int argc, char **argv)
 
 	if (cli_wants_help(argc, argv, usage))
 		return 0;
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return balance_status(argc - 1, argv + 1, STATUS_SOCKET);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;
@@ -207,6 +309,7 @@ int cmd_balance(int argc, char **argv)
 			so.lock_ttl_s = v;
 			break;
 		case 'N': so.no_nudge = true; break;
+		case 'S': status_path = optarg; break;
 		default:
 			fputs(usage, stderr);
 			return EXIT_USAGE;
@@ -251,6 +354,17 @@ int cmd_balance(int argc, char **argv)
 			return cli_lib_error(err, "balance");
 		}
 	}
+	status_fd = status_listen(status_path);
+	if (status_fd < 0 || bal_service_watch(s, status_fd, on_status, s)) {
+		if (status_fd >= 0)
+			cli_lib_error(-EIO, "balance: --status-socket %s", status_path);
+		bal_service_free(s);
+		if (status_fd >= 0) {
+			close(status_fd);
+			unlink(status_path);
+		}
+		return 1;
+	}
 	running = s;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
@@ -267,5 +381,7 @@ int cmd_balance(int argc, char **argv)
 	bal_service_close_backends(s);
 	report(s);
 	bal_service_free(s);
+	close(status_fd);
+	unlink(status_path);
 	return err ? 1 : 0;
 }
