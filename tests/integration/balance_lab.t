@@ -134,7 +134,7 @@ is "$(fetch -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero 
 is "$(raw 'GET /one/b1file HTTP/1.1\r\n')" "HTTP/1.1 408 Request Timeout" "no complete head within --request-timeout-ms: 408"
 
 "$TF" balance status -j --status-socket "$TMP/status.sock" >"$TMP/status.json"
-ok "balance status -j: the running balancer's counters" jq -e . "$TMP/status.json" >/dev/null
+ok "balance status -j: the running balancer's counters" quietly jq -e . "$TMP/status.json"
 is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, .listener.status_431, ([.backends[] | select(.up | not) | .name])]' "$TMP/status.json")" \
 	'[8,1,1,1,["dead"]]' "  8 handed off, one each of 400, 408 and 431; dead is the backend down"
 is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,1,1]' "  each rule's matches"
