@@ -355,14 +355,14 @@ int cmd_balance(int argc, char **argv)
 		}
 	}
 	status_fd = status_listen(status_path);
-	if (status_fd < 0 || bal_service_watch(s, status_fd, on_status, s)) {
-		if (status_fd >= 0)
-			cli_lib_error(-EIO, "balance: --status-socket %s", status_path);
-		bal_service_free(s);
+	err = status_fd < 0 ? -EINVAL : bal_service_watch(s, status_fd, on_status, s);
+	if (err) {
 		if (status_fd >= 0) {
+			cli_lib_error(err, "balance: --status-socket %s", status_path);
 			close(status_fd);
 			unlink(status_path);
 		}
+		bal_service_free(s);
 		return 1;
 	}
 	running = s;
