@@ -20,7 +20,8 @@
 #
 # curl through the VIP (IPv4 and IPv6) gets each backend's own file
 # byte-exact; a malformed head gets 400, an oversized one 431, a slow one
-# 408; `balance status -j` has the counters; no client connection is reset;
+# 408; `balance status -j` has the counters; SIGHUP reloads the rules (and
+# refuses a changed backend line); no client connection is reset;
 # on SIGTERM the balancer exits 0
 # with its counters (dead: down, nothing submitted; b3: refused), its
 # channels' `receive --serve` are gone, and once the steers' linger passed
@@ -39,7 +40,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 37
+plan 42
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -139,16 +140,36 @@ is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, 
 	'[8,1,1,1,["dead"]]' "  8 handed off, one each of 400, 408 and 431; dead is the backend down"
 is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,1,1]' "  each rule's matches"
 
+# SIGHUP: the file and the flags read again; a backend's line may not change.
+mkdir -p "$TMP/root1/new"
+head -c 100000 /dev/urandom >"$TMP/root1/new/b1new"
+is "$(fetch -o /dev/null -w '%{http_code}' "$URL/new/b1new")" 404 "path /new/: no rule for it yet"
+echo "match path /new/ pool one" >>"$TMP/balance.conf"
+kill -HUP "$BAL"
+wait_for 5 grep -q "SIGHUP: reloaded" "$TMP/bal.err"
+ok "SIGHUP reloads the rules" grep -q "SIGHUP: reloaded (5 pools, 6 rules)" "$TMP/bal.err"
+ok "  path /new/ goes to b1 now, byte-exact" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-new $URL/new/b1new && cmp -s $TMP/got-new $TMP/root1/new/b1new"
+sed -i -e '/^backend b1 /s/mode l2/mode l3/' -e '/^match path .new/d' "$TMP/balance.conf"
+kill -HUP "$BAL"
+wait_for 5 grep -q "reload: backend b1 changed" "$TMP/bal.err"
+ok "a reload that changes a backend's line is refused, and says why" \
+	grep -q "reload: backend b1 changed, or was added or removed: .*nothing was reloaded" "$TMP/bal.err"
+rm -f "$TMP/got-new"
+ok "  the rules stay as they were: /new/ still goes to b1" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-new $URL/new/b1new && cmp -s $TMP/got-new $TMP/root1/new/b1new"
+
 kill -TERM "$BAL"
 wait "$BAL"
 is "$?" 0 "SIGTERM: balance exits 0"
 note "balance's counters: $(tr '\n' ';' <"$TMP/bal.out")"
-ok "it counted 8 hand-offs, 2 answers of 404, 1 of 503 and one each of 400, 408 and 431" \
-	grep -q "^accepted 14 decided 11 handed_off 8 no_match 2 no_backend 1 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
+ok "it counted 10 hand-offs, 3 answers of 404, 1 of 503 and one each of 400, 408 and 431" \
+	grep -q "^accepted 17 decided 14 handed_off 10 no_match 3 no_backend 1 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
 ok "dead: down, nothing submitted" grep -q "^backend dead down submitted 0 handed_off 0 " "$TMP/bal.out"
 ok "b2: 5 handed off (two.test twice, mixed.test three times)" \
 	grep -q "^backend b2 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
-ok "b1: 3 handed off (/one/ twice, /retry/ once)" grep -q "^backend b1 up submitted 3 handed_off 3 refused 0 " "$TMP/bal.out"
+ok "b1: 5 handed off (/one/ twice, /retry/ once, /new/ twice)" \
+	grep -q "^backend b1 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
 ok "b3: refused both it was offered" grep -q "^backend b3 up submitted 2 handed_off 0 refused 2 " "$TMP/bal.out"
 ok "its channels' receive --serve ended with it (nothing left on b1 and b3)" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ] && [ -z \"\$(ip netns pids $NS_B3)\" ]"

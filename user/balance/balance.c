@@ -31,7 +31,9 @@ struct be {
 /* A connection on its way to a backend: the cookie of its hand-off. */
 struct conn {
 	int fd;
-	int pool;
+	int pool;			/* in the config of generation gen */
+	unsigned gen;
+	char pool_name[BAL_NAME_MAX];
 	bool http;
 	size_t key_len;
 	uint8_t key[FR_HOST_MAX];
@@ -46,6 +48,7 @@ struct bal_service {
 	struct be *be;
 	int *listeners, n_listeners;
 	bool stopping;
+	unsigned gen;			/* the config's: each reload adds one */
 	struct bal_service_counters cnt;
 };
 
@@ -111,6 +114,21 @@ static void check_channel(struct bal_service *s, int i)
 /* The next backend of the connection's pool that is up and not tried yet; none left: 503. */
 static void dispatch(struct bal_service *s, struct conn *k)
 {
+	if (k->gen != s->gen) {
+		/* The rules were reloaded while its hand-off was under way: its pool by name. */
+		k->pool = -1;
+		for (int i = 0; i < s->c.n_pools; i++)
+			if (!strcmp(s->c.pools[i].name, k->pool_name))
+				k->pool = i;
+		k->gen = s->gen;
+		if (k->pool < 0) {
+			s->cnt.no_backend++;
+			mv_warn("balance: %s: its pool %s is gone with a reload; answered 503", k->what, k->pool_name);
+			answer(s, k->fd, 503, k->http);
+			free(k);
+			return;
+		}
+	}
 	for (;;) {
 		struct tf_handoff_req r = { .fd = k->fd, .cookie = k };
 		int i = bal_pick(&s->c, k->pool, k->key, k->key_len, k->tried);
@@ -255,6 +273,8 @@ static void decide(void *ctx, int fd, const struct first_request *r, const uint8
 	}
 	k->fd = fd;
 	k->pool = pool;
+	k->gen = s->gen;
+	snprintf(k->pool_name, sizeof(k->pool_name), "%s", s->c.pools[pool].name);
 	k->http = r->kind == FR_HTTP;
 	snprintf(k->what, sizeof(k->what), "client %s", ps);
 	if (s->c.pools[pool].policy == BAL_HASH_HOST) {
@@ -392,6 +412,40 @@ int bal_service_listen(struct bal_service *s, const char *endpoint)
 		return -errno;
 	}
 	s->listeners[s->n_listeners++] = fd;
+	return 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+static bool same_backend(const struct bal_backend *a, const struct bal_backend *b)
+{
+	return same_str(a->name, b->name) && same_str(a->channel, b->channel) && same_str(a->addr, b->addr) &&
+	       same_str(a->addr6, b->addr6) && same_str(a->mode, b->mode) && same_str(a->dev, b->dev) &&
+	       same_str(a->mac, b->mac) && same_str(a->src, b->src);
+}
+
+int bal_service_reload(struct bal_service *s, struct bal_config *nc)
+{
+	struct bal_config old;
+
+	for (int i = 0; i < s->c.n_backends || i < nc->n_backends; i++)
+		if (i >= s->c.n_backends || i >= nc->n_backends || !same_backend(&s->c.backends[i], &nc->backends[i]))
+			return tf_failx(EINVAL, "balance: reload: backend %s changed, or was added or removed: the "
+					"backends' channels stay until a restart; nothing was reloaded",
+					i < nc->n_backends ? nc->backends[i].name : s->c.backends[i].name);
+	for (int i = 0; i < nc->n_backends; i++) {
+		nc->backends[i].up = s->c.backends[i].up;
+		nc->backends[i].conns = s->c.backends[i].conns;
+	}
+	old = s->c;
+	s->c = *nc;
+	memset(nc, 0, sizeof(*nc));
+	nc->default_pool = -1;
+	bal_config_free(&old);
+	s->gen++;
 	return 0;
 }
 

@@ -19,7 +19,7 @@
  *   in doubt (a lost LIVE)   the fd is closed here, silently (it is in
  *                            repair); its lock expires with the lock TTL
  *
- * One thread, one loop.  bal_service_stop() may be called from a signal
+ * One thread, one loop; bal_service_reload() changes the rules in it.  bal_service_stop() may be called from a signal
  * handler; bal_service_run() then returns, and bal_service_free() waits up
  * to the hand-off timeout for those under way, then closes the channels.
  */
@@ -63,6 +63,15 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 /* A listener on "ADDR:PORT" or "[ADDR6]:PORT". */
 int bal_service_listen(struct bal_service *s, const char *endpoint);
 int bal_service_run(struct bal_service *s);
+/*
+ * New rules, pools and defaults from nc (a SIGHUP's reload): taken on
+ * success (the rules' counts start again at 0; a hand-off under way that
+ * is refused is retried in its pool of the same name, if there still is
+ * one).  The backends must be the same lines (names, fields, channels, in
+ * order): their channels stay as they are, and a change there is -EINVAL
+ * with nothing changed (nc stays the caller's).
+ */
+int bal_service_reload(struct bal_service *s, struct bal_config *nc);
 /* Another fd in the loop (readable: fn), e.g. a status socket; the caller closes it. */
 int bal_service_watch(struct bal_service *s, int fd, bal_watch_fn fn, void *ctx);
 /* Connections waiting for their first request. */

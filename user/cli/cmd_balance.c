@@ -3,10 +3,11 @@
  * tcpferry balance: the hand-off balancer (user/balance/balance.h).  Loads
  * the config (rules.h's grammar) and the --rule lines, opens one channel a
  * backend, listens, says "ready" on stdout, and runs until SIGTERM or
- * SIGINT; then the hand-offs under way end, the channels close, and the
+ * SIGINT (SIGHUP reloads the rules); then the hand-offs under way end, the channels close, and the
  * counters are printed (text, or one JSON object with -j).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,18 +63,77 @@ static const char usage[] =
 	"\n"
 	"It runs in the foreground and prints \"ready\" on stdout once it listens.\n"
 	"SIGTERM or SIGINT: the hand-offs under way end, the channels close, and\n"
-	"the counters are printed.  SIGHUP is ignored: reloading the rules is not\n"
-	"implemented yet.  `balance status` prints the running balancer's counters\n"
-	"as JSON (listener, per backend, per rule; there is no text form yet).\n"
+	"the counters are printed.  SIGHUP: the config and the --rule lines are read\n"
+	"again, and the new rules, pools and defaults take over (the backends' lines\n"
+	"must stay as they were: changing them needs a restart).  `balance status`\n"
+	"prints the running balancer's counters as JSON (listener, per backend, per\n"
+	"rule; there is no text form yet).\n"
 	"Needs CAP_NET_ADMIN and CAP_BPF.\n";
 
 static struct bal_service *running;
+static int hup_pipe[2] = { -1, -1 };	/* SIGHUP's handler writes a byte; the loop reloads */
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	if (running)
 		bal_service_stop(running);
+}
+
+static void on_hup(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	(void)!write(hup_pipe[1], "h", 1);
+	errno = e;
+}
+
+/* Where the config comes from, for the start and each reload. */
+struct config_src {
+	const char *file;
+	const char **rules;
+	int n_rules;
+	struct bal_service *s;
+};
+
+/* The file's lines, then each --rule; 0, or -1 with tf_strerror(). */
+static int load_config(const struct config_src *src, struct bal_config *cfg)
+{
+	if (src->file ? bal_config_load(src->file, cfg) : bal_config_parse("", "--rule", cfg))
+		return -1;
+	for (int i = 0; i < src->n_rules; i++) {
+		char source[32];
+
+		snprintf(source, sizeof(source), "--rule %d", i + 1);
+		if (bal_config_add(cfg, src->rules[i], source)) {
+			bal_config_free(cfg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void reload(void *ctx, int fd, uint32_t events)
+{
+	const struct config_src *src = ctx;
+	struct bal_config cfg;
+	char buf[64];
+
+	(void)events;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (load_config(src, &cfg)) {
+		cli_warn("balance: SIGHUP: %s; the rules stay as they were", tf_strerror());
+		return;
+	}
+	if (bal_service_reload(src->s, &cfg)) {
+		cli_warn("%s", tf_strerror());
+		bal_config_free(&cfg);
+		return;
+	}
+	cli_info("balance: SIGHUP: reloaded (%d pools, %d rules)", bal_service_config(src->s)->n_pools,
+		 bal_service_config(src->s)->n_rules);
 }
 
 /* The counters as one JSON object (the exit report with -j, and balance status). */
@@ -266,6 +326,7 @@ int cmd_balance(int argc, char **argv)
 	const char *config = NULL, *status_path = STATUS_SOCKET, *rules[RULES_MAX], *listens[RULES_MAX];
 	int n_rules = 0, n_listens = 0, status_fd = -1, c, err;
 	struct sigaction sa = { .sa_handler = on_stop };
+	struct config_src src;
 	struct bal_config cfg;
 	struct bal_service *s;
 	long v;
@@ -322,26 +383,16 @@ int cmd_balance(int argc, char **argv)
 				 "tcpferry balance --help)"), EXIT_USAGE;
 	if (!n_listens)
 		return cli_error("balance: --listen ADDR:PORT is needed"), EXIT_USAGE;
-	err = config ? bal_config_load(config, &cfg) : bal_config_parse("", "--rule", &cfg);
-	if (err)
+	src = (struct config_src){ .file = config, .rules = rules, .n_rules = n_rules };
+	if (load_config(&src, &cfg))
 		return cli_error("balance: %s", tf_strerror()), EXIT_USAGE;
-	for (int i = 0; i < n_rules; i++) {
-		char source[32];
-
-		snprintf(source, sizeof(source), "--rule %d", i + 1);
-		if (bal_config_add(&cfg, rules[i], source)) {
-			cli_error("balance: %s", tf_strerror());
-			bal_config_free(&cfg);
-			return EXIT_USAGE;
-		}
-	}
 	if (cli_need_cap(CAP_NET_ADMIN, "balance") || cli_need_cap(CAP_BPF, "balance")) {
 		bal_config_free(&cfg);
 		return 1;
 	}
 	cli_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);	/* reload: not yet */
+	signal(SIGHUP, SIG_IGN);	/* until the loop can reload */
 	err = bal_service_new(&cfg, &so, &s);
 	if (err) {
 		bal_config_free(&cfg);
@@ -365,15 +416,27 @@ int cmd_balance(int argc, char **argv)
 		bal_service_free(s);
 		return 1;
 	}
+	src.s = s;
+	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) || bal_service_watch(s, hup_pipe[0], reload, &src)) {
+		cli_error("balance: SIGHUP's pipe: %s", strerror(errno));
+		close(status_fd);
+		unlink(status_path);
+		bal_service_free(s);
+		return 1;
+	}
 	running = s;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
 	printf("ready\n");
 	fflush(stdout);
 	err = bal_service_run(s);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
 	running = NULL;
 	if (err)
 		cli_lib_error(err, "balance");
@@ -383,5 +446,7 @@ int cmd_balance(int argc, char **argv)
 	bal_service_free(s);
 	close(status_fd);
 	unlink(status_path);
+	close(hup_pipe[0]);
+	close(hup_pipe[1]);
 	return err ? 1 : 0;
 }
