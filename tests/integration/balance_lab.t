@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `tcpferry balance` on the hand-off lab (tests/helpers/handofflab.sh: a
 # client, the frontend with the VIP, backends with the VIP on lo, one
-# bridge; l2 steering).  The balancer reads each first request (peeked: it
+# bridge; b1 steered l2, b2 l3).  The balancer reads each first request (peeked: it
 # stays in the socket, and the image carries it), routes it by the config's
 # rules and hands the connection to the chosen backend's `tcpferry receive
 # --serve`, on one channel a backend opened at start:
 #
-#   b1      busybox httpd -i (receive --serve --each), its own files
-#   b2      tools/tf-fileserver (receive --serve --send-to), other files
+#   b1      busybox httpd -i (receive --serve --each), its own files; l2
+#   b2      tools/tf-fileserver (receive --serve --send-to), other files; l3 (IPIP)
 #   b3      a backend without the VIP: it refuses every hand-off
 #   dead    a channel that never opens (via false): down from the start
 #
@@ -40,7 +40,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 42
+plan 44
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -68,7 +68,7 @@ wait_for 10 test -S "$TMP/srv.sock" || bail_out "tf-fileserver did not listen: $
 cat >"$TMP/balance.conf" <<EOF
 # the lab's backends (tests/integration/balance_lab.t)
 backend b1 addr $B1_ADDR addr6 $B1_ADDR6 mode l2 via ip netns exec $NS_B1 $TF receive --serve --output $TMP/b1.log --each -- busybox httpd -i -h $TMP/root1
-backend b2 addr $B2_ADDR addr6 $B2_ADDR6 mode l2 via ip netns exec $NS_B2 $TF receive --serve --output $TMP/b2.log --send-to $TMP/srv.sock
+backend b2 addr $B2_ADDR addr6 $B2_ADDR6 mode l3 via ip netns exec $NS_B2 $TF receive --serve --output $TMP/b2.log --send-to $TMP/srv.sock
 backend b3 addr $B3_ADDR addr6 $B3_ADDR6 mode l2 via ip netns exec $NS_B3 $TF receive --serve --output $TMP/b3.log --each -- busybox httpd -i -h $TMP/root1
 backend dead addr $B3_ADDR mode l2 via false
 pool one roundrobin b1
@@ -82,10 +82,11 @@ match path /one/ pool one
 match host mixed.test pool mixed
 EOF
 
-# The frontend's programs at tc ingress, and a FIN linger of 1 s (the balancer
-# would attach them itself on its first hand-off).
+# The frontend's programs at tc ingress, and a FIN linger of 3 s (the balancer
+# would attach them itself on its first hand-off; long enough for the checks
+# of each steer's mode below).
 ok "the frontend's programs attach (tc)" quietly tff attach eth0 --tc
-ok "the steer table's FIN linger set to 1 s" quietly tff steer config --fin-linger 1
+ok "the steer table's FIN linger set to 3 s" quietly tff steer config --fin-linger 3
 
 # The rest of the rules as --rule flags: they follow the file's lines.
 ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -v balance --config "$TMP/balance.conf" \
@@ -106,8 +107,12 @@ fetch() { in_ns "$NS_C" curl -sS --max-time 30 "$@"; }
 
 ok "Host two.test: curl gets b2's file" fetch -H 'Host: two.test' -o "$TMP/got-b2file" "$URL/b2file"
 ok "  byte-exact (tf-fileserver on b2)" cmp -s "$TMP/got-b2file" "$TMP/root2/b2file"
+ok "  steered l3 (b2's mode), while its steer lingers" sh -c "ip netns exec $NS_F $TF --bpffs $BPFFS/f -j steer list |
+	jq -e '[.steers[] | select(.backend | startswith(\"$B2_ADDR\"))] | length > 0 and all(.mode == \"l3\")' >/dev/null"
 ok "path /one/: curl gets b1's file" fetch -o "$TMP/got-b1file" "$URL/one/b1file"
 ok "  byte-exact (busybox httpd on b1)" cmp -s "$TMP/got-b1file" "$TMP/root1/one/b1file"
+ok "  steered l2 (b1's mode)" sh -c "ip netns exec $NS_F $TF --bpffs $BPFFS/f -j steer list |
+	jq -e '[.steers[] | select(.backend | startswith(\"$B1_ADDR\"))] | length > 0 and all(.mode == \"l2\")' >/dev/null"
 ok "path /one/ over IPv6: b1's file" fetch -o "$TMP/got-b1file6" "$URL6/one/b1file"
 ok "  byte-exact" cmp -s "$TMP/got-b1file6" "$TMP/root1/one/b1file"
 ok "Host two.test over IPv6: b2's file" fetch -H 'Host: two.test' -o "$TMP/got-b2file6" "$URL6/b2file"
@@ -175,7 +180,7 @@ ok "its channels' receive --serve ended with it (nothing left on b1 and b3)" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ] && [ -z \"\$(ip netns pids $NS_B3)\" ]"
 is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"
 is "$(nstat_get "$NS_F" TcpOutRsts)" 0 "the frontend sent no RST"
-sleep 1.2	# the linger
+sleep 3.2	# the linger
 quietly tff steer gc
 is "$(tff -j steer list | jq '.steers | length')" 0 "after the linger, gc leaves the steer table empty"
 is "$(tff -j lock list | jq '.locks | length')" 0 "no lock left"
