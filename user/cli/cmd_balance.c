@@ -396,13 +396,13 @@ int cmd_balance(int argc, char **argv)
 	err = bal_service_new(&cfg, &so, &s);
 	if (err) {
 		bal_config_free(&cfg);
-		return cli_lib_error(err, "balance");
+		return cli_error("%s", tf_strerror());
 	}
 	for (int i = 0; i < n_listens; i++) {
 		err = bal_service_listen(s, listens[i]);
 		if (err) {
 			bal_service_free(s);
-			return cli_lib_error(err, "balance");
+			return cli_error("%s", tf_strerror());
 		}
 	}
 	status_fd = status_listen(status_path);
@@ -439,7 +439,7 @@ int cmd_balance(int argc, char **argv)
 	signal(SIGHUP, SIG_IGN);
 	running = NULL;
 	if (err)
-		cli_lib_error(err, "balance");
+		cli_error("%s", tf_strerror());
 	/* The hand-offs under way end first: their counts are in the report. */
 	bal_service_close_backends(s);
 	report(s);
