@@ -10,11 +10,14 @@
 #   b2      tools/tf-fileserver (receive --serve --send-to), other files; l3 (IPIP)
 #   b3      a backend without the VIP: it refuses every hand-off
 #   dead    a channel that never opens (via false): down from the start
+#   late    b1 again, on a channel whose command fails until the test lets it:
+#           down at start, opened again later (every 5 s, off the loop)
 #
 #   match host two.test     pool two     b2
 #   match path /one/        pool one     b1
 #   match host mixed.test   pool mixed   dead, b2: dead gets nothing, b2 serves
 #   match path /retry/      pool retry   b3, b1: b3 refuses, b1 serves
+#   match path /late/       pool late    late: 503, then once its channel opened, served
 #   match path /none/       pool none    b3 alone: refused, 503 from the balancer
 #   default status 404                   anything else
 #
@@ -40,7 +43,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 44
+plan 47
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -71,15 +74,18 @@ backend b1 addr $B1_ADDR addr6 $B1_ADDR6 mode l2 via ip netns exec $NS_B1 $TF re
 backend b2 addr $B2_ADDR addr6 $B2_ADDR6 mode l3 via ip netns exec $NS_B2 $TF receive --serve --output $TMP/b2.log --send-to $TMP/srv.sock
 backend b3 addr $B3_ADDR addr6 $B3_ADDR6 mode l2 via ip netns exec $NS_B3 $TF receive --serve --output $TMP/b3.log --each -- busybox httpd -i -h $TMP/root1
 backend dead addr $B3_ADDR mode l2 via false
+backend late addr $B1_ADDR mode l2 via test -e $TMP/late-up && exec ip netns exec $NS_B1 $TF receive --serve --output $TMP/late.log --each -- busybox httpd -i -h $TMP/root1
 pool one roundrobin b1
 pool two roundrobin b2
 pool mixed roundrobin dead b2
 pool retry roundrobin b3 b1
 pool none roundrobin b3
+pool late roundrobin late
 
 match host two.test pool two
 match path /one/ pool one
 match host mixed.test pool mixed
+match path /late/ pool late
 EOF
 
 # The frontend's programs at tc ingress, and a FIN linger of 3 s (the balancer
@@ -99,7 +105,7 @@ wait_for 20 grep -qx ready "$TMP/bal.out"
 ok "balance says ready once it listens" grep -qx ready "$TMP/bal.out" ||
 	diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
 ok "the dead backend is down from the start, and said so" \
-	grep -q "backend dead is down (it takes no hand-offs)" "$TMP/bal.err"
+	grep -q "backend dead is down (it takes no hand-offs; tried again every 5 s)" "$TMP/bal.err"
 
 URL="http://$VIP:$PORT"
 URL6="http://[$VIP6]:$PORT"
@@ -142,8 +148,18 @@ is "$(raw 'GET /one/b1file HTTP/1.1\r\n')" "HTTP/1.1 408 Request Timeout" "no co
 "$TF" balance status -j --status-socket "$TMP/status.sock" >"$TMP/status.json"
 ok "balance status -j: the running balancer's counters" quietly jq -e . "$TMP/status.json"
 is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, .listener.status_431, ([.backends[] | select(.up | not) | .name])]' "$TMP/status.json")" \
-	'[8,1,1,1,["dead"]]' "  8 handed off, one each of 400, 408 and 431; dead is the backend down"
-is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,1,1]' "  each rule's matches"
+	'[8,1,1,1,["dead","late"]]' "  8 handed off, one each of 400, 408 and 431; dead and late are the backends down"
+is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,0,1,1]' "  each rule's matches"
+
+# A channel that opens late (its command fails until late-up exists): tried again every 5 s.
+mkdir -p "$TMP/root1/late"
+head -c 100000 /dev/urandom >"$TMP/root1/late/b1late"
+is "$(fetch -o /dev/null -w '%{http_code}' "$URL/late/b1late")" 503 "path /late/ while its backend's channel is down: 503"
+touch "$TMP/late-up"
+wait_for 12 grep -q "backend late: its channel is open again" "$TMP/bal.err"
+ok "the late backend's channel is opened again (off the loop)" grep -q "backend late: its channel is open again" "$TMP/bal.err"
+ok "  and it serves /late/, byte-exact" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-late $URL/late/b1late && cmp -s $TMP/got-late $TMP/root1/late/b1late"
 
 # SIGHUP: the file and the flags read again; a backend's line may not change.
 mkdir -p "$TMP/root1/new"
@@ -152,7 +168,7 @@ is "$(fetch -o /dev/null -w '%{http_code}' "$URL/new/b1new")" 404 "path /new/: n
 echo "match path /new/ pool one" >>"$TMP/balance.conf"
 kill -HUP "$BAL"
 wait_for 5 grep -q "SIGHUP: reloaded" "$TMP/bal.err"
-ok "SIGHUP reloads the rules" grep -q "SIGHUP: reloaded (5 pools, 6 rules)" "$TMP/bal.err"
+ok "SIGHUP reloads the rules" grep -q "SIGHUP: reloaded (6 pools, 7 rules)" "$TMP/bal.err"
 ok "  path /new/ goes to b1 now, byte-exact" \
 	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-new $URL/new/b1new && cmp -s $TMP/got-new $TMP/root1/new/b1new"
 sed -i -e '/^backend b1 /s/mode l2/mode l3/' -e '/^match path .new/d' "$TMP/balance.conf"
@@ -168,15 +184,15 @@ kill -TERM "$BAL"
 wait "$BAL"
 is "$?" 0 "SIGTERM: balance exits 0"
 note "balance's counters: $(tr '\n' ';' <"$TMP/bal.out")"
-ok "it counted 10 hand-offs, 3 answers of 404, 1 of 503 and one each of 400, 408 and 431" \
-	grep -q "^accepted 17 decided 14 handed_off 10 no_match 3 no_backend 1 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
+ok "it counted 11 hand-offs, 3 answers of 404, 2 of 503 and one each of 400, 408 and 431" \
+	grep -q "^accepted 19 decided 16 handed_off 11 no_match 3 no_backend 2 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
 ok "dead: down, nothing submitted" grep -q "^backend dead down submitted 0 handed_off 0 " "$TMP/bal.out"
 ok "b2: 5 handed off (two.test twice, mixed.test three times)" \
 	grep -q "^backend b2 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
 ok "b1: 5 handed off (/one/ twice, /retry/ once, /new/ twice)" \
 	grep -q "^backend b1 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
 ok "b3: refused both it was offered" grep -q "^backend b3 up submitted 2 handed_off 0 refused 2 " "$TMP/bal.out"
-ok "its channels' receive --serve ended with it (nothing left on b1 and b3)" \
+ok "its channels' receive --serve ended with it (nothing left on b1, late's included, and b3)" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ] && [ -z \"\$(ip netns pids $NS_B3)\" ]"
 is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"
 is "$(nstat_get "$NS_F" TcpOutRsts)" 0 "the frontend sent no RST"

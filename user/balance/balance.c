@@ -2,7 +2,9 @@
 /* The hand-off balancer's engine (balance.h). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "tcpferry.h"
 
 #define DONE_BATCH	64
+#define REOPEN_MS	5000	/* a down backend's channel is tried again this often */
 
 struct be {
 	struct bal_service *s;
@@ -25,7 +28,24 @@ struct be {
 	int fd;				/* the channel's, while watched */
 	bool watched;
 	bool was_up;			/* its channel's state when it was closed */
+	bool reopening;			/* a thread is opening its channel again */
+	bool warned;			/* its reopening failed, and said so once */
+	double next_open_ms;
 	struct bal_backend_counters c;
+};
+
+/* A channel opened again off the loop (tf_backend_open waits for the backend's
+ * WELCOME: up to the timeout), its end through a pipe into the loop. */
+struct reopen_job {
+	int i, wfd;
+	struct bal_backend cb;		/* a copy (a reload may free the config's) */
+	struct tf_backend_opts bo;
+};
+
+struct reopen_msg {
+	int i;
+	struct tf_backend *b;
+	char err[400];
 };
 
 /* A connection on its way to a backend: the cookie of its hand-off. */
@@ -49,10 +69,13 @@ struct bal_service {
 	int *listeners, n_listeners;
 	bool stopping;
 	unsigned gen;			/* the config's: each reload adds one */
+	int reopen_pipe[2];
+	int reopening;
 	struct bal_service_counters cnt;
 };
 
 static void on_channel(void *ctx, int fd, uint32_t events);
+static void done(struct bal_service *s, int i, const struct tf_handoff_done *d);
 
 /*
  * status and close, from here: what the client sent is read first, so that
@@ -100,10 +123,19 @@ static void check_channel(struct bal_service *s, int i)
 
 	if (b->tfb && !tf_backend_up(b->tfb)) {
 		if (b->watched) {
+			struct tf_handoff_done d[DONE_BATCH];
+			int n;
+
 			bal_reader_unwatch(s->rd, b->fd, true);
 			b->watched = false;
-			mv_warn("balance: backend %s: its channel is down; it takes no more hand-offs",
-				s->c.backends[i].name);
+			s->c.backends[i].up = false;
+			b->next_open_ms = mv_now_ms() + REOPEN_MS;
+			mv_warn("balance: backend %s: its channel is down; it takes no hand-offs until it is open again "
+				"(tried every %d s)", s->c.backends[i].name, REOPEN_MS / 1000);
+			/* The hand-offs that ended with it (a submit's broken channel leaves them queued). */
+			while ((n = tf_handoff_poll(b->tfb, 0, d, DONE_BATCH)) > 0)
+				for (int j = 0; j < n; j++)
+					done(s, i, &d[j]);
 		}
 		s->c.backends[i].up = false;
 		return;
@@ -215,6 +247,102 @@ static void on_channel(void *ctx, int fd, uint32_t events)
 	poll_backend(b->s, b->i, 0);
 }
 
+static struct tf_backend_opts backend_opts(const struct bal_service *s, const struct bal_backend *cb)
+{
+	return (struct tf_backend_opts){
+		.via = cb->channel,
+		.addr = cb->addr[0] ? cb->addr : NULL,
+		.addr6 = cb->addr6[0] ? cb->addr6 : NULL,
+		.mode = cb->mode[0] ? cb->mode : NULL,
+		.dev = cb->dev[0] ? cb->dev : NULL,
+		.mac = cb->mac[0] ? cb->mac : NULL,
+		.outer_src = cb->src[0] ? cb->src : NULL,
+		.bpffs = s->o.bpffs,
+		.timeout_ms = s->o.handoff_timeout_ms,
+		.lock_ttl_s = s->o.lock_ttl_s,
+		.no_nudge = s->o.no_nudge,
+	};
+}
+
+static void *reopen_thread(void *arg)
+{
+	struct reopen_job *j = arg;
+	struct reopen_msg m = { .i = j->i };
+
+	if (tf_backend_open(&j->bo, &m.b) < 0)
+		snprintf(m.err, sizeof(m.err), "%s", tf_strerror());
+	/* One write, under PIPE_BUF: whole or not at all. */
+	if (write(j->wfd, &m, sizeof(m)) != sizeof(m))
+		tf_backend_close(m.b);
+	free(j->cb.channel);
+	free(j);
+	return NULL;
+}
+
+static void reopen(struct bal_service *s, int i)
+{
+	struct reopen_job *j = calloc(1, sizeof(*j));
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (!j)
+		return;
+	j->i = i;
+	j->wfd = s->reopen_pipe[1];
+	j->cb = s->c.backends[i];
+	j->cb.channel = strdup(s->c.backends[i].channel);
+	j->bo = backend_opts(s, &j->cb);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (!j->cb.channel || pthread_create(&t, &a, reopen_thread, j)) {
+		free(j->cb.channel);
+		free(j);
+		s->be[i].next_open_ms = mv_now_ms() + REOPEN_MS;
+	} else {
+		s->be[i].reopening = true;
+		s->reopening++;
+	}
+	pthread_attr_destroy(&a);
+}
+
+/* A reopening's end, in the loop. */
+static void reopened(struct bal_service *s, const struct reopen_msg *m)
+{
+	struct be *b = &s->be[m->i];
+
+	b->reopening = false;
+	s->reopening--;
+	if (!m->b) {
+		if (!b->warned)
+			mv_warn("balance: backend %s is still down (tried again every %d s): %s", s->c.backends[m->i].name,
+				REOPEN_MS / 1000, m->err);
+		b->warned = true;
+		b->next_open_ms = mv_now_ms() + REOPEN_MS;
+		return;
+	}
+	if (s->stopping) {
+		tf_backend_close(m->b);
+		return;
+	}
+	tf_backend_close(b->tfb);	/* the broken one */
+	b->tfb = m->b;
+	b->fd = tf_backend_fd(b->tfb);
+	b->warned = false;
+	s->c.backends[m->i].up = true;
+	mv_warn("balance: backend %s: its channel is open again; it takes hand-offs", s->c.backends[m->i].name);
+	arm(s, m->i);
+}
+
+static void on_reopen(void *ctx, int fd, uint32_t events)
+{
+	struct bal_service *s = ctx;
+	struct reopen_msg m;
+
+	(void)events;
+	while (read(fd, &m, sizeof(m)) == sizeof(m))
+		reopened(s, &m);
+}
+
 /* Once a second: deadlines, steer gc, and each backend's live connections (leastconn's count). */
 static void tick(void *ctx)
 {
@@ -223,8 +351,11 @@ static void tick(void *ctx)
 	for (int i = 0; i < s->c.n_backends; i++) {
 		struct tf_backend_stats st;
 
-		if (!s->be[i].tfb || !tf_backend_up(s->be[i].tfb))
+		if (!s->be[i].tfb || !tf_backend_up(s->be[i].tfb)) {
+			if (!s->be[i].reopening && mv_now_ms() >= s->be[i].next_open_ms)
+				reopen(s, i);
 			continue;
+		}
 		poll_backend(s, i, 0);
 		tf_backend_stats(s->be[i].tfb, &st);
 		s->c.backends[i].conns = (unsigned)(st.handed_off - st.ended) + st.in_flight;
@@ -295,6 +426,7 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 	*out = NULL;
 	if (!s)
 		return tf_failx(ENOMEM, "balance: no memory");
+	s->reopen_pipe[0] = s->reopen_pipe[1] = -1;
 	s->c = *c;
 	memset(c, 0, sizeof(*c));
 	s->o = *o;
@@ -324,32 +456,26 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 		return tf_failx(ENOMEM, "balance: no memory");
 	}
 	err = bal_reader_new(&s->o.reader, decide, s, &s->rd);
+	if (!err && pipe2(s->reopen_pipe, O_CLOEXEC | O_NONBLOCK))
+		err = tf_fail(errno, "balance: pipe");
+	if (!err)
+		err = bal_reader_watch(s->rd, s->reopen_pipe[0], EPOLLIN, on_reopen, s);
 	if (err) {
 		bal_service_free(s);
 		return err;
 	}
 	for (int i = 0; i < s->c.n_backends; i++) {
 		struct bal_backend *cb = &s->c.backends[i];
-		struct tf_backend_opts bo = {
-			.via = cb->channel,
-			.addr = cb->addr[0] ? cb->addr : NULL,
-			.addr6 = cb->addr6[0] ? cb->addr6 : NULL,
-			.mode = cb->mode[0] ? cb->mode : NULL,
-			.dev = cb->dev[0] ? cb->dev : NULL,
-			.mac = cb->mac[0] ? cb->mac : NULL,
-			.outer_src = cb->src[0] ? cb->src : NULL,
-			.bpffs = s->o.bpffs,
-			.timeout_ms = s->o.handoff_timeout_ms,
-			.lock_ttl_s = s->o.lock_ttl_s,
-			.no_nudge = s->o.no_nudge,
-		};
+		struct tf_backend_opts bo = backend_opts(s, cb);
 
 		s->be[i].s = s;
 		s->be[i].i = i;
 		s->be[i].fd = -1;
 		if (tf_backend_open(&bo, &s->be[i].tfb) < 0) {
-			mv_warn("balance: backend %s is down (it takes no hand-offs): %s", cb->name, tf_strerror());
+			mv_warn("balance: backend %s is down (it takes no hand-offs; tried again every %d s): %s",
+				cb->name, REOPEN_MS / 1000, tf_strerror());
 			cb->up = false;
+			s->be[i].next_open_ms = mv_now_ms() + REOPEN_MS;
 			continue;
 		}
 		s->be[i].fd = tf_backend_fd(s->be[i].tfb);
@@ -499,6 +625,14 @@ void bal_service_close_backends(struct bal_service *s)
 	if (!s->be)
 		return;
 	drain(s);
+	/* The reopenings under way end first (each within its timeout). */
+	for (double end = mv_now_ms() + (s->o.handoff_timeout_ms > 0 ? s->o.handoff_timeout_ms : 2000) + 3000;
+	     s->reopening > 0 && mv_now_ms() < end;) {
+		struct pollfd p = { .fd = s->reopen_pipe[0], .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0)
+			on_reopen(s, s->reopen_pipe[0], EPOLLIN);
+	}
 	for (int i = 0; i < s->c.n_backends; i++) {
 		struct be *b = &s->be[i];
 
@@ -519,6 +653,11 @@ void bal_service_free(struct bal_service *s)
 		return;
 	bal_service_close_backends(s);
 	bal_reader_free(s->rd);
+	/* A reopening still under way (past its timeout) writes to the pipe: it stays open. */
+	if (s->reopen_pipe[0] >= 0 && !s->reopening) {
+		close(s->reopen_pipe[0]);
+		close(s->reopen_pipe[1]);
+	}
 	for (int i = 0; i < s->n_listeners; i++)
 		close(s->listeners[i]);
 	free(s->listeners);

@@ -15,7 +15,8 @@
  *   a backend refuses        the next backend of the pool (bal_pick without
  *                            the ones tried); none left: 503 from here
  *   a channel down           that backend takes no hand-off (at start, or
- *                            broken later; it is not reopened yet)
+ *                            broken later) until a thread of its own opened
+ *                            it again (tried every 5 s, off the loop)
  *   in doubt (a lost LIVE)   the fd is closed here, silently (it is in
  *                            repair); its lock expires with the lock TTL
  *
@@ -58,7 +59,8 @@ struct bal_service_counters {
 struct bal_service;
 
 /* Takes c (freed by bal_service_free); opens each backend's channel (one
- * that cannot be opened is down, with a warning).  Fails when none opened. */
+ * that cannot be opened is down, with a warning, and tried again every 5 s).
+ * Fails when none opened. */
 int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, struct bal_service **out);
 /* A listener on "ADDR:PORT" or "[ADDR6]:PORT". */
 int bal_service_listen(struct bal_service *s, const char *endpoint);

@@ -392,8 +392,8 @@ int cmd_balance(int argc, char **argv)
 	}
 	cli_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);	/* until the loop can reload */
 	err = bal_service_new(&cfg, &so, &s);
+	signal(SIGHUP, SIG_IGN);	/* until the loop can reload (after the channels' fork: they keep the default) */
 	if (err) {
 		bal_config_free(&cfg);
 		return cli_error("%s", tf_strerror());
