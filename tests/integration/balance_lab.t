@@ -8,7 +8,8 @@
 #
 #   b1      busybox httpd -i (receive --serve --each), its own files; l2
 #   b2      tools/tf-fileserver (receive --serve --send-to), other files; l3 (IPIP)
-#   b3      a backend without the VIP: it refuses every hand-off
+#   b3      a backend without the VIP: it refuses every hand-off; later its
+#           service is killed (the channel breaks) and its channel reopened
 #   dead    a channel that never opens (via false): down from the start
 #   late    b1 again, on a channel whose command fails until the test lets it:
 #           down at start, opened again later (every 5 s, off the loop)
@@ -43,7 +44,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 47
+plan 51
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -161,6 +162,18 @@ ok "the late backend's channel is opened again (off the loop)" grep -q "backend 
 ok "  and it serves /late/, byte-exact" \
 	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-late $URL/late/b1late && cmp -s $TMP/got-late $TMP/root1/late/b1late"
 
+# A channel that breaks: b3's service (the one process in its namespace) killed.
+pids=$(ip netns pids "$NS_B3")
+ok "b3's channel reaches one receive --serve in its namespace" test "$(echo $pids | wc -w)" = 1
+kill -9 $pids
+wait_for 10 grep -q "backend b3: its channel is down" "$TMP/bal.err"
+ok "the balancer sees b3's channel break, and says so" grep -q "backend b3: its channel is down" "$TMP/bal.err"
+rm -f "$TMP/got-retry"
+ok "  /retry/ goes straight to b1 meanwhile, byte-exact" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-retry $URL/retry/b1retry && cmp -s $TMP/got-retry $TMP/root1/retry/b1retry"
+wait_for 12 sh -c "grep 'backend b3: its channel is open again' '$TMP/bal.err' | grep -q ."
+ok "  and b3's channel is opened again" grep -q "backend b3: its channel is open again" "$TMP/bal.err"
+
 # SIGHUP: the file and the flags read again; a backend's line may not change.
 mkdir -p "$TMP/root1/new"
 head -c 100000 /dev/urandom >"$TMP/root1/new/b1new"
@@ -184,13 +197,13 @@ kill -TERM "$BAL"
 wait "$BAL"
 is "$?" 0 "SIGTERM: balance exits 0"
 note "balance's counters: $(tr '\n' ';' <"$TMP/bal.out")"
-ok "it counted 11 hand-offs, 3 answers of 404, 2 of 503 and one each of 400, 408 and 431" \
-	grep -q "^accepted 19 decided 16 handed_off 11 no_match 3 no_backend 2 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
+ok "it counted 12 hand-offs, 3 answers of 404, 2 of 503 and one each of 400, 408 and 431" \
+	grep -q "^accepted 20 decided 17 handed_off 12 no_match 3 no_backend 2 retried 2 status_400 1 status_408 1 status_431 1$" "$TMP/bal.out"
 ok "dead: down, nothing submitted" grep -q "^backend dead down submitted 0 handed_off 0 " "$TMP/bal.out"
 ok "b2: 5 handed off (two.test twice, mixed.test three times)" \
 	grep -q "^backend b2 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
-ok "b1: 5 handed off (/one/ twice, /retry/ once, /new/ twice)" \
-	grep -q "^backend b1 up submitted 5 handed_off 5 refused 0 " "$TMP/bal.out"
+ok "b1: 6 handed off (/one/ twice, /retry/ twice, /new/ twice)" \
+	grep -q "^backend b1 up submitted 6 handed_off 6 refused 0 " "$TMP/bal.out"
 ok "b3: refused both it was offered" grep -q "^backend b3 up submitted 2 handed_off 0 refused 2 " "$TMP/bal.out"
 ok "its channels' receive --serve ended with it (nothing left on b1, late's included, and b3)" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ] && [ -z \"\$(ip netns pids $NS_B3)\" ]"
