@@ -7,17 +7,23 @@
  * socket (the decider reads it all); a malformed request gets 400, an
  * oversized head 431, a ClientHello is decided as TLS with its SNI, a
  * client that leaves early is counted; after the timeout every slow client
- * gets 408, and nothing is left pending.  (How fast: make bench, not here.)
+ * gets 408, and nothing is left pending; what a client sends after its
+ * answer is read until its FIN (no RST); a watched fd and the tick run in
+ * the same loop.  (How fast: make bench, not here.)
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tap.h"
 #include "tcpferry.h"
@@ -93,6 +99,26 @@ static double mono_ms(void)
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static volatile int ticks, watched_calls;
+static int pipe_fd[2];
+
+static void on_tick(void *ctx)
+{
+	(void)ctx;
+	ticks++;
+}
+
+static void on_pipe(void *ctx, int fd, uint32_t events)
+{
+	char b[16];
+
+	(void)ctx;
+	(void)events;
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+	watched_calls++;
+}
+
 static void *run(void *rd)
 {
 	bal_reader_run(rd);
@@ -111,7 +137,7 @@ int main(void)
 	pthread_t t;
 	double t0;
 
-	plan(14);
+	plan(18);
 	want_fds(2 * SLOW + 200);
 	own_netns();
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -122,6 +148,9 @@ int main(void)
 	if (bal_reader_new(&o, decide, NULL, &rd) || bal_reader_add_listener(rd, l))
 		bail_out("reader: %s", tf_strerror());
 	c = bal_reader_counters(rd);
+	if (pipe2(pipe_fd, O_NONBLOCK | O_CLOEXEC) || bal_reader_watch(rd, pipe_fd[0], EPOLLIN, on_pipe, NULL))
+		bail_out("watch: %s", tf_strerror());
+	bal_reader_set_tick(rd, 50, on_tick, NULL);
 	pthread_create(&t, NULL, run, rd);
 
 	t0 = mono_ms();
@@ -151,6 +180,18 @@ int main(void)
 	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
 	s = client(big, sizeof(big));
 	ok(!strncmp(answer_of(s, 5000, buf, sizeof(buf)), "HTTP/1.1 431 ", 13), "a head over max_header: 431");
+	{
+		/* The rest of its head comes after the answer: read and dropped, no RST. */
+		ssize_t k1 = send(s, big, sizeof(big), MSG_NOSIGNAL);
+		struct tcp_info ti = {};
+		socklen_t tl = sizeof(ti);
+
+		usleep(100000);
+		getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl);
+		ok(k1 == (ssize_t)sizeof(big) && ti.tcpi_state == TCP_CLOSE_WAIT,
+		   "  what the client sends after the 431 is read until its FIN: no RST (the client in CLOSE_WAIT: "
+		   "state %u)", ti.tcpi_state);
+	}
 	close(s);
 	{
 		/* A ClientHello with SNI "tls.example". */
@@ -185,6 +226,20 @@ int main(void)
 	ok(c->http == 1 && c->tls == 1 && c->other == 1 && c->decided == 3, "counted: decided http 1, tls 1, other 1");
 	is_int((long long)c->closed_early, 1, "counted: a client that left before asking");
 	is_int((long long)c->accepted, SLOW + 6, "counted: every accept");
+	{
+		int before = watched_calls;
+
+		(void)!write(pipe_fd[1], "x", 1);
+		for (int i = 0; i < 100 && watched_calls == before; i++)
+			usleep(10000);
+		ok(watched_calls == before + 1, "a watched fd is served in the same loop (%d call)", watched_calls - before);
+		ok(ticks >= 10, "the tick runs every 50 ms meanwhile (%d ticks)", ticks);
+		bal_reader_unwatch(rd, pipe_fd[0], false);
+		before = watched_calls;
+		(void)!write(pipe_fd[1], "x", 1);
+		usleep(100000);
+		is_int(watched_calls, before, "unwatched: no more calls");
+	}
 	bal_reader_stop(rd);
 	pthread_join(t, NULL);
 	bal_reader_free(rd);

@@ -7,7 +7,9 @@
  * round robin keeps the weights interleaved; least connections follows
  * conns/weight; rendezvous hashing keeps a key on its backend and moves
  * only the keys of a backend that goes down; a tried or down backend is
- * skipped, and an empty pool says so (-1).
+ * skipped, and an empty pool says so (-1); a backend's addr, addr6 and
+ * mode come before its channel, and bal_config_add puts more lines (the
+ * --rule flags) into a config.
  */
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +72,7 @@ int main(void)
 	int counts[3] = { 0 }, seq[8], err;
 	bool tried[3] = { false };
 
-	plan(30);
+	plan(36);
 	err = bal_config_parse(config, "balance.conf", &c);
 	ok(err == 0, "a config with every statement parses (%s)", err ? tf_strerror() : "ok");
 	if (err)
@@ -159,5 +161,25 @@ int main(void)
 		   "hash: with web2 down only its keys move (%d of 200), web1's stay", moved);
 	}
 	bal_config_free(&c);
+
+	/* ---- a backend's steer fields, and more lines into a config ---- */
+	err = bal_config_parse("backend b1 addr 10.0.0.11 addr6 fd00::11 mode l2 via ssh root@b1 tcpferry receive --serve\n"
+			       "backend b2 addr 10.0.0.12 ip netns exec b2 tcpferry receive --serve\n",
+			       "t.conf", &c);
+	ok(err == 0 && !strcmp(c.backends[0].addr, "10.0.0.11") && !strcmp(c.backends[0].addr6, "fd00::11") &&
+		   !strcmp(c.backends[0].mode, "l2") && !strcmp(c.backends[0].channel, "ssh root@b1 tcpferry receive --serve") &&
+		   !strcmp(c.backends[1].addr, "10.0.0.12") && !c.backends[1].mode[0] &&
+		   !strcmp(c.backends[1].channel, "ip netns exec b2 tcpferry receive --serve"),
+	   "backend NAME addr A addr6 A6 mode l2 [via] CMD...: the fields, then the channel (%s)",
+	   err ? tf_strerror() : "ok");
+	err = bal_config_add(&c, "pool p roundrobin b1 b2\nmatch path /x pool p\ndefault status 404\n", "--rule");
+	ok(err == 0 && c.n_pools == 1 && c.n_rules == 1 && c.default_status == 404,
+	   "bal_config_add: more lines use the names defined before (%s)", err ? tf_strerror() : "ok");
+	ok(bal_config_add(&c, "default pool p\n", "--rule 3") < 0 && strstr(tf_strerror(), "--rule 3:1: a second default"),
+	   "  a second default across them is an error, named by its source");
+	bal_config_free(&c);
+	ok(strstr(error_of("backend b mode l4 via x\n"), "use l2 or l3") != NULL, "mode other than l2/l3");
+	ok(strstr(error_of("backend b addr fd00::1 via x\n"), "goes in addr6") != NULL, "an IPv6 addr");
+	ok(strstr(error_of("backend b addr 10.0.0.1 via\n"), "has no channel") != NULL, "fields and no channel");
 	return done_testing();
 }

@@ -16,14 +16,19 @@
 
 #define TLS_HANDSHAKE	22
 #define EVENTS		256
+#define LINGER_MS	2000	/* an answered connection's reads after our FIN, at most */
 
-enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP };
+enum slot_kind { SLOT_LISTENER, SLOT_CONN, SLOT_STOP, SLOT_WATCH, SLOT_LINGER };
 
 struct slot {
 	enum slot_kind kind;
 	int fd;
 	int64_t deadline_ms;		/* SLOT_CONN */
 	struct slot *prev, *next;	/* SLOT_CONN: the pending list, in accept order */
+	bal_watch_fn fn;		/* SLOT_WATCH (NULL: unwatched; the slot is kept, as a
+					 * closed fd's stale event may still name it) */
+	void *fn_ctx;
+	uint32_t events;
 };
 
 struct bal_reader {
@@ -34,8 +39,15 @@ struct bal_reader {
 	struct slot stop;
 	struct slot **listeners;
 	int n_listeners;
+	struct slot **watched;
+	int n_watched;
+	bal_tick_fn tick;
+	void *tick_ctx;
+	int tick_ms;
+	int64_t next_tick_ms;
 	struct slot head;		/* the pending list's sentinel */
 	int pending;
+	struct slot lingering;		/* answered, FIN sent, reading to the client's: in close order */
 	uint8_t *buf;
 	size_t cap;
 	struct bal_reader_counters c;
@@ -68,6 +80,7 @@ int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *
 	rd->decide = decide;
 	rd->ctx = ctx;
 	rd->head.next = rd->head.prev = &rd->head;
+	rd->lingering.next = rd->lingering.prev = &rd->lingering;
 	/* Room for a head at the limit, or a ClientHello at it in a few records. */
 	rd->cap = rd->o.max_header + 4096;
 	rd->buf = malloc(rd->cap);
@@ -107,6 +120,71 @@ int bal_reader_add_listener(struct bal_reader *rd, int fd)
 	return 0;
 }
 
+int bal_reader_watch(struct bal_reader *rd, int fd, uint32_t events, bal_watch_fn fn, void *ctx)
+{
+	struct epoll_event ev = { .events = events };
+	struct slot *s = NULL, **w;
+
+	for (int i = 0; i < rd->n_watched; i++)
+		if (rd->watched[i]->fn && rd->watched[i]->fd == fd)
+			s = rd->watched[i];
+	if (s) {
+		if (s->events == events && s->fn == fn && s->fn_ctx == ctx)
+			return 0;
+		ev.data.ptr = s;
+		if (s->events != events && epoll_ctl(rd->ep, EPOLL_CTL_MOD, fd, &ev))
+			return tf_fail(errno, "balance: epoll fd %d", fd);
+		s->events = events;
+		s->fn = fn;
+		s->fn_ctx = ctx;
+		return 0;
+	}
+	for (int i = 0; i < rd->n_watched && !s; i++)
+		if (!rd->watched[i]->fn)
+			s = rd->watched[i];	/* reused: only once its fd's entry is gone */
+	if (!s) {
+		w = realloc(rd->watched, (rd->n_watched + 1) * sizeof(*w));
+		if (!w || !(s = calloc(1, sizeof(*s)))) {
+			if (w)
+				rd->watched = w;
+			return tf_failx(ENOMEM, "balance: no memory");
+		}
+		rd->watched = w;
+		rd->watched[rd->n_watched++] = s;
+	}
+	s->kind = SLOT_WATCH;
+	s->fd = fd;
+	ev.data.ptr = s;
+	if (epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev))
+		return tf_fail(errno, "balance: epoll fd %d", fd);
+	s->events = events;
+	s->fn = fn;
+	s->fn_ctx = ctx;
+	return 0;
+}
+
+void bal_reader_unwatch(struct bal_reader *rd, int fd, bool closed)
+{
+	for (int i = 0; i < rd->n_watched; i++) {
+		struct slot *s = rd->watched[i];
+
+		if (!s->fn || s->fd != fd)
+			continue;
+		if (!closed)
+			epoll_ctl(rd->ep, EPOLL_CTL_DEL, fd, NULL);
+		s->fn = NULL;
+		s->fd = -1;
+	}
+}
+
+void bal_reader_set_tick(struct bal_reader *rd, int ms, bal_tick_fn fn, void *ctx)
+{
+	rd->tick = fn;
+	rd->tick_ctx = ctx;
+	rd->tick_ms = ms > 0 ? ms : 1000;
+	rd->next_tick_ms = now_ms() + rd->tick_ms;
+}
+
 void bal_reader_stop(struct bal_reader *rd)
 {
 	uint64_t one = 1;
@@ -137,9 +215,59 @@ static int unlink_conn(struct bal_reader *rd, struct slot *s)
 	return fd;
 }
 
+static void unlink_linger(struct bal_reader *rd, struct slot *s)
+{
+	epoll_ctl(rd->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->prev->next = s->next;
+	s->next->prev = s->prev;
+	free(s);
+}
+
+/* What the client still sends, read and dropped until its FIN (or LINGER_MS). */
+static void linger_read(struct bal_reader *rd, struct slot *s)
+{
+	for (;;) {
+		ssize_t n = recv(s->fd, rd->buf, rd->cap, MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		unlink_linger(rd, s);	/* its FIN, or an error: the close is clean now */
+		return;
+	}
+}
+
+void bal_reader_linger(struct bal_reader *rd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET | EPOLLRDHUP };
+	struct slot *s = calloc(1, sizeof(*s));
+
+	shutdown(fd, SHUT_WR);
+	if (!s) {
+		close(fd);
+		return;
+	}
+	s->kind = SLOT_LINGER;
+	s->fd = fd;
+	s->deadline_ms = now_ms() + LINGER_MS;
+	s->prev = rd->lingering.prev;
+	s->next = &rd->lingering;
+	rd->lingering.prev->next = s;
+	rd->lingering.prev = s;
+	ev.data.ptr = s;
+	if (epoll_ctl(rd->ep, EPOLL_CTL_ADD, fd, &ev)) {
+		unlink_linger(rd, s);
+		return;
+	}
+	linger_read(rd, s);
+}
+
 /*
- * status (400, 408, 431) and close.  What the client sent is read first, so
- * the close is a FIN after the answer, not an RST that could destroy it.
+ * status (400, 408, 431) and close.  What the client sent is read first, and
+ * what it sends after until its own FIN (bal_reader_linger), so the close is
+ * a FIN after the answer, not an RST that could destroy it.
  */
 static void answer(struct bal_reader *rd, int fd, int status)
 {
@@ -153,8 +281,7 @@ static void answer(struct bal_reader *rd, int fd, int status)
 	while (recv(fd, rd->buf, rd->cap, MSG_DONTWAIT) > 0)
 		;
 	(void)!send(fd, t, strlen(t), MSG_DONTWAIT | MSG_NOSIGNAL);
-	shutdown(fd, SHUT_WR);
-	close(fd);
+	bal_reader_linger(rd, fd);
 	if (status == 400)
 		rd->c.status_400++;
 	else if (status == 408)
@@ -241,11 +368,26 @@ static void look(struct bal_reader *rd, struct slot *s)
 	rd->decide(rd->ctx, unlink_conn(rd, s), &r, rd->buf, n);
 }
 
-/* The connections past their deadline (the list's head end); ms to the next one, or -1. */
+static int expire_pending(struct bal_reader *rd, int64_t now);
+
+/* The connections past their deadline (the lists' head ends); ms to the next one, or -1. */
 static int expire(struct bal_reader *rd)
 {
 	int64_t now = now_ms();
 
+	while (rd->lingering.next != &rd->lingering && rd->lingering.next->deadline_ms <= now)
+		unlink_linger(rd, rd->lingering.next);
+	if (rd->lingering.next != &rd->lingering) {
+		int64_t lw = rd->lingering.next->deadline_ms - now;
+		int w = expire_pending(rd, now);
+
+		return w < 0 || w > lw ? (int)lw : w;
+	}
+	return expire_pending(rd, now);
+}
+
+static int expire_pending(struct bal_reader *rd, int64_t now)
+{
 	while (rd->head.next != &rd->head) {
 		struct slot *s = rd->head.next;
 		bool http;
@@ -272,8 +414,19 @@ int bal_reader_run(struct bal_reader *rd)
 	struct epoll_event ev[EVENTS];
 
 	for (;;) {
-		int wait = expire(rd), n = epoll_wait(rd->ep, ev, EVENTS, wait);
+		int wait = expire(rd), n;
 
+		if (rd->tick) {
+			int64_t now = now_ms();
+
+			if (now >= rd->next_tick_ms) {
+				rd->next_tick_ms = now + rd->tick_ms;
+				rd->tick(rd->tick_ctx);
+			}
+			if (wait < 0 || wait > rd->next_tick_ms - now)
+				wait = rd->next_tick_ms > now ? (int)(rd->next_tick_ms - now) : 0;
+		}
+		n = epoll_wait(rd->ep, ev, EVENTS, wait);
 		if (n < 0 && errno != EINTR)
 			return tf_fail(errno, "balance: epoll_wait");
 		for (int i = 0; i < n; i++) {
@@ -283,7 +436,12 @@ int bal_reader_run(struct bal_reader *rd)
 				return 0;
 			if (s->kind == SLOT_LISTENER)
 				accept_all(rd, s);
-			else
+			else if (s->kind == SLOT_LINGER)
+				linger_read(rd, s);
+			else if (s->kind == SLOT_WATCH) {
+				if (s->fn)
+					s->fn(s->fn_ctx, s->fd, ev[i].events);
+			} else
 				look(rd, s);
 		}
 	}
@@ -295,9 +453,14 @@ void bal_reader_free(struct bal_reader *rd)
 		return;
 	while (rd->head.next && rd->head.next != &rd->head)
 		close(unlink_conn(rd, rd->head.next));
+	while (rd->lingering.next && rd->lingering.next != &rd->lingering)
+		unlink_linger(rd, rd->lingering.next);
 	for (int i = 0; i < rd->n_listeners; i++)
 		free(rd->listeners[i]);
 	free(rd->listeners);
+	for (int i = 0; i < rd->n_watched; i++)
+		free(rd->watched[i]);
+	free(rd->watched);
 	if (rd->ep >= 0)
 		close(rd->ep);
 	if (rd->stop_fd >= 0)

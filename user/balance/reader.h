@@ -26,6 +26,7 @@
 #ifndef TF_BALANCE_READER_H
 #define TF_BALANCE_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,9 +59,27 @@ int bal_reader_add_listener(struct bal_reader *rd, int fd);
 /* The loop, until bal_reader_stop() (from any thread or a signal handler). */
 int bal_reader_run(struct bal_reader *rd);
 void bal_reader_stop(struct bal_reader *rd);
+/*
+ * Other fds in the same loop (a balancer's backend channels): fn(ctx, fd,
+ * epoll events) when fd is ready for events (EPOLLIN, EPOLLOUT; level-
+ * triggered).  Watching an fd watched already changes its events.
+ * bal_reader_unwatch(rd, fd, closed): no more calls; closed says the fd was
+ * closed already (its epoll entry went with it: nothing is asked of epoll,
+ * so a new fd that took its number is left alone).
+ */
+typedef void (*bal_watch_fn)(void *ctx, int fd, uint32_t events);
+int bal_reader_watch(struct bal_reader *rd, int fd, uint32_t events, bal_watch_fn fn, void *ctx);
+void bal_reader_unwatch(struct bal_reader *rd, int fd, bool closed);
+/* fn(ctx) every ms (at least; from the loop, between events): deadlines, gc. */
+typedef void (*bal_tick_fn)(void *ctx);
+void bal_reader_set_tick(struct bal_reader *rd, int ms, bal_tick_fn fn, void *ctx);
 const struct bal_reader_counters *bal_reader_counters(const struct bal_reader *rd);
 int bal_reader_pending(const struct bal_reader *rd);
-/* Closes every connection still waiting (not the listeners). */
+/* fd answered: our FIN now (shutdown), and what the client still sends is
+ * read and dropped until its FIN or 2 s, then the close (a close with
+ * unread bytes would be an RST that can destroy the answer).  Takes fd. */
+void bal_reader_linger(struct bal_reader *rd, int fd);
+/* Closes every connection still waiting or lingering (not the listeners). */
 void bal_reader_free(struct bal_reader *rd);
 
 #endif

@@ -2,6 +2,7 @@
 /* The balancer's configuration and its rules (rules.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,12 +128,54 @@ static void *grow(void *p, int n, size_t size)
 	return (n & (n - 1)) == 0 ? realloc(p, (n ? 2 * n : 1) * size) : p;	/* doubling at powers of two */
 }
 
+/* backend NAME's KEY VALUE pairs before its channel: how many words they took, or < 0. */
+static int backend_opts(const struct line *l, struct bal_backend *b)
+{
+	static const struct {
+		const char *key;
+		size_t off, size;
+	} keys[] = {
+		{ "addr", offsetof(struct bal_backend, addr), sizeof(b->addr) },
+		{ "addr6", offsetof(struct bal_backend, addr6), sizeof(b->addr6) },
+		{ "mode", offsetof(struct bal_backend, mode), sizeof(b->mode) },
+		{ "dev", offsetof(struct bal_backend, dev), sizeof(b->dev) },
+		{ "mac", offsetof(struct bal_backend, mac), sizeof(b->mac) },
+		{ "src", offsetof(struct bal_backend, src), sizeof(b->src) },
+	};
+	int i = 2;
+
+	while (i + 1 < l->n) {
+		int k = -1;
+
+		for (int j = 0; j < (int)(sizeof(keys) / sizeof(keys[0])); j++)
+			if (!strcmp(l->w[i], keys[j].key))
+				k = j;
+		if (k < 0)
+			break;
+		if (!l->len[i + 1] || l->len[i + 1] >= keys[k].size || strlen(l->w[i + 1]) != l->len[i + 1])
+			return bad(l, "backend %s: '%.80s' is no %s (at most %zu bytes)", b->name, l->w[i + 1],
+				   keys[k].key, keys[k].size - 1);
+		strcpy((char *)b + keys[k].off, l->w[i + 1]);
+		i += 2;
+	}
+	if (b->mode[0] && strcmp(b->mode, "l2") && strcmp(b->mode, "l3"))
+		return bad(l, "backend %s: mode %.40s; use l2 or l3", b->name, b->mode);
+	if (b->addr[0] && (strchr(b->addr, ':') || !strchr(b->addr, '.')))
+		return bad(l, "backend %s: addr %s is not an IPv4 address (an IPv6 one goes in addr6)", b->name,
+			   b->addr);
+	if (b->addr6[0] && !strchr(b->addr6, ':'))
+		return bad(l, "backend %s: addr6 %s is not an IPv6 address", b->name, b->addr6);
+	if (i < l->n && !strcmp(l->w[i], "via"))
+		i++;
+	return i;
+}
+
 static int add_backend(struct bal_config *c, const struct line *l)
 {
 	struct bal_backend *b;
 	size_t len = 0;
+	int err, first;
 	void *p;
-	int err;
 
 	if (l->n < 3)
 		return bad(l, "backend needs a name and the channel's command: backend NAME CMD...");
@@ -146,18 +189,23 @@ static int add_backend(struct bal_config *c, const struct line *l)
 	b = &c->backends[c->n_backends];
 	memset(b, 0, sizeof(*b));
 	strcpy(b->name, l->w[1]);
-	for (int i = 2; i < l->n; i++)
+	first = backend_opts(l, b);
+	if (first < 0)
+		return first;
+	if (first >= l->n)
+		return bad(l, "backend %s has no channel: end the line with its command (via CMD...)", b->name);
+	for (int i = first; i < l->n; i++)
 		len += l->len[i] + 1;
 	b->channel = malloc(len + 1);
 	if (!b->channel)
 		return tf_failx(ENOMEM, "no memory");
 	b->channel[0] = '\0';
-	for (int i = 2; i < l->n; i++) {
+	for (int i = first; i < l->n; i++) {
 		if (strlen(l->w[i]) != l->len[i]) {
 			free(b->channel);
 			return bad(l, "backend %s: a NUL byte in its command", b->name);
 		}
-		if (i > 2)
+		if (i > first)
 			strcat(b->channel, " ");
 		strcat(b->channel, l->w[i]);
 	}
@@ -293,11 +341,11 @@ static int add_rule(struct bal_config *c, const struct line *l)
 	return 0;
 }
 
-static int set_default(struct bal_config *c, const struct line *l, bool *seen)
+static int set_default(struct bal_config *c, const struct line *l)
 {
-	if (*seen)
+	if (c->default_seen)
 		return bad(l, "a second default line; keep one");
-	*seen = true;
+	c->default_seen = true;
 	if (l->n == 3 && !strcmp(l->w[1], "pool")) {
 		c->default_pool = find_pool(c, l->w[2]);
 		if (c->default_pool < 0)
@@ -311,15 +359,11 @@ static int set_default(struct bal_config *c, const struct line *l, bool *seen)
 	return bad(l, "default pool NAME, or default status 404 or 503");
 }
 
-int bal_config_parse(const char *text, const char *source, struct bal_config *c)
+int bal_config_add(struct bal_config *c, const char *text, const char *source)
 {
 	struct line *l = malloc(sizeof(*l));
-	bool seen_default = false;
 	int err = 0;
 
-	memset(c, 0, sizeof(*c));
-	c->default_pool = -1;
-	c->default_status = 503;
 	if (!l)
 		return tf_failx(ENOMEM, "no memory");
 	l->source = source;
@@ -341,11 +385,22 @@ int bal_config_parse(const char *text, const char *source, struct bal_config *c)
 		else if (!strcmp(l->w[0], "match"))
 			err = add_rule(c, l);
 		else if (!strcmp(l->w[0], "default"))
-			err = set_default(c, l, &seen_default);
+			err = set_default(c, l);
 		else
 			err = bad(l, "'%.40s' is no statement; a line is backend, pool, match or default", l->w[0]);
 	}
 	free(l);
+	return err;
+}
+
+int bal_config_parse(const char *text, const char *source, struct bal_config *c)
+{
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	c->default_pool = -1;
+	c->default_status = 503;
+	err = bal_config_add(c, text, source);
 	if (err)
 		bal_config_free(c);
 	return err;

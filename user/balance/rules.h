@@ -5,10 +5,18 @@
  * statement a line; '#' starts a comment; words are separated by blanks; a
  * word may be double-quoted (with \", \\ and \xNN inside):
  *
- *   backend NAME CHANNEL...
- *       a host running `tcpferry receive`; CHANNEL is the command whose
- *       stdin/stdout reach it (ssh root@10.0.0.2 tcpferry receive ...), or
- *       unix:PATH for one on this machine
+ *   backend NAME [addr A] [addr6 A6] [mode l2|l3] [dev IFACE] [mac MAC]
+ *                [src ADDR] [via] CHANNEL...
+ *       a host running `tcpferry receive --serve`; CHANNEL is the command
+ *       whose stdin/stdout reach it (ssh root@10.0.0.2 tcpferry receive
+ *       --serve ...), or unix:PATH for one on this machine.  The KEY VALUE
+ *       pairs before it say where the client's packets are steered once
+ *       the backend has a connection (tcpferry.h, tf_backend_opts): addr
+ *       and addr6 the backend's IPv4 and IPv6 address (`tcpferry balance`
+ *       needs at least one), mode l2 (same segment) or l3 (a tunnel, the
+ *       default), dev, mac and src the device, next hop and outer source
+ *       (default: from the routes).  The optional word via ends them; the
+ *       rest of the line is the channel.
  *   pool NAME POLICY MEMBER...
  *       POLICY: roundrobin | leastconn | hash-host | hash-client
  *       MEMBER: BACKEND or BACKEND*WEIGHT (1 to 1000; 1 if not given)
@@ -45,6 +53,8 @@ enum bal_match { BAL_MATCH_HOST, BAL_MATCH_PATH, BAL_MATCH_SNI, BAL_MATCH_PREFIX
 struct bal_backend {
 	char name[BAL_NAME_MAX];
 	char *channel;			/* the command line, words joined by spaces */
+	/* Where the steer sends the client's packets ("" when not given). */
+	char addr[64], addr6[64], mode[4], dev[32], mac[24], src[64];
 	bool up;			/* the channel is there (the service sets it) */
 	unsigned conns;			/* live connections handed to it */
 };
@@ -80,11 +90,16 @@ struct bal_config {
 	int n_backends, n_pools, n_rules;
 	int default_pool;		/* -1: none */
 	int default_status;		/* without a default pool: 404 or 503 */
+	bool default_seen;		/* a default line was read (a second is an error) */
 };
 
 /* text (named source in errors) into c; 0 or -EINVAL with tf_strerror(). */
 int bal_config_parse(const char *text, const char *source, struct bal_config *c);
 int bal_config_load(const char *path, struct bal_config *c);
+/* More lines (the --rule flags' one each) into a config parsed already: they
+ * may use its names.  0, or -EINVAL with tf_strerror() (c is kept as it was
+ * before the failing line's statement, and stays the caller's to free). */
+int bal_config_add(struct bal_config *c, const char *text, const char *source);
 void bal_config_free(struct bal_config *c);
 
 /*

@@ -84,7 +84,8 @@ bool cli_wants_help(int argc, char **argv, const char *usage);
 	X(tswatch, "follow tsvals on the wire and report regressions")	\
 	X(migrate, "move a process's connections to another host, step by step")	\
 	X(receive, "the target of a move between hosts, or a hand-off service (on stdin and stdout)") \
-	X(handoff, "give one connection to a backend host for good, and steer its client there")
+	X(handoff, "give one connection to a backend host for good, and steer its client there") \
+	X(balance, "a load balancer: read each first request, hand the connection to a backend")
 
 #define X(name, summary) int cmd_##name(int argc, char **argv) __attribute__((weak));
 CLI_COMMANDS(X)

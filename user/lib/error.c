@@ -18,14 +18,21 @@ void tf_error_clear(void)
 	last_error[0] = '\0';
 }
 
+/*
+ * Formatted aside first: a caller may pass tf_strerror() itself as an
+ * argument (tf_failx(e, "%s: ...: %s", name, tf_strerror())), and a
+ * vsnprintf into the buffer it reads from garbles both.
+ */
 static int vfail(int err, const char *reason, const char *fmt, va_list ap)
 {
-	int n = vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	char line[sizeof(last_error)];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
 
 	if (n < 0)
 		n = 0;
-	if ((size_t)n < sizeof(last_error) && reason)
-		snprintf(last_error + n, sizeof(last_error) - n, ": %s", reason);
+	if ((size_t)n < sizeof(line) && reason)
+		snprintf(line + n, sizeof(line) - n, ": %s", reason);
+	memcpy(last_error, line, sizeof(last_error));
 	return err > 0 ? -err : -EINVAL;
 }
 

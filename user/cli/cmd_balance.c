@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tcpferry balance: the hand-off balancer (user/balance/balance.h).  Loads
+ * the config (rules.h's grammar) and the --rule lines, opens one channel a
+ * backend, listens, says "ready" on stdout, and runs until SIGTERM or
+ * SIGINT (SIGHUP reloads the rules); then the hand-offs under way end, the channels close, and the
+ * counters are printed (text, or one JSON object with -j).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "balance.h"
+#include "cli.h"
+#include "json.h"
+#include "tcpferry.h"
+
+#define RULES_MAX 256
+#define STATUS_SOCKET "/run/tcpferry-balance.sock"
+
+static const char usage[] =
+	"Usage: tcpferry balance [--config FILE] [--rule LINE]... --listen ADDR:PORT...\n"
+	"                        [--max-header BYTES] [--request-timeout-ms MS]\n"
+	"                        [--timeout-ms MS] [--lock-ttl SEC] [--no-nudge]\n"
+	"                        [--status-socket PATH]\n"
+	"       tcpferry balance status [-j] [--status-socket PATH]\n"
+	"\n"
+	"A load balancer that reads each new connection's first request (HTTP/1.x\n"
+	"Host and path, a TLS ClientHello's SNI, or its first bytes), picks a backend\n"
+	"by the rules, and hands the connection to it for good: the backend's\n"
+	"`tcpferry receive --serve` rebuilds it, and from then on this host only\n"
+	"steers the client's packets to it; the backend answers the client directly.\n"
+	"A backend that refuses (or does not answer in time) gives the connection\n"
+	"back, and the next backend of the pool gets it; none left: 503 from here.\n"
+	"\n"
+	"  --config FILE         backends, pools and rules, one statement a line:\n"
+	"                          backend NAME addr A [addr6 A6] [mode l2|l3] via CMD...\n"
+	"                          pool NAME roundrobin|leastconn|hash-host|hash-client B[*W]...\n"
+	"                          match host H [path /P] | path /P | sni H | prefix BYTES pool NAME\n"
+	"                          default pool NAME | default status 404|503\n"
+	"                        (tcpferry(8), under balance, has the whole grammar)\n"
+	"  --rule LINE           one more statement, after the file's (repeatable)\n"
+	"  --listen ADDR:PORT    a listener ([ADDR6]:PORT for IPv6; repeatable)\n"
+	"  --max-header BYTES    the largest request head (default 16384; over: 431)\n"
+	"  --request-timeout-ms MS  the first request's deadline from the accept\n"
+	"                        (default 10000; past it: 408)\n"
+	"  --timeout-ms MS       the longest wait for each of a backend's answers\n"
+	"                        (default 2000)\n"
+	"  --lock-ttl SEC        a lock's expiry while its hand-off is under way (30)\n"
+	"  --no-nudge            the backends do not prompt the clients after the flip\n"
+	"  --status-socket PATH  where `balance status` asks for the counters (default\n"
+	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
+	"\n"
+	"It runs in the foreground and prints \"ready\" on stdout once it listens.\n"
+	"SIGTERM or SIGINT: the hand-offs under way end, the channels close, and\n"
+	"the counters are printed.  SIGHUP: the config and the --rule lines are read\n"
+	"again, and the new rules, pools and defaults take over (the backends' lines\n"
+	"must stay as they were: changing them needs a restart).  `balance status`\n"
+	"prints the running balancer's counters as JSON (listener, per backend, per\n"
+	"rule; there is no text form yet).\n"
+	"Needs CAP_NET_ADMIN and CAP_BPF.\n";
+
+static struct bal_service *running;
+static int hup_pipe[2] = { -1, -1 };	/* SIGHUP's handler writes a byte; the loop reloads */
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	if (running)
+		bal_service_stop(running);
+}
+
+static void on_hup(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	(void)!write(hup_pipe[1], "h", 1);
+	errno = e;
+}
+
+/* Where the config comes from, for the start and each reload. */
+struct config_src {
+	const char *file;
+	const char **rules;
+	int n_rules;
+	struct bal_service *s;
+};
+
+/* The file's lines, then each --rule; 0, or -1 with tf_strerror(). */
+static int load_config(const struct config_src *src, struct bal_config *cfg)
+{
+	if (src->file ? bal_config_load(src->file, cfg) : bal_config_parse("", "--rule", cfg))
+		return -1;
+	for (int i = 0; i < src->n_rules; i++) {
+		char source[32];
+
+		snprintf(source, sizeof(source), "--rule %d", i + 1);
+		if (bal_config_add(cfg, src->rules[i], source)) {
+			bal_config_free(cfg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void reload(void *ctx, int fd, uint32_t events)
+{
+	const struct config_src *src = ctx;
+	struct bal_config cfg;
+	char buf[64];
+
+	(void)events;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (load_config(src, &cfg)) {
+		cli_warn("balance: SIGHUP: %s; the rules stay as they were", tf_strerror());
+		return;
+	}
+	if (bal_service_reload(src->s, &cfg)) {
+		cli_warn("%s", tf_strerror());
+		bal_config_free(&cfg);
+		return;
+	}
+	cli_info("balance: SIGHUP: reloaded (%d pools, %d rules)", bal_service_config(src->s)->n_pools,
+		 bal_service_config(src->s)->n_rules);
+}
+
+/* The counters as one JSON object (the exit report with -j, and balance status). */
+static void report_json(struct json *j, const struct bal_service *s)
+{
+	const struct bal_config *c = bal_service_config(s);
+	const struct bal_service_counters *sc = bal_service_counters(s);
+	const struct bal_reader_counters *rc = bal_service_reader_counters(s);
+
+	json_object_start(j);
+	json_name(j, "listener");
+	json_object_start(j);
+	json_uint_field(j, "accepted", rc->accepted);
+	json_uint_field(j, "decided", rc->decided);
+	json_uint_field(j, "pending", bal_service_pending(s));
+	json_uint_field(j, "closed_early", rc->closed_early);
+	json_uint_field(j, "status_400", rc->status_400);
+	json_uint_field(j, "status_408", rc->status_408);
+	json_uint_field(j, "status_431", rc->status_431);
+	json_uint_field(j, "timeout_closed", rc->timeout_closed);
+	json_uint_field(j, "closed_bad", rc->closed_bad);
+	json_uint_field(j, "refused_full", rc->refused_full);
+	json_uint_field(j, "no_match", sc->no_match);
+	json_uint_field(j, "no_backend", sc->no_backend);
+	json_uint_field(j, "retried", sc->retried);
+	json_uint_field(j, "handed_off", sc->handed_off);
+	json_object_end(j);
+	json_name(j, "backends");
+	json_array_start(j);
+	for (int i = 0; i < c->n_backends; i++) {
+		struct bal_backend_counters bc;
+		bool up = bal_service_backend(s, i, &bc);
+
+		json_object_start(j);
+		json_string_field(j, "name", c->backends[i].name);
+		json_bool_field(j, "up", up);
+		json_uint_field(j, "submitted", bc.submitted);
+		json_uint_field(j, "handed_off", bc.handed_off);
+		json_uint_field(j, "refused", bc.refused);
+		json_uint_field(j, "submit_failed", bc.submit_failed);
+		json_uint_field(j, "in_doubt", bc.in_doubt);
+		json_uint_field(j, "live", c->backends[i].conns);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_name(j, "rules");
+	json_array_start(j);
+	for (int i = 0; i < c->n_rules; i++) {
+		json_object_start(j);
+		json_uint_field(j, "line", c->rules[i].line);
+		json_string_field(j, "pool", c->pools[c->rules[i].pool].name);
+		json_uint_field(j, "matches", c->rules[i].matches);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+static void report(const struct bal_service *s)
+{
+	const struct bal_config *c = bal_service_config(s);
+	const struct bal_service_counters *sc = bal_service_counters(s);
+	const struct bal_reader_counters *rc = bal_service_reader_counters(s);
+	struct json *j = cli_json_open();
+
+	if (j) {
+		report_json(j, s);
+		cli_json_close(j);
+		return;
+	}
+	printf("accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
+	       "status_400 %llu status_408 %llu status_431 %llu\n",
+	       (unsigned long long)rc->accepted, (unsigned long long)rc->decided,
+	       (unsigned long long)sc->handed_off, (unsigned long long)sc->no_match,
+	       (unsigned long long)sc->no_backend, (unsigned long long)sc->retried,
+	       (unsigned long long)rc->status_400, (unsigned long long)rc->status_408,
+	       (unsigned long long)rc->status_431);
+	for (int i = 0; i < c->n_backends; i++) {
+		struct bal_backend_counters bc;
+		bool up = bal_service_backend(s, i, &bc);
+
+		printf("backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
+		       "in_doubt %llu\n",
+		       c->backends[i].name, up ? "up" : "down", (unsigned long long)bc.submitted,
+		       (unsigned long long)bc.handed_off, (unsigned long long)bc.refused,
+		       (unsigned long long)bc.submit_failed, (unsigned long long)bc.in_doubt);
+	}
+	for (int i = 0; i < c->n_rules; i++)
+		printf("rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
+		       (unsigned long long)c->rules[i].matches);
+	fflush(stdout);
+}
+
+/* ---- the status socket: each connection gets the counters, as JSON, and the close ---- */
+
+static int status_listen(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return cli_error("balance: --status-socket %s: longer than %zu bytes", path, sizeof(a.sun_path) - 1),
+		       -1;
+	strcpy(a.sun_path, path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);	/* a stale one (a live balancer on it: its own status is lost) */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 16)) {
+		cli_error("balance: --status-socket %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void on_status(void *ctx, int fd, uint32_t events)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	struct bal_service *s = ctx;
+	struct json *j;
+	FILE *f;
+	int c;
+
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	/* A reader that does not read holds the loop up a second at most. */
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	f = fdopen(c, "w");
+	if (!f) {
+		close(c);
+		return;
+	}
+	j = json_new(f, g.pretty);
+	if (j) {
+		report_json(j, s);
+		json_destroy(j);
+	}
+	fclose(f);
+}
+
+/* tcpferry balance status: the running balancer's counters (JSON). */
+static int balance_status(int argc, char **argv, const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--status-socket") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			;	/* JSON is what there is */
+		else
+			return cli_error("balance status: unexpected argument '%s'", argv[i]), EXIT_USAGE;
+	}
+	if (strlen(path) >= sizeof(a.sun_path))
+		return cli_error("balance status: %s: too long a path", path), EXIT_USAGE;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return cli_error("balance status: %s: %s (is tcpferry balance running, with this --status-socket?)",
+				 path, strerror(errno));
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, stdout);
+	close(fd);
+	return n < 0 ? cli_error("balance status: %s: %s", path, strerror(errno)) : 0;
+}
+
+int cmd_balance(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "rule", required_argument, NULL, 'r' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "max-header", required_argument, NULL, 'H' },
+		{ "request-timeout-ms", required_argument, NULL, 'R' },
+		{ "timeout-ms", required_argument, NULL, 'T' },
+		{ "lock-ttl", required_argument, NULL, 'L' },
+		{ "no-nudge", no_argument, NULL, 'N' },
+		{ "status-socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct bal_service_opts so = { .bpffs = g.bpffs };
+	const char *config = NULL, *status_path = STATUS_SOCKET, *rules[RULES_MAX], *listens[RULES_MAX];
+	int n_rules = 0, n_listens = 0, status_fd = -1, c, err;
+	struct sigaction sa = { .sa_handler = on_stop };
+	struct config_src src;
+	struct bal_config cfg;
+	struct bal_service *s;
+	long v;
+
+	if (cli_wants_help(argc, argv, usage))
+		return 0;
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return balance_status(argc - 1, argv + 1, STATUS_SOCKET);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'r':
+			if (n_rules == RULES_MAX)
+				return cli_error("balance: more than %d --rule lines; put them in --config", RULES_MAX),
+				       EXIT_USAGE;
+			rules[n_rules++] = optarg;
+			break;
+		case 'l':
+			if (n_listens == RULES_MAX)
+				return cli_error("balance: more than %d --listen", RULES_MAX), EXIT_USAGE;
+			listens[n_listens++] = optarg;
+			break;
+		case 'H':
+			if (cli_parse_long(optarg, "--max-header", 256, 1L << 20, &v))
+				return EXIT_USAGE;
+			so.reader.max_header = v;
+			break;
+		case 'R':
+			if (cli_parse_long(optarg, "--request-timeout-ms", 1, 1L << 30, &v))
+				return EXIT_USAGE;
+			so.reader.timeout_ms = v;
+			break;
+		case 'T':
+			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &v))
+				return EXIT_USAGE;
+			so.handoff_timeout_ms = v;
+			break;
+		case 'L':
+			if (cli_parse_long(optarg, "--lock-ttl", 1, 86400, &v))
+				return EXIT_USAGE;
+			so.lock_ttl_s = v;
+			break;
+		case 'N': so.no_nudge = true; break;
+		case 'S': status_path = optarg; break;
+		default:
+			fputs(usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_error("balance: unexpected argument '%s'", argv[optind]), EXIT_USAGE;
+	if (!config && !n_rules)
+		return cli_error("balance: no backends or rules; give --config FILE or --rule lines (see "
+				 "tcpferry balance --help)"), EXIT_USAGE;
+	if (!n_listens)
+		return cli_error("balance: --listen ADDR:PORT is needed"), EXIT_USAGE;
+	src = (struct config_src){ .file = config, .rules = rules, .n_rules = n_rules };
+	if (load_config(&src, &cfg))
+		return cli_error("balance: %s", tf_strerror()), EXIT_USAGE;
+	if (cli_need_cap(CAP_NET_ADMIN, "balance") || cli_need_cap(CAP_BPF, "balance")) {
+		bal_config_free(&cfg);
+		return 1;
+	}
+	cli_raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	err = bal_service_new(&cfg, &so, &s);
+	signal(SIGHUP, SIG_IGN);	/* until the loop can reload (after the channels' fork: they keep the default) */
+	if (err) {
+		bal_config_free(&cfg);
+		return cli_error("%s", tf_strerror());
+	}
+	for (int i = 0; i < n_listens; i++) {
+		err = bal_service_listen(s, listens[i]);
+		if (err) {
+			bal_service_free(s);
+			return cli_error("%s", tf_strerror());
+		}
+	}
+	status_fd = status_listen(status_path);
+	err = status_fd < 0 ? -EINVAL : bal_service_watch(s, status_fd, on_status, s);
+	if (err) {
+		if (status_fd >= 0) {
+			cli_lib_error(err, "balance: --status-socket %s", status_path);
+			close(status_fd);
+			unlink(status_path);
+		}
+		bal_service_free(s);
+		return 1;
+	}
+	src.s = s;
+	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) || bal_service_watch(s, hup_pipe[0], reload, &src)) {
+		cli_error("balance: SIGHUP's pipe: %s", strerror(errno));
+		close(status_fd);
+		unlink(status_path);
+		bal_service_free(s);
+		return 1;
+	}
+	running = s;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+	printf("ready\n");
+	fflush(stdout);
+	err = bal_service_run(s);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	running = NULL;
+	if (err)
+		cli_error("%s", tf_strerror());
+	/* The hand-offs under way end first: their counts are in the report. */
+	bal_service_close_backends(s);
+	report(s);
+	bal_service_free(s);
+	close(status_fd);
+	unlink(status_path);
+	close(hup_pipe[0]);
+	close(hup_pipe[1]);
+	return err ? 1 : 0;
+}
