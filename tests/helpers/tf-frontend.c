@@ -308,5 +308,8 @@ int main(int argc, char **argv)
 		printf("ended %llu\n", (unsigned long long)ended);
 	}
 	close(ls);
+	free(reqs);
+	free(lat);
+	free(sub);
 	return 0;
 }

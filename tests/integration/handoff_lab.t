@@ -96,6 +96,7 @@ run_case() {
 	note "$label: $(grep '^handoff ok' "$TMP/fe-$port.out" | awk '{ s = s " " $(NF-1) } END { print "hand-off ms:" s }')"
 	ok "$label: the backends reported each end (the frontend counted them: it exited)" \
 		grep -q "^ended 5" "$TMP/fe-$port.out"
+	note "$label: frontend: $(grep -v '^handoff ok' "$TMP/fe-$port.out" | tr '\n' ' ')"
 	sleep 1.2	# the linger (steer config --fin-linger 1 below)
 	quietly tff steer gc
 	is "$(steers)" 0 "$label: after the linger, gc leaves the steer table empty"

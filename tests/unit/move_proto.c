@@ -150,6 +150,7 @@ int main(void)
 	   "HO_OFFER goes through");
 	ok(ho2.seq == 77 && ho2.flags == MV_HO_NUDGE && ho2.skew_ns == -1234567 && conn_equal(&ho.conn, &ho2.conn),
 	   "  with its seq, flags, skew and the image, equal");
+	tf_conn_free(&ho2.conn);
 	refuses_cuts("HO_OFFER", (decoder)mv_decode_ho_offer, &hf, sizeof(struct mv_ho_offer));
 	hf.data[8] |= 0x80;	/* flags: an unknown bit */
 	ok(mv_decode_ho_offer(hf.data, hf.len, &ho2) == -EBADMSG, "HO_OFFER with an unknown flag is refused");
@@ -157,7 +158,6 @@ int main(void)
 	hf.data[hf.len - 1] ^= 1;	/* the image's crc */
 	ok(mv_decode_ho_offer(hf.data, hf.len, &ho2) < 0, "HO_OFFER with a damaged image is refused (%s)", tf_strerror());
 	tf_frame_free(&hf);
-	tf_conn_free(&ho2.conn);
 	tf_conn_free(&ho.conn);
 
 	struct mv_ho_step hs;

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <netinet/tcp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@
 #include "handoff.h"
 #include "internal.h"
 #include "handoff_serve.h"
+#include "lock.h"
+#include "sockdiag.h"
 #include "nudge.h"
 #include "proto.h"
 #include "report.h"
@@ -238,13 +241,27 @@ static void on_commit(struct server *s, int i)
 	fault_point("serve-live");
 }
 
+/*
+ * Prompt the client, if its connection is still established here.  One that
+ * moved on (the server answered and closed while FLIPPED was on its way) must
+ * not be: the client, in TIME_WAIT or closed, answers with an ACK that comes
+ * to the frontend after the steer's linger, which answers it with an RST.
+ */
+static void nudge(struct server *s, const struct built *b)
+{
+	struct tf_tuple_owner o = {};
+	struct tf_tuple k;
+
+	if (!(b->flags & MV_HO_NUDGE) || tf_tuple_make(&b->conn.local, &b->conn.peer, &k) ||
+	    tf_tuple_owners(&k, 1, &o) < 0 || o.state != TCP_ESTABLISHED)
+		return;
+	tf_nudge(&s->nudger, -1, &b->conn, TF_NUDGE_DUPACKS_AUTO);
+}
+
 /* The client's packets come here now: prompt it, and forget the socket. */
 static void on_flipped(struct server *s, int i)
 {
-	struct built *b = &s->b[i];
-
-	if (b->flags & MV_HO_NUDGE)
-		tf_nudge(&s->nudger, -1, &b->conn, TF_NUDGE_DUPACKS_AUTO);
+	nudge(s, &s->b[i]);
 	drop(s, i);
 }
 
@@ -380,8 +397,8 @@ int handoff_serve(const struct serve_opts *o, struct serve_stats *st)
 	while (s.n) {
 		if (s.b[0].state == B_BUILT)
 			st->discarded++;
-		else if (s.b[0].flags & MV_HO_NUDGE)
-			tf_nudge(&s.nudger, -1, &s.b[0].conn, TF_NUDGE_DUPACKS_AUTO);
+		else
+			nudge(&s, &s.b[0]);
 		drop(&s, 0);
 	}
 	free(s.b);
