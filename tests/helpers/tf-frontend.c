@@ -154,6 +154,7 @@ struct req {
 	char head[16384];
 };
 
+static struct req *reqs;	/* a batch (file scope: an early exit is no leak) */
 static double *lat;	/* each hand-off's ms, for the summary */
 static int n_ms;
 static double *sub;	/* each submit's own ms (the frontend's work: lock, repair, dump, send) */
@@ -190,7 +191,6 @@ int main(int argc, char **argv)
 	struct tf_backend *b[MAX_BACKENDS] = {};
 	const char *bpffs = NULL;
 	int nb = 0, timeout_ms = 0, batch = 1, ls, count;
-	struct req *reqs;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: tf-frontend ADDR PORT COUNT --backend 'A4|A6|MODE|VIA'...\n");
