@@ -135,7 +135,7 @@ _run_cleanups() {
 	local i
 	# A second INT or TERM (a timeout's, a ^C again) must not cut the
 	# cleanup short: that left namespaces (and the programs in them) behind.
-	trap '' INT TERM
+	trap '' INT TERM HUP PIPE
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[$i]}" >/dev/null 2>&1 || true
 	done
@@ -143,30 +143,23 @@ _run_cleanups() {
 	[ -z "${TMP:-}" ] || rm -rf "$TMP"
 	# Last: a cleanup cut short (SIGKILL), or a namespace it could not
 	# remove, leaves the record for the next sweep.
-	[ -n "${TCPFERRY_TEST_RECORD:-}" ] && _all_gone && rm -f "$TCPFERRY_TEST_RECORD" "${TCPFERRY_TEST_RECORD%.list}.pid"
+	run_record_done
 	true
 }
-_all_gone() {
-	local kind what
-	while read -r kind what; do
-		[ "$kind" != netns ] || [ ! -e "/run/netns/$what" ] || return 1
-	done <"$TCPFERRY_TEST_RECORD"
-}
 trap _run_cleanups EXIT
+# A signal ends the run through the EXIT trap.  HUP and PIPE too: a test
+# whose reader (prove) was killed dies of SIGPIPE at its next line of TAP,
+# and an untrapped SIGPIPE skips the EXIT trap (namespaces, pinned programs
+# and bpffs mounts were left behind so).
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
-# owned KIND WHAT: record, before making it, what a SIGKILL would leave behind
-# (netns NAME, dir PATH, file PATH; tests/sweep.sh).
-owned() { [ -z "${TCPFERRY_TEST_RECORD:-}" ] || echo "$1 $2" >>"$TCPFERRY_TEST_RECORD"; }
-
+. "$TF_ROOT/tests/run_record.sh"
 # Sweep the runs killed before, then record this one.  Without root a test
 # makes nothing to record (it skips).
 TCPFERRY_TEST_RECORD=
-if [ "$(id -u)" -eq 0 ]; then
-	"$TF_ROOT/tests/sweep.sh" --record "$RUN_ID" $$ || bail_out "tests/sweep.sh could not record run $RUN_ID"
-	TCPFERRY_TEST_RECORD=${TCPFERRY_TEST_RUNS:-/run/tcpferry-tests}/$RUN_ID.list
-fi
-export TCPFERRY_TEST_RECORD
+run_record "$RUN_ID" || bail_out "tests/sweep.sh could not record run $RUN_ID"
 TMP=$(mktemp -d "/tmp/$RUN_ID.XXXXXX")
 owned dir "$TMP"
 chmod 0700 "$TMP"

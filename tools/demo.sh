@@ -90,16 +90,23 @@ case $RECEIVER in socat | relay) ;; *) fail "--receiver socat or relay" ;; esac
 # ---- the lab ----------------------------------------------------------------------
 T0=$(date +%s%N)
 LABID=tfd$(printf '%07x' $(((($$ << 10) | (RANDOM & 1023)) & 0xfffffff)))	# 10 characters at most
-LABENV=$("$ROOT/tools/lab.sh" up --id "$LABID") || fail "the lab did not come up"
 CLEANUPS=()
 at_exit() { CLEANUPS+=("$*"); }
 cleanup() {
 	local i
+	trap '' INT TERM HUP PIPE
 	for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" >/dev/null 2>&1; done
 	"$ROOT/tools/lab.sh" down --id "$LABID" >/dev/null 2>&1
+	run_record_done
 }
+# Set before the lab comes up; a SIGKILL leaves the record for the next sweep.
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+. "$ROOT/tests/run_record.sh"
+run_record "$LABID" || fail "tests/sweep.sh could not record the demo's run"
+LABENV=$("$ROOT/tools/lab.sh" up --id "$LABID") || fail "the lab did not come up"
 eval "$LABENV"
 export TCPFERRY_LAB=$LABID
 W=$LAB_WORK

@@ -33,8 +33,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case ${BUILD:=build} in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac	# make BUILD=...
 TF=${TF:-$BUILD/tcpferry}
 
-# owned KIND WHAT: into the test run's record, before it is made (tests/sweep.sh).
-owned() { [ -z "${TCPFERRY_TEST_RECORD:-}" ] || echo "$1 $2" >>"$TCPFERRY_TEST_RECORD"; }
+# owned KIND WHAT: into the run's record, before it is made (tests/sweep.sh).
+. "$ROOT/tests/run_record.sh"
 
 die() {
 	echo "lab: $*" >&2

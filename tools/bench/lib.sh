@@ -119,6 +119,7 @@ new_ns() {
 	local seq ns
 	seq=$(($(cat "$BENCH_WORK/netns" 2>/dev/null | wc -l) + 1))
 	ns="tfb$$n$seq"
+	owned netns "$ns"
 	ip netns add "$ns" || die "cannot create network namespace $ns (root needed)"
 	echo "$ns" >>"$BENCH_WORK/netns"
 	ip -n "$ns" link set lo up

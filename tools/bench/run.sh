@@ -98,15 +98,25 @@ fi
 
 # ---- where things go ------------------------------------------------------------------------
 
-BENCH_WORK=$(mktemp -d /tmp/tcpferry-bench.XXXXXX)
-chmod 0700 "$BENCH_WORK"
-: >"$BENCH_WORK/results.tsv"
 finish() {
-	bench_cleanup
-	rm -rf "$BENCH_WORK"
+	trap '' INT TERM HUP PIPE
+	if [ -n "${BENCH_WORK:-}" ]; then
+		bench_cleanup
+		rm -rf "$BENCH_WORK"
+	fi
+	run_record_done
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+# A run killed outright leaves its record: the next run's sweep (or make test's) removes what it made.
+. "$TF_ROOT/tests/run_record.sh"
+run_record "tcpferry-bench-$$" || die "tests/sweep.sh could not record this run"
+BENCH_WORK=$(mktemp -d /tmp/tcpferry-bench.XXXXXX)
+owned dir "$BENCH_WORK"
+chmod 0700 "$BENCH_WORK"
+: >"$BENCH_WORK/results.tsv"
 
 if [ "$QUICK" = 1 ] || [ -n "$ONLY" ]; then
 	OUT=${BENCH_OUT:-/tmp/tcpferry-bench-$([ "$QUICK" = 1 ] && echo quick || echo partial)}
