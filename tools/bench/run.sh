@@ -167,39 +167,39 @@ first_line() { "$@" 2>&1 | head -1; }
 
 # ---- the benchmarks -------------------------------------------------------------------------
 
-# Live migration in the lab (tools/bench/migrate.sh, issue 5): rows "migrate METRIC N 1 VALUE UNIT".
-bench_migrate() {
-	local out metric n value unit
-	progress "migrate: $([ "$QUICK" = 1 ] && echo 10 || echo 100) moves of the demo's stream, then 1,000 connections at once"
-	out=$(QUICK=$QUICK "$BENCH_DIR/migrate.sh") || die "tools/bench/migrate.sh failed"
+# script_rows PART OUT: a bench script's "METRIC N VALUE UNIT" lines as rows of PART (run 1).
+script_rows() {
+	local metric n value unit
 	while IFS=$'\t' read -r metric n value unit; do
 		[ -n "$unit" ] || continue
-		result migrate "$metric" "$n" 1 "$value" "$unit"
-	done <<<"$out"
+		result "$1" "$metric" "$n" 1 "$value" "$unit"
+	done <<<"$2"
+}
+
+# Live migration in the lab (tools/bench/migrate.sh, issue 5): rows "migrate METRIC N 1 VALUE UNIT".
+bench_migrate() {
+	local out
+	progress "migrate: $([ "$QUICK" = 1 ] && echo 10 || echo 100) moves of the demo's stream, then 1,000 connections at once"
+	out=$(QUICK=$QUICK "$BENCH_DIR/migrate.sh") || die "tools/bench/migrate.sh failed"
+	script_rows migrate "$out"
 	progress "migrate: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
 }
 
 # The whole dump as a user runs it (tools/bench/dump.sh, issue 12): rows "dump METRIC N 1 VALUE UNIT".
 bench_dump() {
-	local out metric n value unit
+	local out
 	progress "dump: tcpferry dump --leave-running of $([ "$QUICK" = 1 ] && echo 100 || echo '100, 1,000 and 10,000') idle connections"
 	out=$(QUICK=$QUICK TF=$TF REPAIR_BENCH=$REPAIR_BENCH "$BENCH_DIR/dump.sh") || die "tools/bench/dump.sh failed"
-	while IFS=$'\t' read -r metric n value unit; do
-		[ -n "$unit" ] || continue
-		result dump "$metric" "$n" 1 "$value" "$unit"
-	done <<<"$out"
+	script_rows dump "$out"
 	progress "dump: $(grep -E '^(dump_tmpfs_ms|cpu_ms|lock_cpu_us)' <<<"$out" | tr '\n\t' '; ' | head -c 300)"
 }
 
 # The hand-off's latency (tools/bench/handoff.sh, issue 13): rows "handoff METRIC N 1 VALUE UNIT".
 bench_handoff() {
-	local out metric n value unit
+	local out
 	progress "handoff: one at a time, then $([ "$QUICK" = 1 ] && echo 100 || echo 1,000) in flight"
 	out=$(QUICK=$QUICK "$BENCH_DIR/handoff.sh") || die "tools/bench/handoff.sh failed"
-	while IFS=$'\t' read -r metric n value unit; do
-		[ -n "$unit" ] || continue
-		result handoff "$metric" "$n" 1 "$value" "$unit"
-	done <<<"$out"
+	script_rows handoff "$out"
 	progress "handoff: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
 }
 

@@ -230,12 +230,6 @@ void tf_backend_stats(const struct tf_backend *b, struct tf_backend_stats *s)
 
 /* ---- one hand-off's end ------------------------------------------------------- */
 
-static int tuple_str(const struct ho_pending *p, char *buf, size_t len)
-{
-	tf_tuple_str(&p->key, buf, len);
-	return 0;
-}
-
 static void finish(struct tf_backend *b, int i, int status, uint32_t pid, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 static void finish(struct tf_backend *b, int i, int status, uint32_t pid, const char *fmt, ...)
@@ -244,16 +238,7 @@ static void finish(struct tf_backend *b, int i, int status, uint32_t pid, const 
 	struct tf_handoff_done *d;
 	va_list ap;
 
-	if (b->n_done == b->cap_done) {
-		int cap = b->cap_done ? 2 * b->cap_done : 16;
-		struct tf_handoff_done *nd = realloc(b->done, cap * sizeof(*nd));
-
-		if (!nd)
-			abort();	/* a few hundred bytes: nothing sensible is left to do */
-		b->done = nd;
-		b->cap_done = cap;
-	}
-	d = &b->done[b->n_done++];
+	d = &b->done[b->n_done++];	/* room reserved by submit (room_for_one) */
 	*d = (struct tf_handoff_done){ .cookie = p->cookie, .fd = p->fd, .status = status, .backend_pid = pid,
 				       .ms = mv_now_ms() - p->started_ms };
 	if (fmt) {
@@ -280,7 +265,7 @@ static void refused(struct tf_backend *b, int i, int err, const char *why)
 {
 	char t[TF_TUPLESTRLEN];
 
-	tuple_str(&b->p[i], t, sizeof(t));
+	tf_tuple_str(&b->p[i].key, t, sizeof(t));
 	take_back(b, &b->p[i]);
 	b->st.refused++;
 	finish(b, i, err, 0, "hand-off %s to %s: %s; the connection stays here, live", t, b->name, why);
@@ -290,7 +275,7 @@ static void in_doubt(struct tf_backend *b, int i, const char *why)
 {
 	char t[TF_TUPLESTRLEN];
 
-	tuple_str(&b->p[i], t, sizeof(t));
+	tf_tuple_str(&b->p[i].key, t, sizeof(t));
 	b->st.in_doubt++;
 	finish(b, i, -EINPROGRESS, 0,
 	       "hand-off %s to %s: in doubt: %s after the commit; the socket stays here in repair mode and "
@@ -366,6 +351,34 @@ static int prepend(struct tf_conn *c, int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Room for one more hand-off under way, and for its end among those not yet
+ * given to the caller: every one under way may end before the caller polls,
+ * so an end never needs memory that may not be there.
+ */
+static int room_for_one(struct tf_backend *b)
+{
+	if (b->n == b->cap) {
+		int cap = b->cap ? 2 * b->cap : 16;
+		struct ho_pending *np = realloc(b->p, cap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		b->p = np;
+		b->cap = cap;
+	}
+	if (b->n + b->n_done + 1 > b->cap_done) {
+		int cap = 2 * (b->n + b->n_done + 1);
+		struct tf_handoff_done *nd = realloc(b->done, cap * sizeof(*nd));
+
+		if (!nd)
+			return -ENOMEM;
+		b->done = nd;
+		b->cap_done = cap;
+	}
+	return 0;
+}
+
 int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r)
 {
 	struct ho_pending p = { .fd = r->fd, .cookie = r->cookie, .started_ms = mv_now_ms() };
@@ -387,7 +400,7 @@ int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r)
 		tf_error_prefix("hand-off fd %d to %s", r->fd, b->name);
 		return err;
 	}
-	tuple_str(&p, t, sizeof(t));
+	tf_tuple_str(&p.key, t, sizeof(t));
 	snprintf(what, sizeof(what), "hand-off %s to %s", t, b->name);
 	slot = family_slot(&p.key);
 	if (!b->has_steer[slot])
@@ -431,17 +444,9 @@ int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r)
 	}
 	if (err)
 		goto undo;
-	if (b->n == b->cap) {
-		int cap = b->cap ? 2 * b->cap : 16;
-		struct ho_pending *np = realloc(b->p, cap * sizeof(*np));
-
-		if (!np) {
-			err = -ENOMEM;
-			goto undo;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
+	err = room_for_one(b);
+	if (err)
+		goto undo;
 	p.seq = offer.seq = ++b->next_seq;
 	p.state = HO_OFFERED;
 	p.deadline_ms = mv_now_ms() + b->timeout_ms;

@@ -321,8 +321,7 @@ static void deadlines(struct server *s)
 
 static int greet(struct server *s)
 {
-	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE, .pid = getpid(),
-				.realtime_ns = realtime_ns() };
+	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE, .pid = getpid() };
 	int err;
 
 	err = mv_recv_hello(&s->ch, &s->hello);
@@ -339,7 +338,7 @@ static int greet(struct server *s)
 	if (s->ends)
 		w.features |= MV_FEAT_CONN_END;
 	gethostname(w.host, sizeof(w.host) - 1);
-	w.realtime_ns = realtime_ns();
+	w.realtime_ns = realtime_ns();	/* as late as may be: the frontend's skew is measured on it */
 	err = mv_send_welcome(&s->ch, &w);
 	if (err)
 		return mv_lib_error(err, "receive --serve %s", s->hello.id);
