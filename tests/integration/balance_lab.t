@@ -26,7 +26,8 @@
 # byte-exact; a malformed head gets 400, an oversized one 431, a slow one
 # 408; `balance status -j` has the counters; SIGHUP reloads the rules (and
 # refuses a changed backend line); no client connection is reset;
-# on SIGTERM the balancer exits 0
+# it keeps only the capabilities it needs (and channels reopened under them
+# work); on SIGTERM the balancer exits 0
 # with its counters (dead: down, nothing submitted; b3: refused), its
 # channels' `receive --serve` are gone, and once the steers' linger passed
 # the steer table is empty and no lock is left.
@@ -44,7 +45,7 @@ B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
 
-plan 51
+plan 52
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -105,6 +106,10 @@ at_exit "kill -9 $BAL"
 wait_for 20 grep -qx ready "$TMP/bal.out"
 ok "balance says ready once it listens" grep -qx ready "$TMP/bal.out" ||
 	diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
+# Once it listens it keeps net_admin, bpf and sys_admin (the default --caps), with no_new_privs.
+is "$(awk '/^(CapEff|CapPrm|CapBnd|CapInh|NoNewPrivs):/ {printf "%s%s ", $1, $2}' /proc/$BAL/status)" \
+	"CapInh:0000000000000000 CapPrm:0000008000201000 CapEff:0000008000201000 CapBnd:0000008000201000 NoNewPrivs:1 " \
+	"balance keeps net_admin, bpf and sys_admin, in every set, with no_new_privs"
 ok "the dead backend is down from the start, and said so" \
 	grep -q "backend dead is down (it takes no hand-offs; tried again every 5 s)" "$TMP/bal.err"
 

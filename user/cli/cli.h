@@ -48,6 +48,13 @@ void cli_json_move_report(struct json *j, const struct move_report *r);
 bool cli_have_cap(int cap);
 /* Says plainly which capability is missing; returns 0 if we have it. */
 int cli_need_cap(int cap, const char *what);
+/* caps.c: "net_admin,bpf" (capabilities(7)'s names, CAP_ optional) or "all"
+ * into a mask; the mask's names back; keep only those (permitted, effective,
+ * bounding; no_new_privs), in this thread and the ones made after.  0, or
+ * -errno after one clear line. */
+int cli_caps_parse(const char *list, uint64_t *keep);
+int cli_caps_names(uint64_t keep, char *out, size_t size);
+int cli_caps_limit(uint64_t keep, const char *what);
 
 /* A JSON writer on stdout honouring -p, or NULL when not in -j mode. */
 struct json *cli_json_open(void);

@@ -27,12 +27,15 @@
 
 #define RULES_MAX 256
 #define STATUS_SOCKET "/run/tcpferry-balance.sock"
+/* Repair and the steer and lock maps (net_admin, bpf), and the channels'
+ * commands that enter a namespace, as `ip netns exec` does (sys_admin). */
+#define DEFAULT_CAPS ((1ull << CAP_NET_ADMIN) | (1ull << CAP_BPF) | (1ull << CAP_SYS_ADMIN))
 
 static const char usage[] =
 	"Usage: tcpferry balance [--config FILE] [--rule LINE]... --listen ADDR:PORT...\n"
 	"                        [--max-header BYTES] [--request-timeout-ms MS]\n"
 	"                        [--timeout-ms MS] [--lock-ttl SEC] [--no-nudge]\n"
-	"                        [--status-socket PATH]\n"
+	"                        [--status-socket PATH] [--caps LIST]\n"
 	"       tcpferry balance status [-j] [--status-socket PATH]\n"
 	"\n"
 	"A load balancer that reads each new connection's first request (HTTP/1.x\n"
@@ -60,6 +63,11 @@ static const char usage[] =
 	"  --no-nudge            the backends do not prompt the clients after the flip\n"
 	"  --status-socket PATH  where `balance status` asks for the counters (default\n"
 	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
+	"  --caps LIST           the capabilities it keeps once it listens (default\n"
+	"                        net_admin,bpf,sys_admin; the rest are dropped, with\n"
+	"                        no_new_privs, and its channels' commands get no more):\n"
+	"                        net_admin,bpf when no channel enters a namespace\n"
+	"                        (ssh); all keeps everything\n"
 	"\n"
 	"It runs in the foreground and prints \"ready\" on stdout once it listens.\n"
 	"SIGTERM or SIGINT: the hand-offs under way end, the channels close, and\n"
@@ -148,6 +156,9 @@ static void report_json(struct json *j, const struct bal_service *s)
 	json_object_start(j);
 	json_uint_field(j, "accepted", rc->accepted);
 	json_uint_field(j, "decided", rc->decided);
+	json_uint_field(j, "http", rc->http);
+	json_uint_field(j, "tls", rc->tls);
+	json_uint_field(j, "other", rc->other);
 	json_uint_field(j, "pending", bal_service_pending(s));
 	json_uint_field(j, "closed_early", rc->closed_early);
 	json_uint_field(j, "status_400", rc->status_400);
@@ -319,6 +330,7 @@ int cmd_balance(int argc, char **argv)
 		{ "lock-ttl", required_argument, NULL, 'L' },
 		{ "no-nudge", no_argument, NULL, 'N' },
 		{ "status-socket", required_argument, NULL, 'S' },
+		{ "caps", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -329,6 +341,8 @@ int cmd_balance(int argc, char **argv)
 	struct config_src src;
 	struct bal_config cfg;
 	struct bal_service *s;
+	uint64_t keep_caps = DEFAULT_CAPS;
+	char caps[256];
 	long v;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -371,6 +385,10 @@ int cmd_balance(int argc, char **argv)
 			break;
 		case 'N': so.no_nudge = true; break;
 		case 'S': status_path = optarg; break;
+		case 'C':
+			if (cli_caps_parse(optarg, &keep_caps))
+				return EXIT_USAGE;
+			break;
 		default:
 			fputs(usage, stderr);
 			return EXIT_USAGE;
@@ -424,6 +442,16 @@ int cmd_balance(int argc, char **argv)
 		bal_service_free(s);
 		return 1;
 	}
+	/* Listening, channels open: from here on it parses what clients send. */
+	if (cli_caps_limit(keep_caps, "balance")) {
+		close(status_fd);
+		unlink(status_path);
+		bal_service_free(s);
+		return 1;
+	}
+	cli_caps_names(keep_caps, caps, sizeof(caps));
+	cli_info("balance: keeps %s of its capabilities%s", caps,
+		 keep_caps == UINT64_MAX ? "" : " (the rest dropped; no_new_privs)");
 	running = s;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
