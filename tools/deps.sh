@@ -7,7 +7,7 @@ set -euo pipefail
 # libclang-rt-14-dev: clang's sanitizer runtimes and libFuzzer (make test-asan, make fuzz).
 pkgs=(make gcc clang llvm libclang-rt-14-dev libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
       libcap-dev iproute2 socat iperf3 nftables iptables perl gnuplot-nox
-      ethtool procps kmod jq python3 util-linux openssh-server openssh-client strace curl
+      ethtool procps kmod jq python3 openssl util-linux openssh-server openssh-client strace curl
       qemu-system-x86 busybox-static cpio xz-utils)
 
 missing=()
