@@ -12,7 +12,8 @@
 # sees the channel break and says so; from then on every new connection goes
 # to b1, served byte-exact; the three downloads handed to b1 before are not
 # touched (complete, byte-exact), nor is any small fetch but those b2 was
-# serving when it died; no client connection is reset.
+# serving when it died; no client connection is reset.  Then the frontend
+# dies (kill -9) with two downloads handed off: they complete, byte-exact.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../helpers/handofflab.sh"
 need_root
@@ -26,7 +27,7 @@ B2_ADDR6=fd00:7466:20::12
 PORT=7280
 SLOW=6
 
-plan 11
+plan 13
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -135,4 +136,28 @@ is "$?" 0 "SIGTERM: balance exits 0"
 ok "  it counted the hand-offs to b2 that its death took back as refused and retried, none in doubt" \
 	grep -q "^backend b2 down submitted [0-9]* handed_off [0-9]* refused [0-9]* submit_failed [0-9]* in_doubt 0" "$TMP/bal.out" ||
 	diag "$(cat "$TMP/bal.out")"
+
+# The frontend dies instead (kill -9): what it handed off already lives on,
+# in the backend's sockets and the steers it left in the kernel.
+ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --rule "$(sed -n 1p "$TMP/balance.conf")" \
+	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT" \
+	--status-socket "$TMP/status2.sock" >"$TMP/bal2.out" 2>"$TMP/bal2.err" &
+BAL2=$!
+at_exit "kill -9 $BAL2"
+wait_for 20 grep -qx ready "$TMP/bal2.out"
+grep -qx ready "$TMP/bal2.out" || diag "$(cat "$TMP/bal2.out" "$TMP/bal2.err")"
+for i in 1 2; do
+	rm -f "$TMP/late.$i"
+	in_ns "$NS_C" curl -sS --max-time 40 --limit-rate 400k -o "$TMP/late.$i" "$URL/big" 2>"$TMP/late.$i.err" &
+	eval "LATE$i=\$!"
+	at_exit "kill -9 $! 2>/dev/null"
+done
+wait_for 10 sh -c "[ \"\$(\"$TF\" balance status -j --status-socket $TMP/status2.sock | jq .listener.handed_off)\" = 2 ]"
+sleep 1
+kill -9 "$BAL2"
+wait "$BAL2" 2>/dev/null
+wait "$LATE1" "$LATE2"
+ok "the frontend killed mid-download: both downloads it handed to b1 complete, byte-exact" \
+	sh -c "cmp -s $TMP/late.1 $TMP/root1/big && cmp -s $TMP/late.2 $TMP/root1/big"
+is "$(nstat_get "$NS_C" TcpEstabResets) $(nstat_get "$NS_C" TcpOutRsts)" "0 0" "  no client connection was reset"
 done_testing
