@@ -13,7 +13,8 @@
 # to b1, served byte-exact; the three downloads handed to b1 before are not
 # touched (complete, byte-exact), nor is any small fetch but those b2 was
 # serving when it died; no client connection is reset.  Then the frontend
-# dies (kill -9) with two downloads handed off: they complete, byte-exact.
+# dies (kill -9) with two downloads handed off, on a unix: channel to b1's
+# `receive --serve --listen-unix`: they complete, byte-exact.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../helpers/handofflab.sh"
 need_root
@@ -27,7 +28,7 @@ B2_ADDR6=fd00:7466:20::12
 PORT=7280
 SLOW=6
 
-plan 13
+plan 16
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -138,8 +139,17 @@ ok "  it counted the hand-offs to b2 that its death took back as refused and ret
 	diag "$(cat "$TMP/bal.out")"
 
 # The frontend dies instead (kill -9): what it handed off already lives on,
-# in the backend's sockets and the steers it left in the kernel.
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --rule "$(sed -n 1p "$TMP/balance.conf")" \
+# in the backend's sockets and the steers it left in the kernel.  This
+# balancer reaches b1 on one machine's way: a unix socket (via unix:PATH) of
+# a `receive --serve --listen-unix` in b1's namespace.
+spawn "$NS_B1" "$TMP/b1unix.err" "$TF" receive --serve --listen-unix "$TMP/b1.sock" --output "$TMP/b1unix.log" \
+	--each -- busybox httpd -i -h "$TMP/root1"
+B1UNIX=$!
+at_exit "kill -9 $B1UNIX 2>/dev/null"
+wait_for 10 test -S "$TMP/b1.sock"
+is "$(stat -c %a "$TMP/b1.sock" 2>/dev/null)" 600 "receive --serve --listen-unix: its socket is there, mode 0600"
+ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance \
+	--rule "backend b1 addr $B1_ADDR mode l2 via unix:$TMP/b1.sock" \
 	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT" \
 	--status-socket "$TMP/status2.sock" >"$TMP/bal2.out" 2>"$TMP/bal2.err" &
 BAL2=$!
@@ -160,4 +170,8 @@ wait "$LATE1" "$LATE2"
 ok "the frontend killed mid-download: both downloads it handed to b1 complete, byte-exact" \
 	sh -c "cmp -s $TMP/late.1 $TMP/root1/big && cmp -s $TMP/late.2 $TMP/root1/big"
 is "$(nstat_get "$NS_C" TcpEstabResets) $(nstat_get "$NS_C" TcpOutRsts)" "0 0" "  no client connection was reset"
+kill -TERM "$B1UNIX"
+wait "$B1UNIX"
+is "$?" 0 "receive --listen-unix: SIGTERM ends it with 0"
+ok "  and removes its socket" test ! -e "$TMP/b1.sock"
 done_testing

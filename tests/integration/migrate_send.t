@@ -17,7 +17,7 @@ need_root
 need_built
 need_cmd socat jq ss nstat ssh ssh-keygen /usr/sbin/sshd nsenter strace
 
-plan 51
+plan 55
 flowlab_up
 sshlab_up a b
 # The IPv6 stream beside the demo's: peer's tf-flow -> socat on a ([SVC6]:5002) -> peer's echo.
@@ -87,6 +87,25 @@ send -- >"$TMP/send.json" 2>"$TMP/send.err"
 ok "migrate send b -> a over ssh completes" test $? -eq 0 || diag "$(tail -5 "$TMP/send.err")"
 sent_to
 ok "  the stream goes on at a only; no lock left" eval 'settled && no_locks'
+
+# 3b. a -> b on one machine's way: the socket of b's `receive --listen-unix`, no command.
+ip netns exec "$NS_B" "$TF" --bpffs "$BPFFS_B" receive --listen-unix "$TMP/recv-b.sock" --journal "$TMP/journal-b" \
+	>"$TMP/recv-unix.log" 2>&1 &
+RUNIX=$!
+at_exit "kill -9 $RUNIX 2>/dev/null"
+wait_for 10 test -S "$TMP/recv-b.sock"
+VIA="unix:$TMP/recv-b.sock" send -- >"$TMP/send.json" 2>"$TMP/send.err"
+ok "migrate send a -> b through unix:PATH (b's receive --listen-unix) completes" test $? -eq 0 ||
+	diag "$(tail -5 "$TMP/send.err" "$TMP/recv-unix.log")"
+sent_to
+ok "  the stream goes on at b only; no lock left" eval 'settled && no_locks'
+kill -TERM "$RUNIX"
+wait "$RUNIX"
+runix_rc=$?
+ok "  SIGTERM ends the listener (0) and removes its socket" eval '[ $runix_rc = 0 ] && [ ! -e "$TMP/recv-b.sock" ]'
+send -- >"$TMP/send.json" 2>"$TMP/send.err"
+ok "  and back to a over ssh" test $? -eq 0 || diag "$(tail -5 "$TMP/send.err")"
+sent_to
 
 # 4. Refused before anything is frozen: the target lacks the local address.
 "$TF_ROOT/tools/lab.sh" exec b ip addr del "$SVC/32" dev lo

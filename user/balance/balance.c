@@ -443,12 +443,6 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 			bal_service_free(s);
 			return err;
 		}
-		if (!strncmp(cb->channel, "unix:", 5)) {
-			err = tf_failx(EINVAL, "balance: backend %s: a unix: channel is not supported yet; give the "
-					       "command that reaches its `tcpferry receive --serve`", cb->name);
-			bal_service_free(s);
-			return err;
-		}
 	}
 	s->be = calloc(s->c.n_backends, sizeof(*s->be));
 	if (!s->be) {

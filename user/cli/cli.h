@@ -56,6 +56,12 @@ int cli_caps_parse(const char *list, uint64_t *keep);
 int cli_caps_names(uint64_t keep, char *out, size_t size);
 int cli_caps_limit(uint64_t keep, const char *what);
 
+/* unix_listener.c (receive --listen-unix): accepts channels on PATH, each in
+ * a child of its own; returns the channel's fd in the child, -EINTR in the
+ * parent once stopped (SIGTERM, SIGINT), another negative errno after one
+ * clear line. */
+int cli_listen_unix(const char *path);
+
 /* A JSON writer on stdout honouring -p, or NULL when not in -j mode. */
 struct json *cli_json_open(void);
 void cli_json_close(struct json *j);

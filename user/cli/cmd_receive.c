@@ -30,9 +30,10 @@
 
 static const char usage[] =
 	"Usage: tcpferry receive [--journal DIR] [--timeout-ms MS] [--freebind] [--output FILE]\n"
-	"                        [--allow PROG]... [--allow-send-to PATH]...\n"
+	"                        [--allow PROG]... [--allow-send-to PATH]... [--listen-unix PATH]\n"
 	"       tcpferry receive --status [ID] [--journal DIR]\n"
 	"       tcpferry receive --serve [--output FILE] [--timeout-ms MS] [--no-conn-end]\n"
+	"                        [--listen-unix PATH]\n"
 	"                        (--send-to PATH | --each -- PROG ARGS...)\n"
 	"\n"
 	"The target of a move between hosts: speaks the move protocol on stdin and\n"
@@ -69,6 +70,11 @@ static const char usage[] =
 	"  --status [ID]     how move ID ended here (its last step: committed,\n"
 	"                    aborted, or where it stopped); without ID, every move\n"
 	"                    in the journal.  -j for JSON.  Exit 0, or 1 if unknown\n"
+	"  --listen-unix PATH  channels from this machine on a unix socket (mode 0600;\n"
+	"                    peers root or this user) instead of stdin and stdout:\n"
+	"                    the source's --via (or a backend's) is unix:PATH; each\n"
+	"                    channel is served by a child of its own; SIGTERM removes\n"
+	"                    the socket (the channels under way go on)\n"
 	"\n"
 	"--serve: a hand-off service for a frontend (a load balancer) that keeps\n"
 	"this channel open (tcpferry handoff, or tf_backend_open in libtcpferry):\n"
@@ -153,6 +159,7 @@ int cmd_receive(int argc, char **argv)
 		{ "each", no_argument, NULL, 'E' },
 		{ "send-to", required_argument, NULL, 'D' },
 		{ "no-conn-end", no_argument, NULL, 'C' },
+		{ "listen-unix", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -162,7 +169,7 @@ int cmd_receive(int argc, char **argv)
 	const char *allow[ALLOW_MAX + 1] = {}, *allow_send_to[ALLOW_MAX + 1] = {};
 	int n_allow = 0, n_allow_send_to = 0;
 	bool want_status = false, serve = false, each = false, no_conn_end = false;
-	const char *send_to = NULL;
+	const char *send_to = NULL, *listen_unix = NULL;
 	long timeout = o.timeout_ms;
 	int c, null;
 
@@ -191,6 +198,7 @@ int cmd_receive(int argc, char **argv)
 		case 'E': each = true; break;
 		case 'D': send_to = optarg; break;
 		case 'C': no_conn_end = true; break;
+		case 'U': listen_unix = optarg; break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
 				return EXIT_USAGE;
@@ -224,17 +232,26 @@ int cmd_receive(int argc, char **argv)
 	if (!serve && optind < argc)
 		return cli_error("receive: unexpected argument '%s' (the program for the sockets is given at the "
 				 "source: migrate send ... -- PROG)", argv[optind]), EXIT_USAGE;
-	if (isatty(0))
+	if (!listen_unix && isatty(0))
 		return cli_error("receive: stdin is a terminal; it speaks the move protocol with `tcpferry "
 				 "migrate send --via '... tcpferry receive'`, not with a person"), EXIT_USAGE;
 	if (cli_need_cap(CAP_NET_ADMIN, "receive") || cli_need_cap(CAP_BPF, "receive"))
 		return 1;
 	cli_raise_nofile();
-	/* The channel keeps stdin and stdout; what else this process or its
-	 * children print goes to stderr, and a program the sockets go to does
-	 * not inherit the channel. */
-	o.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
-	o.out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	if (listen_unix) {
+		/* Each channel in a child of its own; the parent returns when stopped. */
+		int fd = cli_listen_unix(listen_unix);
+
+		if (fd < 0)
+			return fd == -EINTR ? 0 : 1;
+		o.in = o.out = fd;
+	} else {
+		/* The channel keeps stdin and stdout; what else this process or its
+		 * children print goes to stderr, and a program the sockets go to does
+		 * not inherit the channel. */
+		o.in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+		o.out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	}
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (o.in < 0 || o.out < 0 || null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
 		return cli_error("receive: setting up the channel on stdin/stdout failed");

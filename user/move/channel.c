@@ -5,15 +5,44 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "internal.h"
 
+/* "unix:PATH": a `tcpferry receive --listen-unix PATH` on this machine. */
+static int chan_unix(const char *via, int timeout_ms, struct mv_chan *c, pid_t *pid)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = via + 5;
+	int fd, err;
+
+	if (!path[0] || strlen(path) >= sizeof(sun.sun_path))
+		return tf_failx(EINVAL, "channel '%s': give the socket's path (at most %zu bytes) after unix:", via,
+				sizeof(sun.sun_path) - 1);
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return tf_fail(errno, "channel '%s': socket", via);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = errno;
+		close(fd);
+		return tf_fail(err, "channel '%s': connect (is `tcpferry receive --serve --listen-unix %s` running?)",
+			       via, path);
+	}
+	*pid = -1;
+	*c = (struct mv_chan){ .in = fd, .out = fd, .timeout_ms = timeout_ms };
+	return 0;
+}
+
 int mv_chan_start(const char *via, int timeout_ms, struct mv_chan *c, pid_t *pid)
 {
 	int sv[2];
+
+	if (!strncmp(via, "unix:", 5))
+		return chan_unix(via, timeout_ms, c, pid);
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return tf_fail(errno, "channel: socketpair");
