@@ -37,6 +37,7 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 		struct mv_ho_step hs;
 		struct mv_ho_reply hr;
 		struct mv_ho_ended he;
+		uint64_t beat;
 	} u;
 	int err;
 
@@ -84,6 +85,11 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 		err = mv_decode_ho_ended(p, n, &u.he);
 		FUZZ_ASSERT(err || (u.he.local.family == u.he.peer.family &&
 				    (u.he.local.family == AF_INET || u.he.local.family == AF_INET6)));
+		break;
+	case MV_HO_PING:
+	case MV_HO_PONG:
+		err = mv_decode_ho_beat(p, n, &u.beat);
+		FUZZ_ASSERT(err || n == 8);
 		break;
 	default:
 		/* PREPARED, BUILT, COMMITTED and anything else: the reply decoder. */

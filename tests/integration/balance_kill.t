@@ -14,7 +14,8 @@
 # touched (complete, byte-exact), nor is any small fetch but those b2 was
 # serving when it died; no client connection is reset.  Then the frontend
 # dies (kill -9) with two downloads handed off, on a unix: channel to b1's
-# `receive --serve --listen-unix`: they complete, byte-exact.
+# `receive --serve --listen-unix`: they complete, byte-exact.  Last, a
+# backend host goes silent (frozen): the channel's heartbeat finds it.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../helpers/handofflab.sh"
 need_root
@@ -28,7 +29,7 @@ B2_ADDR6=fd00:7466:20::12
 PORT=7280
 SLOW=6
 
-plan 16
+plan 20
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -154,7 +155,7 @@ ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance \
 	--status-socket "$TMP/status2.sock" >"$TMP/bal2.out" 2>"$TMP/bal2.err" &
 BAL2=$!
 at_exit "kill -9 $BAL2"
-wait_for 20 grep -qx ready "$TMP/bal2.out"
+wait_for 20 grep -qsx ready "$TMP/bal2.out"
 grep -qx ready "$TMP/bal2.out" || diag "$(cat "$TMP/bal2.out" "$TMP/bal2.err")"
 for i in 1 2; do
 	rm -f "$TMP/late.$i"
@@ -174,4 +175,34 @@ kill -TERM "$B1UNIX"
 wait "$B1UNIX"
 is "$?" 0 "receive --listen-unix: SIGTERM ends it with 0"
 ok "  and removes its socket" test ! -e "$TMP/b1.sock"
+
+# A backend host that goes silent without closing its channel (frozen: every
+# process in it stopped, as a hung host or ssh session would be): the
+# channel's heartbeat finds it (a ping on the quiet channel, no answer
+# within the 2 s deadline), and it takes no hand-off until it answers again.
+ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --rule "$(sed -n 1p "$TMP/balance.conf")" \
+	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT" \
+	--status-socket "$TMP/status3.sock" >"$TMP/bal3.out" 2>"$TMP/bal3.err" &
+BAL3=$!
+at_exit "kill -9 $BAL3"
+wait_for 20 grep -qsx ready "$TMP/bal3.out"
+frozen=$(ip netns pids "$NS_B1")
+at_exit "kill -CONT $frozen 2>/dev/null"
+kill -STOP $frozen
+t0=$(date +%s%N)
+wait_for 10 grep -q "backend b1: its channel is down (no answer to a heartbeat" "$TMP/bal3.err"
+ok "b1 frozen: the heartbeat finds its channel silent, and says so" \
+	grep -q "backend b1: its channel is down (no answer to a heartbeat within 2000 ms" "$TMP/bal3.err" ||
+	diag "$(cat "$TMP/bal3.err")"
+note "found silent after $((($(date +%s%N) - t0) / 1000000)) ms (a ping after 1 s of quiet, 2 s for its answer, polled once a second)"
+is "$(in_ns "$NS_C" curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL/small")" 503 \
+	"  a new connection meanwhile gets 503 at once (b1 alone in its pool), not a wait"
+kill -CONT $frozen
+wait_for 12 grep -q "backend b1: its channel is open again" "$TMP/bal3.err"
+rm -f "$TMP/again"
+ok "  once it answers again its channel is opened again, and it serves, byte-exact" \
+	sh -c "ip netns exec $NS_C curl -sS --max-time 10 -o $TMP/again $URL/small && cmp -s $TMP/again $TMP/root1/small"
+kill -TERM "$BAL3"
+wait "$BAL3"
+is "$?" 0 "  SIGTERM: balance exits 0"
 done_testing

@@ -67,7 +67,7 @@ int main(void)
 	int sv[2], err;
 	struct tf_frame f;
 
-	plan(41);
+	plan(45);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		bail_out("socketpair");
 	a = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = 1000 };
@@ -191,6 +191,20 @@ int main(void)
 	mv_send_ho_ended(&a, &he);
 	hf = next_frame();
 	ok(mv_decode_ho_ended(hf.data, hf.len, &he2) == -EBADMSG, "HO_ENDED with two families is refused");
+	tf_frame_free(&hf);
+
+	uint64_t beat = 0;
+
+	mv_send_ho_beat(&a, MV_HO_PING, 0x1122334455667788ull);
+	hf = next_frame();
+	ok(hf.type == MV_HO_PING && mv_decode_ho_beat(hf.data, hf.len, &beat) == 0 && beat == 0x1122334455667788ull,
+	   "HO_PING comes back with its number");
+	refuses_cuts("HO_PING", (decoder)mv_decode_ho_beat, &hf, sizeof(uint64_t));
+	tf_frame_free(&hf);
+	mv_send_ho_beat(&a, MV_HO_PONG, 7);
+	hf = next_frame();
+	ok(hf.type == MV_HO_PONG && mv_decode_ho_beat(hf.data, hf.len, &beat) == 0 && beat == 7 &&
+	   !strcmp(mv_type_name(MV_HO_PONG), "HO_PONG"), "HO_PONG too, and its name");
 	tf_frame_free(&hf);
 
 	/* ABORT where something else was awaited; a wrong type; a closed channel */

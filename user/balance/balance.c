@@ -124,14 +124,16 @@ static void check_channel(struct bal_service *s, int i)
 	if (b->tfb && !tf_backend_up(b->tfb)) {
 		if (b->watched) {
 			struct tf_handoff_done d[DONE_BATCH];
+			struct tf_backend_stats st;
 			int n;
 
 			bal_reader_unwatch(s->rd, b->fd, true);
 			b->watched = false;
 			s->c.backends[i].up = false;
 			b->next_open_ms = mv_now_ms() + REOPEN_MS;
-			mv_warn("balance: backend %s: its channel is down; it takes no hand-offs until it is open again "
-				"(tried every %d s)", s->c.backends[i].name, REOPEN_MS / 1000);
+			tf_backend_stats(b->tfb, &st);
+			mv_warn("balance: backend %s: its channel is down (%s); it takes no hand-offs until it is open "
+				"again (tried every %d s)", s->c.backends[i].name, st.down_why, REOPEN_MS / 1000);
 			/* The hand-offs that ended with it (a submit's broken channel leaves them queued). */
 			while ((n = tf_handoff_poll(b->tfb, 0, d, DONE_BATCH)) > 0)
 				for (int j = 0; j < n; j++)

@@ -303,6 +303,10 @@ struct tf_backend_opts {
 	int timeout_ms;		/* the longest wait for each of the backend's answers; 0: 2000 */
 	unsigned lock_ttl_s;	/* the lock's expiry while a hand-off is under way; 0: 30 */
 	bool no_nudge;		/* the backend does not nudge the client after the flip */
+	/* A channel quiet for this long is pinged, and taken for broken when the
+	 * ping gets no answer within timeout_ms (a backend host gone silent,
+	 * an ssh session hung); 0: 1000, < 0: never. */
+	int heartbeat_ms;
 };
 
 int tf_backend_open(const struct tf_backend_opts *o, struct tf_backend **b);
@@ -326,6 +330,8 @@ struct tf_backend_stats {
 	uint32_t in_flight;
 	uint32_t backend_pid;	/* its tcpferry receive */
 	char backend_host[64];
+	uint64_t pings;		/* heartbeats sent on the quiet channel */
+	char down_why[256];	/* why the channel broke ("" while it is up) */
 };
 void tf_backend_stats(const struct tf_backend *b, struct tf_backend_stats *s);
 

@@ -78,6 +78,10 @@ int tf_handoff_exec_each(const int *fds, const char *const *names, int n, char *
 			if (mine < 0 || dup2(mine, 0) < 0 || dup2(mine, 1) < 0 || dup2(mine, LISTEN_FDS_START) < 0)
 				_exit(127);
 			close(mine);
+			/* A session of its own: the connection outlives whatever started
+			 * it, and a signal to that one's process group (a channel's
+			 * command killed with its group, a Ctrl-C) does not reach it. */
+			setsid();
 			snprintf(num, sizeof(num), "%d", (int)getpid());
 			setenv("LISTEN_FDS", "1", 1);
 			setenv("LISTEN_PID", num, 1);

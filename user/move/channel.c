@@ -69,13 +69,28 @@ int mv_chan_start(const char *via, int timeout_ms, struct mv_chan *c, pid_t *pid
 	return 0;
 }
 
-void mv_chan_stop(struct mv_chan *c, pid_t *pid)
+static void close_ends(struct mv_chan *c)
 {
 	if (c->in >= 0)
 		close(c->in);
 	if (c->out >= 0 && c->out != c->in)
 		close(c->out);
 	c->in = c->out = -1;
+}
+
+void mv_chan_kill(struct mv_chan *c, pid_t *pid)
+{
+	close_ends(c);
+	if (*pid > 0) {
+		kill(-*pid, SIGKILL);	/* a stopped or hung command dies of it too */
+		waitpid(*pid, NULL, 0);
+		*pid = -1;
+	}
+}
+
+void mv_chan_stop(struct mv_chan *c, pid_t *pid)
+{
+	close_ends(c);
 	for (int i = 0; *pid > 0 && i < 200; i++) {
 		if (waitpid(*pid, NULL, WNOHANG) == *pid) {
 			*pid = -1;

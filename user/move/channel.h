@@ -17,5 +17,7 @@
 int mv_chan_start(const char *via, int timeout_ms, struct mv_chan *c, pid_t *pid);
 /* Close our end and reap the command (the whole group killed if it does not end within 2 s). */
 void mv_chan_stop(struct mv_chan *c, pid_t *pid);
+/* A broken channel: close our end and kill the command's group at once (no wait for a command that hangs). */
+void mv_chan_kill(struct mv_chan *c, pid_t *pid);
 
 #endif

@@ -81,6 +81,12 @@ struct tf_backend {
 	int n_done, cap_done;
 	struct tf_backend_stats st;
 	double gc_ms;			/* the last steer gc */
+	/* The heartbeat: a quiet channel is pinged (if the backend answers pings). */
+	bool pings;
+	int heartbeat_ms;
+	double heard_ms;		/* the backend's last frame */
+	double ping_ms;			/* the ping waiting for its PONG was sent then; 0: none */
+	uint64_t ping_seq;
 };
 
 static uint64_t realtime_ns(void)
@@ -157,6 +163,8 @@ static int greet(struct tf_backend *b)
 	if (!(w.features & MV_FEAT_SERVE))
 		return tf_failx(EPROTO, "%s: the command reached `tcpferry receive` without --serve (a move's "
 				"target, not a hand-off service)", b->name);
+	b->pings = w.features & MV_FEAT_PING;
+	b->heard_ms = mv_now_ms();
 	b->st.backend_pid = w.pid;
 	snprintf(b->st.backend_host, sizeof(b->st.backend_host), "%s", w.host);
 	return 0;
@@ -179,6 +187,7 @@ int tf_backend_open(const struct tf_backend_opts *o, struct tf_backend **out)
 	snprintf(b->name, sizeof(b->name), "backend %s", o->addr ? o->addr : o->addr6);
 	snprintf(b->bpffs, sizeof(b->bpffs), "%s", o->bpffs ? o->bpffs : TF_DEFAULT_BPFFS);
 	b->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
+	b->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1000;
 	b->ttl_ns = (uint64_t)(o->lock_ttl_s ? o->lock_ttl_s : 30) * 1000000000ull;
 	b->flags = MV_HO_NO_PROBE | (o->no_nudge ? 0 : MV_HO_NUDGE);
 	if ((o->addr && (err = resolve(b, o, o->addr))) || (o->addr6 && (err = resolve(b, o, o->addr6)))) {
@@ -290,8 +299,9 @@ static void broken(struct tf_backend *b, const char *why)
 	char text[400];
 
 	snprintf(text, sizeof(text), "%s", why);
+	snprintf(b->st.down_why, sizeof(b->st.down_why), "%s", why);
 	b->up = false;
-	mv_chan_stop(&b->ch, &b->via);
+	mv_chan_kill(&b->ch, &b->via);	/* broken: nothing to wait for (a silent one would hold the caller 2 s) */
 	while (b->n) {
 		if (b->p[0].state == HO_COMMITTING)
 			in_doubt(b, 0, text);
@@ -541,9 +551,16 @@ static int on_frame(struct tf_backend *b, struct tf_frame *f)
 {
 	struct mv_ho_reply r;
 	struct mv_ho_ended e;
+	uint64_t seq;
 	int err;
 
+	b->heard_ms = mv_now_ms();
 	switch (f->type) {
+	case MV_HO_PONG:
+		err = mv_decode_ho_beat(f->data, f->len, &seq);
+		if (!err && seq == b->ping_seq)
+			b->ping_ms = 0;
+		return err;
 	case MV_HO_BUILT:
 	case MV_HO_LIVE:
 		err = mv_decode_ho_reply(f->data, f->len, &r);
@@ -582,18 +599,57 @@ static void deadlines(struct tf_backend *b)
 	}
 }
 
+/*
+ * A channel that stays quiet is asked whether the backend is still there: a
+ * host that died without closing the channel (its link down, an ssh session
+ * hung) would otherwise keep getting hand-offs that each wait out their
+ * deadline.  When the next heartbeat action is due (ms), or -1.
+ */
+static double heartbeat(struct tf_backend *b)
+{
+	double now = mv_now_ms();
+
+	if (!b->up || !b->pings || b->heartbeat_ms < 0)
+		return -1;
+	if (b->ping_ms > 0) {
+		char why[200];
+
+		if (now < b->ping_ms + b->timeout_ms)
+			return b->ping_ms + b->timeout_ms;
+		snprintf(why, sizeof(why), "no answer to a heartbeat within %d ms: the backend's host or its channel "
+			 "went silent", b->timeout_ms);
+		broken(b, why);
+		return -1;
+	}
+	if (now < b->heard_ms + b->heartbeat_ms)
+		return b->heard_ms + b->heartbeat_ms;
+	b->ping_ms = now;
+	b->st.pings++;
+	if (mv_send_ho_beat(&b->ch, MV_HO_PING, ++b->ping_seq)) {
+		char why[400];
+
+		snprintf(why, sizeof(why), "the channel broke: %s", tf_strerror());
+		broken(b, why);
+		return -1;
+	}
+	return now + b->timeout_ms;
+}
+
 int tf_handoff_poll(struct tf_backend *b, int timeout_ms, struct tf_handoff_done *out, int max)
 {
 	double end = timeout_ms < 0 ? -1 : mv_now_ms() + timeout_ms;
 	int n = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = b->ch.in, .events = POLLIN | (mv_unflushed(&b->ch) ? POLLOUT : 0) };
-		double now = mv_now_ms(), wake = end;
+		struct pollfd pfd = { .fd = b->ch.in, .events = POLLIN };
+		double now = mv_now_ms(), wake = end, beat;
 		int wait, err;
 
 		deadlines(b);
+		beat = heartbeat(b);
 		gc(b);
+		if (mv_unflushed(&b->ch))
+			pfd.events |= POLLOUT;
 		while (b->n_done && n < max) {
 			out[n++] = b->done[0];
 			memmove(b->done, b->done + 1, --b->n_done * sizeof(*b->done));
@@ -601,10 +657,12 @@ int tf_handoff_poll(struct tf_backend *b, int timeout_ms, struct tf_handoff_done
 		for (int i = 0; i < b->n; i++)
 			if (wake < 0 || b->p[i].deadline_ms < wake)
 				wake = b->p[i].deadline_ms;
+		if (beat >= 0 && (wake < 0 || beat < wake))
+			wake = beat;
 		/* With something to give, only what is waiting already. */
 		wait = n ? 0 : wake < 0 ? -1 : wake <= now ? 0 : (int)(wake - now) + 1;
 		if (!b->up)
-			return n ? n : tf_failx(EPIPE, "%s: the channel is down", b->name);
+			return n ? n : tf_failx(EPIPE, "%s: the channel is down (%s)", b->name, b->st.down_why);
 		if (n == max)
 			return n;
 		err = poll(&pfd, 1, wait);

@@ -274,6 +274,12 @@ static int on_frame(struct server *s, const struct tf_frame *f)
 		on_offer(s, f);
 		return 0;
 	}
+	if (f->type == MV_HO_PING) {
+		uint64_t seq;
+
+		err = mv_decode_ho_beat(f->data, f->len, &seq);
+		return err ? err : mv_send_ho_beat(&s->ch, MV_HO_PONG, seq);
+	}
 	if (f->type != MV_HO_STEP)
 		return tf_failx(EPROTO, "the frontend said %s, not a hand-off step", mv_type_name(f->type));
 	err = mv_decode_ho_step(f->data, f->len, &st);
@@ -321,7 +327,7 @@ static void deadlines(struct server *s)
 
 static int greet(struct server *s)
 {
-	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE, .pid = getpid() };
+	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE | MV_FEAT_PING, .pid = getpid() };
 	int err;
 
 	err = mv_recv_hello(&s->ch, &s->hello);

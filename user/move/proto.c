@@ -19,7 +19,9 @@
 static const char *const type_names[] = {
 	"HELLO", "WELCOME", "PREPARE", "PREPARED", "BUILT", "COMMIT", "COMMITTED", "DONE", "ABORT",
 	"HO_OFFER", "HO_BUILT", "HO_STEP", "HO_LIVE", "HO_ENDED",
+	"HO_PING", "HO_PONG",
 };
+_Static_assert(sizeof(type_names) / sizeof(type_names[0]) == MV_TYPE_END - MV_HELLO, "a name for every type");
 
 const char *mv_type_name(uint16_t type)
 {
@@ -617,4 +619,20 @@ int mv_decode_ho_ended(const uint8_t *p, size_t n, struct mv_ho_ended *e)
 	if (!r.bad && e->local.family != e->peer.family)
 		r.bad = true;
 	return done(&r, "HO_ENDED");
+}
+
+int mv_send_ho_beat(struct mv_chan *c, uint16_t type, uint64_t seq)
+{
+	struct wbuf w = {};
+
+	put64(&w, seq);
+	return send_wbuf(c, type, &w);
+}
+
+int mv_decode_ho_beat(const uint8_t *p, size_t n, uint64_t *seq)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	*seq = take64(&r);
+	return done(&r, "HO_PING/HO_PONG");
 }

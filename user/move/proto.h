@@ -68,6 +68,8 @@ enum mv_type {
 	MV_HO_STEP,		/* commit it, discard it, or: the frontend steers it now */
 	MV_HO_LIVE,		/* <- out of repair and handed over, or why not */
 	MV_HO_ENDED,		/* <- a connection handed over here has ended */
+	MV_HO_PING,		/* are you there? (the frontend, on a quiet channel) */
+	MV_HO_PONG,		/* <- yes: the ping's number back */
 	MV_TYPE_END
 };
 
@@ -78,6 +80,7 @@ const char *mv_type_name(uint16_t type);
 #define MV_FEAT_USEC_TS		(1u << 1)	/* usec TCP timestamps (6.7) */
 #define MV_FEAT_SERVE		(1u << 2)	/* a hand-off service (receive --serve) */
 #define MV_FEAT_CONN_END	(1u << 3)	/* it reports connections' ends (HO_ENDED) */
+#define MV_FEAT_PING		(1u << 4)	/* it answers HO_PING with HO_PONG */
 
 struct mv_hello {
 	uint32_t version;
@@ -221,6 +224,8 @@ int mv_send_ho_offer(struct mv_chan *c, const struct mv_ho_offer *o);
 int mv_send_ho_step(struct mv_chan *c, uint64_t seq, enum mv_ho_step_kind step);
 int mv_send_ho_reply(struct mv_chan *c, uint16_t type, const struct mv_ho_reply *r);
 int mv_send_ho_ended(struct mv_chan *c, const struct mv_ho_ended *e);
+/* HO_PING or HO_PONG (type), with the ping's number. */
+int mv_send_ho_beat(struct mv_chan *c, uint16_t type, uint64_t seq);
 
 /* The payload decoders alone (for the fuzzers): 0 or -EBADMSG. */
 int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h);
@@ -232,5 +237,6 @@ int mv_decode_ho_offer(const uint8_t *p, size_t n, struct mv_ho_offer *o);
 int mv_decode_ho_step(const uint8_t *p, size_t n, struct mv_ho_step *s);
 int mv_decode_ho_reply(const uint8_t *p, size_t n, struct mv_ho_reply *r);
 int mv_decode_ho_ended(const uint8_t *p, size_t n, struct mv_ho_ended *e);
+int mv_decode_ho_beat(const uint8_t *p, size_t n, uint64_t *seq);
 
 #endif
