@@ -38,6 +38,7 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 		struct mv_ho_reply hr;
 		struct mv_ho_ended he;
 		uint64_t beat;
+		struct mv_ho_health hh;
 	} u;
 	int err;
 
@@ -90,6 +91,10 @@ static void payload(uint16_t type, const uint8_t *p, size_t n)
 	case MV_HO_PONG:
 		err = mv_decode_ho_beat(p, n, &u.beat);
 		FUZZ_ASSERT(err || n == 8);
+		break;
+	case MV_HO_HEALTH:
+		err = mv_decode_ho_health(p, n, &u.hh);
+		FUZZ_ASSERT(err || (u.hh.healthy <= 1 && terminated(u.hh.text, sizeof(u.hh.text))));
 		break;
 	default:
 		/* PREPARED, BUILT, COMMITTED and anything else: the reply decoder. */

@@ -70,3 +70,19 @@ hol_backend() {
 		DECAP="tcpferry's BPF decap (this kernel has no ipip / ip6tnl)"
 	fi
 }
+
+# hol_balance NAME ARGS...: `tcpferry balance ARGS` on the frontend, its
+# stdout and stderr in $TMP/NAME.out and .err, its status socket
+# $TMP/NAME.sock; BAL_PID is its pid (killed at exit).  Returns once it
+# says ready, or 1 after a diag of what it said.
+hol_balance() {
+	local name=$1
+	shift
+	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --status-socket "$TMP/$name.sock" "$@" \
+		>"$TMP/$name.out" 2>"$TMP/$name.err" &
+	BAL_PID=$!
+	at_exit "kill -9 $BAL_PID 2>/dev/null"
+	wait_for 20 grep -qsx ready "$TMP/$name.out" && return 0
+	diag "$(cat "$TMP/$name.out" "$TMP/$name.err")"
+	return 1
+}

@@ -49,13 +49,8 @@ backend b2 addr $B2_ADDR mode l3 via test ! -e $TMP/b2-dead && exec ip netns exe
 pool both roundrobin b1 b2
 default pool both
 EOF
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --config "$TMP/balance.conf" --listen "$VIP:$PORT" \
-	--status-socket "$TMP/status.sock" >"$TMP/bal.out" 2>"$TMP/bal.err" &
-BAL=$!
-at_exit "kill -9 $BAL"
-wait_for 20 grep -qx ready "$TMP/bal.out"
-grep -qx ready "$TMP/bal.out" || diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
-ok "balance says ready" grep -qx ready "$TMP/bal.out"
+ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --listen "$VIP:$PORT"
+BAL=$BAL_PID
 
 URL="http://$VIP:$PORT"
 # Which backend's bytes a fetched file is: b1, b2, or "bad".
@@ -81,7 +76,7 @@ LOOP=$!
 at_exit "kill -9 $LOOP 2>/dev/null"
 sleep 2
 ok "the slow downloads and the small fetches are under way" \
-	test "$(jq '.backends | map(.handed_off) | add' <<<"$("$TF" balance status -j --status-socket "$TMP/status.sock")")" -ge $((SLOW + 2))
+	test "$(jq '.backends | map(.handed_off) | add' <<<"$("$TF" balance status -j --status-socket "$TMP/bal.sock")")" -ge $((SLOW + 2))
 
 # b2 dies: the link first (a dead host sends nothing, not even an RST), then its processes.
 touch "$TMP/b2-dead"	# its channel's command fails from now on: the host is gone
@@ -128,7 +123,7 @@ is "${#b1_slow[@]}" $((SLOW / 2)) "the downloads b1 had ($((SLOW / 2)), round ro
 is "$(nstat_get "$NS_C" TcpEstabResets) $(nstat_get "$NS_C" TcpOutRsts)" "0 0" \
 	"no client connection was reset (those on b2 only wait: it sends nothing)"
 
-"$TF" balance status -j --status-socket "$TMP/status.sock" >"$TMP/status.json"
+"$TF" balance status -j --status-socket "$TMP/bal.sock" >"$TMP/status.json"
 is "$(jq -c '[.backends[] | [.name, .up]]' "$TMP/status.json")" '[["b1",true],["b2",false]]' "status: b1 up, b2 down"
 is "$(jq '.listener.no_backend' "$TMP/status.json")" 0 "  no client got a 503"
 for i in $(seq $SLOW); do kill -9 "$(cat "$TMP/slow.$i.pid")" 2>/dev/null; done
@@ -149,21 +144,16 @@ B1UNIX=$!
 at_exit "kill -9 $B1UNIX 2>/dev/null"
 wait_for 10 test -S "$TMP/b1.sock"
 is "$(stat -c %a "$TMP/b1.sock" 2>/dev/null)" 600 "receive --serve --listen-unix: its socket is there, mode 0600"
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance \
-	--rule "backend b1 addr $B1_ADDR mode l2 via unix:$TMP/b1.sock" \
-	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT" \
-	--status-socket "$TMP/status2.sock" >"$TMP/bal2.out" 2>"$TMP/bal2.err" &
-BAL2=$!
-at_exit "kill -9 $BAL2"
-wait_for 20 grep -qsx ready "$TMP/bal2.out"
-grep -qx ready "$TMP/bal2.out" || diag "$(cat "$TMP/bal2.out" "$TMP/bal2.err")"
+hol_balance bal2 --rule "backend b1 addr $B1_ADDR mode l2 via unix:$TMP/b1.sock" \
+	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT"
+BAL2=$BAL_PID
 for i in 1 2; do
 	rm -f "$TMP/late.$i"
 	in_ns "$NS_C" curl -sS --max-time 40 --limit-rate 400k -o "$TMP/late.$i" "$URL/big" 2>"$TMP/late.$i.err" &
 	eval "LATE$i=\$!"
 	at_exit "kill -9 $! 2>/dev/null"
 done
-wait_for 10 sh -c "[ \"\$(\"$TF\" balance status -j --status-socket $TMP/status2.sock | jq .listener.handed_off)\" = 2 ]"
+wait_for 10 sh -c "[ \"\$(\"$TF\" balance status -j --status-socket $TMP/bal2.sock | jq .listener.handed_off)\" = 2 ]"
 sleep 1
 kill -9 "$BAL2"
 wait "$BAL2" 2>/dev/null
@@ -180,12 +170,9 @@ ok "  and removes its socket" test ! -e "$TMP/b1.sock"
 # process in it stopped, as a hung host or ssh session would be): the
 # channel's heartbeat finds it (a ping on the quiet channel, no answer
 # within the 2 s deadline), and it takes no hand-off until it answers again.
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --rule "$(sed -n 1p "$TMP/balance.conf")" \
-	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT" \
-	--status-socket "$TMP/status3.sock" >"$TMP/bal3.out" 2>"$TMP/bal3.err" &
-BAL3=$!
-at_exit "kill -9 $BAL3"
-wait_for 20 grep -qsx ready "$TMP/bal3.out"
+hol_balance bal3 --rule "$(sed -n 1p "$TMP/balance.conf")" \
+	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT"
+BAL3=$BAL_PID
 frozen=$(ip netns pids "$NS_B1")
 at_exit "kill -CONT $frozen 2>/dev/null"
 kill -STOP $frozen

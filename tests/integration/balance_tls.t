@@ -74,14 +74,9 @@ EOF
 progs_on_eth0() { tff -j status 2>/dev/null | jq '[.devices[]? | select(.device == "eth0") | .hooks[] | select(.alive)] | length' | grep . || echo 0; }
 is "$(progs_on_eth0)" 0 "no program is attached on the frontend's eth0 before the balancer runs"
 
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --config "$TMP/balance.conf" --caps net_admin,bpf,sys_admin \
-	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 2000 --status-socket "$TMP/status.sock" \
-	>"$TMP/bal.out" 2>"$TMP/bal.err" &
-BAL=$!
-at_exit "kill -9 $BAL"
-wait_for 20 grep -qx ready "$TMP/bal.out"
-grep -qx ready "$TMP/bal.out" || diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
-ok "balance says ready" grep -qx ready "$TMP/bal.out"
+ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --caps net_admin,bpf,sys_admin \
+	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 2000
+BAL=$BAL_PID
 ok "  and keeps the capabilities it was told to" \
 	grep -q "balance: keeps net_admin,sys_admin,bpf of its capabilities (the rest dropped; no_new_privs)" "$TMP/bal.err"
 
@@ -115,7 +110,7 @@ ok "a ClientHello without SNI: closed, no handshake" grep -q "no peer certificat
 is "$(in_ns "$NS_C" timeout 10 bash -c "exec 3<>/dev/tcp/$VIP/$PORT; printf 'SAY hello\n' >&3; cat <&3")" \
 	"b2 heard: SAY hello" "first bytes SAY: the line protocol's backend on b2 answers"
 
-"$TF" balance status -j --status-socket "$TMP/status.sock" >"$TMP/status.json"
+"$TF" balance status -j --status-socket "$TMP/bal.sock" >"$TMP/status.json"
 is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,1,1]' "status: the rules matched 2, 1 and 1 times"
 is "$(jq -c '[.listener.handed_off, .listener.tls, .listener.other]' "$TMP/status.json")" '[4,5,1]' \
 	"  4 handed off; 5 ClientHellos and one other protocol read"

@@ -67,7 +67,7 @@ int main(void)
 	int sv[2], err;
 	struct tf_frame f;
 
-	plan(45);
+	plan(49);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		bail_out("socketpair");
 	a = (struct mv_chan){ .in = sv[0], .out = sv[0], .timeout_ms = 1000 };
@@ -205,6 +205,20 @@ int main(void)
 	hf = next_frame();
 	ok(hf.type == MV_HO_PONG && mv_decode_ho_beat(hf.data, hf.len, &beat) == 0 && beat == 7 &&
 	   !strcmp(mv_type_name(MV_HO_PONG), "HO_PONG"), "HO_PONG too, and its name");
+	tf_frame_free(&hf);
+
+	struct mv_ho_health hh = { .healthy = 0, .text = "`check` exited 1" }, hh2;
+
+	mv_send_ho_health(&a, &hh);
+	hf = next_frame();
+	ok(hf.type == MV_HO_HEALTH && mv_decode_ho_health(hf.data, hf.len, &hh2) == 0 && hh2.healthy == 0 &&
+	   !strcmp(hh2.text, hh.text), "HO_HEALTH comes back equal");
+	refuses_cuts("HO_HEALTH", (decoder)mv_decode_ho_health, &hf, sizeof(struct mv_ho_health));
+	tf_frame_free(&hf);
+	hh.healthy = 2;
+	mv_send_ho_health(&a, &hh);
+	hf = next_frame();
+	ok(mv_decode_ho_health(hf.data, hf.len, &hh2) == -EBADMSG, "HO_HEALTH with healthy 2 is refused");
 	tf_frame_free(&hf);
 
 	/* ABORT where something else was awaited; a wrong type; a closed channel */

@@ -145,6 +145,25 @@ static void check_channel(struct bal_service *s, int i)
 	arm(s, i);
 }
 
+/* The backend's own check (receive --serve --check): its verdict, said when it changes. */
+static void check_health(struct bal_service *s, int i)
+{
+	struct bal_backend *cb = &s->c.backends[i];
+	struct tf_backend_stats st;
+
+	if (!s->be[i].tfb)
+		return;
+	tf_backend_stats(s->be[i].tfb, &st);
+	if (st.unhealthy == cb->unhealthy)
+		return;
+	cb->unhealthy = st.unhealthy;
+	if (st.unhealthy)
+		mv_warn("balance: backend %s: its check fails (%s); it takes no hand-offs until the check passes",
+			cb->name, st.unhealthy_why);
+	else
+		mv_warn("balance: backend %s: its check passes again", cb->name);
+}
+
 /* The next backend of the connection's pool that is up and not tried yet; none left: 503. */
 static void dispatch(struct bal_service *s, struct conn *k)
 {
@@ -176,7 +195,7 @@ static void dispatch(struct bal_service *s, struct conn *k)
 			return;
 		}
 		k->tried[i] = true;
-		if (!s->be[i].tfb || !tf_backend_up(s->be[i].tfb))
+		if (!s->be[i].tfb || !tf_backend_healthy(s->be[i].tfb))
 			continue;
 		/* The request is still in the socket (peeked): the image carries it; no prepend. */
 		if (tf_handoff_submit(s->be[i].tfb, &r) == 0) {
@@ -233,6 +252,7 @@ static void poll_backend(struct bal_service *s, int i, int timeout_ms)
 		if (!s->be[i].tfb)
 			return;
 		n = tf_handoff_poll(s->be[i].tfb, timeout_ms, d, DONE_BATCH);
+		check_health(s, i);
 		check_channel(s, i);
 		for (int j = 0; j < n; j++)
 			done(s, i, &d[j]);
@@ -561,6 +581,7 @@ int bal_service_reload(struct bal_service *s, struct bal_config *nc)
 	for (int i = 0; i < nc->n_backends; i++) {
 		nc->backends[i].up = s->c.backends[i].up;
 		nc->backends[i].conns = s->c.backends[i].conns;
+		nc->backends[i].unhealthy = s->c.backends[i].unhealthy;
 	}
 	old = s->c;
 	s->c = *nc;

@@ -7,7 +7,7 @@
 
 static bool usable(const struct bal_config *c, const struct bal_member *m, const bool *tried)
 {
-	return c->backends[m->backend].up && !(tried && tried[m->backend]);
+	return c->backends[m->backend].up && !c->backends[m->backend].unhealthy && !(tried && tried[m->backend]);
 }
 
 /* nginx's smooth weighted round robin over the usable members. */

@@ -56,6 +56,7 @@ struct bal_backend {
 	/* Where the steer sends the client's packets ("" when not given). */
 	char addr[64], addr6[64], mode[4], dev[32], mac[24], src[64];
 	bool up;			/* the channel is there (the service sets it) */
+	bool unhealthy;			/* and its own check fails (the service sets it) */
 	unsigned conns;			/* live connections handed to it */
 };
 

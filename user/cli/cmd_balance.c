@@ -181,6 +181,7 @@ static void report_json(struct json *j, const struct bal_service *s)
 		json_object_start(j);
 		json_string_field(j, "name", c->backends[i].name);
 		json_bool_field(j, "up", up);
+		json_bool_field(j, "healthy", up && !c->backends[i].unhealthy);
 		json_uint_field(j, "submitted", bc.submitted);
 		json_uint_field(j, "handed_off", bc.handed_off);
 		json_uint_field(j, "refused", bc.refused);

@@ -33,7 +33,7 @@ static const char usage[] =
 	"                        [--allow PROG]... [--allow-send-to PATH]... [--listen-unix PATH]\n"
 	"       tcpferry receive --status [ID] [--journal DIR]\n"
 	"       tcpferry receive --serve [--output FILE] [--timeout-ms MS] [--no-conn-end]\n"
-	"                        [--listen-unix PATH]\n"
+	"                        [--listen-unix PATH] [--check CMD [--check-interval-ms MS]]\n"
 	"                        (--send-to PATH | --each -- PROG ARGS...)\n"
 	"\n"
 	"The target of a move between hosts: speaks the move protocol on stdin and\n"
@@ -89,7 +89,12 @@ static const char usage[] =
 	"  --each -- PROG    the program for each connection (after --, with its arguments)\n"
 	"  --send-to PATH    the running server's socket instead\n"
 	"  --timeout-ms MS   how long a built connection waits for its commit\n"
-	"  --no-conn-end     do not report ends (the frontend's steers end by idle timeout)\n";
+	"  --no-conn-end     do not report ends (the frontend's steers end by idle timeout)\n"
+	"  --check CMD       this backend's health: sh -c CMD every interval (exit 0:\n"
+	"                    healthy; e.g. curl -sf http://127.0.0.1:8080/health); the\n"
+	"                    first run decides, then 2 runs in a row change it; the\n"
+	"                    frontend hands off nothing here while it fails\n"
+	"  --check-interval-ms MS  how often (default 2000; a run past it fails)\n";
 
 static void print_state(struct json *j, const char *id, const struct mv_journal_state *st)
 {
@@ -160,6 +165,8 @@ int cmd_receive(int argc, char **argv)
 		{ "send-to", required_argument, NULL, 'D' },
 		{ "no-conn-end", no_argument, NULL, 'C' },
 		{ "listen-unix", required_argument, NULL, 'U' },
+		{ "check", required_argument, NULL, 'K' },
+		{ "check-interval-ms", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -169,8 +176,8 @@ int cmd_receive(int argc, char **argv)
 	const char *allow[ALLOW_MAX + 1] = {}, *allow_send_to[ALLOW_MAX + 1] = {};
 	int n_allow = 0, n_allow_send_to = 0;
 	bool want_status = false, serve = false, each = false, no_conn_end = false;
-	const char *send_to = NULL, *listen_unix = NULL;
-	long timeout = o.timeout_ms;
+	const char *send_to = NULL, *listen_unix = NULL, *check = NULL;
+	long timeout = o.timeout_ms, check_interval = 0;
 	int c, null;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -199,6 +206,11 @@ int cmd_receive(int argc, char **argv)
 		case 'D': send_to = optarg; break;
 		case 'C': no_conn_end = true; break;
 		case 'U': listen_unix = optarg; break;
+		case 'K': check = optarg; break;
+		case 'I':
+			if (cli_parse_long(optarg, "--check-interval-ms", 100, 3600000, &check_interval))
+				return EXIT_USAGE;
+			break;
 		case 't':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &timeout))
 				return EXIT_USAGE;
@@ -218,8 +230,11 @@ int cmd_receive(int argc, char **argv)
 			return cli_error("receive --status takes one move id; see tcpferry receive --help"), EXIT_USAGE;
 		return status(o.journal_dir, optind < argc ? argv[optind] : NULL);
 	}
-	if ((each || send_to || no_conn_end) && !serve)
-		return cli_error("receive: --each, --send-to and --no-conn-end are options of --serve"), EXIT_USAGE;
+	if ((each || send_to || no_conn_end || check || check_interval) && !serve)
+		return cli_error("receive: --each, --send-to, --no-conn-end and --check are options of --serve"),
+		       EXIT_USAGE;
+	if (check_interval && !check)
+		return cli_error("receive --serve: --check-interval-ms without --check CMD"), EXIT_USAGE;
 	if (serve && !!each == !!send_to)
 		return cli_error("receive --serve: give where the connections go: --send-to PATH or --each -- PROG"),
 		       EXIT_USAGE;
@@ -263,7 +278,8 @@ int cmd_receive(int argc, char **argv)
 	if (serve) {
 		struct serve_opts so = { .in = o.in, .out = o.out, .each = each ? argv + optind : NULL,
 					 .send_to = send_to, .output = o.output, .timeout_ms = o.timeout_ms,
-					 .no_conn_end = no_conn_end };
+					 .no_conn_end = no_conn_end, .check = check,
+					 .check_interval_ms = (int)check_interval };
 		struct serve_stats st;
 
 		c = handoff_serve(&so, &st);

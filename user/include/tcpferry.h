@@ -320,6 +320,9 @@ int tf_backend_fd(const struct tf_backend *b);
 short tf_backend_events(const struct tf_backend *b);
 /* Is the channel up?  A backend whose channel broke takes no more hand-offs. */
 bool tf_backend_up(const struct tf_backend *b);
+/* Up, and its own check (if it runs one) passes: a caller hands off only to
+ * a healthy backend (submit does not refuse: the policy is the caller's). */
+bool tf_backend_healthy(const struct tf_backend *b);
 /* Hand-offs under way are taken back first (those past the commit are left in doubt). */
 void tf_backend_close(struct tf_backend *b);
 
@@ -332,6 +335,9 @@ struct tf_backend_stats {
 	char backend_host[64];
 	uint64_t pings;		/* heartbeats sent on the quiet channel */
 	char down_why[256];	/* why the channel broke ("" while it is up) */
+	bool checked;		/* it runs a check of its own (receive --serve --check) */
+	bool unhealthy;		/* and that check fails now: hand it nothing */
+	char unhealthy_why[256];
 };
 void tf_backend_stats(const struct tf_backend *b, struct tf_backend_stats *s);
 

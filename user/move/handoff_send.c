@@ -164,6 +164,7 @@ static int greet(struct tf_backend *b)
 		return tf_failx(EPROTO, "%s: the command reached `tcpferry receive` without --serve (a move's "
 				"target, not a hand-off service)", b->name);
 	b->pings = w.features & MV_FEAT_PING;
+	b->st.checked = w.features & MV_FEAT_CHECK;
 	b->heard_ms = mv_now_ms();
 	b->st.backend_pid = w.pid;
 	snprintf(b->st.backend_host, sizeof(b->st.backend_host), "%s", w.host);
@@ -229,6 +230,11 @@ short tf_backend_events(const struct tf_backend *b)
 bool tf_backend_up(const struct tf_backend *b)
 {
 	return b->up;
+}
+
+bool tf_backend_healthy(const struct tf_backend *b)
+{
+	return b->up && !b->st.unhealthy;
 }
 
 void tf_backend_stats(const struct tf_backend *b, struct tf_backend_stats *s)
@@ -551,11 +557,19 @@ static int on_frame(struct tf_backend *b, struct tf_frame *f)
 {
 	struct mv_ho_reply r;
 	struct mv_ho_ended e;
+	struct mv_ho_health h;
 	uint64_t seq;
 	int err;
 
 	b->heard_ms = mv_now_ms();
 	switch (f->type) {
+	case MV_HO_HEALTH:
+		err = mv_decode_ho_health(f->data, f->len, &h);
+		if (!err) {
+			b->st.unhealthy = !h.healthy;
+			snprintf(b->st.unhealthy_why, sizeof(b->st.unhealthy_why), "%s", h.text);
+		}
+		return err;
 	case MV_HO_PONG:
 		err = mv_decode_ho_beat(f->data, f->len, &seq);
 		if (!err && seq == b->ping_seq)

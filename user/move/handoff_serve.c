@@ -36,6 +36,7 @@
 #include "handoff.h"
 #include "internal.h"
 #include "handoff_serve.h"
+#include "health_check.h"
 #include "lock.h"
 #include "sockdiag.h"
 #include "nudge.h"
@@ -63,6 +64,7 @@ struct server {
 	int n, cap;
 	struct tf_nudger nudger;
 	struct tf_conn_end_watcher *ends;
+	struct health_check check;
 	struct serve_stats *st;
 };
 
@@ -325,6 +327,19 @@ static void deadlines(struct server *s)
 	}
 }
 
+/* The check's verdict changed: the frontend hands off here, or not, from now on. */
+static void health_changed(struct server *s)
+{
+	struct mv_ho_health h = { .healthy = s->check.healthy };
+
+	if (!h.healthy)
+		snprintf(h.text, sizeof(h.text), "%s", s->check.why);
+	mv_warn("receive --serve: this backend's check %s%s%s", h.healthy ? "passes again" : "fails: ", h.text,
+		h.healthy ? "" : " (no hand-offs come here until it passes)");
+	if (mv_send_ho_health(&s->ch, &h))
+		mv_warn("receive --serve: HO_HEALTH not sent: %s", tf_strerror());
+}
+
 static int greet(struct server *s)
 {
 	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE | MV_FEAT_PING, .pid = getpid() };
@@ -343,6 +358,8 @@ static int greet(struct server *s)
 	}
 	if (s->ends)
 		w.features |= MV_FEAT_CONN_END;
+	if (s->o->check)
+		w.features |= MV_FEAT_CHECK;
 	gethostname(w.host, sizeof(w.host) - 1);
 	w.realtime_ns = realtime_ns();	/* as late as may be: the frontend's skew is measured on it */
 	err = mv_send_welcome(&s->ch, &w);
@@ -358,6 +375,7 @@ int handoff_serve(const struct serve_opts *o, struct serve_stats *st)
 	int ret = 0;
 
 	*st = (struct serve_stats){};
+	hc_init(&s.check, o->check, o->check_interval_ms, o->output);
 	if (!o->no_conn_end && tf_conn_end_open(0, &s.ends))
 		mv_warn("receive --serve: connections' ends will not be reported (the frontend's steers end by "
 			"their idle timeout): %s", tf_strerror());
@@ -371,8 +389,14 @@ int handoff_serve(const struct serve_opts *o, struct serve_stats *st)
 		struct tf_frame f;
 		int err;
 
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;	/* the programs that served their connection */
+		pid_t pid;
+		int status;
+
+		/* The programs that served their connection, and the check's runs. */
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (hc_reaped(&s.check, pid, status))
+				health_changed(&s);
+		hc_tick(&s.check);
 		deadlines(&s);
 		err = poll(pfd, 2, 1000);
 		if (err < 0 && errno != EINTR) {
@@ -407,6 +431,7 @@ int handoff_serve(const struct serve_opts *o, struct serve_stats *st)
 		drop(&s, 0);
 	}
 	free(s.b);
+	hc_stop(&s.check);
 	tf_nudger_close(&s.nudger);
 	tf_conn_end_close(s.ends);
 	return ret;

@@ -23,6 +23,8 @@ struct serve_opts {
 	int output;			/* the programs' stdout and stderr; < 0: ours */
 	int timeout_ms;			/* a built socket's longest wait for the frontend's step */
 	bool no_conn_end;		/* do not watch the connections' ends */
+	const char *check;		/* sh -c CHECK: this backend's health (health_check.h); NULL: none */
+	int check_interval_ms;		/* 0: 2000 */
 };
 
 struct serve_stats {

@@ -19,7 +19,7 @@
 static const char *const type_names[] = {
 	"HELLO", "WELCOME", "PREPARE", "PREPARED", "BUILT", "COMMIT", "COMMITTED", "DONE", "ABORT",
 	"HO_OFFER", "HO_BUILT", "HO_STEP", "HO_LIVE", "HO_ENDED",
-	"HO_PING", "HO_PONG",
+	"HO_PING", "HO_PONG", "HO_HEALTH",
 };
 _Static_assert(sizeof(type_names) / sizeof(type_names[0]) == MV_TYPE_END - MV_HELLO, "a name for every type");
 
@@ -635,4 +635,24 @@ int mv_decode_ho_beat(const uint8_t *p, size_t n, uint64_t *seq)
 
 	*seq = take64(&r);
 	return done(&r, "HO_PING/HO_PONG");
+}
+
+int mv_send_ho_health(struct mv_chan *c, const struct mv_ho_health *h)
+{
+	struct wbuf w = {};
+
+	put32(&w, h->healthy);
+	put_str(&w, h->text);
+	return send_wbuf(c, MV_HO_HEALTH, &w);
+}
+
+int mv_decode_ho_health(const uint8_t *p, size_t n, struct mv_ho_health *h)
+{
+	struct rbuf r = { .p = p, .n = n };
+
+	h->healthy = take32(&r);
+	get_str(&r, h->text, sizeof(h->text));
+	if (!r.bad && h->healthy > 1)
+		r.bad = true;
+	return done(&r, "HO_HEALTH");
 }

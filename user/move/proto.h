@@ -70,6 +70,7 @@ enum mv_type {
 	MV_HO_ENDED,		/* <- a connection handed over here has ended */
 	MV_HO_PING,		/* are you there? (the frontend, on a quiet channel) */
 	MV_HO_PONG,		/* <- yes: the ping's number back */
+	MV_HO_HEALTH,		/* <- its own check's verdict changed (receive --serve --check) */
 	MV_TYPE_END
 };
 
@@ -81,6 +82,7 @@ const char *mv_type_name(uint16_t type);
 #define MV_FEAT_SERVE		(1u << 2)	/* a hand-off service (receive --serve) */
 #define MV_FEAT_CONN_END	(1u << 3)	/* it reports connections' ends (HO_ENDED) */
 #define MV_FEAT_PING		(1u << 4)	/* it answers HO_PING with HO_PONG */
+#define MV_FEAT_CHECK		(1u << 5)	/* it runs a health check of its own (HO_HEALTH) */
 
 struct mv_hello {
 	uint32_t version;
@@ -173,6 +175,11 @@ struct mv_ho_ended {
 	struct tf_endpoint local, peer;
 };
 
+struct mv_ho_health {
+	uint32_t healthy;	/* 0 or 1 */
+	char text[256];		/* why not ("" when healthy) */
+};
+
 /*
  * Frames waiting to be written, for a channel whose writer must never block
  * (a hand-off frontend: while the other side is blocked writing answers we
@@ -226,6 +233,7 @@ int mv_send_ho_reply(struct mv_chan *c, uint16_t type, const struct mv_ho_reply 
 int mv_send_ho_ended(struct mv_chan *c, const struct mv_ho_ended *e);
 /* HO_PING or HO_PONG (type), with the ping's number. */
 int mv_send_ho_beat(struct mv_chan *c, uint16_t type, uint64_t seq);
+int mv_send_ho_health(struct mv_chan *c, const struct mv_ho_health *h);
 
 /* The payload decoders alone (for the fuzzers): 0 or -EBADMSG. */
 int mv_decode_hello(const uint8_t *p, size_t n, struct mv_hello *h);
@@ -238,5 +246,6 @@ int mv_decode_ho_step(const uint8_t *p, size_t n, struct mv_ho_step *s);
 int mv_decode_ho_reply(const uint8_t *p, size_t n, struct mv_ho_reply *r);
 int mv_decode_ho_ended(const uint8_t *p, size_t n, struct mv_ho_ended *e);
 int mv_decode_ho_beat(const uint8_t *p, size_t n, uint64_t *seq);
+int mv_decode_ho_health(const uint8_t *p, size_t n, struct mv_ho_health *h);
 
 #endif

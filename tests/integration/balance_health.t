@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A backend's own health check (`receive --serve --check CMD`), as the
+# balancer sees it.  The hand-off lab (tests/helpers/handofflab.sh), one pool
+# of two backends, round robin:
+#
+#   b1   busybox httpd -i, its files; checked by $TMP/check1.sh every 300 ms
+#   b2   the same, other bytes; no check
+#
+# check1.sh passes, then fails (exit 1): the balancer says b1's check fails,
+# with the reason, `status -j` says healthy false, and every new connection
+# goes to b2 while the channel stays up; it passes again: b1 serves again.
+# Then the check hangs (sleep 30): a run that outlasts the interval is killed
+# and fails.  No client connection is reset, no request gets a 503.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../helpers/handofflab.sh"
+need_root
+need_built
+need_cmd curl busybox jq nstat
+
+B1_ADDR=198.18.20.11
+B2_ADDR=198.18.20.12
+PORT=7290
+
+plan 13
+
+hol_make
+NS_B1=${RUN_ID}b1
+NS_B2=${RUN_ID}b2
+hol_backend "$NS_B1" $B1_ADDR fd00:7466:20::11
+hol_backend "$NS_B2" $B2_ADDR fd00:7466:20::12
+make_bpffs
+
+mkdir -p "$TMP/root1" "$TMP/root2"
+head -c 20000 /dev/urandom >"$TMP/root1/f"
+head -c 20000 /dev/urandom >"$TMP/root2/f"
+# check1 WHAT: the check's next runs do WHAT (replaced whole: a run never reads half a file)
+check1() { printf '#!/bin/sh\n%s\n' "$1" >"$TMP/check1.new" && chmod +x "$TMP/check1.new" && mv "$TMP/check1.new" "$TMP/check1.sh"; }
+check1 'exit 0'
+cat >"$TMP/balance.conf" <<EOF
+backend b1 addr $B1_ADDR mode l2 via ip netns exec $NS_B1 $TF receive --serve --output $TMP/b1.log --check $TMP/check1.sh --check-interval-ms 300 --each -- busybox httpd -i -h $TMP/root1
+backend b2 addr $B2_ADDR mode l3 via ip netns exec $NS_B2 $TF receive --serve --output $TMP/b2.log --each -- busybox httpd -i -h $TMP/root2
+pool both roundrobin b1 b2
+default pool both
+EOF
+ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --listen "$VIP:$PORT"
+BAL=$BAL_PID
+
+whose() { if cmp -s "$1" "$TMP/root1/f"; then echo b1; elif cmp -s "$1" "$TMP/root2/f"; then echo b2; else echo bad; fi; }
+# fetches N: whose bytes each of N fetches got, sorted and counted ("3 b1 3 b2")
+fetches() {
+	local i
+	for i in $(seq "$1"); do
+		rm -f "$TMP/got"
+		in_ns "$NS_C" curl -sS --max-time 10 -o "$TMP/got" "http://$VIP:$PORT/f"
+		whose "$TMP/got"
+	done | sort | uniq -c | awk '{print $1, $2}' | paste -sd' '
+}
+status() { "$TF" balance status -j --status-socket "$TMP/bal.sock"; }
+
+sleep 1
+is "$(fetches 6)" "3 b1 3 b2" "both healthy: six fetches, three from each"
+check1 'exit 1'
+wait_for 10 grep -q "backend b1: its check fails" "$TMP/bal.err"
+ok "b1's check fails: the balancer says so, with the reason" \
+	grep -q "backend b1: its check fails (\`$TMP/check1.sh\` exited 1); it takes no hand-offs" "$TMP/bal.err"
+is "$(status | jq -c '[.backends[] | [.name, .up, .healthy]]')" '[["b1",true,false],["b2",true,true]]' \
+	"  status: b1's channel up but unhealthy"
+is "$(fetches 6)" "6 b2" "  six fetches meanwhile: all from b2"
+check1 'exit 0'
+wait_for 10 grep -q "backend b1: its check passes again" "$TMP/bal.err"
+ok "its check passes again (two runs in a row): said so" grep -q "backend b1: its check passes again" "$TMP/bal.err"
+is "$(fetches 4)" "2 b1 2 b2" "  b1 serves again: four fetches, two from each"
+check1 'sleep 30'
+wait_for 10 grep -q "backend b1: its check fails (\`$TMP/check1.sh\` did not end within the interval)" "$TMP/bal.err"
+ok "a check that hangs is killed at the interval and fails" \
+	grep -q "backend b1: its check fails (\`$TMP/check1.sh\` did not end within the interval)" "$TMP/bal.err"
+is "$(fetches 2)" "2 b2" "  and b1 gets nothing meanwhile"
+check1 'exit 0'
+
+is "$(status | jq '.listener.no_backend')" 0 "no request got a 503"
+kill -TERM "$BAL"
+wait "$BAL"
+is "$?" 0 "SIGTERM: balance exits 0"
+ok "  its channels' receive --serve ended with it, their checks too" \
+	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ]"
+is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"
+done_testing
