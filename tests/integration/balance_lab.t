@@ -88,6 +88,8 @@ match host two.test pool two
 match path /one/ pool one
 match host mixed.test pool mixed
 match path /late/ pool late
+# the IPv6 listener here, the IPv4 one a --listen flag
+listen [$VIP6]:$PORT
 EOF
 
 # The frontend's programs at tc ingress, and a FIN linger of 3 s (the balancer
@@ -99,7 +101,7 @@ ok "the steer table's FIN linger set to 3 s" quietly tff steer config --fin-ling
 # The rest of the rules as --rule flags: they follow the file's lines.
 ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -v balance --config "$TMP/balance.conf" \
 	--rule 'match path /retry/ pool retry' --rule 'match path /none/ pool none' --rule 'default status 404' \
-	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 1500 --status-socket "$TMP/status.sock" \
+	--listen "$VIP:$PORT" --request-timeout-ms 1500 --status-socket "$TMP/status.sock" \
 	>"$TMP/bal.out" 2>"$TMP/bal.err" &
 BAL=$!
 at_exit "kill -9 $BAL"

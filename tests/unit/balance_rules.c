@@ -72,7 +72,7 @@ int main(void)
 	int counts[3] = { 0 }, seq[8], err;
 	bool tried[3] = { false };
 
-	plan(36);
+	plan(39);
 	err = bal_config_parse(config, "balance.conf", &c);
 	ok(err == 0, "a config with every statement parses (%s)", err ? tf_strerror() : "ok");
 	if (err)
@@ -181,5 +181,15 @@ int main(void)
 	ok(strstr(error_of("backend b mode l4 via x\n"), "use l2 or l3") != NULL, "mode other than l2/l3");
 	ok(strstr(error_of("backend b addr fd00::1 via x\n"), "goes in addr6") != NULL, "an IPv6 addr");
 	ok(strstr(error_of("backend b addr 10.0.0.1 via\n"), "has no channel") != NULL, "fields and no channel");
+
+	/* ---- listen lines ---- */
+	err = bal_config_parse("listen 198.19.0.20:80\nlisten [fd00::20]:443\n", "t.conf", &c);
+	ok(err == 0 && c.n_listens == 2 && !strcmp(c.listens[0], "198.19.0.20:80") &&
+		   !strcmp(c.listens[1], "[fd00::20]:443"), "listen lines, in order (%s)", err ? tf_strerror() : "ok");
+	bal_config_free(&c);
+	ok(strstr(error_of("listen 198.19.0.20\n"), "t.conf:1: listen ADDR:PORT or listen [ADDR6]:PORT") != NULL,
+	   "a listen without a port is refused, saying the form");
+	ok(strstr(error_of("listen 10.0.0.1:80\nlisten 10.0.0.1:80\n"), "t.conf:2: listen 10.0.0.1:80 a second time") != NULL,
+	   "the same listener twice is refused");
 	return done_testing();
 }

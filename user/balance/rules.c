@@ -359,6 +359,24 @@ static int set_default(struct bal_config *c, const struct line *l)
 	return bad(l, "default pool NAME, or default status 404 or 503");
 }
 
+static int add_listen(struct bal_config *c, const struct line *l)
+{
+	struct tf_endpoint e;
+	void *nl;
+
+	if (l->n != 2 || strlen(l->w[1]) >= BAL_LISTEN_MAX || tf_endpoint_parse(l->w[1], &e) < 0)
+		return bad(l, "listen ADDR:PORT or listen [ADDR6]:PORT");
+	for (int i = 0; i < c->n_listens; i++)
+		if (!strcmp(c->listens[i], l->w[1]))
+			return bad(l, "listen %s a second time", l->w[1]);
+	nl = realloc(c->listens, (c->n_listens + 1) * sizeof(*c->listens));
+	if (!nl)
+		return tf_failx(ENOMEM, "no memory");
+	c->listens = nl;
+	strcpy(c->listens[c->n_listens++], l->w[1]);
+	return 0;
+}
+
 int bal_config_add(struct bal_config *c, const char *text, const char *source)
 {
 	struct line *l = malloc(sizeof(*l));
@@ -386,8 +404,11 @@ int bal_config_add(struct bal_config *c, const char *text, const char *source)
 			err = add_rule(c, l);
 		else if (!strcmp(l->w[0], "default"))
 			err = set_default(c, l);
+		else if (!strcmp(l->w[0], "listen"))
+			err = add_listen(c, l);
 		else
-			err = bad(l, "'%.40s' is no statement; a line is backend, pool, match or default", l->w[0]);
+			err = bad(l, "'%.40s' is no statement; a line is backend, pool, match, default or listen",
+				  l->w[0]);
 	}
 	free(l);
 	return err;
@@ -450,6 +471,7 @@ void bal_config_free(struct bal_config *c)
 	free(c->backends);
 	free(c->pools);
 	free(c->rules);
+	free(c->listens);
 	memset(c, 0, sizeof(*c));
 	c->default_pool = -1;
 }

@@ -31,6 +31,8 @@
  *   default pool NAME
  *   default status 404|503
  *       what a connection no rule matches gets (without a default: 503)
+ *   listen ADDR:PORT | [ADDR6]:PORT
+ *       a listener, as --listen (both add up); read at the start only
  *
  * Rules are tried in their order; the first that matches wins.  A name is
  * defined before it is used, once.  Errors say "FILE:LINE: what; how to fix".
@@ -46,6 +48,7 @@
 #define BAL_NAME_MAX	64
 #define BAL_PREFIX_MAX	64
 #define BAL_WEIGHT_MAX	1000
+#define BAL_LISTEN_MAX	80		/* "[ADDR6%scope]:PORT" */
 
 enum bal_policy { BAL_ROUNDROBIN, BAL_LEASTCONN, BAL_HASH_HOST, BAL_HASH_CLIENT };
 enum bal_match { BAL_MATCH_HOST, BAL_MATCH_PATH, BAL_MATCH_SNI, BAL_MATCH_PREFIX };
@@ -92,6 +95,8 @@ struct bal_config {
 	int default_pool;		/* -1: none */
 	int default_status;		/* without a default pool: 404 or 503 */
 	bool default_seen;		/* a default line was read (a second is an error) */
+	char (*listens)[BAL_LISTEN_MAX];	/* listen lines, in order */
+	int n_listens;
 };
 
 /* text (named source in errors) into c; 0 or -EINVAL with tf_strerror(). */

@@ -51,6 +51,7 @@ static const char usage[] =
 	"                          pool NAME roundrobin|leastconn|hash-host|hash-client B[*W]...\n"
 	"                          match host H [path /P] | path /P | sni H | prefix BYTES pool NAME\n"
 	"                          default pool NAME | default status 404|503\n"
+	"                          listen ADDR:PORT (as --listen; at the start only)\n"
 	"                        (tcpferry(8), under balance, has the whole grammar)\n"
 	"  --rule LINE           one more statement, after the file's (repeatable)\n"
 	"  --listen ADDR:PORT    a listener ([ADDR6]:PORT for IPv6; repeatable)\n"
@@ -122,6 +123,16 @@ static int load_config(const struct config_src *src, struct bal_config *cfg)
 	return 0;
 }
 
+static bool same_listens(const struct bal_config *a, const struct bal_config *b)
+{
+	if (a->n_listens != b->n_listens)
+		return false;
+	for (int i = 0; i < a->n_listens; i++)
+		if (strcmp(a->listens[i], b->listens[i]))
+			return false;
+	return true;
+}
+
 static void reload(void *ctx, int fd, uint32_t events)
 {
 	const struct config_src *src = ctx;
@@ -135,6 +146,9 @@ static void reload(void *ctx, int fd, uint32_t events)
 		cli_warn("balance: SIGHUP: %s; the rules stay as they were", tf_strerror());
 		return;
 	}
+	if (!same_listens(bal_service_config(src->s), &cfg))
+		cli_warn("balance: SIGHUP: the listen lines changed; listeners change only with a restart (they "
+			 "stay as they are)");
 	if (bal_service_reload(src->s, &cfg)) {
 		cli_warn("%s", tf_strerror());
 		bal_config_free(&cfg);
@@ -400,11 +414,20 @@ int cmd_balance(int argc, char **argv)
 	if (!config && !n_rules)
 		return cli_error("balance: no backends or rules; give --config FILE or --rule lines (see "
 				 "tcpferry balance --help)"), EXIT_USAGE;
-	if (!n_listens)
-		return cli_error("balance: --listen ADDR:PORT is needed"), EXIT_USAGE;
 	src = (struct config_src){ .file = config, .rules = rules, .n_rules = n_rules };
 	if (load_config(&src, &cfg))
 		return cli_error("balance: %s", tf_strerror()), EXIT_USAGE;
+	/* The config's listen lines, then the --listen flags. */
+	for (int i = 0; i < cfg.n_listens && n_listens < RULES_MAX; i++) {
+		memmove(listens + i + 1, listens + i, (n_listens - i) * sizeof(*listens));
+		listens[i] = cfg.listens[i];
+		n_listens++;
+	}
+	if (!n_listens) {
+		bal_config_free(&cfg);
+		return cli_error("balance: no listener; give --listen ADDR:PORT (or a listen line in the config)"),
+		       EXIT_USAGE;
+	}
 	if (cli_need_cap(CAP_NET_ADMIN, "balance") || cli_need_cap(CAP_BPF, "balance")) {
 		bal_config_free(&cfg);
 		return 1;
