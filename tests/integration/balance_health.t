@@ -21,7 +21,7 @@ B1_ADDR=198.18.20.11
 B2_ADDR=198.18.20.12
 PORT=7290
 
-plan 13
+plan 14
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -84,4 +84,20 @@ is "$?" 0 "SIGTERM: balance exits 0"
 ok "  its channels' receive --serve ended with it, their checks too" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ]"
 is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"
+
+# An l3 backend whose host cannot unwrap the steer's IPIP (its tunnel device
+# down): refused at its channel's WELCOME, naming the way out, rather than
+# taking hand-offs whose client packets it would drop.
+# (the kernel's tunnel device down, or tcpferry's BPF decap taken off)
+if [ "${DECAP#the kernel}" != "$DECAP" ]; then
+	ip -n "$NS_B2" link set tfin down
+else
+	in_ns "$NS_B2" tc filter del dev eth0 ingress
+fi
+hol_balance nodecap --rule "$(sed -n 2p "$TMP/balance.conf")" --rule 'pool p roundrobin b2' --rule 'default pool p' \
+	--listen "$VIP:$((PORT + 1))" 2>/dev/null || true	# it exits: not ready
+wait_for 10 grep -qs "no backend's channel opened" "$TMP/nodecap.err"
+ok "an l3 backend with no IPIP decap: refused, saying how to make one there" \
+	grep -q "backend b2 is down .*mode l3, but that host takes no IPIP packets.*ip link add tfin type ipip external" \
+	"$TMP/nodecap.err"
 done_testing

@@ -163,6 +163,17 @@ static int greet(struct tf_backend *b)
 	if (!(w.features & MV_FEAT_SERVE))
 		return tf_failx(EPROTO, "%s: the command reached `tcpferry receive` without --serve (a move's "
 				"target, not a hand-off service)", b->name);
+	/* An l3 steer's packets reach it wrapped: it must be able to unwrap them (decap_probe.h). */
+	for (int slot = 0; slot < 2 && (w.features & MV_FEAT_DECAP_KNOWN); slot++) {
+		uint32_t need = slot ? MV_FEAT_DECAP_IP6IP6 : MV_FEAT_DECAP_IPIP;
+
+		if (b->has_steer[slot] && b->steer[slot].mode == TF_STEER_L3 && !(w.features & need))
+			return tf_failx(EPROTO, "%s (%s): mode l3, but that host takes no %s packets: nothing there unwraps "
+					"them (no up %s device in external mode, nor tcpferry's BPF decap); on it: `ip link "
+					"add tfin%s type %s external && ip link set tfin%s up`, or use mode l2", b->name,
+					w.host, slot ? "IP6IP6" : "IPIP", slot ? "ip6tnl" : "ipip", slot ? "6" : "",
+					slot ? "ip6tnl" : "ipip", slot ? "6" : "");
+	}
 	b->pings = w.features & MV_FEAT_PING;
 	b->st.checked = w.features & MV_FEAT_CHECK;
 	b->heard_ms = mv_now_ms();

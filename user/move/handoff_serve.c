@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "conn_end.h"
+#include "decap_probe.h"
 #include "fault.h"
 #include "handoff.h"
 #include "internal.h"
@@ -343,7 +344,7 @@ static void health_changed(struct server *s)
 static int greet(struct server *s)
 {
 	struct mv_welcome w = { .version = MV_PROTO_VERSION, .features = MV_FEAT_SERVE | MV_FEAT_PING, .pid = getpid() };
-	int err;
+	int err, decap;
 
 	err = mv_recv_hello(&s->ch, &s->hello);
 	if (err)
@@ -360,6 +361,10 @@ static int greet(struct server *s)
 		w.features |= MV_FEAT_CONN_END;
 	if (s->o->check)
 		w.features |= MV_FEAT_CHECK;
+	decap = tf_decap_probe();
+	if (decap >= 0)
+		w.features |= MV_FEAT_DECAP_KNOWN | (decap & TF_DECAP_IPIP ? MV_FEAT_DECAP_IPIP : 0) |
+			      (decap & TF_DECAP_IP6IP6 ? MV_FEAT_DECAP_IP6IP6 : 0);
 	gethostname(w.host, sizeof(w.host) - 1);
 	w.realtime_ns = realtime_ns();	/* as late as may be: the frontend's skew is measured on it */
 	err = mv_send_welcome(&s->ch, &w);

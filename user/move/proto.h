@@ -83,6 +83,9 @@ const char *mv_type_name(uint16_t type);
 #define MV_FEAT_CONN_END	(1u << 3)	/* it reports connections' ends (HO_ENDED) */
 #define MV_FEAT_PING		(1u << 4)	/* it answers HO_PING with HO_PONG */
 #define MV_FEAT_CHECK		(1u << 5)	/* it runs a health check of its own (HO_HEALTH) */
+#define MV_FEAT_DECAP_KNOWN	(1u << 6)	/* the next two bits say what it unwraps (decap_probe.h): */
+#define MV_FEAT_DECAP_IPIP	(1u << 7)	/* IPIP: an l3 steer of IPv4 clients reaches it */
+#define MV_FEAT_DECAP_IP6IP6	(1u << 8)	/* IP6IP6: of IPv6 clients */
 
 struct mv_hello {
 	uint32_t version;
