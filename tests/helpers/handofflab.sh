@@ -16,6 +16,7 @@
 #   hol_make                      S, F and C ($NS_S $NS_F $NS_C)
 #   hol_port NS ADDR ADDR6        NS's eth0 on the bridge
 #   hol_backend NS ADDR ADDR6     a backend: the namespace, its port, VIP on lo, ARP settings, decap
+#   hol_balance SECONDS ARGS...   `tcpferry ARGS` (balance ...) on F, until its "ready"
 VIP=198.19.0.20
 VIP6=fd00:7466:19::20
 F_ADDR=198.18.20.1
@@ -69,4 +70,16 @@ hol_backend() {
 			bail_out "cannot decapsulate on $ns: no ipip / ip6tnl in this kernel, and the BPF decap did not attach"
 		DECAP="tcpferry's BPF decap (this kernel has no ipip / ip6tnl)"
 	fi
+}
+
+# The balancer: `tcpferry ARGS` in $NS_F with the test's bpffs ($BPFFS/f),
+# stdout in $TMP/bal.out, stderr in $TMP/bal.err, its pid in $BAL (killed at
+# exit); waits up to SECONDS for its "ready" (the caller checks it).
+hol_balance() {
+	local wait=$1
+	shift
+	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" "$@" >"$TMP/bal.out" 2>"$TMP/bal.err" &
+	BAL=$!
+	at_exit "kill -9 $BAL"
+	wait_for "$wait" grep -qx ready "$TMP/bal.out"
 }

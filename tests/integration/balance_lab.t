@@ -22,6 +22,11 @@
 #   match path /none/       pool none    b3 alone: refused, 503 from the balancer
 #   default status 404                   anything else
 #
+# The balancer runs two loops (--threads 2): each has its own listener
+# (SO_REUSEPORT) and its own channel to each backend, so each backend runs
+# two `receive --serve`, and each loop opens its own again.  The counters
+# are the loops' sums, and the two loops' shares add up to them.
+#
 # curl through the VIP (IPv4 and IPv6) gets each backend's own file
 # byte-exact; a malformed head gets 400, an oversized one 431, a slow one
 # 408; `balance status -j` has the counters; SIGHUP reloads the rules (and
@@ -43,8 +48,9 @@ B1_ADDR6=fd00:7466:20::11
 B2_ADDR6=fd00:7466:20::12
 B3_ADDR6=fd00:7466:20::13
 PORT=7201
+LOOPS=2
 
-plan 51
+plan 52
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -96,13 +102,10 @@ ok "the frontend's programs attach (tc)" quietly tff attach eth0 --tc
 ok "the steer table's FIN linger set to 3 s" quietly tff steer config --fin-linger 3
 
 # The rest of the rules as --rule flags: they follow the file's lines.
-ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -v balance --config "$TMP/balance.conf" \
+hol_balance 20 -v balance --config "$TMP/balance.conf" \
 	--rule 'match path /retry/ pool retry' --rule 'match path /none/ pool none' --rule 'default status 404' \
 	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 1500 --status-socket "$TMP/status.sock" \
-	>"$TMP/bal.out" 2>"$TMP/bal.err" &
-BAL=$!
-at_exit "kill -9 $BAL"
-wait_for 20 grep -qx ready "$TMP/bal.out"
+	--threads $LOOPS
 ok "balance says ready once it listens" grep -qx ready "$TMP/bal.out" ||
 	diag "$(cat "$TMP/bal.out" "$TMP/bal.err")"
 ok "the dead backend is down from the start, and said so" \
@@ -151,28 +154,34 @@ ok "balance status -j: the running balancer's counters" quietly jq -e . "$TMP/st
 is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, .listener.status_431, ([.backends[] | select(.up | not) | .name])]' "$TMP/status.json")" \
 	'[8,1,1,1,["dead","late"]]' "  8 handed off, one each of 400, 408 and 431; dead and late are the backends down"
 is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,2,3,0,1,1]' "  each rule's matches"
+is "$(jq -c '[.threads, (.loops | length), ([.loops[].handed_off] | add), ([.loops[].accepted] | add) == .listener.accepted]' \
+	"$TMP/status.json")" "[$LOOPS,$LOOPS,8,true]" "  $LOOPS loops, whose shares add up to the sums"
+note "each loop's share: $(jq -c '.loops' "$TMP/status.json")"
 
 # A channel that opens late (its command fails until late-up exists): tried again every 5 s.
 mkdir -p "$TMP/root1/late"
 head -c 100000 /dev/urandom >"$TMP/root1/late/b1late"
 is "$(fetch -o /dev/null -w '%{http_code}' "$URL/late/b1late")" 503 "path /late/ while its backend's channel is down: 503"
+# opened: how many loops said that backend $1's channel is open again.
+opened() { grep -c "backend $1: its channel is open again" "$TMP/bal.err"; }
 touch "$TMP/late-up"
-wait_for 12 grep -q "backend late: its channel is open again" "$TMP/bal.err"
-ok "the late backend's channel is opened again (off the loop)" grep -q "backend late: its channel is open again" "$TMP/bal.err"
+wait_for 12 test "$(opened late)" -ge $LOOPS
+is "$(opened late)" $LOOPS "the late backend's channel is opened again by each loop (off the loop)"
 ok "  and it serves /late/, byte-exact" \
 	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-late $URL/late/b1late && cmp -s $TMP/got-late $TMP/root1/late/b1late"
 
 # A channel that breaks: b3's service (the one process in its namespace) killed.
 pids=$(ip netns pids "$NS_B3")
-ok "b3's channel reaches one receive --serve in its namespace" test "$(echo $pids | wc -w)" = 1
+is "$(echo $pids | wc -w)" $LOOPS "b3's channels reach one receive --serve a loop in its namespace"
 kill -9 $pids
-wait_for 10 grep -q "backend b3: its channel is down" "$TMP/bal.err"
-ok "the balancer sees b3's channel break, and says so" grep -q "backend b3: its channel is down" "$TMP/bal.err"
+down() { grep -c "backend $1: its channel is down" "$TMP/bal.err"; }
+wait_for 10 test "$(down b3)" -ge $LOOPS
+is "$(down b3)" $LOOPS "each loop sees its b3 channel break, and says so"
 rm -f "$TMP/got-retry"
 ok "  /retry/ goes straight to b1 meanwhile, byte-exact" \
 	sh -c "ip netns exec $NS_C curl -sS --max-time 30 -o $TMP/got-retry $URL/retry/b1retry && cmp -s $TMP/got-retry $TMP/root1/retry/b1retry"
-wait_for 12 sh -c "grep 'backend b3: its channel is open again' '$TMP/bal.err' | grep -q ."
-ok "  and b3's channel is opened again" grep -q "backend b3: its channel is open again" "$TMP/bal.err"
+wait_for 12 test "$(opened b3)" -ge $LOOPS
+is "$(opened b3)" $LOOPS "  and each loop opens its b3 channel again"
 
 # SIGHUP: the file and the flags read again; a backend's line may not change.
 mkdir -p "$TMP/root1/new"

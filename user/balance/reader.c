@@ -2,6 +2,7 @@
 /* The balancer's accept-and-peek loop (reader.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct bal_reader {
 	uint8_t *buf;
 	size_t cap;
 	struct bal_reader_counters c;
+	pthread_mutex_t lock;		/* held by the loop except while it sleeps (bal_reader_lock) */
 };
 
 static int64_t now_ms(void)
@@ -70,6 +72,7 @@ int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *
 	if (!rd)
 		return tf_failx(ENOMEM, "balance: no memory");
 	rd->ep = rd->stop_fd = -1;
+	pthread_mutex_init(&rd->lock, NULL);
 	rd->o = *o;
 	if (!rd->o.max_header)
 		rd->o.max_header = 16384;
@@ -409,7 +412,17 @@ static int expire_pending(struct bal_reader *rd, int64_t now)
 	return -1;
 }
 
-int bal_reader_run(struct bal_reader *rd)
+void bal_reader_lock(struct bal_reader *rd)
+{
+	pthread_mutex_lock(&rd->lock);
+}
+
+void bal_reader_unlock(struct bal_reader *rd)
+{
+	pthread_mutex_unlock(&rd->lock);
+}
+
+static int run(struct bal_reader *rd)
 {
 	struct epoll_event ev[EVENTS];
 
@@ -426,7 +439,9 @@ int bal_reader_run(struct bal_reader *rd)
 			if (wait < 0 || wait > rd->next_tick_ms - now)
 				wait = rd->next_tick_ms > now ? (int)(rd->next_tick_ms - now) : 0;
 		}
+		pthread_mutex_unlock(&rd->lock);
 		n = epoll_wait(rd->ep, ev, EVENTS, wait);
+		pthread_mutex_lock(&rd->lock);
 		if (n < 0 && errno != EINTR)
 			return tf_fail(errno, "balance: epoll_wait");
 		for (int i = 0; i < n; i++) {
@@ -445,6 +460,16 @@ int bal_reader_run(struct bal_reader *rd)
 				look(rd, s);
 		}
 	}
+}
+
+int bal_reader_run(struct bal_reader *rd)
+{
+	int err;
+
+	pthread_mutex_lock(&rd->lock);
+	err = run(rd);
+	pthread_mutex_unlock(&rd->lock);
+	return err;
 }
 
 void bal_reader_free(struct bal_reader *rd)
@@ -466,5 +491,6 @@ void bal_reader_free(struct bal_reader *rd)
 	if (rd->stop_fd >= 0)
 		close(rd->stop_fd);
 	free(rd->buf);
+	pthread_mutex_destroy(&rd->lock);
 	free(rd);
 }
