@@ -81,5 +81,5 @@ hol_balance() {
 	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" "$@" >"$TMP/bal.out" 2>"$TMP/bal.err" &
 	BAL=$!
 	at_exit "kill -9 $BAL"
-	wait_for "$wait" grep -qx ready "$TMP/bal.out"
+	wait_for "$wait" grep -qsx ready "$TMP/bal.out"
 }
