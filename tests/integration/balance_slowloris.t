@@ -6,6 +6,8 @@
 # request, and meanwhile a fast client (curl) through the same VIP gets its
 # file from the backend (busybox httpd -i, l2):
 #
+#   start       ready; a second balancer on the address is refused; one
+#               without --threads has a loop a CPU of its mask (taskset: 1)
 #   baseline    20 fetches without the slow clients: byte-exact, their time
 #               to first byte; the hand-offs land from both loops
 #   attack      10,000 slow clients connected, all pending (both loops hold
@@ -45,7 +47,7 @@ want=$((SLOW + 1000))
 	skip_all "$SLOW slow clients need $want open files; the hard limit is $(ulimit -Hn) (ulimit -Hn)"
 ulimit -Sn "$(ulimit -Hn)"
 
-plan 23
+plan 24
 
 t_start=$(date +%s.%N)
 hol_make
@@ -86,6 +88,17 @@ ok "a second balancer on the same address is refused (not taken into the SO_REUS
 	expect_error 1 "listen $VIP:$PORT: .*another balancer or server listens there" \
 	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --threads 1 --listen "$VIP:$PORT" \
 	--rule "$backend" --rule 'pool web roundrobin b1' --rule 'default pool web' --status-socket "$TMP/status2.sock"
+# Without --threads: a loop a CPU of its affinity mask (one, by taskset), on another port.
+ip netns exec "$NS_F" taskset -c 0 "$TF" --bpffs "$BPFFS/f" balance --listen "$VIP:$((PORT + 1))" \
+	--rule "$backend" --rule 'pool web roundrobin b1' --rule 'default pool web' --status-socket "$TMP/status1.sock" \
+	>"$TMP/bal1.out" 2>&1 &
+BAL1=$!
+at_exit "kill -9 $BAL1"
+wait_for 30 grep -qsx ready "$TMP/bal1.out"
+is "$("$TF" balance status -j --status-socket "$TMP/status1.sock" | jq -c '[.threads, (.loops | length)]')" "[1,1]" \
+	"without --threads, a loop a CPU of its affinity mask (taskset -c 0: one)"
+kill -TERM $BAL1
+wait $BAL1
 
 status() { "$TF" balance status -j --status-socket "$TMP/status.sock"; }
 # fetch OUT: the file through the VIP; prints its time to first byte (s).

@@ -46,9 +46,9 @@ static int cpus(void)
 {
 	cpu_set_t set;
 
-	if (sched_getaffinity(0, sizeof(set), &set))
+	if (sched_getaffinity(0, sizeof(set), &set) || CPU_COUNT(&set) < 1)
 		return 1;
-	return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+	return CPU_COUNT(&set) < BAL_THREADS_MAX ? CPU_COUNT(&set) : BAL_THREADS_MAX;
 }
 
 int bal_balancer_new(struct bal_config *c, const struct bal_balancer_opts *o, struct bal_balancer **out)
@@ -112,7 +112,10 @@ int bal_balancer_watch(struct bal_balancer *b, int fd, bal_watch_fn fn, void *ct
 static void *loop_main(void *arg)
 {
 	struct loop *l = arg;
+	char name[32];			/* "tf-loop-256" at most: under the 16 bytes a thread name has */
 
+	snprintf(name, sizeof(name), "tf-loop-%d", (int)(l - l->b->loops) + 1);
+	pthread_setname_np(pthread_self(), name);	/* top -H, perf: which loop */
 	l->err = bal_service_run(l->s);
 	if (l->err) {
 		snprintf(l->why, sizeof(l->why), "%s", tf_strerror());

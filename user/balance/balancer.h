@@ -25,9 +25,12 @@
 
 #include "balance.h"
 
+/* At most: each loop opens its own channel to each backend (an ssh session, say). */
+#define BAL_THREADS_MAX 256
+
 struct bal_balancer_opts {
 	struct bal_service_opts service;	/* each loop's (service.loop is set here) */
-	int threads;				/* loops; 0: the CPUs this process may run on */
+	int threads;				/* loops; 0: the CPUs this process may run on (at most BAL_THREADS_MAX) */
 };
 
 /* Counters summed over the loops (bal_balancer_totals). */

@@ -419,7 +419,7 @@ int cmd_balance(int argc, char **argv)
 		case 'N': so->no_nudge = true; break;
 		case 'S': status_path = optarg; break;
 		case 't':
-			if (cli_parse_long(optarg, "--threads", 1, 256, &v))
+			if (cli_parse_long(optarg, "--threads", 1, BAL_THREADS_MAX, &v))
 				return EXIT_USAGE;
 			bo.threads = v;
 			break;
