@@ -515,10 +515,10 @@ static int bound(const struct tf_endpoint *e, const struct sockaddr_storage *ss,
 	if (reuseport)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)ss, sl)) {
-		int e = errno;
-		int err = tf_failx(e, "balance: listen %s: %s%s", endpoint, strerror(e),
-				   e == EADDRINUSE ? " (another balancer or server listens there: stop it, or "
-						     "listen on another address)" : "");
+		int en = errno;
+		int err = tf_failx(en, "balance: listen %s: %s%s", endpoint, strerror(en),
+				   en == EADDRINUSE ? " (another balancer or server listens there: stop it, or "
+						      "listen on another address)" : "");
 
 		close(fd);
 		return err;
@@ -581,6 +581,7 @@ int bal_service_listen(struct bal_service *s, const char *endpoint, bool join)
 	s->listeners[s->n_listeners++] = fd;
 	return 0;
 }
+
 static bool same_str(const char *a, const char *b)
 {
 	return !strcmp(a ? a : "", b ? b : "");
