@@ -12,10 +12,10 @@
 #               to first byte; the hand-offs land from both loops
 #   attack      10,000 slow clients connected, all pending (both loops hold
 #               some: SO_REUSEPORT spread them)
-#   fast        5 fetches while they are all pending: byte-exact, the median
-#               time to first byte under max(1 s, 10 x the baseline's) (a
-#               balancer that blocked on a slow client would wait for its
-#               timeout, 15 s)
+#   fast        5 fetches while they are all pending: byte-exact, each one's
+#               time to first byte under max(1 s, 10 x the baseline's median)
+#               (a loop that waited even 1 ms on each slow client's segment
+#               took 4.9 s for the first: its clients' segments queue up)
 #   timeout     every slow client gets 408 at --request-timeout-ms, and the
 #               counters say so (status_408, pending 0)
 #
@@ -134,8 +134,10 @@ is "$(grep "^connected [0-9]* failed" "$TMP/slow.out")" "connected $SLOW failed 
 connect_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 note "they connected in $connect_s s (their request timeout: $((TIMEOUT_MS / 1000)) s)"
 pending() { status | jq -r '.listener.pending'; }
-wait_for 30 test "$(pending)" = $SLOW
+wait_for 10 test "$(pending)" = $SLOW
+ts=$(date +%s.%N)
 status >"$TMP/status1.json"
+note "balance status answered in $(awk -v a="$ts" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }') s with them all pending"
 is "$(jq -r '.listener.pending' "$TMP/status1.json")" $SLOW "  all $SLOW pending in the balancer"
 is "$(jq -c '[.loops[] | select(.pending > 0)] | length' "$TMP/status1.json")" $LOOPS \
 	"  in both loops (the kernel spread them)"
@@ -149,10 +151,10 @@ for ((i = 0; i < FAST; i++)); do
 done
 t2=$(date +%s.%N)
 is $bad 0 "with $SLOW slow clients pending: $FAST fetches, each byte-exact"
-fast=$(median <"$TMP/fast.times")
-note "time to first byte with $SLOW slow clients pending: median $fast s, max $(sort -g "$TMP/fast.times" | tail -1) s" \
+fast=$(sort -g "$TMP/fast.times" | tail -1)
+note "time to first byte with $SLOW slow clients pending: median $(median <"$TMP/fast.times") s, max $fast s" \
 	"(each: $(tr '\n' ' ' <"$TMP/fast.times"))"
-ok "  its median time to first byte ($fast s) is under max(1 s, 10 x the baseline's $base s) = $bound s" \
+ok "  each one's time to first byte (the longest: $fast s) is under max(1 s, 10 x the baseline's $base s) = $bound s" \
 	awk -v f="$fast" -v b="$bound" 'BEGIN { exit !(f < b) }'
 status >"$TMP/status2.json"
 is "$(jq -c '[.listener.pending, .listener.status_408, .listener.handed_off]' "$TMP/status2.json")" \

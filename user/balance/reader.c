@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@ struct bal_reader {
 	size_t cap;
 	struct bal_reader_counters c;
 	pthread_mutex_t lock;		/* held by the loop except while it sleeps (bal_reader_lock) */
+	atomic_int waiters;		/* threads in bal_reader_lock: the loop lets them in first */
 };
 
 static int64_t now_ms(void)
@@ -414,7 +417,9 @@ static int expire_pending(struct bal_reader *rd, int64_t now)
 
 void bal_reader_lock(struct bal_reader *rd)
 {
+	atomic_fetch_add(&rd->waiters, 1);
 	pthread_mutex_lock(&rd->lock);
+	atomic_fetch_sub(&rd->waiters, 1);
 }
 
 void bal_reader_unlock(struct bal_reader *rd)
@@ -441,6 +446,11 @@ static int run(struct bal_reader *rd)
 		}
 		pthread_mutex_unlock(&rd->lock);
 		n = epoll_wait(rd->ep, ev, EVENTS, wait);
+		/* A busy loop's epoll_wait returns at once, and a mutex is not
+		 * fair: without this a status request would wait for the loop
+		 * to go idle (a saturated one never does). */
+		while (atomic_load(&rd->waiters))
+			sched_yield();
 		pthread_mutex_lock(&rd->lock);
 		if (n < 0 && errno != EINTR)
 			return tf_fail(errno, "balance: epoll_wait");
