@@ -24,8 +24,9 @@
  * What the loop touches (its counters, and the decide and watch callbacks'
  * state) is the loop thread's while it works; another thread that wants to
  * read it takes bal_reader_lock(), which waits until the loop sleeps in
- * epoll_wait and keeps it from working until bal_reader_unlock() (a round
- * of events at most: the loop never blocks on a client).
+ * epoll_wait and keeps it from working until bal_reader_unlock(): a round
+ * of events at most (the loop never blocks on a client, and lets a waiter
+ * in before its next round, busy or not).
  */
 #ifndef TF_BALANCE_READER_H
 #define TF_BALANCE_READER_H
