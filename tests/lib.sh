@@ -99,6 +99,17 @@ is() {
 # a redirect after `ok` would swallow the TAP line too).
 quietly() { "$@" >/dev/null; }
 
+# has_line FILE REGEX [ALSO...]: FILE has a line matching the basic regex,
+# or FILE and each ALSO go out as a diag (for `ok "x" has_line ...`: ok's
+# own status is its TAP line's, so an `ok ... || diag` never shows anything).
+has_line() {
+	local f=$1 re=$2
+	shift 2
+	grep -q -- "$re" "$f" && return 0
+	for f in "$f" "$@"; do diag "$f:" "$(cat "$f")"; done
+	return 1
+}
+
 skip() {
 	_tap_n=$((_tap_n + 1))
 	echo "ok $_tap_n - $2 # SKIP $1"

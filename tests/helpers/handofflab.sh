@@ -16,6 +16,7 @@
 #   hol_make                      S, F and C ($NS_S $NS_F $NS_C)
 #   hol_port NS ADDR ADDR6        NS's eth0 on the bridge
 #   hol_backend NS ADDR ADDR6     a backend: the namespace, its port, VIP on lo, ARP settings, decap
+#   hol_balance SECONDS ARGS...   `tcpferry ARGS` (balance ...) on F, until its "ready"
 VIP=198.19.0.20
 VIP6=fd00:7466:19::20
 F_ADDR=198.18.20.1
@@ -73,16 +74,19 @@ hol_backend() {
 
 # hol_balance NAME ARGS...: `tcpferry balance ARGS` on the frontend, its
 # stdout and stderr in $TMP/NAME.out and .err, its status socket
-# $TMP/NAME.sock; BAL_PID is its pid (killed at exit).  Returns once it
-# says ready, or 1 after a diag of what it said.
+# $TMP/NAME.sock; BAL_PID (and BAL) is its pid (killed at exit); BAL_OPTS
+# go before `balance` (-v).  Returns once it says ready, or 1 after a diag
+# of what it said.
 hol_balance() {
 	local name=$1
 	shift
-	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --status-socket "$TMP/$name.sock" "$@" \
+	# shellcheck disable=SC2086
+	ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" ${BAL_OPTS:-} balance --status-socket "$TMP/$name.sock" "$@" \
 		>"$TMP/$name.out" 2>"$TMP/$name.err" &
 	BAL_PID=$!
+	BAL=$BAL_PID
 	at_exit "kill -9 $BAL_PID 2>/dev/null"
-	wait_for 20 grep -qsx ready "$TMP/$name.out" && return 0
+	wait_for 30 grep -qsx ready "$TMP/$name.out" && return 0
 	diag "$(cat "$TMP/$name.out" "$TMP/$name.err")"
 	return 1
 }

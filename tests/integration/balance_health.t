@@ -10,7 +10,9 @@
 # with the reason, `status -j` says healthy false, and every new connection
 # goes to b2 while the channel stays up; it passes again: b1 serves again.
 # Then the check hangs (sleep 30): a run that outlasts the interval is killed
-# and fails.  No client connection is reset, no request gets a 503.
+# and fails.  No client connection is reset, no request gets a 503.  One loop
+# (--threads 1): round robin counts per loop, and each loop has its own
+# channel, so its own check.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../helpers/handofflab.sh"
 need_root
@@ -42,7 +44,7 @@ backend b2 addr $B2_ADDR mode l3 via ip netns exec $NS_B2 $TF receive --serve --
 pool both roundrobin b1 b2
 default pool both
 EOF
-ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --listen "$VIP:$PORT"
+ok "balance says ready" hol_balance bal --threads 1 --config "$TMP/balance.conf" --listen "$VIP:$PORT"
 BAL=$BAL_PID
 
 whose() { if cmp -s "$1" "$TMP/root1/f"; then echo b1; elif cmp -s "$1" "$TMP/root2/f"; then echo b2; else echo bad; fi; }
@@ -94,7 +96,7 @@ if [ "${DECAP#the kernel}" != "$DECAP" ]; then
 else
 	in_ns "$NS_B2" tc filter del dev eth0 ingress
 fi
-hol_balance nodecap --rule "$(sed -n 2p "$TMP/balance.conf")" --rule 'pool p roundrobin b2' --rule 'default pool p' \
+hol_balance nodecap --threads 1 --rule "$(sed -n 2p "$TMP/balance.conf")" --rule 'pool p roundrobin b2' --rule 'default pool p' \
 	--listen "$VIP:$((PORT + 1))" 2>/dev/null || true	# it exits: not ready
 wait_for 10 grep -qs "no backend's channel opened" "$TMP/nodecap.err"
 ok "an l3 backend with no IPIP decap: refused, saying how to make one there" \

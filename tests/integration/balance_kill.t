@@ -49,7 +49,7 @@ backend b2 addr $B2_ADDR mode l3 via test ! -e $TMP/b2-dead && exec ip netns exe
 pool both roundrobin b1 b2
 default pool both
 EOF
-ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --listen "$VIP:$PORT"
+ok "balance says ready" hol_balance bal --threads 1 --config "$TMP/balance.conf" --listen "$VIP:$PORT"
 BAL=$BAL_PID
 
 URL="http://$VIP:$PORT"
@@ -144,7 +144,7 @@ B1UNIX=$!
 at_exit "kill -9 $B1UNIX 2>/dev/null"
 wait_for 10 test -S "$TMP/b1.sock"
 is "$(stat -c %a "$TMP/b1.sock" 2>/dev/null)" 600 "receive --serve --listen-unix: its socket is there, mode 0600"
-hol_balance bal2 --rule "backend b1 addr $B1_ADDR mode l2 via unix:$TMP/b1.sock" \
+hol_balance bal2 --threads 1 --rule "backend b1 addr $B1_ADDR mode l2 via unix:$TMP/b1.sock" \
 	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT"
 BAL2=$BAL_PID
 for i in 1 2; do
@@ -170,7 +170,7 @@ ok "  and removes its socket" test ! -e "$TMP/b1.sock"
 # process in it stopped, as a hung host or ssh session would be): the
 # channel's heartbeat finds it (a ping on the quiet channel, no answer
 # within the 2 s deadline), and it takes no hand-off until it answers again.
-hol_balance bal3 --rule "$(sed -n 1p "$TMP/balance.conf")" \
+hol_balance bal3 --threads 1 --rule "$(sed -n 1p "$TMP/balance.conf")" \
 	--rule 'pool b1only roundrobin b1' --rule 'default pool b1only' --listen "$VIP:$PORT"
 BAL3=$BAL_PID
 frozen=$(ip netns pids "$NS_B1")

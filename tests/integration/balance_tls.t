@@ -74,7 +74,7 @@ EOF
 progs_on_eth0() { tff -j status 2>/dev/null | jq '[.devices[]? | select(.device == "eth0") | .hooks[] | select(.alive)] | length' | grep . || echo 0; }
 is "$(progs_on_eth0)" 0 "no program is attached on the frontend's eth0 before the balancer runs"
 
-ok "balance says ready" hol_balance bal --config "$TMP/balance.conf" --caps net_admin,bpf,sys_admin \
+ok "balance says ready" hol_balance bal --threads 1 --config "$TMP/balance.conf" --caps net_admin,bpf,sys_admin \
 	--listen "$VIP:$PORT" --listen "[$VIP6]:$PORT" --request-timeout-ms 2000
 BAL=$BAL_PID
 ok "  and keeps the capabilities it was told to" \

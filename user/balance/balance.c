@@ -18,6 +18,10 @@
 #include "report.h"
 #include "tcpferry.h"
 
+/* Each line names its loop when there are several ("balance: loop 2: ..."): each has its own channels. */
+#define say_warn(s, fmt, ...)	mv_warn("%s: " fmt, (s)->who, ##__VA_ARGS__)
+#define say_info(s, fmt, ...)	mv_info("%s: " fmt, (s)->who, ##__VA_ARGS__)
+
 #define DONE_BATCH	64
 #define REOPEN_MS	5000	/* a down backend's channel is tried again this often */
 
@@ -72,6 +76,7 @@ struct bal_service {
 	int reopen_pipe[2];
 	int reopening;
 	struct bal_service_counters cnt;
+	char who[32];			/* "balance", or "balance: loop N" */
 };
 
 static void on_channel(void *ctx, int fd, uint32_t events);
@@ -109,7 +114,7 @@ static void arm(struct bal_service *s, int i)
 	if (bal_reader_watch(s->rd, b->fd, (uint32_t)tf_backend_events(b->tfb), on_channel, b) == 0)
 		b->watched = true;
 	else
-		mv_warn("balance: backend %s: %s", s->c.backends[i].name, tf_strerror());
+		say_warn(s, "backend %s: %s", s->c.backends[i].name, tf_strerror());
 }
 
 /*
@@ -132,8 +137,8 @@ static void check_channel(struct bal_service *s, int i)
 			s->c.backends[i].up = false;
 			b->next_open_ms = mv_now_ms() + REOPEN_MS;
 			tf_backend_stats(b->tfb, &st);
-			mv_warn("balance: backend %s: its channel is down (%s); it takes no hand-offs until it is open "
-				"again (tried every %d s)", s->c.backends[i].name, st.down_why, REOPEN_MS / 1000);
+			say_warn(s, "backend %s: its channel is down (%s); it takes no hand-offs until it is open again "
+				 "(tried every %d s)", s->c.backends[i].name, st.down_why, REOPEN_MS / 1000);
 			/* The hand-offs that ended with it (a submit's broken channel leaves them queued). */
 			while ((n = tf_handoff_poll(b->tfb, 0, d, DONE_BATCH)) > 0)
 				for (int j = 0; j < n; j++)
@@ -158,10 +163,10 @@ static void check_health(struct bal_service *s, int i)
 		return;
 	cb->unhealthy = st.unhealthy;
 	if (st.unhealthy)
-		mv_warn("balance: backend %s: its check fails (%s); it takes no hand-offs until the check passes",
-			cb->name, st.unhealthy_why);
+		say_warn(s, "backend %s: its check fails (%s); it takes no hand-offs until the check passes",
+			 cb->name, st.unhealthy_why);
 	else
-		mv_warn("balance: backend %s: its check passes again", cb->name);
+		say_warn(s, "backend %s: its check passes again", cb->name);
 }
 
 /* The next backend of the connection's pool that is up and not tried yet; none left: 503. */
@@ -176,7 +181,7 @@ static void dispatch(struct bal_service *s, struct conn *k)
 		k->gen = s->gen;
 		if (k->pool < 0) {
 			s->cnt.no_backend++;
-			mv_warn("balance: %s: its pool %s is gone with a reload; answered 503", k->what, k->pool_name);
+			say_warn(s, "%s: its pool %s is gone with a reload; answered 503", k->what, k->pool_name);
 			answer(s, k->fd, 503, k->http);
 			free(k);
 			return;
@@ -188,7 +193,7 @@ static void dispatch(struct bal_service *s, struct conn *k)
 
 		if (i < 0 || s->stopping) {
 			s->cnt.no_backend++;
-			mv_warn("balance: %s: no backend of pool %s %s; answered 503", k->what, s->c.pools[k->pool].name,
+			say_warn(s, "%s: no backend of pool %s %s; answered 503", k->what, s->c.pools[k->pool].name,
 				s->stopping ? "(stopping)" : "left to try");
 			answer(s, k->fd, 503, k->http);
 			free(k);
@@ -205,7 +210,7 @@ static void dispatch(struct bal_service *s, struct conn *k)
 			return;
 		}
 		s->be[i].c.submit_failed++;
-		mv_warn("balance: %s to backend %s: %s; trying the next", k->what, s->c.backends[i].name, tf_strerror());
+		say_warn(s, "%s to backend %s: %s; trying the next", k->what, s->c.backends[i].name, tf_strerror());
 		check_channel(s, i);
 		s->cnt.retried++;
 	}
@@ -223,7 +228,7 @@ static void done(struct bal_service *s, int i, const struct tf_handoff_done *d)
 		s->cnt.handed_off++;
 		s->c.backends[i].conns++;
 		if (mv_verbose())
-			mv_info("balance: %s handed off to backend %s (pid %u) in %.3f ms", k->what,
+			say_info(s, "%s handed off to backend %s (pid %u) in %.3f ms", k->what,
 				s->c.backends[i].name, d->backend_pid, d->ms);
 		free(k);
 		return;
@@ -231,13 +236,13 @@ static void done(struct bal_service *s, int i, const struct tf_handoff_done *d)
 	if (d->status == -EINPROGRESS) {
 		/* In repair and locked: our close is silent; the lock's TTL ends it. */
 		b->c.in_doubt++;
-		mv_warn("balance: %s to backend %s: %s", k->what, s->c.backends[i].name, d->text);
+		say_warn(s, "%s to backend %s: %s", k->what, s->c.backends[i].name, d->text);
 		close(k->fd);
 		free(k);
 		return;
 	}
 	b->c.refused++;
-	mv_warn("balance: %s to backend %s: %s; trying the next", k->what, s->c.backends[i].name, d->text);
+	say_warn(s, "%s to backend %s: %s; trying the next", k->what, s->c.backends[i].name, d->text);
 	s->cnt.retried++;
 	dispatch(s, k);
 }
@@ -336,7 +341,7 @@ static void reopened(struct bal_service *s, const struct reopen_msg *m)
 	s->reopening--;
 	if (!m->b) {
 		if (!b->warned)
-			mv_warn("balance: backend %s is still down (tried again every %d s): %s", s->c.backends[m->i].name,
+			say_warn(s, "backend %s is still down (tried again every %d s): %s", s->c.backends[m->i].name,
 				REOPEN_MS / 1000, m->err);
 		b->warned = true;
 		b->next_open_ms = mv_now_ms() + REOPEN_MS;
@@ -351,7 +356,7 @@ static void reopened(struct bal_service *s, const struct reopen_msg *m)
 	b->fd = tf_backend_fd(b->tfb);
 	b->warned = false;
 	s->c.backends[m->i].up = true;
-	mv_warn("balance: backend %s: its channel is open again; it takes hand-offs", s->c.backends[m->i].name);
+	say_warn(s, "backend %s: its channel is open again; it takes hand-offs", s->c.backends[m->i].name);
 	arm(s, m->i);
 }
 
@@ -414,7 +419,7 @@ static void decide(void *ctx, int fd, const struct first_request *r, const uint8
 	if (pool < 0) {
 		s->cnt.no_match++;
 		if (mv_verbose())
-			mv_info("balance: client %s: no rule matches (Host \"%s\", path \"%s\"); answered %d", ps, r->host, r->path,
+			say_info(s, "client %s: no rule matches (Host \"%s\", path \"%s\"); answered %d", ps, r->host, r->path,
 				s->c.default_status);
 		answer(s, fd, s->c.default_status, r->kind == FR_HTTP);
 		return;
@@ -452,6 +457,10 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 	s->c = *c;
 	memset(c, 0, sizeof(*c));
 	s->o = *o;
+	if (o->loop > 0)
+		snprintf(s->who, sizeof(s->who), "balance: loop %d", o->loop);
+	else
+		snprintf(s->who, sizeof(s->who), "balance");
 	if (!s->c.n_backends) {
 		bal_service_free(s);
 		return tf_failx(EINVAL, "balance: no backend in the config (backend NAME addr A via CMD...)");
@@ -488,7 +497,7 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 		s->be[i].i = i;
 		s->be[i].fd = -1;
 		if (tf_backend_open(&bo, &s->be[i].tfb) < 0) {
-			mv_warn("balance: backend %s is down (it takes no hand-offs; tried again every %d s): %s",
+			say_warn(s, "backend %s is down (it takes no hand-offs; tried again every %d s): %s",
 				cb->name, REOPEN_MS / 1000, tf_strerror());
 			cb->up = false;
 			s->be[i].next_open_ms = mv_now_ms() + REOPEN_MS;
@@ -508,12 +517,38 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 	return 0;
 }
 
-int bal_service_listen(struct bal_service *s, const char *endpoint)
+/* A TCP socket bound to ss (SO_REUSEPORT: in a group of listeners). */
+static int bound(const struct tf_endpoint *e, const struct sockaddr_storage *ss, socklen_t sl, const char *endpoint,
+		 bool reuseport, int *out)
+{
+	int one = 1, fd = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return tf_fail(errno, "balance: listen %s: socket", endpoint);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (e->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, sl)) {
+		int en = errno;
+		int err = tf_failx(en, "balance: listen %s: %s%s", endpoint, strerror(en),
+				   en == EADDRINUSE ? " (another balancer or server listens there: stop it, or "
+						      "listen on another address)" : "");
+
+		close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+int bal_service_listen(struct bal_service *s, const char *endpoint, bool join)
 {
 	struct tf_endpoint e;
 	struct sockaddr_storage ss = {};
 	socklen_t sl;
-	int one = 1, fd, *l;
+	int fd, err, *l;
 
 	if (tf_endpoint_parse(endpoint, &e) < 0)
 		return tf_failx(EINVAL, "balance: listen %s: not ADDR:PORT or [ADDR6]:PORT", endpoint);
@@ -537,21 +572,27 @@ int bal_service_listen(struct bal_service *s, const char *endpoint)
 	if (!l)
 		return tf_failx(ENOMEM, "balance: no memory");
 	s->listeners = l;
-	fd = socket(e.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return tf_fail(errno, "balance: listen %s: socket", endpoint);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (e.family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, 4096)) {
-		int err = tf_fail(errno, "balance: listen %s", endpoint);
-
+	/* Without SO_REUSEPORT first: the address must be free.  A group of
+	 * SO_REUSEPORT listeners takes in any socket of the same user that
+	 * asks, so a second balancer would share our clients in silence. */
+	if (!join) {
+		err = bound(&e, &ss, sl, endpoint, false, &fd);
+		if (err)
+			return err;
+		close(fd);
+	}
+	/* Each loop's own listener: the kernel spreads the accepts by the 4-tuple's hash. */
+	err = bound(&e, &ss, sl, endpoint, true, &fd);
+	if (!err && listen(fd, 4096)) {
+		err = tf_fail(errno, "balance: listen %s", endpoint);
+		close(fd);
+	}
+	if (err)
+		return err;
+	err = bal_reader_add_listener(s->rd, fd);
+	if (err) {
 		close(fd);
 		return err;
-	}
-	if (bal_reader_add_listener(s->rd, fd)) {
-		close(fd);
-		return -errno;
 	}
 	s->listeners[s->n_listeners++] = fd;
 	return 0;
@@ -569,15 +610,23 @@ static bool same_backend(const struct bal_backend *a, const struct bal_backend *
 	       same_str(a->mac, b->mac) && same_str(a->src, b->src);
 }
 
-int bal_service_reload(struct bal_service *s, struct bal_config *nc)
+int bal_service_can_reload(const struct bal_service *s, const struct bal_config *nc)
 {
-	struct bal_config old;
-
 	for (int i = 0; i < s->c.n_backends || i < nc->n_backends; i++)
 		if (i >= s->c.n_backends || i >= nc->n_backends || !same_backend(&s->c.backends[i], &nc->backends[i]))
 			return tf_failx(EINVAL, "balance: reload: backend %s changed, or was added or removed: the "
 					"backends' channels stay until a restart; nothing was reloaded",
 					i < nc->n_backends ? nc->backends[i].name : s->c.backends[i].name);
+	return 0;
+}
+
+int bal_service_reload(struct bal_service *s, struct bal_config *nc)
+{
+	struct bal_config old;
+	int err = bal_service_can_reload(s, nc);
+
+	if (err)
+		return err;
 	for (int i = 0; i < nc->n_backends; i++) {
 		nc->backends[i].up = s->c.backends[i].up;
 		nc->backends[i].conns = s->c.backends[i].conns;
@@ -590,11 +639,6 @@ int bal_service_reload(struct bal_service *s, struct bal_config *nc)
 	bal_config_free(&old);
 	s->gen++;
 	return 0;
-}
-
-int bal_service_watch(struct bal_service *s, int fd, bal_watch_fn fn, void *ctx)
-{
-	return bal_reader_watch(s->rd, fd, EPOLLIN, fn, ctx);
 }
 
 int bal_service_pending(const struct bal_service *s)
@@ -610,6 +654,16 @@ int bal_service_run(struct bal_service *s)
 void bal_service_stop(struct bal_service *s)
 {
 	bal_reader_stop(s->rd);
+}
+
+void bal_service_lock(struct bal_service *s)
+{
+	bal_reader_lock(s->rd);
+}
+
+void bal_service_unlock(struct bal_service *s)
+{
+	bal_reader_unlock(s->rd);
 }
 
 /* The hand-offs under way end (the backends' answers, or their deadlines): none is retried now. */

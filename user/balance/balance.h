@@ -20,9 +20,14 @@
  *   in doubt (a lost LIVE)   the fd is closed here, silently (it is in
  *                            repair); its lock expires with the lock TTL
  *
- * One thread, one loop; bal_service_reload() changes the rules in it.  bal_service_stop() may be called from a signal
- * handler; bal_service_run() then returns, and bal_service_free() waits up
- * to the hand-off timeout for those under way, then closes the channels.
+ * A service is one loop in one thread, and all of its state is that
+ * thread's: its config (a copy of its own, with its round robin scores and
+ * leastconn counts), its channels (a tf_backend is not thread-safe), its
+ * listeners.  balancer.h runs several side by side; another thread looks in
+ * only under bal_service_lock().  bal_service_stop() may be called from a
+ * signal handler; bal_service_run() then returns, and bal_service_free()
+ * waits up to the hand-off timeout for those under way, then closes the
+ * channels.
  */
 #ifndef TF_BALANCE_BALANCE_H
 #define TF_BALANCE_BALANCE_H
@@ -38,6 +43,7 @@ struct bal_service_opts {
 	int handoff_timeout_ms;		/* each backend answer's deadline; 0: 2000 */
 	unsigned lock_ttl_s;		/* 0: 30 */
 	bool no_nudge;
+	int loop;			/* > 0: one of a balancer's loops, "loop N" in its lines */
 	struct bal_reader_opts reader;	/* first request: size and time limits */
 };
 
@@ -62,8 +68,10 @@ struct bal_service;
  * that cannot be opened is down, with a warning, and tried again every 5 s).
  * Fails when none opened. */
 int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, struct bal_service **out);
-/* A listener on "ADDR:PORT" or "[ADDR6]:PORT". */
-int bal_service_listen(struct bal_service *s, const char *endpoint);
+/* A listener on "ADDR:PORT" or "[ADDR6]:PORT", with SO_REUSEPORT.  join:
+ * another loop of this balancer listens there already (without it the
+ * address must be free: -EADDRINUSE). */
+int bal_service_listen(struct bal_service *s, const char *endpoint, bool join);
 int bal_service_run(struct bal_service *s);
 /*
  * New rules, pools and defaults from nc (a SIGHUP's reload): taken on
@@ -74,11 +82,14 @@ int bal_service_run(struct bal_service *s);
  * with nothing changed (nc stays the caller's).
  */
 int bal_service_reload(struct bal_service *s, struct bal_config *nc);
-/* Another fd in the loop (readable: fn), e.g. a status socket; the caller closes it. */
-int bal_service_watch(struct bal_service *s, int fd, bal_watch_fn fn, void *ctx);
+/* bal_service_reload's check alone: 0, or -EINVAL naming the backend. */
+int bal_service_can_reload(const struct bal_service *s, const struct bal_config *nc);
 /* Connections waiting for their first request. */
 int bal_service_pending(const struct bal_service *s);
 void bal_service_stop(struct bal_service *s);	/* async-signal-safe */
+/* From another thread than the loop's: waits for the loop's sleep, holds it off (reader.h). */
+void bal_service_lock(struct bal_service *s);
+void bal_service_unlock(struct bal_service *s);
 /* The hand-offs under way end (their answers, or their deadlines; none is
  * retried now), then the channels close; the counters stay (for a report). */
 void bal_service_close_backends(struct bal_service *s);

@@ -2,6 +2,9 @@
 /* The balancer's accept-and-peek loop (reader.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,8 @@ struct bal_reader {
 	uint8_t *buf;
 	size_t cap;
 	struct bal_reader_counters c;
+	pthread_mutex_t lock;		/* held by the loop except while it sleeps (bal_reader_lock) */
+	atomic_int waiters;		/* threads in bal_reader_lock: the loop lets them in first */
 };
 
 static int64_t now_ms(void)
@@ -70,6 +75,7 @@ int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *
 	if (!rd)
 		return tf_failx(ENOMEM, "balance: no memory");
 	rd->ep = rd->stop_fd = -1;
+	pthread_mutex_init(&rd->lock, NULL);
 	rd->o = *o;
 	if (!rd->o.max_header)
 		rd->o.max_header = 16384;
@@ -409,7 +415,19 @@ static int expire_pending(struct bal_reader *rd, int64_t now)
 	return -1;
 }
 
-int bal_reader_run(struct bal_reader *rd)
+void bal_reader_lock(struct bal_reader *rd)
+{
+	atomic_fetch_add(&rd->waiters, 1);
+	pthread_mutex_lock(&rd->lock);
+	atomic_fetch_sub(&rd->waiters, 1);
+}
+
+void bal_reader_unlock(struct bal_reader *rd)
+{
+	pthread_mutex_unlock(&rd->lock);
+}
+
+static int run(struct bal_reader *rd)
 {
 	struct epoll_event ev[EVENTS];
 
@@ -426,7 +444,14 @@ int bal_reader_run(struct bal_reader *rd)
 			if (wait < 0 || wait > rd->next_tick_ms - now)
 				wait = rd->next_tick_ms > now ? (int)(rd->next_tick_ms - now) : 0;
 		}
+		pthread_mutex_unlock(&rd->lock);
 		n = epoll_wait(rd->ep, ev, EVENTS, wait);
+		/* A busy loop's epoll_wait returns at once, and a mutex is not
+		 * fair: without this a status request would wait for the loop
+		 * to go idle (a saturated one never does). */
+		while (atomic_load(&rd->waiters))
+			sched_yield();
+		pthread_mutex_lock(&rd->lock);
 		if (n < 0 && errno != EINTR)
 			return tf_fail(errno, "balance: epoll_wait");
 		for (int i = 0; i < n; i++) {
@@ -445,6 +470,16 @@ int bal_reader_run(struct bal_reader *rd)
 				look(rd, s);
 		}
 	}
+}
+
+int bal_reader_run(struct bal_reader *rd)
+{
+	int err;
+
+	pthread_mutex_lock(&rd->lock);
+	err = run(rd);
+	pthread_mutex_unlock(&rd->lock);
+	return err;
 }
 
 void bal_reader_free(struct bal_reader *rd)
@@ -466,5 +501,6 @@ void bal_reader_free(struct bal_reader *rd)
 	if (rd->stop_fd >= 0)
 		close(rd->stop_fd);
 	free(rd->buf);
+	pthread_mutex_destroy(&rd->lock);
 	free(rd);
 }

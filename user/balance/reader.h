@@ -20,8 +20,13 @@
  * A complete request goes to the decide callback, which owns the fd from
  * then on (it hands it off, answers it, or closes it).
  *
- * One reader is one thread's loop; a balancer runs one per CPU, each with
- * its own SO_REUSEPORT listener on the same address.
+ * One reader is one thread's loop (a balancer runs several: balancer.h).
+ * What the loop touches (its counters, and the decide and watch callbacks'
+ * state) is the loop thread's while it works; another thread that wants to
+ * read it takes bal_reader_lock(), which waits until the loop sleeps in
+ * epoll_wait and keeps it from working until bal_reader_unlock(): a round
+ * of events at most (the loop never blocks on a client, and lets a waiter
+ * in before its next round, busy or not).
  */
 #ifndef TF_BALANCE_READER_H
 #define TF_BALANCE_READER_H
@@ -73,6 +78,8 @@ void bal_reader_unwatch(struct bal_reader *rd, int fd, bool closed);
 /* fn(ctx) every ms (at least; from the loop, between events): deadlines, gc. */
 typedef void (*bal_tick_fn)(void *ctx);
 void bal_reader_set_tick(struct bal_reader *rd, int ms, bal_tick_fn fn, void *ctx);
+void bal_reader_lock(struct bal_reader *rd);
+void bal_reader_unlock(struct bal_reader *rd);
 const struct bal_reader_counters *bal_reader_counters(const struct bal_reader *rd);
 int bal_reader_pending(const struct bal_reader *rd);
 /* fd answered: our FIN now (shutdown), and what the client still sends is

@@ -476,6 +476,54 @@ void bal_config_free(struct bal_config *c)
 	c->default_pool = -1;
 }
 
+/* n elements of size in room that grow() would have made for them (a power of two). */
+static void *dup_array(const void *p, int n, size_t size)
+{
+	size_t cap = 1;
+	void *d;
+
+	while (cap < (size_t)n)
+		cap *= 2;
+	d = malloc(cap * size);
+	if (d && n)
+		memcpy(d, p, n * size);
+	return d;
+}
+
+int bal_config_dup(const struct bal_config *c, struct bal_config *out)
+{
+	*out = *c;
+	out->backends = dup_array(c->backends, c->n_backends, sizeof(*c->backends));
+	out->pools = dup_array(c->pools, c->n_pools, sizeof(*c->pools));
+	out->rules = dup_array(c->rules, c->n_rules, sizeof(*c->rules));
+	if (!out->backends || !out->pools || !out->rules) {
+		free(out->backends);
+		free(out->pools);
+		free(out->rules);
+		memset(out, 0, sizeof(*out));
+		out->default_pool = -1;
+		return tf_failx(ENOMEM, "balance: no memory for a copy of the config");
+	}
+	/* Each pointer inside is the copy's own from here on, or NULL (so a failure frees only those). */
+	for (int i = 0; i < c->n_backends; i++)
+		out->backends[i].channel = NULL;
+	for (int i = 0; i < c->n_pools; i++)
+		out->pools[i].members = NULL;
+	out->listens = NULL;
+	if (c->n_listens && !(out->listens = dup_array(c->listens, c->n_listens, sizeof(*c->listens))))
+		goto fail;
+	for (int i = 0; i < c->n_backends; i++)
+		if (!(out->backends[i].channel = strdup(c->backends[i].channel)))
+			goto fail;
+	for (int i = 0; i < c->n_pools; i++)
+		if (!(out->pools[i].members = dup_array(c->pools[i].members, c->pools[i].n, sizeof(*c->pools[i].members))))
+			goto fail;
+	return 0;
+fail:
+	bal_config_free(out);
+	return tf_failx(ENOMEM, "balance: no memory for a copy of the config");
+}
+
 /* host against a pattern: equal, or "*.suffix" and host ends in ".suffix". */
 static bool host_matches(const char *pattern, const char *host)
 {

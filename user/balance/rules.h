@@ -106,6 +106,8 @@ int bal_config_load(const char *path, struct bal_config *c);
  * may use its names.  0, or -EINVAL with tf_strerror() (c is kept as it was
  * before the failing line's statement, and stays the caller's to free). */
 int bal_config_add(struct bal_config *c, const char *text, const char *source);
+/* A deep copy of c (each loop of a balancer has its own: balancer.h); 0 or -ENOMEM. */
+int bal_config_dup(const struct bal_config *c, struct bal_config *out);
 void bal_config_free(struct bal_config *c);
 
 /*

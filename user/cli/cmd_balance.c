@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * tcpferry balance: the hand-off balancer (user/balance/balance.h).  Loads
- * the config (rules.h's grammar) and the --rule lines, opens one channel a
- * backend, listens, says "ready" on stdout, and runs until SIGTERM or
- * SIGINT (SIGHUP reloads the rules); then the hand-offs under way end, the channels close, and the
- * counters are printed (text, or one JSON object with -j).
+ * tcpferry balance: the hand-off balancer (user/balance/balancer.h).  Loads
+ * the config (rules.h's grammar) and the --rule lines, starts --threads
+ * loops (each with one channel a backend and a listener on each address),
+ * says "ready" on stdout once all listen, and runs until SIGTERM or SIGINT
+ * (SIGHUP reloads the rules of every loop); then the hand-offs under way
+ * end, the channels close, and the counters, summed over the loops, are
+ * printed (text, or one JSON object with -j).  The status socket and the
+ * signals are served by the control loop, in this thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +23,7 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
-#include "balance.h"
+#include "balancer.h"
 #include "cli.h"
 #include "json.h"
 #include "tcpferry.h"
@@ -35,7 +38,7 @@ static const char usage[] =
 	"Usage: tcpferry balance [--config FILE] [--rule LINE]... --listen ADDR:PORT...\n"
 	"                        [--max-header BYTES] [--request-timeout-ms MS]\n"
 	"                        [--timeout-ms MS] [--lock-ttl SEC] [--no-nudge]\n"
-	"                        [--status-socket PATH] [--caps LIST]\n"
+	"                        [--threads N] [--status-socket PATH] [--caps LIST]\n"
 	"       tcpferry balance status [-j] [--status-socket PATH]\n"
 	"\n"
 	"A load balancer that reads each new connection's first request (HTTP/1.x\n"
@@ -62,31 +65,40 @@ static const char usage[] =
 	"                        (default 2000)\n"
 	"  --lock-ttl SEC        a lock's expiry while its hand-off is under way (30)\n"
 	"  --no-nudge            the backends do not prompt the clients after the flip\n"
-	"  --status-socket PATH  where `balance status` asks for the counters (default\n"
-	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
+	"  --threads N           event loops (1 to 256; default: the CPUs it may run\n"
+	"                        on), each a thread with its own listener on each\n"
+	"                        address (SO_REUSEPORT: the kernel spreads the clients)\n"
+	"                        and its own channel to each backend (N `receive\n"
+	"                        --serve` a backend); round robin and leastconn count\n"
+	"                        per loop\n"
 	"  --caps LIST           the capabilities it keeps once it listens (default\n"
 	"                        net_admin,bpf,sys_admin; the rest are dropped, with\n"
 	"                        no_new_privs, and its channels' commands get no more):\n"
 	"                        net_admin,bpf when no channel enters a namespace\n"
 	"                        (ssh); all keeps everything\n"
+	"  --status-socket PATH  where `balance status` asks for the counters (default\n"
+	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
 	"\n"
-	"It runs in the foreground and prints \"ready\" on stdout once it listens.\n"
-	"SIGTERM or SIGINT: the hand-offs under way end, the channels close, and\n"
-	"the counters are printed.  SIGHUP: the config and the --rule lines are read\n"
-	"again, and the new rules, pools and defaults take over (the backends' lines\n"
-	"must stay as they were: changing them needs a restart).  `balance status`\n"
-	"prints the running balancer's counters as JSON (listener, per backend, per\n"
-	"rule; there is no text form yet).\n"
+	"It runs in the foreground and prints \"ready\" on stdout once every loop\n"
+	"listens.  SIGTERM or SIGINT: the hand-offs under way end, the channels\n"
+	"close, and the counters (summed over the loops) are printed.  SIGHUP: the\n"
+	"config and the --rule lines are read again, and the new rules, pools and\n"
+	"defaults take over in every loop (the backends' lines must stay as they\n"
+	"were: changing them needs a restart).  `balance status` prints the running\n"
+	"balancer's counters as JSON (listener, per backend, per loop, per rule;\n"
+	"there is no text form yet).  Each waiting client holds an fd: the open-\n"
+	"file limit is raised to its hard limit (ulimit -Hn), which must be above\n"
+	"the clients it is to hold at once.\n"
 	"Needs CAP_NET_ADMIN and CAP_BPF.\n";
 
-static struct bal_service *running;
+static struct bal_balancer *running;
 static int hup_pipe[2] = { -1, -1 };	/* SIGHUP's handler writes a byte; the loop reloads */
 
 static void on_stop(int sig)
 {
 	(void)sig;
 	if (running)
-		bal_service_stop(running);
+		bal_balancer_stop(running);
 }
 
 static void on_hup(int sig)
@@ -103,7 +115,7 @@ struct config_src {
 	const char *file;
 	const char **rules;
 	int n_rules;
-	struct bal_service *s;
+	struct bal_balancer *b;
 };
 
 /* The file's lines, then each --rule; 0, or -1 with tf_strerror(). */
@@ -146,26 +158,32 @@ static void reload(void *ctx, int fd, uint32_t events)
 		cli_warn("balance: SIGHUP: %s; the rules stay as they were", tf_strerror());
 		return;
 	}
-	if (!same_listens(bal_service_config(src->s), &cfg))
+	if (!same_listens(bal_balancer_config(src->b), &cfg))
 		cli_warn("balance: SIGHUP: the listen lines changed; listeners change only with a restart (they "
 			 "stay as they are)");
-	if (bal_service_reload(src->s, &cfg)) {
+	if (bal_balancer_reload(src->b, &cfg)) {
 		cli_warn("%s", tf_strerror());
 		bal_config_free(&cfg);
 		return;
 	}
-	cli_info("balance: SIGHUP: reloaded (%d pools, %d rules)", bal_service_config(src->s)->n_pools,
-		 bal_service_config(src->s)->n_rules);
+	cli_info("balance: SIGHUP: reloaded (%d pools, %d rules)", bal_balancer_config(src->b)->n_pools,
+		 bal_balancer_config(src->b)->n_rules);
 }
 
-/* The counters as one JSON object (the exit report with -j, and balance status). */
-static void report_json(struct json *j, const struct bal_service *s)
+/* A backend's channels: "up" in every loop, "down" in none, else "partial". */
+static const char *backend_state(const struct bal_totals *t, int i)
 {
-	const struct bal_config *c = bal_service_config(s);
-	const struct bal_service_counters *sc = bal_service_counters(s);
-	const struct bal_reader_counters *rc = bal_service_reader_counters(s);
+	return t->backends[i].up == t->threads ? "up" : t->backends[i].up ? "partial" : "down";
+}
+
+/* The counters, summed over the loops, as one JSON object (the exit report with -j, and balance status). */
+static void report_json(struct json *j, const struct bal_config *c, const struct bal_totals *t)
+{
+	const struct bal_service_counters *sc = &t->service;
+	const struct bal_reader_counters *rc = &t->reader;
 
 	json_object_start(j);
+	json_uint_field(j, "threads", t->threads);
 	json_name(j, "listener");
 	json_object_start(j);
 	json_uint_field(j, "accepted", rc->accepted);
@@ -173,7 +191,7 @@ static void report_json(struct json *j, const struct bal_service *s)
 	json_uint_field(j, "http", rc->http);
 	json_uint_field(j, "tls", rc->tls);
 	json_uint_field(j, "other", rc->other);
-	json_uint_field(j, "pending", bal_service_pending(s));
+	json_uint_field(j, "pending", t->pending);
 	json_uint_field(j, "closed_early", rc->closed_early);
 	json_uint_field(j, "status_400", rc->status_400);
 	json_uint_field(j, "status_408", rc->status_408);
@@ -189,19 +207,29 @@ static void report_json(struct json *j, const struct bal_service *s)
 	json_name(j, "backends");
 	json_array_start(j);
 	for (int i = 0; i < c->n_backends; i++) {
-		struct bal_backend_counters bc;
-		bool up = bal_service_backend(s, i, &bc);
+		const struct bal_backend_counters *bc = &t->backends[i].c;
 
 		json_object_start(j);
 		json_string_field(j, "name", c->backends[i].name);
-		json_bool_field(j, "up", up);
-		json_bool_field(j, "healthy", up && !c->backends[i].unhealthy);
-		json_uint_field(j, "submitted", bc.submitted);
-		json_uint_field(j, "handed_off", bc.handed_off);
-		json_uint_field(j, "refused", bc.refused);
-		json_uint_field(j, "submit_failed", bc.submit_failed);
-		json_uint_field(j, "in_doubt", bc.in_doubt);
-		json_uint_field(j, "live", c->backends[i].conns);
+		json_bool_field(j, "up", t->backends[i].up == t->threads);
+		json_uint_field(j, "channels_up", t->backends[i].up);
+		json_bool_field(j, "healthy", t->backends[i].healthy == t->threads);
+		json_uint_field(j, "submitted", bc->submitted);
+		json_uint_field(j, "handed_off", bc->handed_off);
+		json_uint_field(j, "refused", bc->refused);
+		json_uint_field(j, "submit_failed", bc->submit_failed);
+		json_uint_field(j, "in_doubt", bc->in_doubt);
+		json_uint_field(j, "live", t->backends[i].live);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_name(j, "loops");
+	json_array_start(j);
+	for (int i = 0; i < t->threads; i++) {
+		json_object_start(j);
+		json_uint_field(j, "accepted", t->loops[i].accepted);
+		json_uint_field(j, "pending", t->loops[i].pending);
+		json_uint_field(j, "handed_off", t->loops[i].handed_off);
 		json_object_end(j);
 	}
 	json_array_end(j);
@@ -211,23 +239,32 @@ static void report_json(struct json *j, const struct bal_service *s)
 		json_object_start(j);
 		json_uint_field(j, "line", c->rules[i].line);
 		json_string_field(j, "pool", c->pools[c->rules[i].pool].name);
-		json_uint_field(j, "matches", c->rules[i].matches);
+		json_uint_field(j, "matches", t->matches[i]);
 		json_object_end(j);
 	}
 	json_array_end(j);
 	json_object_end(j);
 }
 
-static void report(const struct bal_service *s)
+static void report(struct bal_balancer *b)
 {
-	const struct bal_config *c = bal_service_config(s);
-	const struct bal_service_counters *sc = bal_service_counters(s);
-	const struct bal_reader_counters *rc = bal_service_reader_counters(s);
-	struct json *j = cli_json_open();
+	const struct bal_config *c = bal_balancer_config(b);
+	const struct bal_service_counters *sc;
+	const struct bal_reader_counters *rc;
+	struct bal_totals t;
+	struct json *j;
 
+	if (bal_balancer_totals(b, &t)) {
+		cli_error("%s", tf_strerror());
+		return;
+	}
+	sc = &t.service;
+	rc = &t.reader;
+	j = cli_json_open();
 	if (j) {
-		report_json(j, s);
+		report_json(j, c, &t);
 		cli_json_close(j);
+		bal_totals_free(&t);
 		return;
 	}
 	printf("accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
@@ -238,19 +275,19 @@ static void report(const struct bal_service *s)
 	       (unsigned long long)rc->status_400, (unsigned long long)rc->status_408,
 	       (unsigned long long)rc->status_431);
 	for (int i = 0; i < c->n_backends; i++) {
-		struct bal_backend_counters bc;
-		bool up = bal_service_backend(s, i, &bc);
+		const struct bal_backend_counters *bc = &t.backends[i].c;
 
 		printf("backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
 		       "in_doubt %llu\n",
-		       c->backends[i].name, up ? "up" : "down", (unsigned long long)bc.submitted,
-		       (unsigned long long)bc.handed_off, (unsigned long long)bc.refused,
-		       (unsigned long long)bc.submit_failed, (unsigned long long)bc.in_doubt);
+		       c->backends[i].name, backend_state(&t, i), (unsigned long long)bc->submitted,
+		       (unsigned long long)bc->handed_off, (unsigned long long)bc->refused,
+		       (unsigned long long)bc->submit_failed, (unsigned long long)bc->in_doubt);
 	}
 	for (int i = 0; i < c->n_rules; i++)
 		printf("rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
-		       (unsigned long long)c->rules[i].matches);
+		       (unsigned long long)t.matches[i]);
 	fflush(stdout);
+	bal_totals_free(&t);
 }
 
 /* ---- the status socket: each connection gets the counters, as JSON, and the close ---- */
@@ -280,7 +317,8 @@ static int status_listen(const char *path)
 static void on_status(void *ctx, int fd, uint32_t events)
 {
 	struct timeval tv = { .tv_sec = 1 };
-	struct bal_service *s = ctx;
+	struct bal_balancer *b = ctx;
+	struct bal_totals t;
 	struct json *j;
 	FILE *f;
 	int c;
@@ -289,19 +327,26 @@ static void on_status(void *ctx, int fd, uint32_t events)
 	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return;
-	/* A reader that does not read holds the loop up a second at most. */
+	if (bal_balancer_totals(b, &t)) {
+		cli_warn("balance status: %s", tf_strerror());
+		close(c);
+		return;
+	}
+	/* A reader that does not read holds the control loop up a second at most (never the loops). */
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	f = fdopen(c, "w");
 	if (!f) {
 		close(c);
+		bal_totals_free(&t);
 		return;
 	}
 	j = json_new(f, g.pretty);
 	if (j) {
-		report_json(j, s);
+		report_json(j, bal_balancer_config(b), &t);
 		json_destroy(j);
 	}
 	fclose(f);
+	bal_totals_free(&t);
 }
 
 /* tcpferry balance status: the running balancer's counters (JSON). */
@@ -345,19 +390,22 @@ int cmd_balance(int argc, char **argv)
 		{ "lock-ttl", required_argument, NULL, 'L' },
 		{ "no-nudge", no_argument, NULL, 'N' },
 		{ "status-socket", required_argument, NULL, 'S' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "caps", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct bal_service_opts so = { .bpffs = g.bpffs };
+	struct bal_balancer_opts bo = { .service = { .bpffs = g.bpffs } };
+	struct bal_service_opts *so = &bo.service;
+	static char cfg_listens[RULES_MAX][BAL_LISTEN_MAX];
+	uint64_t keep_caps = DEFAULT_CAPS;
+	char caps[256];
 	const char *config = NULL, *status_path = STATUS_SOCKET, *rules[RULES_MAX], *listens[RULES_MAX];
 	int n_rules = 0, n_listens = 0, status_fd = -1, c, err;
 	struct sigaction sa = { .sa_handler = on_stop };
 	struct config_src src;
 	struct bal_config cfg;
-	struct bal_service *s;
-	uint64_t keep_caps = DEFAULT_CAPS;
-	char caps[256];
+	struct bal_balancer *b;
 	long v;
 
 	if (cli_wants_help(argc, argv, usage))
@@ -381,25 +429,30 @@ int cmd_balance(int argc, char **argv)
 		case 'H':
 			if (cli_parse_long(optarg, "--max-header", 256, 1L << 20, &v))
 				return EXIT_USAGE;
-			so.reader.max_header = v;
+			so->reader.max_header = v;
 			break;
 		case 'R':
 			if (cli_parse_long(optarg, "--request-timeout-ms", 1, 1L << 30, &v))
 				return EXIT_USAGE;
-			so.reader.timeout_ms = v;
+			so->reader.timeout_ms = v;
 			break;
 		case 'T':
 			if (cli_parse_long(optarg, "--timeout-ms", 1, 1L << 30, &v))
 				return EXIT_USAGE;
-			so.handoff_timeout_ms = v;
+			so->handoff_timeout_ms = v;
 			break;
 		case 'L':
 			if (cli_parse_long(optarg, "--lock-ttl", 1, 86400, &v))
 				return EXIT_USAGE;
-			so.lock_ttl_s = v;
+			so->lock_ttl_s = v;
 			break;
-		case 'N': so.no_nudge = true; break;
+		case 'N': so->no_nudge = true; break;
 		case 'S': status_path = optarg; break;
+		case 't':
+			if (cli_parse_long(optarg, "--threads", 1, BAL_THREADS_MAX, &v))
+				return EXIT_USAGE;
+			bo.threads = v;
+			break;
 		case 'C':
 			if (cli_caps_parse(optarg, &keep_caps))
 				return EXIT_USAGE;
@@ -417,10 +470,11 @@ int cmd_balance(int argc, char **argv)
 	src = (struct config_src){ .file = config, .rules = rules, .n_rules = n_rules };
 	if (load_config(&src, &cfg))
 		return cli_error("balance: %s", tf_strerror()), EXIT_USAGE;
-	/* The config's listen lines, then the --listen flags. */
+	/* The config's listen lines (copied: the balancer takes the config), then the --listen flags. */
 	for (int i = 0; i < cfg.n_listens && n_listens < RULES_MAX; i++) {
 		memmove(listens + i + 1, listens + i, (n_listens - i) * sizeof(*listens));
-		listens[i] = cfg.listens[i];
+		snprintf(cfg_listens[i], sizeof(cfg_listens[i]), "%s", cfg.listens[i]);
+		listens[i] = cfg_listens[i];
 		n_listens++;
 	}
 	if (!n_listens) {
@@ -434,68 +488,67 @@ int cmd_balance(int argc, char **argv)
 	}
 	cli_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	err = bal_service_new(&cfg, &so, &s);
+	err = bal_balancer_new(&cfg, &bo, &b);
 	signal(SIGHUP, SIG_IGN);	/* until the loop can reload (after the channels' fork: they keep the default) */
-	if (err) {
-		bal_config_free(&cfg);
+	if (err)
 		return cli_error("%s", tf_strerror());
-	}
 	for (int i = 0; i < n_listens; i++) {
-		err = bal_service_listen(s, listens[i]);
+		err = bal_balancer_listen(b, listens[i]);
 		if (err) {
-			bal_service_free(s);
+			bal_balancer_free(b);
 			return cli_error("%s", tf_strerror());
 		}
 	}
 	status_fd = status_listen(status_path);
-	err = status_fd < 0 ? -EINVAL : bal_service_watch(s, status_fd, on_status, s);
+	err = status_fd < 0 ? -EINVAL : bal_balancer_watch(b, status_fd, on_status, b);
 	if (err) {
 		if (status_fd >= 0) {
 			cli_lib_error(err, "balance: --status-socket %s", status_path);
 			close(status_fd);
 			unlink(status_path);
 		}
-		bal_service_free(s);
+		bal_balancer_free(b);
 		return 1;
 	}
-	src.s = s;
-	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) || bal_service_watch(s, hup_pipe[0], reload, &src)) {
+	src.b = b;
+	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) || bal_balancer_watch(b, hup_pipe[0], reload, &src)) {
 		cli_error("balance: SIGHUP's pipe: %s", strerror(errno));
 		close(status_fd);
 		unlink(status_path);
-		bal_service_free(s);
+		bal_balancer_free(b);
 		return 1;
 	}
-	/* Listening, channels open: from here on it parses what clients send. */
+	/* Listening, channels open, no loop's thread yet (capabilities are a
+	 * thread's): from here on it parses what clients send. */
 	if (cli_caps_limit(keep_caps, "balance")) {
 		close(status_fd);
 		unlink(status_path);
-		bal_service_free(s);
+		bal_balancer_free(b);
 		return 1;
 	}
 	cli_caps_names(keep_caps, caps, sizeof(caps));
 	cli_info("balance: keeps %s of its capabilities%s", caps,
 		 keep_caps == UINT64_MAX ? "" : " (the rest dropped; no_new_privs)");
-	running = s;
+	running = b;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGHUP, &sa, NULL);
+	/* Every loop listens: the kernel queues their clients until each loop's thread runs. */
 	printf("ready\n");
 	fflush(stdout);
-	err = bal_service_run(s);
+	/* Until SIGTERM; then the hand-offs under way end first, so their counts are in the report. */
+	err = bal_balancer_run(b);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_IGN);
 	running = NULL;
 	if (err)
 		cli_error("%s", tf_strerror());
-	/* The hand-offs under way end first: their counts are in the report. */
-	bal_service_close_backends(s);
-	report(s);
-	bal_service_free(s);
+	report(b);
+	bal_balancer_free(b);
 	close(status_fd);
 	unlink(status_path);
 	close(hup_pipe[0]);

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -710,6 +711,8 @@ int tf_route_dev(const struct tf_endpoint *addr, char *ifname, int *ifindex)
 	return 0;
 }
 
+static pthread_mutex_t attach_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int tf_attach_for_peer(const char *bpffs, const struct tf_endpoint *peer, char *ifname_out)
 {
 	char a[TF_ADDRSTRLEN];
@@ -719,8 +722,12 @@ int tf_attach_for_peer(const char *bpffs, const struct tf_endpoint *peer, char *
 	err = tf_route_dev(peer, ifname_out, NULL);
 	if (err)
 		return err;
-	/* AUTO keeps an ingress flavour that is there; prefer_tc picks tc when there is none. */
+	/* AUTO keeps an ingress flavour that is there; prefer_tc picks tc when there is none.
+	 * One thread at a time: two of a balancer's loops handing off their first
+	 * connections at once would both find the device bare, and both attach. */
+	pthread_mutex_lock(&attach_lock);
 	err = do_attach(bpffs, ifname_out, TF_ATTACH_AUTO, true, 0, 0, NULL);
+	pthread_mutex_unlock(&attach_lock);
 	if (err)
 		tf_error_prefix("lock device for peer %s", tf_endpoint_str(peer, a, sizeof(a)));
 	return err;
