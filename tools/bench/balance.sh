@@ -4,7 +4,8 @@
 # backends b1 and b2 on one bridge), three cases in the same run, each size's
 # runs interleaved (tcpferry, haproxy, direct; again, ...):
 #
-#   tf       `tcpferry balance` in F (one thread), rule `match path /f/` to
+#   tf       `tcpferry balance` in F (one thread; --threads 1 where it has
+#            the option), rule `match path /f/` to
 #            pool b1 b2 (roundrobin, l2); each backend's `tcpferry receive
 #            --serve --each -- busybox httpd -i`: the connection is handed
 #            over, the backend answers the client directly
@@ -125,7 +126,10 @@ pool web roundrobin b1 b2
 match path /f/ pool web
 default status 404
 EOF
-taskset -c "$FE_CPU" ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --config "$TMP/balance.conf" \
+# One thread (the frontend has one CPU): said so where balance has --threads.
+THREADS=()
+"$TF" balance --help 2>&1 | grep -q -- '--threads' && THREADS=(--threads 1)
+taskset -c "$FE_CPU" ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" balance --config "$TMP/balance.conf" "${THREADS[@]}" \
 	--listen "$VIP:$TF_PORT" --status-socket "$TMP/status.sock" >"$TMP/bal.out" 2>"$TMP/bal.err" &
 BAL=$!
 at_exit "kill $BAL; sleep 0.5; kill -9 $BAL"
