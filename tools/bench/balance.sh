@@ -185,12 +185,22 @@ bpf_ns() {
 	done
 	echo $t
 }
+# stalls: retransmission timeouts and tail loss probes in the lab (every
+# namespace's TCPTimeouts + TCPLossProbes): what a p99 far above the p50 is
+# usually made of.
+stalls() {
+	local ns t=0
+	for ns in "$NS_C" "$NS_F" "$NS_B1" "$NS_B2"; do
+		t=$((t + $(nstat_get "$ns" TcpExtTCPTimeouts) + $(nstat_get "$ns" TcpExtTCPLossProbes)))
+	done
+	echo $t
+}
 # softirq CPU: that CPU's softirq ticks (/proc/stat).
 softirq() { awk -v c="cpu$1" '$1 == c { print $8 }' /proc/stat; }
 
 # load CASE SIZE ROUND: one wrk run; rows for CASE at SIZE.
 load() {
-	local case=$1 size=$2 url pid="" c=$CONC out t0 t1 c0 c1 b0 b1 s0a s0b s1a s1b
+	local case=$1 size=$2 url pid="" c=$CONC out t0 t1 c0 c1 b0 b1 r0 r1 s0a s0b s1a s1b
 	local secs=$SECONDS_EACH
 	[ "$size" -ge 100000000 ] && c=$CONC_BIG && [ "$QUICK" = 1 ] && secs=3
 	case $case in
@@ -199,18 +209,18 @@ load() {
 	direct) url=http://$B1_ADDR:$BE_PORT/f/$size ;;
 	esac
 	[ -z "$pid" ] || c0=$(cpu_ticks "$pid")
-	b0=$(bpf_ns)
+	b0=$(bpf_ns) r0=$(stalls)
 	s0a=$(softirq $FE_CPU) s1a=$(softirq $OTHER_CPU)
 	t0=$(date +%s.%N)
 	out=$(in_ns "$NS_C" taskset -c "$OTHER_CPU" wrk -t1 -c"$c" -d"${secs}s" --timeout 60s --latency \
 		-H 'Connection: close' "$url" 2>&1) || fail "wrk $url failed: $out"
 	t1=$(date +%s.%N)
 	[ -z "$pid" ] || c1=$(cpu_ticks "$pid")
-	b1=$(bpf_ns)
+	b1=$(bpf_ns) r1=$(stalls)
 	s0b=$(softirq $FE_CPU) s1b=$(softirq $OTHER_CPU)
 	echo "$out" >>"$TMP/wrk.log"
 	awk -v case="$case" -v size="$size" -v hz="$HZ" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-		-v cpu=$((${c1:-0} - ${c0:-0})) -v fe="${pid:+1}" -v bpf=$((b1 - b0)) \
+		-v cpu=$((${c1:-0} - ${c0:-0})) -v fe="${pid:+1}" -v bpf=$((b1 - b0)) -v stalls=$((r1 - r0)) \
 		-v fc=$FE_CPU -v oc=$OTHER_CPU -v sq0=$((s0b - s0a)) -v sq1=$((s1b - s1a)) '
 	function ms(v) {    # wrk units: us ms s
 		if (v ~ /us$/) return v * 0.001
@@ -240,6 +250,7 @@ load() {
 			printf "%s_p99_ms\t%d\t%.3f\tms\n", case, size, p99
 		}
 		printf "%s_errors\t%d\t%d\tcount\n", case, size, err
+		printf "%s_stalls\t%d\t%d\tcount\n", case, size, stalls
 		printf "%s_softirq%d_s_per_gb\t%d\t%.4f\ts/GB\n", case, fc, size, sq0 / hz / gb
 		printf "%s_softirq%d_s_per_gb\t%d\t%.4f\ts/GB\n", case, oc, size, sq1 / hz / gb
 		printf "%s_bpf_s_per_gb\t%d\t%.5f\ts/GB\n", case, size, bpf / 1e9 / gb

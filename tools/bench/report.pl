@@ -810,9 +810,11 @@ if ($runs{balance}) {
 	$balance_md .= plot('balcpu', [methods('balcpu', qw(tcpferry haproxy))], 'balance_cpu.png',
 		'Frontend CPU a request (process + BPF)', 'µs / request');
 	$balance_md .= table(['size', (map { "$case{$_} req/s" } @cases), (map { "$case{$_} p99 ms" } @cases),
-			'frontend µs a request, tcpferry', 'HAProxy'],
+			'frontend µs a request, tcpferry', 'HAProxy', 'RTOs + loss probes, tcpferry', 'HAProxy', 'direct'],
 		map { my $n = $_; [bytes_label($n), (map { $c->("${_}_rps", $n) } @cases), (map { $c->("${_}_p99_ms", $n) } @cases),
-			$c->('tf_fe_us_per_req', $n), $c->('hap_fe_us_per_req', $n)] } @n) . "\n";
+			$c->('tf_fe_us_per_req', $n), $c->('hap_fe_us_per_req', $n), map { $c->("${_}_stalls", $n) } @cases] } @n) . "\n";
+	$balance_md .= "RTOs + loss probes: the lab's TCPTimeouts and TCPLossProbes (every namespace, nstat) during the " .
+		"case's runs at that size, summed: what a p99 far above the p50 is usually made of.\n\n";
 	my @tt = grep { defined med('balance', 'tf_ttfb_p50_ms', $_) } sizes('balance');
 	if (@tt) {
 		$balance_md .= "### Connection setup to first byte\n\n";
