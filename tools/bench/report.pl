@@ -732,7 +732,7 @@ if ($runs{balance}) {
 		"(one thread; a path rule to a round-robin pool of both backends, l2; each backend's `tcpferry receive --serve " .
 		"--each -- busybox httpd -i`: the connection is handed over and the backend answers the client directly); " .
 		"HAProxy " . ($machine->{haproxy} // '') . " in the frontend (mode http, the same rule and backends, `nbthread 1`, " .
-		"no request log, `option splice-auto`, `http-reuse safe`, tune.bufsize default, maxconn 4000; each backend's " .
+		"no request log, `option splice-response`, `http-reuse safe`, tune.bufsize default, maxconn 4000; each backend's " .
 		"`busybox httpd -i` started per connection by socat, as `--each` does); and the client straight to one backend's " .
 		"httpd (the floor). The frontend (balance, or haproxy) is pinned to CPU 0 with taskset; the client (wrk " .
 		"`-t1 -H 'Connection: close' --latency`), the backends and balance's channels to CPU 1. Median (min–max) of the " .
