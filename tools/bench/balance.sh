@@ -43,6 +43,10 @@ fail() {
 	echo "balance.sh: $*" >&2
 	exit 1
 }
+# The lab's helpers stop a test with TAP on stdout (a skip exits 0): here a
+# failure, said on stderr, so that run.sh stops and says why.
+bail_out() { fail "$*"; }
+skip_all() { fail "$*"; }
 for c in haproxy wrk socat busybox bpftool taskset python3 jq; do
 	command -v "$c" >/dev/null 2>&1 || fail "$c missing; run make deps"
 done

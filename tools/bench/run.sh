@@ -2,7 +2,8 @@
 # make bench: every benchmark, a table on the terminal, BENCHMARKS.md and the
 # plots in tools/bench/results/.  Needs root (network namespaces, BPF).
 #
-#   make bench          full run (about 15 minutes on 2 cores); rewrites
+#   make bench          full run (about 25 minutes on 2 cores, 10 of them the
+#                       balance part); rewrites
 #                       BENCHMARKS.md and tools/bench/results/ at the end
 #   make bench-quick    QUICK=1: tiny sizes, proves the harness runs (CI);
 #                       writes to $BENCH_OUT (default /tmp/tcpferry-bench-quick)
