@@ -99,6 +99,13 @@ sub num {    # three significant digits, k/M suffixes
 
 sub nlabel { my ($n) = @_; 1 while $n =~ s/^(\d+)(\d{3})/$1,$2/; return $n }    # 100000 -> 100,000
 
+sub bytes_label {    # 1024 -> 1 KB, 104857600 -> 100 MB
+	my ($n) = @_;
+	return sprintf('%g MB', $n / 1048576) if $n >= 1048576;
+	return sprintf('%g KB', $n / 1024) if $n >= 1024;
+	return "$n B";
+}
+
 sub cell {    # "median (min–max)" or the reason it was not run
 	my ($bench, $method, $n, $fmt) = @_;
 	$fmt ||= \&num;
@@ -180,7 +187,8 @@ my @plots;
 
 my %xlabel = (churn => 'N (connections locked, then unlocked)', pkt => 'N (locks in the table)',
 	tsval => 'N (connections recorded)', tput => 'N (connections locked or in rules)',
-	install => 'N (connections locked or in rules)', repair => 'N (idle connections)');
+	install => 'N (connections locked or in rules)', repair => 'N (idle connections)',
+	balrps => 'response size (bytes; Connection: close)', balcpu => 'response size (bytes; Connection: close)');
 
 sub plot {    # bench, methods, file, title, ylabel, xzero; one .dat per method, x = max(N, 1)
 	my ($bench, $methods, $file, $title, $ylabel, $xzero) = @_;
@@ -346,6 +354,27 @@ for my $fl (qw(xdp tc)) {
 	target("The lock's share of that dump under 3 µs a connection (issue 12; CPU time with the lock minus --no-lock)",
 		defined $l ? sprintf('%s µs CPU (%s µs wall)', num($l), num(med('dump', 'lock_us', 1000) // 0)) : 'not measured',
 		defined $l ? $l < 3 : undef);
+}
+
+{
+	# issue 14: tcpferry balance beside HAProxy, large responses, each frontend on one CPU
+	my @big = grep { $_ >= 1000000 && defined med('balance', 'tf_mbps', $_) && defined med('balance', 'hap_mbps', $_) }
+		sizes('balance');
+	my (@tp, @cpu, $tp_ok, $cpu_ok);
+	for my $n (@big) {
+		my $r = ratio(med('balance', 'tf_mbps', $n), med('balance', 'hap_mbps', $n));
+		my $c = ratio(med('balance', 'hap_fe_s_per_gb', $n), med('balance', 'tf_fe_s_per_gb', $n));
+		push @tp, sprintf('%s: %s MB/s vs %s MB/s, %s', bytes_label($n), num(med('balance', 'tf_mbps', $n)),
+			num(med('balance', 'hap_mbps', $n)), defined $r ? xfold($r) : '-');
+		push @cpu, sprintf('%s: %s vs %s s/GB, %s fewer', bytes_label($n), num(med('balance', 'tf_fe_s_per_gb', $n)),
+			num(med('balance', 'hap_fe_s_per_gb', $n)), defined $c ? xfold($c) : '-');
+		$tp_ok = (!defined $tp_ok || $tp_ok) && defined $r && $r >= 4 ? 1 : 0;
+		$cpu_ok = (!defined $cpu_ok || $cpu_ok) && defined $c && $c >= 10 ? 1 : 0;
+	}
+	target('`tcpferry balance` ≥ 4× HAProxy\'s throughput per frontend CPU, large responses (issue 14; each frontend pinned to one CPU)',
+		@tp ? join('; ', @tp) : 'not measured', @tp ? $tp_ok : undef);
+	target('… and ≥ 10× fewer frontend CPU seconds per GB served (issue 14; process + BPF run time, softirq apart)',
+		@cpu ? join('; ', @cpu) : 'not measured', @cpu ? $cpu_ok : undef);
 }
 
 $md .= "## Targets\n\n";
@@ -686,11 +715,122 @@ if ($runs{handoff}) {
 		"\"Per-packet cost with steers in use\" table above (Mpps = 1000 / ns).\n\n";
 }
 
+# ---- load balancer ----
+
+my $balance_md = '';
+if ($runs{balance}) {
+	my %case = (tf => '`tcpferry balance`', hap => 'HAProxy', direct => 'direct to one backend');
+	my @cases = qw(tf hap direct);
+	my @n = grep { defined med('balance', 'tf_rps', $_) || defined med('balance', 'hap_rps', $_) } sizes('balance');
+	my @big = grep { $_ >= 1000000 } @n;
+	my $c = sub { my ($m, $n, $f) = @_; cell('balance', $m, $n, $f) };
+	my $f1 = sub { sprintf '%.1f', $_[0] };
+	my $f3 = sub { sprintf '%.3f', $_[0] };
+	$balance_md .= "## Load balancer: balance vs HAProxy\n\n";
+	$balance_md .= "From `tools/bench/balance.sh` (issue 14), in the hand-off tests' lab: a client, a frontend with the VIP and " .
+		"two backends on one bridge. Three cases in the same run, each size's runs interleaved: `tcpferry balance` " .
+		"(one thread; a path rule to a round-robin pool of both backends, l2; each backend's `tcpferry receive --serve " .
+		"--each -- busybox httpd -i`: the connection is handed over and the backend answers the client directly); " .
+		"HAProxy " . ($machine->{haproxy} // '') . " in the frontend (mode http, the same rule and backends, `nbthread 1`, " .
+		"no request log, `option splice-response`, `http-reuse safe`, tune.bufsize default, maxconn 4000; each backend's " .
+		"`busybox httpd -i` started per connection by socat, as `--each` does); and the client straight to one backend's " .
+		"httpd (the floor). The frontend (balance, or haproxy) is pinned to CPU 0 with taskset; the client (wrk " .
+		"`-t1 -H 'Connection: close' --latency`), the backends and balance's channels to CPU 1. Median (min–max) of the " .
+		"rounds.\n\n";
+	$balance_md .= "**Frontend CPU** is the frontend process's utime + stime (`/proc/PID/stat`; balance's own, not its " .
+		"channels' `receive --serve`, which are the backends' side) plus, for tcpferry, the run time of the BPF programs " .
+		"attached to the frontend's eth0 (lock and steer, the tsval recorder; `run_time_ns` with " .
+		"`kernel.bpf_stats_enabled=1` for the run). HAProxy needs no BPF program; the ones attached for tcpferry also ran on " .
+		"its packets, and that time (column \"BPF\") is not counted to it. **Softirq** is reported apart, per CPU " .
+		"(`/proc/stat`): on veth the receive side of a packet runs in the softirq of the CPU that sent it, so CPU 0's " .
+		"softirq is mostly the frontend's own sends delivered (HAProxy's responses to the client), and the steering of " .
+		"the client's ACKs to the backends runs on CPU 1 (in the BPF figure all the same). This kernel has no " .
+		"IRQ_TIME_ACCOUNTING: softirq run in a process's context (after its send) is counted in that process's stime " .
+		"too. GB = 10^9 bytes read by the client, MB = 10^6.\n\n";
+	if (@big) {
+		$balance_md .= "### Large responses\n\n";
+		$balance_md .= table(['size', 'case', 'MB/s', 'frontend CPU s/GB', 'of it BPF', 'BPF (not counted)',
+				'MB per frontend CPU second', 'frontend CPU use', 'softirq s/GB CPU 0', 'softirq s/GB CPU 1'],
+			map { my $n = $_; map {
+				my $k = $_;
+				my $fe = med('balance', "${k}_fe_s_per_gb", $n);
+				[bytes_label($n), $case{$k}, $c->("${k}_mbps", $n, $f1),
+				 $k eq 'direct' ? '-' : $c->("${k}_fe_s_per_gb", $n),
+				 $k eq 'tf' ? $c->("${k}_bpf_s_per_gb", $n) : '-',
+				 $k eq 'hap' ? $c->("${k}_bpf_s_per_gb", $n) : '-',
+				 defined $fe && $fe > 0 ? num(1000 / $fe) : '-',
+				 $k eq 'direct' ? '-' : $c->("${k}_fe_util", $n, $f3),
+				 $c->("${k}_softirq0_s_per_gb", $n), $c->("${k}_softirq1_s_per_gb", $n)]
+			} @cases } @big) . "\n";
+		$balance_md .= table(['size', 'throughput tcpferry : HAProxy (target ≥ 4×)', 'CPU s/GB HAProxy : tcpferry (target ≥ 10×)'],
+			map { my $n = $_;
+				my $r = ratio(med('balance', 'tf_mbps', $n), med('balance', 'hap_mbps', $n));
+				my $q = ratio(med('balance', 'hap_fe_s_per_gb', $n), med('balance', 'tf_fe_s_per_gb', $n));
+				[bytes_label($n), defined $r ? xfold($r) . ($r >= 4 ? ' met' : ' not met') : '-',
+				 defined $q ? xfold($q) . ($q >= 10 ? ' met' : ' not met') : '-']
+			} @big) . "\n";
+	}
+	if (defined med('balance', 'tf_rps', 1024)) {
+		$balance_md .= "### Small responses (1 KB, keep-alive off)\n\n";
+		$balance_md .= table(['case', 'requests/s', 'p50 ms', 'p99 ms', 'frontend CPU µs a request', 'errors'],
+			map { my $k = $_; [$case{$k}, $c->("${k}_rps", 1024), $c->("${k}_p50_ms", 1024), $c->("${k}_p99_ms", 1024),
+				$k eq 'direct' ? '-' : $c->("${k}_fe_us_per_req", 1024), $c->("${k}_errors", 1024)] } @cases) . "\n";
+	}
+	# The crossover: the smallest size from which on hand-off wins at every size measured.
+	my $cross = sub {
+		my ($better) = @_;
+		my ($from, $lost, $seen);
+		for my $n (@n) {
+			my $w = $better->($n);
+			next unless defined $w;
+			$seen = 1;
+			if ($w) { $from //= $n } else { $from = undef; $lost = 1 }
+		}
+		return 'not measured' unless $seen;
+		return defined $from ? ($lost ? 'from ' . bytes_label($from) : 'at every size measured (from ' . bytes_label($n[0]) . ')')
+		                     : 'at none of the sizes measured';
+	};
+	my $xr = $cross->(sub { my ($a, $b) = (med('balance', 'tf_rps', $_[0]), med('balance', 'hap_rps', $_[0]));
+		defined $a && defined $b ? $a >= $b : undef });
+	my $xc = $cross->(sub { my ($a, $b) = (med('balance', 'tf_fe_us_per_req', $_[0]), med('balance', 'hap_fe_us_per_req', $_[0]));
+		defined $a && defined $b ? $a <= $b : undef });
+	for my $m (['tcpferry', 'tf'], ['haproxy', 'hap'], ['direct', 'direct']) {
+		for my $n (@n) {
+			$runs{balrps}{$m->[0]}{$n} = $runs{balance}{"$m->[1]_rps"}{$n} if $runs{balance}{"$m->[1]_rps"}{$n};
+			$runs{balcpu}{$m->[0]}{$n} = $runs{balance}{"$m->[1]_fe_us_per_req"}{$n}
+				if $m->[1] ne 'direct' && $runs{balance}{"$m->[1]_fe_us_per_req"}{$n};
+		}
+	}
+	$balance_md .= "### The crossover\n\n";
+	$balance_md .= "Requests/s by response size (wrk, keep-alive off, " . num(med('balance', 'wrk_connections', 0) // 0) . " connections; " .
+		num(med('balance', 'wrk_connections_big', 0) // 0) . " at 100 MB), and the frontend's CPU time a request. Hand-off wins on requests/s " .
+		"$xr, on frontend CPU a request $xc.\n\n";
+	$balance_md .= plot('balrps', [methods('balrps', qw(tcpferry haproxy direct))], 'balance_rps.png',
+		'Requests/s by response size (keep-alive off)', 'requests / s');
+	$balance_md .= plot('balcpu', [methods('balcpu', qw(tcpferry haproxy))], 'balance_cpu.png',
+		'Frontend CPU a request (process + BPF)', 'µs / request');
+	$balance_md .= table(['size', (map { "$case{$_} req/s" } @cases), (map { "$case{$_} p99 ms" } @cases),
+			'frontend µs a request, tcpferry', 'HAProxy', 'RTOs + loss probes, tcpferry', 'HAProxy', 'direct'],
+		map { my $n = $_; [bytes_label($n), (map { $c->("${_}_rps", $n) } @cases), (map { $c->("${_}_p99_ms", $n) } @cases),
+			$c->('tf_fe_us_per_req', $n), $c->('hap_fe_us_per_req', $n), map { $c->("${_}_stalls", $n) } @cases] } @n) . "\n";
+	$balance_md .= "RTOs + loss probes: the lab's TCPTimeouts and TCPLossProbes (every namespace, nstat) during the " .
+		"case's runs at that size, summed: what a p99 far above the p50 is usually made of.\n\n";
+	my @tt = grep { defined med('balance', 'tf_ttfb_p50_ms', $_) } sizes('balance');
+	if (@tt) {
+		$balance_md .= "### Connection setup to first byte\n\n";
+		$balance_md .= "N clients at once (`tools/bench/ttfb.py`: one thread, non-blocking sockets), each from its " .
+			"connect() to the first byte of a 1 KB response; milliseconds, the client's own handling of N sockets " .
+			"included (the same for every case).\n\n";
+		$balance_md .= table(['clients at once', map { ("$case{$_} p50", 'p99') } @cases],
+			map { my $n = $_; [nlabel($n), map { ($c->("${_}_ttfb_p50_ms", $n), $c->("${_}_ttfb_p99_ms", $n)) } @cases] } @tt) . "\n";
+	}
+}
+
 my %titles = (churn => 'Lock churn', pkt => 'Per-packet cost of the BPF program', tsval => 'Per-packet cost of the tsval recorder',
 	datapath => 'TCP throughput with N locks or rules installed', repair => 'Repair: dump and restore per connection',
 	migrate => 'Live migration between lab hosts', dump => "Where a dump's time goes",
-	handoff => 'Hand-off to a backend host');
-$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $dump_md . $migrate_md . $handoff_md;
+	handoff => 'Hand-off to a backend host', balance => 'Load balancer: balance vs HAProxy');
+$md .= $churn_md . $pkt_md . $tsval_md . $tput_md . $repair_md . $dump_md . $migrate_md . $handoff_md . $balance_md;
 for my $part (sort keys %skipped) {
 	$md .= "## $titles{$part}\n\nNot run in this report (SKIP=$config->{skip}).\n\n";
 }
@@ -742,7 +882,7 @@ close $out;
 
 # The terminal gets the targets and the tables, not the prose.
 print "\n", table(['target', 'measured', 'result'], @targets), "\n";
-for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $dump_md, $migrate_md, $handoff_md) {
+for my $part ($churn_md, $pkt_md, $tsval_md, $tput_md, $repair_md, $dump_md, $migrate_md, $handoff_md, $balance_md) {
 	next unless $part;
 	# headings and tables, a blank line between tables
 	my $text = join("\n", grep { /^(\||##|$)/ } split /\n/, $part);

@@ -2,7 +2,8 @@
 # make bench: every benchmark, a table on the terminal, BENCHMARKS.md and the
 # plots in tools/bench/results/.  Needs root (network namespaces, BPF).
 #
-#   make bench          full run (about 15 minutes on 2 cores); rewrites
+#   make bench          full run (about 25 minutes on 2 cores, 10 of them the
+#                       balance part); rewrites
 #                       BENCHMARKS.md and tools/bench/results/ at the end
 #   make bench-quick    QUICK=1: tiny sizes, proves the harness runs (CI);
 #                       writes to $BENCH_OUT (default /tmp/tcpferry-bench-quick)
@@ -13,14 +14,14 @@
 #   ONLY=netfilter   only the netfilter side (while tcpferry's tools are not
 #                    built); a partial report, written to $BENCH_OUT, never to
 #                    BENCHMARKS.md
-#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair dump migrate handoff),
+#   SKIP="repair"    leave out whole benchmarks (churn pkt tsval datapath repair dump migrate handoff balance),
 #                    deliberately: the report says which, in its first lines
 #   BENCH_OUT=DIR    where a quick or partial report goes
 #
 # The harness stops with a message naming the missing tool rather than
 # report a partial table: it needs iptables (nf_tables), nft, iperf3,
 # gnuplot, build/tcpferry, build/tools/lock_bench, build/tools/repair_bench
-# and build/tools/tsval_bench.
+# and build/tools/tsval_bench; the balance part haproxy, wrk, socat and busybox.
 set -u
 
 . "$(dirname "$0")/lib.sh"
@@ -38,10 +39,10 @@ case $ONLY in
 *) die "ONLY=$ONLY: the only partial run is ONLY=netfilter" ;;
 esac
 PARTS=()
-ALL_PARTS="churn pkt tsval datapath repair dump migrate handoff"
+ALL_PARTS="churn pkt tsval datapath repair dump migrate handoff balance"
 for p in $ALL_PARTS; do
 	[[ " $SKIP " == *" $p "* ]] && continue
-	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = dump ] || [ "$p" = migrate ] || [ "$p" = handoff ]; } && continue
+	[ -n "$ONLY" ] && { [ "$p" = pkt ] || [ "$p" = tsval ] || [ "$p" = repair ] || [ "$p" = dump ] || [ "$p" = migrate ] || [ "$p" = handoff ] || [ "$p" = balance ]; } && continue
 	PARTS+=("$p")
 done
 for p in $SKIP; do
@@ -86,6 +87,17 @@ if [ -z "$ONLY" ]; then
 		need_exe "$TF_ROOT/build/tests/helpers/tf-frontend" "the hand-off test frontend, tests/helpers/tf-frontend.c; or SKIP=handoff"
 		need_exe "$TF_ROOT/build/tools/tf-fileserver" "the example server, tools/tf-fileserver.c; or SKIP=handoff"
 		need_cmd python3 "python3"
+	fi
+	if wants balance; then
+		need_exe "$TF" "the tcpferry CLI"
+		need_cmd haproxy "haproxy; or SKIP=balance"
+		need_cmd wrk "wrk; or SKIP=balance"
+		need_cmd socat "socat"
+		need_cmd busybox "busybox-static"
+		need_cmd bpftool "bpftool"
+		need_cmd jq "jq"
+		need_cmd python3 "python3"
+		need_cmd taskset "util-linux"
 	fi
 	if wants repair; then
 		need_exe "$REPAIR_BENCH" "the dump and restore benchmark, tools/repair_bench.c; or SKIP=repair"
@@ -161,6 +173,8 @@ first_line() { "$@" 2>&1 | head -1; }
 	printf 'bpftool\t%s\n' "$(first_line bpftool version)"
 	printf 'iperf3\t%s\n' "$(first_line iperf3 --version)"
 	printf 'gnuplot\t%s\n' "$(first_line gnuplot --version)"
+	! command -v haproxy >/dev/null || printf 'haproxy\t%s\n' "$(haproxy -v | awk 'NR == 1 { print $3 }')"
+	! command -v wrk >/dev/null || printf 'wrk\t%s\n' "$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')"
 	# repair_bench writes its images there, fsynced: the file system is in the figures
 	printf 'temporary files\t%s\n' "${TMPDIR:-/tmp}, $(findmnt -n -o FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || stat -f -c %T "${TMPDIR:-/tmp}")"
 } >"$BENCH_WORK/machine.tsv"
@@ -201,6 +215,17 @@ bench_handoff() {
 	out=$(QUICK=$QUICK "$BENCH_DIR/handoff.sh") || die "tools/bench/handoff.sh failed"
 	script_rows handoff "$out"
 	progress "handoff: $(tr '\n\t' '; ' <<<"$out" | head -c 300)"
+}
+
+# tcpferry balance beside HAProxy and a direct connection (tools/bench/balance.sh,
+# issue 14): rows "balance METRIC N 1 VALUE UNIT", N the response size (or the
+# concurrent clients of ttfb_*).
+bench_balance() {
+	local out
+	progress "balance: tcpferry balance, HAProxy and direct, $([ "$QUICK" = 1 ] && echo '4 sizes, 1 s each' || echo '6 sizes, 3 rounds of 8 s'); then first byte at 100 and 1,000 clients"
+	out=$(QUICK=$QUICK TF=$TF "$BENCH_DIR/balance.sh") || die "tools/bench/balance.sh failed"
+	script_rows balance "$out"
+	progress "balance: $(grep -E '^(tf|hap)_(mbps|fe_s_per_gb)'$'\t''104857600' <<<"$out" | tr '\n\t' '; ' | head -c 300)"
 }
 
 start=$(now)
