@@ -32,7 +32,7 @@ B1_ADDR6=fd00:7466:20::11
 B2_ADDR6=fd00:7466:20::12
 PORT=7443
 
-plan 21
+plan 22
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -109,11 +109,13 @@ ok "a ClientHello without SNI: closed, no handshake" grep -q "no peer certificat
 
 is "$(in_ns "$NS_C" timeout 10 bash -c "exec 3<>/dev/tcp/$VIP/$PORT; printf 'SAY hello\n' >&3; cat <&3")" \
 	"b2 heard: SAY hello" "first bytes SAY: the line protocol's backend on b2 answers"
+is "$(in_ns "$NS_C" timeout 10 bash -c "exec 3<>/dev/tcp/$VIP/$PORT; printf 'SA' >&3; sleep 0.3; printf 'Y again\n' >&3; cat <&3")" \
+	"b2 heard: SAY again" "  and when SAY comes in two segments (SA, then Y): the balancer waits for the rule's whole prefix"
 
 "$TF" balance status -j --status-socket "$TMP/bal.sock" >"$TMP/status.json"
-is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,1,1]' "status: the rules matched 2, 1 and 1 times"
-is "$(jq -c '[.listener.handed_off, .listener.tls, .listener.other]' "$TMP/status.json")" '[4,5,1]' \
-	"  4 handed off; 5 ClientHellos and one other protocol read"
+is "$(jq -c '[.rules[].matches]' "$TMP/status.json")" '[2,1,2]' "status: the rules matched 2, 1 and 2 times"
+is "$(jq -c '[.listener.handed_off, .listener.tls, .listener.other]' "$TMP/status.json")" '[5,5,2]' \
+	"  5 handed off; 5 ClientHellos and two of another protocol read"
 
 kill -TERM "$BAL"
 wait "$BAL"

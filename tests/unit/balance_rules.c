@@ -72,7 +72,7 @@ int main(void)
 	int counts[3] = { 0 }, seq[8], err;
 	bool tried[3] = { false };
 
-	plan(39);
+	plan(40);
 	err = bal_config_parse(config, "balance.conf", &c);
 	ok(err == 0, "a config with every statement parses (%s)", err ? tf_strerror() : "ok");
 	if (err)
@@ -191,5 +191,16 @@ int main(void)
 	   "a listen without a port is refused, saying the form");
 	ok(strstr(error_of("listen 10.0.0.1:80\nlisten 10.0.0.1:80\n"), "t.conf:2: listen 10.0.0.1:80 a second time") != NULL,
 	   "the same listener twice is refused");
+
+	/* ---- a prefix sent in pieces ---- */
+	err = bal_config_parse("backend b addr 10.0.0.1 via x\npool p roundrobin b\n"
+			       "match prefix SA pool p\nmatch prefix SAY pool p\nmatch prefix HELO pool p\n", "t.conf", &c);
+	ok(err == 0 && bal_route_needs_more(&c, (const uint8_t *)"S", 1) &&
+		   !bal_route_needs_more(&c, (const uint8_t *)"SA", 2) &&
+		   bal_route_needs_more(&c, (const uint8_t *)"HEL", 3) &&
+		   !bal_route_needs_more(&c, (const uint8_t *)"HEX", 3) &&
+		   !bal_route_needs_more(&c, (const uint8_t *)"X", 1),
+	   "a prefix sent in pieces: wait while a rule's prefix starts with what came, before any rule matches");
+	bal_config_free(&c);
 	return done_testing();
 }

@@ -389,6 +389,13 @@ static void tick(void *ctx)
 	}
 }
 
+static bool need_more(void *ctx, const uint8_t *bytes, size_t len)
+{
+	const struct bal_service *s = ctx;
+
+	return bal_route_needs_more(&s->c, bytes, len);
+}
+
 static void decide(void *ctx, int fd, const struct first_request *r, const uint8_t *bytes, size_t len)
 {
 	struct bal_service *s = ctx;
@@ -481,6 +488,8 @@ int bal_service_new(struct bal_config *c, const struct bal_service_opts *o, stru
 		return tf_failx(ENOMEM, "balance: no memory");
 	}
 	err = bal_reader_new(&s->o.reader, decide, s, &s->rd);
+	if (!err)
+		bal_reader_set_more(s->rd, need_more);
 	if (!err && pipe2(s->reopen_pipe, O_CLOEXEC | O_NONBLOCK))
 		err = tf_fail(errno, "balance: pipe");
 	if (!err)

@@ -37,6 +37,7 @@ struct slot {
 struct bal_reader {
 	struct bal_reader_opts o;
 	bal_decide_fn decide;
+	bal_more_fn more;
 	void *ctx;
 	int ep, stop_fd;
 	struct slot stop;
@@ -367,11 +368,18 @@ static void look(struct bal_reader *rd, struct slot *s)
 		rd->c.tls++;
 		break;
 	case FR_OTHER:
+		if (rd->more && rd->more(rd->ctx, rd->buf, n))
+			return;		/* the start of a rule's prefix: its next segment decides */
 		rd->c.other++;
 		break;
 	}
 	rd->c.decided++;
 	rd->decide(rd->ctx, unlink_conn(rd, s), &r, rd->buf, n);
+}
+
+void bal_reader_set_more(struct bal_reader *rd, bal_more_fn more)
+{
+	rd->more = more;
 }
 
 static int expire_pending(struct bal_reader *rd, int64_t now);

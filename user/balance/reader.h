@@ -55,10 +55,14 @@ struct bal_reader_counters {
 /* fd: the connection, nonblocking; r and bytes[0..len): what it sent so far
  * (still in the socket).  The callback owns fd from now on. */
 typedef void (*bal_decide_fn)(void *ctx, int fd, const struct first_request *r, const uint8_t *bytes, size_t len);
+/* For a connection that is neither HTTP nor TLS: wait for more of it (a
+ * rule's prefix it has sent only the start of)?  The decide callback's ctx. */
+typedef bool (*bal_more_fn)(void *ctx, const uint8_t *bytes, size_t len);
 
 struct bal_reader;
 
 int bal_reader_new(const struct bal_reader_opts *o, bal_decide_fn decide, void *ctx, struct bal_reader **out);
+void bal_reader_set_more(struct bal_reader *rd, bal_more_fn more);
 /* A listening socket (made nonblocking here); the caller keeps it open. */
 int bal_reader_add_listener(struct bal_reader *rd, int fd);
 /* The loop, until bal_reader_stop() (from any thread or a signal handler). */

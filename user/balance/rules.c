@@ -540,6 +540,21 @@ static bool path_matches(const char *prefix, const char *path)
 	return !prefix[0] || !strncmp(path, prefix, strlen(prefix));
 }
 
+bool bal_route_needs_more(const struct bal_config *c, const uint8_t *bytes, size_t len)
+{
+	for (int i = 0; i < c->n_rules; i++) {
+		const struct bal_rule *rule = &c->rules[i];
+
+		if (rule->kind != BAL_MATCH_PREFIX)
+			continue;
+		if (len >= rule->prefix_len && !memcmp(bytes, rule->prefix, rule->prefix_len))
+			return false;	/* this one matches, before any later one could */
+		if (len < rule->prefix_len && !memcmp(bytes, rule->prefix, len))
+			return true;
+	}
+	return false;
+}
+
 int bal_route(struct bal_config *c, const struct first_request *r, const uint8_t *bytes, size_t len)
 {
 	for (int i = 0; i < c->n_rules; i++) {

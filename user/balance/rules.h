@@ -116,5 +116,11 @@ void bal_config_free(struct bal_config *c);
  * default pool; -1 if neither (answer c->default_status).
  */
 int bal_route(struct bal_config *c, const struct first_request *r, const uint8_t *bytes, size_t len);
+/*
+ * Would more bytes of a connection that is neither HTTP nor TLS change its
+ * route?  True while a prefix rule, before any that matches already, starts
+ * with all it sent (it sent "SA", a rule wants "SAY"): the reader waits.
+ */
+bool bal_route_needs_more(const struct bal_config *c, const uint8_t *bytes, size_t len);
 
 #endif
