@@ -52,7 +52,7 @@ B3_ADDR6=fd00:7466:20::13
 PORT=7201
 LOOPS=2
 
-plan 53
+plan 54
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -157,6 +157,9 @@ is "$(fetch -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 20000 /dev/zero 
 is "$(raw 'GET /one/b1file HTTP/1.1\r\n')" "HTTP/1.1 408 Request Timeout" "no complete head within --request-timeout-ms: 408"
 
 "$TF" balance status -j --status-socket "$TMP/bal.sock" >"$TMP/status.json"
+"$TF" balance status --status-socket "$TMP/bal.sock" >"$TMP/status.txt"
+ok "balance status without -j: the exit report's lines" \
+	sh -c "grep -q '^accepted [0-9]* decided ' $TMP/status.txt && grep -q '^backend b1 up submitted ' $TMP/status.txt && grep -q '^rule 1 pool two matches 2' $TMP/status.txt"
 ok "balance status -j: the running balancer's counters" quietly jq -e . "$TMP/status.json"
 is "$(jq -c '[.listener.handed_off, .listener.status_400, .listener.status_408, .listener.status_431, ([.backends[] | select(.up | not) | .name])]' "$TMP/status.json")" \
 	'[8,1,1,1,["dead","late"]]' "  8 handed off, one each of 400, 408 and 431; dead and late are the backends down"

@@ -85,8 +85,8 @@ static const char usage[] =
 	"config and the --rule lines are read again, and the new rules, pools and\n"
 	"defaults take over in every loop (the backends' lines must stay as they\n"
 	"were: changing them needs a restart).  `balance status` prints the running\n"
-	"balancer's counters as JSON (listener, per backend, per loop, per rule;\n"
-	"there is no text form yet).  Each waiting client holds an fd: the open-\n"
+	"balancer's counters, as the exit report's lines (JSON with -j: listener,\n"
+	"per backend, per loop, per rule).  Each waiting client holds an fd: the open-\n"
 	"file limit is raised to its hard limit (ulimit -Hn), which must be above\n"
 	"the clients it is to hold at once.\n"
 	"Needs CAP_NET_ADMIN and CAP_BPF.\n";
@@ -246,28 +246,13 @@ static void report_json(struct json *j, const struct bal_config *c, const struct
 	json_object_end(j);
 }
 
-static void report(struct bal_balancer *b)
+/* The counters, summed over the loops, as lines of words (the exit report, and balance status without -j). */
+static void report_text(FILE *f, const struct bal_config *c, const struct bal_totals *t)
 {
-	const struct bal_config *c = bal_balancer_config(b);
-	const struct bal_service_counters *sc;
-	const struct bal_reader_counters *rc;
-	struct bal_totals t;
-	struct json *j;
+	const struct bal_service_counters *sc = &t->service;
+	const struct bal_reader_counters *rc = &t->reader;
 
-	if (bal_balancer_totals(b, &t)) {
-		cli_error("%s", tf_strerror());
-		return;
-	}
-	sc = &t.service;
-	rc = &t.reader;
-	j = cli_json_open();
-	if (j) {
-		report_json(j, c, &t);
-		cli_json_close(j);
-		bal_totals_free(&t);
-		return;
-	}
-	printf("accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
+	fprintf(f, "accepted %llu decided %llu handed_off %llu no_match %llu no_backend %llu retried %llu "
 	       "status_400 %llu status_408 %llu status_431 %llu\n",
 	       (unsigned long long)rc->accepted, (unsigned long long)rc->decided,
 	       (unsigned long long)sc->handed_off, (unsigned long long)sc->no_match,
@@ -275,22 +260,42 @@ static void report(struct bal_balancer *b)
 	       (unsigned long long)rc->status_400, (unsigned long long)rc->status_408,
 	       (unsigned long long)rc->status_431);
 	for (int i = 0; i < c->n_backends; i++) {
-		const struct bal_backend_counters *bc = &t.backends[i].c;
+		const struct bal_backend_counters *bc = &t->backends[i].c;
 
-		printf("backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
+		fprintf(f, "backend %s %s submitted %llu handed_off %llu refused %llu submit_failed %llu "
 		       "in_doubt %llu\n",
-		       c->backends[i].name, backend_state(&t, i), (unsigned long long)bc->submitted,
+		       c->backends[i].name, backend_state(t, i), (unsigned long long)bc->submitted,
 		       (unsigned long long)bc->handed_off, (unsigned long long)bc->refused,
 		       (unsigned long long)bc->submit_failed, (unsigned long long)bc->in_doubt);
 	}
 	for (int i = 0; i < c->n_rules; i++)
-		printf("rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
-		       (unsigned long long)t.matches[i]);
+		fprintf(f, "rule %d pool %s matches %llu\n", i + 1, c->pools[c->rules[i].pool].name,
+		       (unsigned long long)t->matches[i]);
+}
+
+static void report(struct bal_balancer *b)
+{
+	const struct bal_config *c = bal_balancer_config(b);
+	struct bal_totals t;
+	struct json *j;
+
+	if (bal_balancer_totals(b, &t)) {
+		cli_error("%s", tf_strerror());
+		return;
+	}
+	j = cli_json_open();
+	if (j) {
+		report_json(j, c, &t);
+		cli_json_close(j);
+		bal_totals_free(&t);
+		return;
+	}
+	report_text(stdout, c, &t);
 	fflush(stdout);
 	bal_totals_free(&t);
 }
 
-/* ---- the status socket: each connection gets the counters, as JSON, and the close ---- */
+/* ---- the status socket: each connection asks "json\n" or "text\n", gets the counters so, and the close ---- */
 
 static int status_listen(const char *path)
 {
@@ -320,6 +325,8 @@ static void on_status(void *ctx, int fd, uint32_t events)
 	struct bal_balancer *b = ctx;
 	struct bal_totals t;
 	struct json *j;
+	char req[8];
+	bool text;
 	FILE *f;
 	int c;
 
@@ -332,16 +339,20 @@ static void on_status(void *ctx, int fd, uint32_t events)
 		close(c);
 		return;
 	}
-	/* A reader that does not read holds the control loop up a second at most (never the loops). */
+	/* A reader that does not read (or ask) holds the control loop up a second at most (never the loops). */
 	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	text = read(c, req, sizeof(req)) >= 5 && !memcmp(req, "text\n", 5);	/* else "json\n" */
 	f = fdopen(c, "w");
 	if (!f) {
 		close(c);
 		bal_totals_free(&t);
 		return;
 	}
-	j = json_new(f, g.pretty);
-	if (j) {
+	j = text ? NULL : json_new(f, g.pretty);
+	if (text)
+		report_text(f, bal_balancer_config(b), &t);
+	else if (j) {
 		report_json(j, bal_balancer_config(b), &t);
 		json_destroy(j);
 	}
@@ -349,7 +360,7 @@ static void on_status(void *ctx, int fd, uint32_t events)
 	bal_totals_free(&t);
 }
 
-/* tcpferry balance status: the running balancer's counters (JSON). */
+/* tcpferry balance status: the running balancer's counters (lines of words, or JSON with -j). */
 static int balance_status(int argc, char **argv, const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -357,11 +368,13 @@ static int balance_status(int argc, char **argv, const char *path)
 	ssize_t n;
 	int fd;
 
+	bool json = g.json;
+
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--status-socket") && i + 1 < argc)
 			path = argv[++i];
 		else if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
-			;	/* JSON is what there is */
+			json = true;
 		else
 			return cli_error("balance status: unexpected argument '%s'", argv[i]), EXIT_USAGE;
 	}
@@ -372,6 +385,10 @@ static int balance_status(int argc, char **argv, const char *path)
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		return cli_error("balance status: %s: %s (is tcpferry balance running, with this --status-socket?)",
 				 path, strerror(errno));
+	if (write(fd, json ? "json\n" : "text\n", 5) != 5) {
+		close(fd);
+		return cli_error("balance status: %s: %s", path, strerror(errno));
+	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		fwrite(buf, 1, n, stdout);
 	close(fd);
