@@ -10,7 +10,8 @@
 # with the reason, `status -j` says healthy false, and every new connection
 # goes to b2 while the channel stays up; it passes again: b1 serves again.
 # Then the check hangs (sleep 30): a run that outlasts the interval is killed
-# and fails.  No client connection is reset, no request gets a 503.  One loop
+# and fails.  No client connection is reset, no request gets a 503.  And
+# systemd's Type=notify hears READY=1, RELOADING=1 and STOPPING=1.  One loop
 # (--threads 1): round robin counts per loop, and each loop has its own
 # channel, so its own check.
 . "$(dirname "$0")/../lib.sh"
@@ -23,7 +24,7 @@ B1_ADDR=198.18.20.11
 B2_ADDR=198.18.20.12
 PORT=7290
 
-plan 14
+plan 16
 
 hol_make
 NS_B1=${RUN_ID}b1
@@ -44,8 +45,22 @@ backend b2 addr $B2_ADDR mode l3 via ip netns exec $NS_B2 $TF receive --serve --
 pool both roundrobin b1 b2
 default pool both
 EOF
+# systemd's side of Type=notify: a datagram socket that writes down what it hears.
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as f:
+    while True:
+        f.write(s.recv(4096).decode() + "\n")
+        f.flush()' "$TMP/notify.sock" "$TMP/notify.log" &
+at_exit "kill $!"
+wait_for 5 test -S "$TMP/notify.sock"
+export NOTIFY_SOCKET=$TMP/notify.sock
 ok "balance says ready" hol_balance bal --threads 1 --config "$TMP/balance.conf" --listen "$VIP:$PORT"
+unset NOTIFY_SOCKET
 BAL=$BAL_PID
+wait_for 5 grep -qs READY=1 "$TMP/notify.log"
+is "$(tr '\n' ' ' <"$TMP/notify.log")" "READY=1 " "  and tells systemd so (NOTIFY_SOCKET: READY=1)"
 
 whose() { if cmp -s "$1" "$TMP/root1/f"; then echo b1; elif cmp -s "$1" "$TMP/root2/f"; then echo b2; else echo bad; fi; }
 # fetches N: whose bytes each of N fetches got, sorted and counted ("3 b1 3 b2")
@@ -80,9 +95,14 @@ is "$(fetches 2)" "2 b2" "  and b1 gets nothing meanwhile"
 check1 'exit 0'
 
 is "$(status | jq '.listener.no_backend')" 0 "no request got a 503"
+kill -HUP "$BAL"
+wait_for 5 grep -q "SIGHUP: reloaded" "$TMP/bal.err"
 kill -TERM "$BAL"
 wait "$BAL"
-is "$?" 0 "SIGTERM: balance exits 0"
+is "$?" 0 "SIGHUP, then SIGTERM: balance exits 0"
+wait_for 5 grep -qs STOPPING=1 "$TMP/notify.log"
+is "$(tr '\n' ' ' <"$TMP/notify.log")" "READY=1 RELOADING=1 READY=1 STOPPING=1 " \
+	"  systemd heard: ready, reloading and ready again around the SIGHUP, stopping"
 ok "  its channels' receive --serve ended with it, their checks too" \
 	wait_for 10 sh -c "[ -z \"\$(ip netns pids $NS_B1)\" ]"
 is "$(nstat_get "$NS_C" TcpEstabResets)" 0 "no connection of the client was reset"

@@ -62,6 +62,10 @@ int cli_caps_limit(uint64_t keep, const char *what);
  * clear line. */
 int cli_listen_unix(const char *path);
 
+/* sd_notify.c: STATE ("READY=1") to systemd's $NOTIFY_SOCKET, if there is
+ * one (Type=notify); 0 when sent or not asked for, else a negative errno. */
+int cli_sd_notify(const char *state);
+
 /* A JSON writer on stdout honouring -p, or NULL when not in -j mode. */
 struct json *cli_json_open(void);
 void cli_json_close(struct json *j);

@@ -80,7 +80,8 @@ static const char usage[] =
 	"                        " STATUS_SOCKET ", mode 0600; removed at exit)\n"
 	"\n"
 	"It runs in the foreground and prints \"ready\" on stdout once every loop\n"
-	"listens.  SIGTERM or SIGINT: the hand-offs under way end, the channels\n"
+	"listens (and tells systemd: READY=1 to $NOTIFY_SOCKET, for Type=notify).\n"
+	"SIGTERM or SIGINT: the hand-offs under way end, the channels\n"
 	"close, and the counters (summed over the loops) are printed.  SIGHUP: the\n"
 	"config and the --rule lines are read again, and the new rules, pools and\n"
 	"defaults take over in every loop (the backends' lines must stay as they\n"
@@ -154,8 +155,10 @@ static void reload(void *ctx, int fd, uint32_t events)
 	(void)events;
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
+	cli_sd_notify("RELOADING=1");
 	if (load_config(src, &cfg)) {
 		cli_warn("balance: SIGHUP: %s; the rules stay as they were", tf_strerror());
+		cli_sd_notify("READY=1");
 		return;
 	}
 	if (!same_listens(bal_balancer_config(src->b), &cfg))
@@ -164,10 +167,12 @@ static void reload(void *ctx, int fd, uint32_t events)
 	if (bal_balancer_reload(src->b, &cfg)) {
 		cli_warn("%s", tf_strerror());
 		bal_config_free(&cfg);
+		cli_sd_notify("READY=1");
 		return;
 	}
 	cli_info("balance: SIGHUP: reloaded (%d pools, %d rules)", bal_balancer_config(src->b)->n_pools,
 		 bal_balancer_config(src->b)->n_rules);
+	cli_sd_notify("READY=1");
 }
 
 /* A backend's channels: "up" in every loop, "down" in none, else "partial". */
@@ -556,8 +561,12 @@ int cmd_balance(int argc, char **argv)
 	/* Every loop listens: the kernel queues their clients until each loop's thread runs. */
 	printf("ready\n");
 	fflush(stdout);
+	if (cli_sd_notify("READY=1"))
+		cli_warn("balance: NOTIFY_SOCKET %s: %s (systemd is not told it is ready)", getenv("NOTIFY_SOCKET"),
+			 strerror(errno));
 	/* Until SIGTERM; then the hand-offs under way end first, so their counts are in the report. */
 	err = bal_balancer_run(b);
+	cli_sd_notify("STOPPING=1");
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_IGN);
