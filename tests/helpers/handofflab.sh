@@ -16,7 +16,8 @@
 #   hol_make                      S, F and C ($NS_S $NS_F $NS_C)
 #   hol_port NS ADDR ADDR6        NS's eth0 on the bridge
 #   hol_backend NS ADDR ADDR6     a backend: the namespace, its port, VIP on lo, ARP settings, decap
-#   hol_balance SECONDS ARGS...   `tcpferry ARGS` (balance ...) on F, until its "ready"
+#   hol_make2                     hol_make, backends $NS_B1 and $NS_B2, make_bpffs
+#   hol_balance NAME ARGS...      tcpferry balance on the frontend, waited for
 VIP=198.19.0.20
 VIP6=fd00:7466:19::20
 F_ADDR=198.18.20.1
@@ -89,4 +90,16 @@ hol_balance() {
 	wait_for 30 grep -qsx ready "$TMP/$name.out" && return 0
 	diag "$(cat "$TMP/$name.out" "$TMP/$name.err")"
 	return 1
+}
+
+# hol_make2: hol_make, then backends $NS_B1 and $NS_B2 at B1_ADDR, B1_ADDR6
+# and B2_ADDR, B2_ADDR6 (the caller's; the v6 ones default to ::11 and ::12),
+# and the test's bpffs (make_bpffs).
+hol_make2() {
+	hol_make
+	NS_B1=${RUN_ID}b1
+	NS_B2=${RUN_ID}b2
+	hol_backend "$NS_B1" "$B1_ADDR" "${B1_ADDR6:-fd00:7466:20::11}"
+	hol_backend "$NS_B2" "$B2_ADDR" "${B2_ADDR6:-fd00:7466:20::12}"
+	make_bpffs
 }

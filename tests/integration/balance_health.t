@@ -26,12 +26,7 @@ PORT=7290
 
 plan 16
 
-hol_make
-NS_B1=${RUN_ID}b1
-NS_B2=${RUN_ID}b2
-hol_backend "$NS_B1" $B1_ADDR fd00:7466:20::11
-hol_backend "$NS_B2" $B2_ADDR fd00:7466:20::12
-make_bpffs
+hol_make2
 
 mkdir -p "$TMP/root1" "$TMP/root2"
 head -c 20000 /dev/urandom >"$TMP/root1/f"

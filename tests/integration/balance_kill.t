@@ -31,12 +31,7 @@ SLOW=6
 
 plan 20
 
-hol_make
-NS_B1=${RUN_ID}b1
-NS_B2=${RUN_ID}b2
-hol_backend "$NS_B1" $B1_ADDR $B1_ADDR6
-hol_backend "$NS_B2" $B2_ADDR $B2_ADDR6
-make_bpffs
+hol_make2
 
 mkdir -p "$TMP/root1" "$TMP/root2"
 for r in 1 2; do

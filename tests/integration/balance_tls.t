@@ -34,12 +34,7 @@ PORT=7443
 
 plan 22
 
-hol_make
-NS_B1=${RUN_ID}b1
-NS_B2=${RUN_ID}b2
-hol_backend "$NS_B1" $B1_ADDR $B1_ADDR6
-hol_backend "$NS_B2" $B2_ADDR $B2_ADDR6
-make_bpffs
+hol_make2
 tff() { in_ns "$NS_F" "$TF" --bpffs "$BPFFS/f" "$@"; }
 
 # A CA and a certificate for every name the test asks for (made here, for a day).

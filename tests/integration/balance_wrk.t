@@ -22,12 +22,7 @@ SECS=4
 
 plan 7
 
-hol_make
-NS_B1=${RUN_ID}b1
-NS_B2=${RUN_ID}b2
-hol_backend "$NS_B1" $B1_ADDR fd00:7466:20::11
-hol_backend "$NS_B2" $B2_ADDR fd00:7466:20::12
-make_bpffs
+hol_make2
 mkdir -p "$TMP/root"
 head -c 4096 /dev/urandom >"$TMP/root/f"
 in_ns "$NS_C" sysctl -qw net.ipv4.ip_local_port_range="10000 60999" net.ipv4.tcp_tw_reuse=1

@@ -24,12 +24,7 @@ B2_ADDR6=fd00:7466:20::12
 
 plan 12
 
-hol_make
-NS_B1=${RUN_ID}b1
-NS_B2=${RUN_ID}b2
-hol_backend "$NS_B1" $B1_ADDR $B1_ADDR6
-hol_backend "$NS_B2" $B2_ADDR $B2_ADDR6
-make_bpffs
+hol_make2
 tff() { in_ns "$NS_F" "$TF" --bpffs "$BPFFS/f" "$@"; }
 ok "the frontend's programs attach (tc)" quietly tff attach eth0 --tc
 ok "the steer table's FIN linger set to 1 s" quietly tff steer config --fin-linger 1

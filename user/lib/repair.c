@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sockdiag.h"
 #include "fin_replay.h"
 #include "repair_defs.h"
 #include "sockopts.h"
@@ -586,8 +587,23 @@ static int connect_peer(int fd, const struct tf_conn *c)
 	socklen_t len = sockaddr_from(&c->peer, &ss);
 	char a[TF_ADDRSTRLEN], l[TF_ADDRSTRLEN], arg[64];
 
+	struct tf_tuple k;
+
 	if (connect(fd, (struct sockaddr *)&ss, len) == 0)
 		return 0;
+	/* The tuple's last connection still ending here (TIME_WAIT): the peer
+	 * reused the port, so it is over; it goes, and the connect is retried. */
+	if ((errno == EADDRNOTAVAIL || errno == EADDRINUSE) && tf_tuple_make(&c->local, &c->peer, &k) == 0) {
+		int e = errno;
+
+		if (tf_tuple_clear_stale(&k) == 1) {
+			if (connect(fd, (struct sockaddr *)&ss, len) == 0)
+				return 0;
+			e = errno;
+		}
+		tf_error_clear();	/* what the clearing said: the connect's error follows */
+		errno = e;
+	}
 	tf_endpoint_str(&c->peer, a, sizeof(a));
 	tf_endpoint_str(&c->local, l, sizeof(l));
 	if (errno == EADDRNOTAVAIL || errno == EADDRINUSE || errno == EISCONN)

@@ -64,19 +64,24 @@ struct diag_req {
 	struct inet_diag_req_v2 r;
 };
 
-/* Send req, numbered anew: its answers carry that number. */
-static int diag_send(int nl, struct diag_req *req)
+/* Send req as type (SOCK_DIAG_BY_FAMILY, SOCK_DESTROY), numbered anew: its answers carry that number. */
+static int diag_send_as(int nl, struct diag_req *req, uint16_t type)
 {
 	static uint32_t seq;
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 
 	req->nlh.nlmsg_len = sizeof(*req);
-	req->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req->nlh.nlmsg_type = type;
 	req->nlh.nlmsg_seq = ++seq;
 	req->r.sdiag_protocol = IPPROTO_TCP;
 	if (sendto(nl, req, sizeof(*req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return tf_fail(errno, "sock_diag: send");
 	return 0;
+}
+
+static int diag_send(int nl, struct diag_req *req)
+{
+	return diag_send_as(nl, req, SOCK_DIAG_BY_FAMILY);
 }
 
 /* The next datagram of the answer: its length, or -errno (ended: what an end means now). */
@@ -351,4 +356,94 @@ pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state)
 			fclose(f);
 	}
 	return found;
+}
+
+/*
+ * One socket of exactly k, in any state (a lookup as lookup_one's, any
+ * device): 1 and its message's id, state and inode, 0 if none, or -errno.
+ */
+static int find_any(int nl, const struct tf_tuple *k, struct inet_diag_sockid *id, uint8_t *state, uint32_t *inode)
+{
+	struct diag_req req = {
+		.nlh = { .nlmsg_flags = NLM_F_REQUEST },
+		.r = { .sdiag_family = k->family, .idiag_states = ~0u,
+		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port,
+			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
+	};
+	char buf[8192] __attribute__((aligned(8)));
+	int err;
+
+	memcpy(req.r.id.idiag_src, k->local_addr, sizeof(req.r.id.idiag_src));
+	memcpy(req.r.id.idiag_dst, k->peer_addr, sizeof(req.r.id.idiag_dst));
+	if ((err = diag_send(nl, &req)))
+		return err;
+	for (;;) {
+		ssize_t len = diag_recv(nl, buf, sizeof(buf), "no answer");
+		struct nlmsghdr *h;
+
+		if (len < 0)
+			return (int)len;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct tf_tuple t;
+
+			if (h->nlmsg_seq != req.nlh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				if (!e->error || e->error == -ENOENT || e->error == -EAFNOSUPPORT)
+					return 0;
+				return tf_fail(-e->error, "sock_diag: look up a TCP socket of family %d", k->family);
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				continue;
+			tuple_of(m, &t);
+			if (memcmp(&t, k, sizeof(t)))
+				return 0;	/* a listener the lookup fell back to */
+			*id = m->id;
+			*state = m->idiag_state;
+			*inode = m->idiag_inode;
+			return 1;
+		}
+	}
+}
+
+int tf_tuple_clear_stale(const struct tf_tuple *k)
+{
+	struct diag_req req = { .nlh = { .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK } };
+	struct inet_diag_sockid id;
+	char buf[1024] __attribute__((aligned(8)));
+	uint32_t inode = 0;
+	uint8_t state = 0;
+	ssize_t len;
+	int nl, err;
+
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return tf_fail(errno, "sock_diag: socket");
+	err = find_any(nl, k, &id, &state, &inode);
+	if (err <= 0)
+		goto out;
+	/* A connection's end: TIME_WAIT, or a closing socket no process holds. */
+	if (state != S_TIME_WAIT &&
+	    !(inode == 0 && (state == S_FIN_WAIT1 || state == S_FIN_WAIT2 || state == S_CLOSING || state == S_LAST_ACK))) {
+		err = 0;
+		goto out;
+	}
+	req.r = (struct inet_diag_req_v2){ .sdiag_family = k->family, .sdiag_protocol = IPPROTO_TCP,
+					   .idiag_states = 1u << state, .id = id };
+	if ((err = diag_send_as(nl, &req, SOCK_DESTROY)))
+		goto out;
+	len = diag_recv(nl, buf, sizeof(buf), "no answer to SOCK_DESTROY");
+	err = (int)(len < 0 ? len : 0);
+	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; !err && NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len))
+		if (h->nlmsg_type == NLMSG_ERROR && ((struct nlmsgerr *)NLMSG_DATA(h))->error)
+			err = tf_fail(-((struct nlmsgerr *)NLMSG_DATA(h))->error,
+				      "sock_diag: destroy the tuple's %s socket", state == S_TIME_WAIT ? "TIME_WAIT" : "closing");
+	if (!err)
+		err = 1;
+out:
+	close(nl);
+	return err;
 }

@@ -52,6 +52,16 @@ enum tf_owners_way {
 int tf_tuple_owners_by(const struct tf_tuple *k, size_t n, struct tf_tuple_owner *owners, enum tf_owners_way way);
 
 /*
+ * The last connection of k, ending here (TIME_WAIT, or a closing socket no
+ * process holds: FIN_WAIT1/2, CLOSING, LAST_ACK), destroyed (SOCK_DESTROY,
+ * as ss -K; CONFIG_INET_DIAG_DESTROY), so that a new connection of the same
+ * 4-tuple can be rebuilt here: 1 if one was, 0 if there was none or it is
+ * live (owned), -errno when the kernel would not.  The peer reused the port,
+ * so that connection is over at its end; only this host still remembers it.
+ */
+int tf_tuple_clear_stale(const struct tf_tuple *k);
+
+/*
  * The first process (by /proc order) that holds the socket with this inode
  * as one of its fds: its pid, and its comm and /proc state letter ('T' when
  * stopped) if wanted; 0 when none does.
