@@ -187,16 +187,17 @@ static int owners_walk(const struct tf_tuple *k, size_t n, struct tf_tuple_owner
 }
 
 /*
- * The one socket with exactly tuple k, as found by the kernel's own lookup
+ * The socket of exactly k in one of states, by a lookup of the kernel's own
  * (a request without NLM_F_DUMP: inet_diag_find_one_icsk) with the device
- * ifindex; unbound sockets match any.  1 and *o if it lives, 0 if none does
- * (no socket, or one that listens or is over), or -errno.
+ * ifindex (a socket bound to a device is found only with its index; an
+ * unbound one with any): 1 and its message in *out, 0 if none (no socket, a
+ * listener the lookup fell back to, or one in another state), or -errno.
  */
-static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_tuple_owner *o)
+static int lookup_msg(int nl, const struct tf_tuple *k, int ifindex, uint32_t states, struct inet_diag_msg *out)
 {
 	struct diag_req req = {
 		.nlh = { .nlmsg_flags = NLM_F_REQUEST },	/* no NLM_F_DUMP: one socket */
-		.r = { .sdiag_family = k->family, .idiag_states = LIVE_STATES,
+		.r = { .sdiag_family = k->family, .idiag_states = states,
 		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port, .idiag_if = ifindex,
 			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
 	};
@@ -229,18 +230,34 @@ static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_t
 			}
 			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 				continue;
-			/* The lookup falls back to a listener, and finds TIME_WAIT: neither owns it. */
-			if (!(LIVE_STATES & (1u << (m->idiag_state & 31))))
+			if (!(states & (1u << (m->idiag_state & 31))))
 				return 0;
 			tuple_of(m, &t);
 			if (memcmp(&t, k, sizeof(t)))
 				return 0;
-			o->state = m->idiag_state == S_NEW_SYN_RECV ? S_SYN_RECV : m->idiag_state;
-			o->inode = m->idiag_inode;
-			o->uid = m->idiag_uid;
+			*out = *m;
 			return 1;
 		}
 	}
+}
+
+/*
+ * The live socket of exactly k, looked up with the device ifindex; unbound
+ * sockets match any.  1 and *o if it lives, 0 if none does (no socket, or
+ * one that listens or is over: the lookup falls back to a listener, and
+ * finds TIME_WAIT, and neither owns it), or -errno.
+ */
+static int lookup_one(int nl, const struct tf_tuple *k, int ifindex, struct tf_tuple_owner *o)
+{
+	struct inet_diag_msg m;
+	int found = lookup_msg(nl, k, ifindex, LIVE_STATES, &m);
+
+	if (found <= 0)
+		return found;
+	o->state = m.idiag_state == S_NEW_SYN_RECV ? S_SYN_RECV : m.idiag_state;
+	o->inode = m.idiag_inode;
+	o->uid = m.idiag_uid;
+	return 1;
 }
 
 /*
@@ -358,73 +375,25 @@ pid_t tf_socket_pid(uint32_t inode, char *comm, size_t comm_len, char *state)
 	return found;
 }
 
-/*
- * One socket of exactly k, in any state (a lookup as lookup_one's, any
- * device): 1 and its message's id, state and inode, 0 if none, or -errno.
- */
-static int find_any(int nl, const struct tf_tuple *k, struct inet_diag_sockid *id, uint8_t *state, uint32_t *inode)
-{
-	struct diag_req req = {
-		.nlh = { .nlmsg_flags = NLM_F_REQUEST },
-		.r = { .sdiag_family = k->family, .idiag_states = ~0u,
-		       .id = { .idiag_sport = k->local_port, .idiag_dport = k->peer_port,
-			       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
-	};
-	char buf[8192] __attribute__((aligned(8)));
-	int err;
-
-	memcpy(req.r.id.idiag_src, k->local_addr, sizeof(req.r.id.idiag_src));
-	memcpy(req.r.id.idiag_dst, k->peer_addr, sizeof(req.r.id.idiag_dst));
-	if ((err = diag_send(nl, &req)))
-		return err;
-	for (;;) {
-		ssize_t len = diag_recv(nl, buf, sizeof(buf), "no answer");
-		struct nlmsghdr *h;
-
-		if (len < 0)
-			return (int)len;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-			const struct inet_diag_msg *m = NLMSG_DATA(h);
-			struct tf_tuple t;
-
-			if (h->nlmsg_seq != req.nlh.nlmsg_seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				if (!e->error || e->error == -ENOENT || e->error == -EAFNOSUPPORT)
-					return 0;
-				return tf_fail(-e->error, "sock_diag: look up a TCP socket of family %d", k->family);
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-				continue;
-			tuple_of(m, &t);
-			if (memcmp(&t, k, sizeof(t)))
-				return 0;	/* a listener the lookup fell back to */
-			*id = m->id;
-			*state = m->idiag_state;
-			*inode = m->idiag_inode;
-			return 1;
-		}
-	}
-}
 
 int tf_tuple_clear_stale(const struct tf_tuple *k)
 {
 	struct diag_req req = { .nlh = { .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK } };
-	struct inet_diag_sockid id;
 	char buf[1024] __attribute__((aligned(8)));
-	uint32_t inode = 0;
-	uint8_t state = 0;
+	struct inet_diag_msg m;
+	uint32_t inode;
+	uint8_t state;
 	ssize_t len;
 	int nl, err;
 
 	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0)
 		return tf_fail(errno, "sock_diag: socket");
-	err = find_any(nl, k, &id, &state, &inode);
+	err = lookup_msg(nl, k, 0, ~0u, &m);
 	if (err <= 0)
 		goto out;
+	state = m.idiag_state;
+	inode = m.idiag_inode;
 	/* A connection's end: TIME_WAIT, or a closing socket no process holds. */
 	if (state != S_TIME_WAIT &&
 	    !(inode == 0 && (state == S_FIN_WAIT1 || state == S_FIN_WAIT2 || state == S_CLOSING || state == S_LAST_ACK))) {
@@ -432,7 +401,7 @@ int tf_tuple_clear_stale(const struct tf_tuple *k)
 		goto out;
 	}
 	req.r = (struct inet_diag_req_v2){ .sdiag_family = k->family, .sdiag_protocol = IPPROTO_TCP,
-					   .idiag_states = 1u << state, .id = id };
+					   .idiag_states = 1u << state, .id = m.id };
 	if ((err = diag_send_as(nl, &req, SOCK_DESTROY)))
 		goto out;
 	len = diag_recv(nl, buf, sizeof(buf), "no answer to SOCK_DESTROY");
