@@ -190,7 +190,8 @@ int main(void)
 		c = connect_lo(AF_INET6, "::1", NULL);
 		for (size_t i = 0; i < TF_OWNERS_EXACT_MAX + 1; i++) {
 			many[i] = c.kc;
-			many[i].peer_port = htons((uint16_t)(40000 + i));
+			/* Below the ephemeral range the listener's port came from: never its port. */
+			many[i].peer_port = htons((uint16_t)(1024 + i));
 		}
 		many[7] = c.kc;
 		ok(tf_tuple_owners(many, TF_OWNERS_EXACT_MAX + 1, mo) == 1 && mo[7].state == ESTABLISHED &&
