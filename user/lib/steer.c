@@ -265,22 +265,20 @@ static int fail_exists(struct tf_steertab *t, const struct tf_tuple *k, const ch
 static int add_or_replace_expired(struct tf_steertab *t, const struct tf_tuple *k, const struct tf_steer *v)
 {
 	struct tf_steer old, again;
-	struct tf_steer_cfg c = {};
+	int err;
 
 	if (bpf_map_update_elem(t->fd, k, v, BPF_NOEXIST) == 0)
 		return 0;
 	if (errno != EEXIST)
 		return -1;
-	tf_steer_cfg_get(t, &c);
-	if (bpf_map_lookup_elem(t->fd, k, &old) == 0) {
-		if (!tf_steer_expired(&old, &c, tf_mono_ns())) {
-			errno = EEXIST;
-			return -1;
-		}
-		if (bpf_map_lookup_elem(t->fd, k, &again) == 0 && again.since_ns == old.since_ns &&
-		    again.last_seen_ns == old.last_seen_ns)
-			bpf_map_delete_elem(t->fd, k);
+	err = tf_steer_get_live(t, k, &old);
+	if (err == 0) {
+		errno = EEXIST;
+		return -1;
 	}
+	if (err == -ESTALE && bpf_map_lookup_elem(t->fd, k, &again) == 0 && again.since_ns == old.since_ns &&
+	    again.last_seen_ns == old.last_seen_ns)
+		bpf_map_delete_elem(t->fd, k);
 	return bpf_map_update_elem(t->fd, k, v, BPF_NOEXIST);
 }
 
@@ -335,6 +333,16 @@ int tf_steer_get(struct tf_steertab *t, const struct tf_tuple *k, struct tf_stee
 	if (bpf_map_lookup_elem(t->fd, k, v) == 0)
 		return 0;
 	return tf_tuple_map_failed(k, "steer", "not steered");
+}
+
+int tf_steer_get_live(struct tf_steertab *t, const struct tf_tuple *k, struct tf_steer *v)
+{
+	struct tf_steer_cfg c = {};
+
+	if (bpf_map_lookup_elem(t->fd, k, v))
+		return -ENOENT;
+	tf_steer_cfg_get(t, &c);
+	return tf_steer_expired(v, &c, tf_mono_ns()) ? -ESTALE : 0;
 }
 
 int tf_steer_end(struct tf_steertab *t, const struct tf_tuple *k)

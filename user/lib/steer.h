@@ -59,6 +59,12 @@ int tf_steer_add(struct tf_steertab *t, const struct tf_tuple *k, const struct t
 int tf_steer_del(struct tf_steertab *t, const struct tf_tuple *k);
 int tf_steer_get(struct tf_steertab *t, const struct tf_tuple *k, struct tf_steer *v);
 /*
+ * k's entry if it still steers: -ENOENT if there is none, -ESTALE (v filled)
+ * if it is past its idle timeout or FIN linger (the programs treat it as
+ * absent; gc has not removed it yet).  Neither sets an error message.
+ */
+int tf_steer_get_live(struct tf_steertab *t, const struct tf_tuple *k, struct tf_steer *v);
+/*
  * The connection ended at its backend: k lingers as after the client's FIN
  * (its last packets, a FIN the backend's TIME_WAIT still answers, go on
  * being steered) and gc removes it after.  Deleting it at once would make

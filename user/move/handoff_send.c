@@ -436,7 +436,8 @@ int tf_handoff_submit(struct tf_backend *b, const struct tf_handoff_req *r)
 	if (tf_lock_get(b->locks, &p.key, &lk) == 0)
 		return tf_failx(EEXIST, "%s: the tuple is locked already (a move or a hand-off of it is under way)",
 				what);
-	if (tf_steer_get(b->steers, &p.key, &sv) == 0)
+	/* An expired entry that gc has not removed yet no longer steers: tf_steer_add replaces it. */
+	if (tf_steer_get_live(b->steers, &p.key, &sv) == 0)
 		return tf_failx(EEXIST, "%s: the tuple is steered already (to another backend?)", what);
 	/* The programs on the client's device (once per peer address in a row). */
 	if (!b->attached || memcmp(b->attached_peer, p.ident.peer.addr, sizeof(b->attached_peer))) {
