@@ -43,41 +43,26 @@ spawn "$NS_F" "$TMP/fe.out" "$HELPERS/tf-frontend" "$VIP" "$PORT" 4 --batch 1 --
 	--backend "$B2_ADDR||l2|ip netns exec $NS_B2 $TF receive --serve --send-to $TMP/srv.sock"
 wait_for 20 grep -qs ready "$TMP/fe.out" || bail_out "the frontend is not ready: $(cat "$TMP/fe.out")"
 
-# get OUT: GET /f from source port CPORT, the answer read to EOF
-get() {
-	in_ns "$NS_C" timeout 20 python3 -c 'import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("", int(sys.argv[3])))
-s.connect((sys.argv[1], int(sys.argv[2])))
-s.sendall(b"GET /f HTTP/1.0\r\n\r\n")
-data = b""
-while True:
-    c = s.recv(65536)
-    if not c:
-        break
-    data += c
-s.close()
-sys.stdout.buffer.write(data.split(b"\r\n\r\n", 1)[1])' "$VIP" "$PORT" "$CPORT" >"$1"
-}
+# get_ok OUT SPORT: GET /f from source port SPORT, the body in OUT and the same as the file's
+get_ok() { in_ns "$NS_C" timeout 20 python3 "$TF_ROOT/tests/helpers/http-get.py" --sport "$2" "$VIP" "$PORT" /f "$1" && cmp -s "$1" "$TMP/root/f"; }
 
-ok "the first connection from port $CPORT gets the file, byte-exact" sh -c "$(declare -f get in_ns); NS_C=$NS_C VIP=$VIP PORT=$PORT CPORT=$CPORT; get $TMP/got1 && cmp -s $TMP/got1 $TMP/root/f"
+ok "the first connection from port $CPORT gets the file, byte-exact" get_ok $TMP/got1 $CPORT
 wait_for 5 sh -c "ip netns exec $NS_B2 ss -tanH state time-wait '( dport = :$CPORT )' | grep -q ."
 ok "  the backend holds that 4-tuple in TIME_WAIT (its server closed first)" \
 	sh -c "ip netns exec $NS_B2 ss -tanH state time-wait '( dport = :$CPORT )' | grep -q ."
 sleep 0.3
-ok "the second connection, same 4-tuple, gets the file too, byte-exact" sh -c "$(declare -f get in_ns); NS_C=$NS_C VIP=$VIP PORT=$PORT CPORT=$CPORT; get $TMP/got2 && cmp -s $TMP/got2 $TMP/root/f"
+ok "the second connection, same 4-tuple, gets the file too, byte-exact" get_ok $TMP/got2 $CPORT
 # gc ran at the first hand-off, and runs again at one that comes a second
 # after its last run: this one, a second after the second connection.
 sleep 1.1
-ok "a connection from port $((CPORT + 1)) gets the file (the frontend's steer gc ran at it)" sh -c "$(declare -f get in_ns); NS_C=$NS_C VIP=$VIP PORT=$PORT CPORT=$((CPORT + 1)); get $TMP/got3 && cmp -s $TMP/got3 $TMP/root/f"
+ok "a connection from port $((CPORT + 1)) gets the file (the frontend's steer gc ran at it)" get_ok "$TMP/got3" $((CPORT + 1))
 t_gc=$(date +%s%N)
 # An entry for the next tuple that expires at once, left in the table.
 ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" steer add "$VIP:$PORT" "$C_ADDR:$((CPORT + 2))" --to "$B2_ADDR" \
 	--mode l2 --idle-timeout 0.05 >/dev/null
 sleep 0.15
 left=$(ip netns exec "$NS_F" "$TF" --bpffs "$BPFFS/f" -j steer list | grep -o ":$((CPORT + 2))\"" | wc -l)
-ok "a connection on a tuple whose expired steer is still in the table is handed off (the entry replaced)" sh -c "$(declare -f get in_ns); NS_C=$NS_C VIP=$VIP PORT=$PORT CPORT=$((CPORT + 2)); get $TMP/got4 && cmp -s $TMP/got4 $TMP/root/f"
+ok "a connection on a tuple whose expired steer is still in the table is handed off (the entry replaced)" get_ok "$TMP/got4" $((CPORT + 2))
 gap_ms=$((($(date +%s%N) - t_gc) / 1000000))
 # Within the second after gc's last run the entry was still there at the
 # hand-off; later, gc may have removed it first (then this case proved less).

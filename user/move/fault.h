@@ -41,6 +41,8 @@
  *   serve-built        the offered socket rebuilt in repair mode; BUILT not sent
  *   serve-handed       COMMIT received, out of repair and handed over; LIVE not sent
  *   serve-live         LIVE sent; FLIPPED (and the nudge) not yet
+ * A hand-off's frontend (tf_handoff_submit and its backend's channel):
+ *   handoff-live       the backend said LIVE; the tuple still locked here, not steered
  * Points where a step fails instead (fault_fails), as the kernel or a bad
  * channel could:
  *

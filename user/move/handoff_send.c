@@ -37,6 +37,7 @@
 
 #include "attach.h"
 #include "channel.h"
+#include "fault.h"
 #include "internal.h"
 #include "lock.h"
 #include "proto.h"
@@ -546,6 +547,7 @@ static void on_live(struct tf_backend *b, const struct mv_ho_reply *r)
 		refused(b, i, r->status, r->text);
 		return;
 	}
+	fault_point("handoff-live");
 	/* The flip: the lock goes, the steer under it takes over. */
 	tf_lock_del(b->locks, &p->key);
 	close(p->fd);		/* in repair: silently */

@@ -245,10 +245,14 @@ static void on_commit(struct server *s, int i)
 }
 
 /*
- * Prompt the client, if its connection is still established here.  One that
- * moved on (the server answered and closed while FLIPPED was on its way) must
- * not be: the client, in TIME_WAIT or closed, answers with an ACK that comes
- * to the frontend after the steer's linger, which answers it with an RST.
+ * Prompt the client while this end still waits for its ACKs: established,
+ * or closing with data or our FIN unacknowledged (FIN_WAIT1: the server
+ * answered and closed while FLIPPED was on its way, and the client's ACKs of
+ * the first flight met the frontend's lock; without the prompt the rest
+ * waited for the retransmit timer: about a second, a restored socket having no RTT sample), or the
+ * client's FIN in and our answer still going (CLOSE_WAIT).  Not once the
+ * socket is gone or ending (FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING): the
+ * client's answer could meet no socket here and draw an RST.
  */
 static void nudge(struct server *s, const struct built *b)
 {
@@ -256,7 +260,8 @@ static void nudge(struct server *s, const struct built *b)
 	struct tf_tuple k;
 
 	if (!(b->flags & MV_HO_NUDGE) || tf_tuple_make(&b->conn.local, &b->conn.peer, &k) ||
-	    tf_tuple_owners(&k, 1, &o) < 0 || o.state != TCP_ESTABLISHED)
+	    tf_tuple_owners(&k, 1, &o) < 0 ||
+	    (o.state != TCP_ESTABLISHED && o.state != TCP_FIN_WAIT1 && o.state != TCP_CLOSE_WAIT))
 		return;
 	tf_nudge(&s->nudger, -1, &b->conn, TF_NUDGE_DUPACKS_AUTO);
 }
