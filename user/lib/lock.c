@@ -23,6 +23,7 @@
 
 #include "internal.h"
 #include "lock.h"
+#include "map_walk.h"
 #include "lock.skel.h"
 #include "lock_bulk.h"
 #include "pinned_map.h"
@@ -30,8 +31,6 @@
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
-
-#define BATCH_CHUNK 4096
 
 #ifndef ENOTSUPP
 #define ENOTSUPP 524	/* the kernel's internal "not supported" */
@@ -551,97 +550,9 @@ int tf_lock_get(struct tf_locktab *t, const struct tf_tuple *k, struct tf_lock *
 	return tf_tuple_map_failed(k, "lock", "not locked");
 }
 
-/*
- * Every entry, through the batch lookup (5.6+), or key by key when the
- * kernel has no batch ops.
- */
 static int walk(struct tf_locktab *t, struct tf_lock_entry **out, size_t *n)
 {
-	size_t cap = 0, cnt = 0;
-	struct tf_lock_entry *e = NULL;
-	struct tf_tuple *keys = NULL;
-	struct tf_lock *vals = NULL;
-	__u64 token = 0;	/* the htab batch cursor is a bucket number */
-	bool first = true;
-	int err = 0;
-
-	keys = malloc(BATCH_CHUNK * sizeof(*keys));
-	vals = malloc(BATCH_CHUNK * sizeof(*vals));
-	if (!keys || !vals) {
-		err = tf_fail(ENOMEM, "lock table: list");
-		goto out;
-	}
-	for (;;) {
-		DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		__u32 got = BATCH_CHUNK;
-		int r = bpf_map_lookup_batch(t->fd, first ? NULL : &token, &token, keys, vals, &got, &opts);
-		int saved = errno;
-
-		first = false;
-		if (r && saved != ENOENT) {
-			if (saved == EINVAL || saved == ENOTSUPP || saved == EOPNOTSUPP)
-				goto by_key;
-			err = tf_fail(saved, "lock table: batch lookup");
-			goto out;
-		}
-		if (cnt + got > cap) {
-			size_t ncap = cap ? cap * 2 : BATCH_CHUNK;
-			struct tf_lock_entry *ne;
-
-			while (ncap < cnt + got)
-				ncap *= 2;
-			ne = realloc(e, ncap * sizeof(*e));
-			if (!ne) {
-				err = tf_fail(ENOMEM, "lock table: list");
-				goto out;
-			}
-			e = ne;
-			cap = ncap;
-		}
-		for (__u32 i = 0; i < got; i++) {
-			e[cnt].key = keys[i];
-			e[cnt].val = vals[i];
-			cnt++;
-		}
-		if (r)	/* ENOENT: that was the last bucket */
-			break;
-	}
-	goto out;
-
-by_key:
-	cnt = 0;
-	{
-		struct tf_tuple k, next;
-		void *prev = NULL;
-
-		while (bpf_map_get_next_key(t->fd, prev, &next) == 0) {
-			if (cnt == cap) {
-				size_t ncap = cap ? cap * 2 : BATCH_CHUNK;
-				struct tf_lock_entry *ne = realloc(e, ncap * sizeof(*e));
-
-				if (!ne) {
-					err = tf_fail(ENOMEM, "lock table: list");
-					goto out;
-				}
-				e = ne;
-				cap = ncap;
-			}
-			if (bpf_map_lookup_elem(t->fd, &next, &e[cnt].val) == 0)
-				e[cnt++].key = next;
-			k = next;
-			prev = &k;
-		}
-	}
-out:
-	free(keys);
-	free(vals);
-	if (err) {
-		free(e);
-		return err;
-	}
-	*out = e;
-	*n = cnt;
-	return 0;
+	return TF_MAP_WALK(t->fd, struct tf_lock_entry, out, n, "lock table");
 }
 
 int tf_lock_list(struct tf_locktab *t, struct tf_lock_entry **out, size_t *n)

@@ -26,6 +26,7 @@
 #include "pinned_map.h"
 #include "route.h"
 #include "steer.h"
+#include "map_walk.h"
 
 struct tf_steertab {
 	int fd;
@@ -362,33 +363,7 @@ int tf_steer_end(struct tf_steertab *t, const struct tf_tuple *k)
 
 int tf_steer_list(struct tf_steertab *t, struct tf_steer_entry **out, size_t *n)
 {
-	struct tf_steer_entry *e = NULL;
-	size_t cap = 0, cnt = 0;
-	struct tf_tuple k, next;
-	void *prev = NULL;
-
-	*out = NULL;
-	*n = 0;
-	while (bpf_map_get_next_key(t->fd, prev, &next) == 0) {
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct tf_steer_entry *ne = realloc(e, ncap * sizeof(*e));
-
-			if (!ne) {
-				free(e);
-				return tf_fail(ENOMEM, "steer table: list");
-			}
-			e = ne;
-			cap = ncap;
-		}
-		if (bpf_map_lookup_elem(t->fd, &next, &e[cnt].val) == 0)
-			e[cnt++].key = next;
-		k = next;
-		prev = &k;
-	}
-	*out = e;
-	*n = cnt;
-	return 0;
+	return TF_MAP_WALK(t->fd, struct tf_steer_entry, out, n, "steer table");
 }
 
 static int remove_if(struct tf_steertab *t, uint64_t now_ns, bool only_expired, unsigned *removed)
