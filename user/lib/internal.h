@@ -6,6 +6,10 @@
 #include <errno.h>
 #include "tcpferry.h"
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's internal "not supported", as the bpf syscall may return it */
+#endif
+
 /*
  * Record why something failed and return -err, so a caller can write
  *	return tf_fail(errno, "bind %s", addr);

@@ -32,9 +32,6 @@
 #define BPF_FS_MAGIC 0xcafe4a11
 #endif
 
-#ifndef ENOTSUPP
-#define ENOTSUPP 524	/* the kernel's internal "not supported" */
-#endif
 
 struct tf_locktab {
 	int fd;

@@ -13,10 +13,6 @@
 
 #define CHUNK 4096
 
-#ifndef ENOTSUPP
-#define ENOTSUPP 524
-#endif
-
 struct walk {
 	char *e;
 	size_t cap, cnt, entry_size, val_off;

@@ -245,23 +245,28 @@ static void on_commit(struct server *s, int i)
 }
 
 /*
- * Prompt the client while this end still waits for its ACKs: established,
- * or closing with data or our FIN unacknowledged (FIN_WAIT1: the server
- * answered and closed while FLIPPED was on its way, and the client's ACKs of
- * the first flight met the frontend's lock; without the prompt the rest
- * waited for the retransmit timer: about a second, a restored socket having no RTT sample), or the
- * client's FIN in and our answer still going (CLOSE_WAIT).  Not once the
- * socket is gone or ending (FIN_WAIT2, TIME_WAIT, LAST_ACK, CLOSING): the
- * client's answer could meet no socket here and draw an RST.
+ * Does a socket in this state still wait for the client's ACKs?  Established;
+ * FIN_WAIT1 (the server answered and closed while FLIPPED was on its way, and
+ * the client's ACKs of the first flight met the frontend's lock: without a
+ * prompt the rest waits for the retransmit timer, about a second on a restored
+ * socket, which has no RTT sample); CLOSE_WAIT (the client's FIN in, our
+ * answer still going).  Not once it is gone or ending (FIN_WAIT2, TIME_WAIT,
+ * LAST_ACK, CLOSING): the client's answer could meet no socket here and draw
+ * an RST.
  */
+static bool waits_for_acks(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_FIN_WAIT1 || state == TCP_CLOSE_WAIT;
+}
+
+/* Prompt the client if this end still waits for its ACKs. */
 static void nudge(struct server *s, const struct built *b)
 {
 	struct tf_tuple_owner o = {};
 	struct tf_tuple k;
 
 	if (!(b->flags & MV_HO_NUDGE) || tf_tuple_make(&b->conn.local, &b->conn.peer, &k) ||
-	    tf_tuple_owners(&k, 1, &o) < 0 ||
-	    (o.state != TCP_ESTABLISHED && o.state != TCP_FIN_WAIT1 && o.state != TCP_CLOSE_WAIT))
+	    tf_tuple_owners(&k, 1, &o) < 0 || !waits_for_acks(o.state))
 		return;
 	tf_nudge(&s->nudger, -1, &b->conn, TF_NUDGE_DUPACKS_AUTO);
 }
